@@ -1,4 +1,23 @@
-// Package store is the bbolt schema of a node's replica: execution requests,
-// leases and results, the chain cursor, WASM blobs with their LRU accounting,
-// nodes, and sealed keystore state. It knows nothing of Raft.
+// Package store is the bbolt schema of a node's replica: execution requests
+// with their leases, attempts and results, the chain cursor, WASM blobs with
+// their source index and LRU accounting, cluster nodes, and sealed keystore
+// state. It knows nothing of Raft.
+//
+// The consensus FSM decodes a replicated command and calls one Tx method (or
+// several inside one Store.Update, for a Raft batch). Every rule of the
+// request lifecycle lives here, inside bbolt transactions, and every method
+// is deterministic: time is an argument (the leader's clock carried in the
+// command), so replicas that apply the same commands hold the same bytes
+// (compare them with Store.Digest).
+//
+// Lifecycle (see DESIGN.md for the full table):
+//
+//	Enqueue ─▶ queued ─Assign─▶ assigned ─Complete─▶ completed ─MarkResolved─▶ resolved
+//	              ▲                │  (lease expired)                ▲
+//	              └─RequeueExpired─┤                                 │
+//	                               └─(out of attempts)─▶ failed ─────┘
+//	any non-terminal ─MarkExpired─▶ expired
+//
+// Snapshot and Restore stream a whole bbolt file for Raft snapshots; Restore
+// refuses a corrupt or newer-schema snapshot and leaves the state untouched.
 package store

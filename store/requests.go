@@ -1,0 +1,551 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tx is one bbolt transaction. Get one from Store.Update or Store.View; it is
+// valid only inside that callback. Every method that changes state validates
+// everything first and writes only when it is going to succeed, so a failed
+// operation leaves no partial writes behind even inside a larger batch.
+//
+// Time is always an argument (the Raft leader's clock carried in the
+// command), never read from the local clock, so replicas stay identical.
+type Tx struct {
+	tx      *bolt.Tx
+	evicted []BlobHash // blob cache entries to drop after commit
+}
+
+func (t *Tx) bucket(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+
+func badInput(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrBadInput)
+}
+
+func checkNow(now time.Time) error {
+	if now.IsZero() {
+		return badInput("the operation time is zero; pass the leader's clock")
+	}
+	return nil
+}
+
+// canonicalTime strips the monotonic reading and location so the same instant
+// always encodes to the same bytes.
+func canonicalTime(t time.Time) time.Time { return t.UTC().Round(0) }
+
+// Cursor returns the chain cursor; ok is false before the first Enqueue or
+// AdvanceCursor.
+func (t *Tx) Cursor() (c Cursor, ok bool, err error) {
+	raw := t.bucket(bucketMeta).Get(keyCursor)
+	if raw == nil {
+		return Cursor{}, false, nil
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Cursor{}, false, fmt.Errorf("decode chain cursor: %w", err)
+	}
+	return c, true, nil
+}
+
+// checkCursor returns whether next moves the cursor, or an error if it would
+// move it backwards (or sideways: same height, different hash).
+func (t *Tx) checkCursor(next Cursor) (advance bool, err error) {
+	cur, ok, err := t.Cursor()
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return true, nil
+	}
+	switch {
+	case next.Height > cur.Height:
+		return true, nil
+	case next.Height < cur.Height:
+		return false, fmt.Errorf("cursor at block %d, asked to go back to %d: %w", cur.Height, next.Height, ErrCursorRegression)
+	case next.Hash != cur.Hash:
+		return false, fmt.Errorf("cursor at block %d has hash %q, asked for the same height with hash %q: %w", cur.Height, cur.Hash, next.Hash, ErrCursorRegression)
+	}
+	return false, nil
+}
+
+func (t *Tx) putCursor(c Cursor) error {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return t.bucket(bucketMeta).Put(keyCursor, raw)
+}
+
+// AdvanceCursor moves the chain cursor forward (a block range with no
+// requests). Repeating the current cursor is a no-op; going back is
+// ErrCursorRegression.
+func (t *Tx) AdvanceCursor(c Cursor) error {
+	advance, err := t.checkCursor(c)
+	if err != nil || !advance {
+		return err
+	}
+	return t.putCursor(c)
+}
+
+// Enqueue records a request seen on chain and, in the same transaction,
+// advances the chain cursor to cursor (nil leaves it alone). It is idempotent
+// on the request id: a request already known is left exactly as it is (the
+// first write wins) and AlreadyKnown is returned, while the cursor still
+// advances. A cursor that would move backwards fails the whole call and
+// nothing is written.
+func (t *Tx) Enqueue(req Request, cursor *Cursor, now time.Time) (EnqueueOutcome, error) {
+	outs, err := t.EnqueueBatch([]Request{req}, cursor, now)
+	if err != nil {
+		return 0, err
+	}
+	return outs[0], nil
+}
+
+// EnqueueBatch is Enqueue for several requests (typically one block's worth)
+// with one cursor move. Either every request is recorded and the cursor
+// moves, or (on any invalid request or cursor) nothing changes.
+func (t *Tx) EnqueueBatch(reqs []Request, cursor *Cursor, now time.Time) ([]EnqueueOutcome, error) {
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	now = canonicalTime(now)
+	advance := false
+	if cursor != nil {
+		var err error
+		if advance, err = t.checkCursor(*cursor); err != nil {
+			return nil, err
+		}
+	}
+	reqsB := t.bucket(bucketRequests)
+	outs := make([]EnqueueOutcome, len(reqs))
+	seen := make(map[uint64]bool, len(reqs))
+	for i := range reqs {
+		if err := reqs[i].validate(); err != nil {
+			return nil, fmt.Errorf("%w: %w", err, ErrBadInput)
+		}
+		if seen[reqs[i].ID] || reqsB.Get(u64key(reqs[i].ID)) != nil {
+			outs[i] = AlreadyKnown
+		} else {
+			outs[i] = Enqueued
+		}
+		seen[reqs[i].ID] = true
+	}
+	for i := range reqs {
+		if outs[i] != Enqueued {
+			continue
+		}
+		job := &Job{Request: reqs[i], Status: StatusQueued, QueuedAt: now, UpdatedAt: now}
+		if err := t.putJob(job); err != nil {
+			return nil, err
+		}
+		id := u64key(job.ID)
+		if err := t.bucket(bucketQueue).Put(id, nil); err != nil {
+			return nil, err
+		}
+		if err := t.bucket(bucketBySender).Put(compositeKey(id, job.Sender), nil); err != nil {
+			return nil, err
+		}
+	}
+	if advance {
+		if err := t.putCursor(*cursor); err != nil {
+			return nil, err
+		}
+	}
+	return outs, nil
+}
+
+// Get returns the request with this id, or ErrNotFound.
+func (t *Tx) Get(id uint64) (*Job, error) {
+	raw := t.bucket(bucketRequests).Get(u64key(id))
+	if raw == nil {
+		return nil, fmt.Errorf("request %d: %w", id, ErrNotFound)
+	}
+	return decodeJob(raw)
+}
+
+func decodeJob(raw []byte) (*Job, error) {
+	var j Job
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return nil, fmt.Errorf("decode request record: %w", err)
+	}
+	return &j, nil
+}
+
+func (t *Tx) putJob(j *Job) error {
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("encode request %d: %w", j.ID, err)
+	}
+	return t.bucket(bucketRequests).Put(u64key(j.ID), raw)
+}
+
+func leaseKey(until time.Time, id uint64) []byte {
+	return append(timeKey(until), u64key(id)...)
+}
+
+// Assign leases a queued request to node until leaseUntil. A request whose
+// lease has run out (now >= LeaseUntil) may be assigned again directly; its
+// old attempt is marked expired. Anything else is ErrInvalidTransition.
+//
+// Assign does not bound attempts: RequeueExpired does, and a scheduler that
+// calls it before assigning never exceeds the bound.
+func (t *Tx) Assign(id uint64, node string, leaseUntil, now time.Time) (*Job, error) {
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	if node == "" {
+		return nil, badInput("assign request %d: node id is empty", id)
+	}
+	if err := validIndexPart("node id", node); err != nil {
+		return nil, fmt.Errorf("assign request %d: %w: %w", id, err, ErrBadInput)
+	}
+	if !leaseUntil.After(now) {
+		return nil, badInput("assign request %d: lease end %s is not after now %s", id, leaseUntil.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
+	}
+	now, leaseUntil = canonicalTime(now), canonicalTime(leaseUntil)
+	job, err := t.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case job.Status == StatusQueued:
+	case job.Status == StatusAssigned && !now.Before(job.LeaseUntil):
+		if err := t.endLease(job, AttemptExpired, now); err != nil {
+			return nil, err
+		}
+	case job.Status == StatusAssigned:
+		return nil, fmt.Errorf("assign request %d to %s: it is leased to %s until %s: %w", id, node, job.Node, job.LeaseUntil.Format(time.RFC3339Nano), ErrInvalidTransition)
+	default:
+		return nil, fmt.Errorf("assign request %d to %s: it is %s: %w", id, node, job.Status, ErrInvalidTransition)
+	}
+	if err := t.bucket(bucketQueue).Delete(u64key(id)); err != nil {
+		return nil, err
+	}
+	job.Status = StatusAssigned
+	job.Node = node
+	job.LeaseUntil = leaseUntil
+	job.UpdatedAt = now
+	job.Attempts = append(job.Attempts, Attempt{Node: node, AssignedAt: now, LeaseUntil: leaseUntil, Outcome: AttemptLeased})
+	if err := t.bucket(bucketLeases).Put(leaseKey(leaseUntil, id), nil); err != nil {
+		return nil, err
+	}
+	if err := t.bucket(bucketByNode).Put(compositeKey(u64key(id), node), nil); err != nil {
+		return nil, err
+	}
+	return job, t.putJob(job)
+}
+
+// endLease closes the current lease of an assigned job in memory and removes
+// its index entries; the caller sets the new status and writes the job.
+func (t *Tx) endLease(job *Job, outcome AttemptOutcome, now time.Time) error {
+	if err := t.bucket(bucketLeases).Delete(leaseKey(job.LeaseUntil, job.ID)); err != nil {
+		return err
+	}
+	if err := t.bucket(bucketByNode).Delete(compositeKey(u64key(job.ID), job.Node)); err != nil {
+		return err
+	}
+	if n := len(job.Attempts); n > 0 && job.Attempts[n-1].Outcome == AttemptLeased {
+		job.Attempts[n-1].Outcome = outcome
+		job.Attempts[n-1].EndedAt = now
+	}
+	job.Node = ""
+	job.LeaseUntil = time.Time{}
+	return nil
+}
+
+// Complete records node's result for request id.
+//
+//   - From the current holder, strictly before its lease ends: Accepted; the
+//     request becomes completed and waits to be resolved.
+//   - From a node whose result is already recorded (accepted, or late for its
+//     latest attempt): Duplicate; nothing changes, the first result stands.
+//   - From a node that held an earlier lease, or holds the current lease but
+//     past its end: Late; the result is kept on that attempt and not used.
+//   - From a node that never held a lease: ErrNotHolder, nothing changes.
+func (t *Tx) Complete(id uint64, node string, res Result, now time.Time) (CompleteOutcome, error) {
+	if err := checkNow(now); err != nil {
+		return 0, err
+	}
+	if node == "" {
+		return 0, badInput("complete request %d: node id is empty", id)
+	}
+	now = canonicalTime(now)
+	job, err := t.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	res.Node = node
+	res.ReceivedAt = now
+
+	if job.Status == StatusAssigned && job.Node == node && now.Before(job.LeaseUntil) {
+		if err := t.endLease(job, AttemptCompleted, now); err != nil {
+			return 0, err
+		}
+		job.Status = StatusCompleted
+		job.Result = &res
+		job.UpdatedAt = now
+		job.DoneAt = now
+		if err := t.bucket(bucketUnresolved).Put(u64key(id), nil); err != nil {
+			return 0, err
+		}
+		return Accepted, t.putJob(job)
+	}
+	if job.Result != nil && job.Result.Node == node {
+		return Duplicate, nil
+	}
+	last := -1
+	for i := range job.Attempts {
+		if job.Attempts[i].Node == node {
+			last = i
+		}
+	}
+	if last < 0 {
+		return 0, fmt.Errorf("complete request %d: node %s never held a lease on it: %w", id, node, ErrNotHolder)
+	}
+	if job.Attempts[last].LateResult != nil {
+		return Duplicate, nil
+	}
+	job.Attempts[last].LateResult = &res
+	job.UpdatedAt = now
+	return Late, t.putJob(job)
+}
+
+// RequeueExpired ends every lease that ran out at or before now. A request
+// that has had fewer than maxAttempts leases goes back to the queue; one that
+// has had maxAttempts becomes failed with an error saying so, so that it is
+// still resolved on chain and the caller refunded.
+func (t *Tx) RequeueExpired(now time.Time, maxAttempts int) ([]Requeued, error) {
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	if maxAttempts < 1 {
+		return nil, badInput("requeue: max attempts must be at least 1, got %d", maxAttempts)
+	}
+	now = canonicalTime(now)
+	// Collect first: deleting under a bbolt cursor skips keys.
+	limit := timeKey(now)
+	var ids []uint64
+	c := t.bucket(bucketLeases).Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		ids = append(ids, binary.BigEndian.Uint64(k[8:]))
+	}
+	out := make([]Requeued, 0, len(ids))
+	for _, id := range ids {
+		job, err := t.Get(id)
+		if err != nil {
+			return nil, fmt.Errorf("requeue: lease index names request %d: %w", id, err)
+		}
+		node := job.Node
+		if err := t.endLease(job, AttemptExpired, now); err != nil {
+			return nil, err
+		}
+		job.UpdatedAt = now
+		if len(job.Attempts) >= maxAttempts {
+			job.Status = StatusFailed
+			job.Error = fmt.Sprintf("gave up after %d attempts: the lease of the last node (%s) expired without a result", len(job.Attempts), node)
+			job.DoneAt = now
+			if err := t.bucket(bucketUnresolved).Put(u64key(id), nil); err != nil {
+				return nil, err
+			}
+		} else {
+			job.Status = StatusQueued
+			if err := t.bucket(bucketQueue).Put(u64key(id), nil); err != nil {
+				return nil, err
+			}
+		}
+		if err := t.putJob(job); err != nil {
+			return nil, err
+		}
+		out = append(out, Requeued{ID: id, Node: node, Status: job.Status})
+	}
+	return out, nil
+}
+
+// Fail gives up on a queued or assigned request (e.g. its yield deadline is
+// too close, or its code source cannot be built) so it is resolved on chain
+// as a failure with reason. Failing a failed request is a no-op.
+func (t *Tx) Fail(id uint64, reason string, now time.Time) (*Job, error) {
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		return nil, badInput("fail request %d: reason is empty; the caller will see it", id)
+	}
+	now = canonicalTime(now)
+	job, err := t.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	switch job.Status {
+	case StatusFailed:
+		return job, nil
+	case StatusQueued:
+		if err := t.bucket(bucketQueue).Delete(u64key(id)); err != nil {
+			return nil, err
+		}
+	case StatusAssigned:
+		if err := t.endLease(job, AttemptCancelled, now); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("fail request %d: it is %s: %w", id, job.Status, ErrInvalidTransition)
+	}
+	job.Status = StatusFailed
+	job.Error = reason
+	job.UpdatedAt = now
+	job.DoneAt = now
+	if err := t.bucket(bucketUnresolved).Put(u64key(id), nil); err != nil {
+		return nil, err
+	}
+	return job, t.putJob(job)
+}
+
+// MarkResolved records that the resolve transaction txHash landed for a
+// completed or failed request. Repeating it with the same hash is a no-op; a
+// different hash for a resolved request is ErrInvalidTransition.
+func (t *Tx) MarkResolved(id uint64, txHash string, now time.Time) (*Job, error) {
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	if txHash == "" {
+		return nil, badInput("mark request %d resolved: transaction hash is empty", id)
+	}
+	now = canonicalTime(now)
+	job, err := t.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case job.Status == StatusResolved && job.ResolveTx == txHash:
+		return job, nil
+	case job.Status == StatusResolved:
+		return nil, fmt.Errorf("mark request %d resolved by %s: already resolved by %s: %w", id, txHash, job.ResolveTx, ErrInvalidTransition)
+	case !job.Status.AwaitsResolve():
+		return nil, fmt.Errorf("mark request %d resolved: it is %s, not completed or failed: %w", id, job.Status, ErrInvalidTransition)
+	}
+	job.Status = StatusResolved
+	job.ResolveTx = txHash
+	job.UpdatedAt = now
+	job.ClosedAt = now
+	if err := t.bucket(bucketUnresolved).Delete(u64key(id)); err != nil {
+		return nil, err
+	}
+	return job, t.putJob(job)
+}
+
+// MarkExpired records that the chain no longer waits for the request (the
+// yield timed out, or the chain answered "already resolved" or "not found"),
+// so it must never be resolved again. Allowed from any non-terminal status;
+// repeating it is a no-op.
+func (t *Tx) MarkExpired(id uint64, reason string, now time.Time) (*Job, error) {
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		return nil, badInput("mark request %d expired: reason is empty", id)
+	}
+	now = canonicalTime(now)
+	job, err := t.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	switch job.Status {
+	case StatusExpired:
+		return job, nil
+	case StatusResolved:
+		return nil, fmt.Errorf("mark request %d expired: it was resolved by %s: %w", id, job.ResolveTx, ErrInvalidTransition)
+	case StatusQueued:
+		if err := t.bucket(bucketQueue).Delete(u64key(id)); err != nil {
+			return nil, err
+		}
+	case StatusAssigned:
+		if err := t.endLease(job, AttemptCancelled, now); err != nil {
+			return nil, err
+		}
+	case StatusCompleted, StatusFailed:
+		if err := t.bucket(bucketUnresolved).Delete(u64key(id)); err != nil {
+			return nil, err
+		}
+	}
+	job.Status = StatusExpired
+	job.Error = reason
+	job.UpdatedAt = now
+	job.ClosedAt = now
+	return job, t.putJob(job)
+}
+
+// idsFrom walks an index bucket whose keys end in a big-endian id and
+// returns up to limit ids (limit <= 0: all) starting after the key after.
+func idsIn(b *bolt.Bucket, prefix []byte, limit int) []uint64 {
+	var ids []uint64
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, binary.BigEndian.Uint64(k[len(k)-8:]))
+		if limit > 0 && len(ids) == limit {
+			break
+		}
+	}
+	return ids
+}
+
+func (t *Tx) jobs(ids []uint64) ([]*Job, error) {
+	out := make([]*Job, 0, len(ids))
+	for _, id := range ids {
+		j, err := t.Get(id)
+		if err != nil {
+			return nil, fmt.Errorf("index names request %d: %w", id, err)
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// Queued returns up to limit queued requests (limit <= 0: all), lowest id
+// first: the order the scheduler hands them out.
+func (t *Tx) Queued(limit int) ([]*Job, error) {
+	return t.jobs(idsIn(t.bucket(bucketQueue), nil, limit))
+}
+
+// CountQueued is the queue length.
+func (t *Tx) CountQueued() int { return t.bucket(bucketQueue).Stats().KeyN }
+
+// Leases returns assigned requests whose lease ends at or before until,
+// soonest first, up to limit (limit <= 0: all). Pass a far-future time to
+// list every lease.
+func (t *Tx) Leases(until time.Time, limit int) ([]*Job, error) {
+	end := timeKey(until)
+	var ids []uint64
+	c := t.bucket(bucketLeases).Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
+		ids = append(ids, binary.BigEndian.Uint64(k[8:]))
+		if limit > 0 && len(ids) == limit {
+			break
+		}
+	}
+	return t.jobs(ids)
+}
+
+// Unresolved returns completed or failed requests not yet resolved on chain,
+// lowest id first, up to limit (limit <= 0: all).
+func (t *Tx) Unresolved(limit int) ([]*Job, error) {
+	return t.jobs(idsIn(t.bucket(bucketUnresolved), nil, limit))
+}
+
+// AssignedTo returns the requests currently leased to node, lowest id first.
+func (t *Tx) AssignedTo(node string) ([]*Job, error) {
+	return t.jobs(idsIn(t.bucket(bucketByNode), compositeKey(nil, node), 0))
+}
+
+// sortedUnique is used for blob source lists so their encoding is canonical.
+func sortedUnique(src []BlobSource) []BlobSource {
+	slices.SortFunc(src, func(a, b BlobSource) int {
+		return bytes.Compare(compositeKey(nil, a.Repo, a.Commit, a.Target), compositeKey(nil, b.Repo, b.Commit, b.Target))
+	})
+	return slices.Compact(src)
+}
