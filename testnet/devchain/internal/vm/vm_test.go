@@ -1,0 +1,128 @@
+package vm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
+)
+
+// mapHost is an in-memory Host for tests.
+type mapHost struct {
+	data    map[string][]byte
+	nextID  byte
+	pending map[[32]byte]bool
+}
+
+func newMapHost() *mapHost { return &mapHost{data: map[string][]byte{}, pending: map[[32]byte]bool{}} }
+
+func (h *mapHost) StorageRead(k []byte) ([]byte, bool) { v, ok := h.data[string(k)]; return v, ok }
+func (h *mapHost) StorageWrite(k, v []byte)            { h.data[string(k)] = append([]byte(nil), v...) }
+func (h *mapHost) StorageRemove(k []byte)              { delete(h.data, string(k)) }
+func (h *mapHost) YieldPending(id [32]byte) bool       { return h.pending[id] }
+func (h *mapHost) NewDataID() [32]byte                 { h.nextID++; return [32]byte{h.nextID} }
+
+func contract(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "contracts", "wasm", name+".wasm"))
+	if err != nil {
+		t.Skipf("test contract %s not built: %v", name, err)
+	}
+	return b
+}
+
+func newEngine(t testing.TB) *Engine {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Timeout = 2 * time.Second
+	e, err := NewEngine(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	return e
+}
+
+func callCtx(input string, view bool) *Context {
+	return &Context{
+		CurrentAccount: "counter.test.near", Signer: "test.near", Predecessor: "test.near",
+		Input: []byte(input), BlockHeight: 10, PrepaidGas: 30_000_000_000_000,
+		AccountBalance: u128.From64(1_000_000), View: view, ChainID: "localnet",
+		RandomSeed: make([]byte, 32),
+	}
+}
+
+func TestCounterStateAndViews(t *testing.T) {
+	e, code, h := newEngine(t), contract(t, "counter"), newMapHost()
+	var usage uint64
+	for want := 1; want <= 3; want++ {
+		c := callCtx(`{}`, false)
+		c.StorageUsage = usage
+		out := e.Run(context.Background(), code, "increment", c, h)
+		if out.Err != nil {
+			t.Fatalf("increment: %v", out.Err)
+		}
+		if got := string(out.ReturnData); got != string(rune('0'+want)) {
+			t.Fatalf("increment returned %q, want %d", got, want)
+		}
+		if len(out.Logs) != 1 || !strings.Contains(out.Logs[0], "Increased number to") {
+			t.Fatalf("logs = %q", out.Logs)
+		}
+		// One entry: key "num" (3 bytes) + u64 value (8 bytes) + 40 bytes of record overhead.
+		if out.BurntGas == 0 || out.StorageUsage != 3+8+40 {
+			t.Fatalf("gas %d storage %d: want gas > 0 and storage 51", out.BurntGas, out.StorageUsage)
+		}
+		usage = out.StorageUsage
+	}
+	out := e.Run(context.Background(), code, "get_num", callCtx(``, true), h)
+	if out.Err != nil || string(out.ReturnData) != "3" {
+		t.Fatalf("get_num view = %q, %v", out.ReturnData, out.Err)
+	}
+	// A state change in a view is refused with NEAR's ProhibitedInView.
+	out = e.Run(context.Background(), code, "increment", callCtx(`{}`, true), h)
+	if out.Err == nil || !strings.Contains(out.Err.Text, "storage_write is not allowed in view calls") {
+		t.Fatalf("increment in a view: err = %v", out.Err)
+	}
+	out = e.Run(context.Background(), code, "no_such_method", callCtx(``, false), h)
+	if out.Err == nil || out.Err.Text != "MethodResolveError(MethodNotFound)" {
+		t.Fatalf("missing method: %v", out.Err)
+	}
+}
+
+func TestPanicsAndRunaway(t *testing.T) {
+	e, code, h := newEngine(t), contract(t, "panicker"), newMapHost()
+	out := e.Run(context.Background(), code, "panic_msg", callCtx(`{"msg":"boom"}`, false), h)
+	if out.Err == nil || !strings.HasPrefix(out.Err.Text, "Smart contract panicked: ") {
+		t.Fatalf("panic_msg: %v", out.Err)
+	}
+	out = e.Run(context.Background(), code, "loop_forever", callCtx(``, false), h)
+	if out.Err == nil {
+		t.Fatal("loop_forever finished")
+	}
+	t.Logf("loop_forever: %s (burnt %d)", out.Err.Text, out.BurntGas)
+}
+
+func TestCrossContractCallCreatesReceipts(t *testing.T) {
+	e, code, h := newEngine(t), contract(t, "xcc"), newMapHost()
+	c := callCtx(`{"contract":"counter.test.near","method":"increment","args":{}}`, false)
+	c.PrepaidGas = 100_000_000_000_000
+	out := e.Run(context.Background(), code, "call", c, h)
+	if out.Err != nil {
+		t.Fatalf("call: %v", out.Err)
+	}
+	if len(out.Receipts) != 2 || out.ReturnPromise != 1 {
+		t.Fatalf("receipts %+v return %d", out.Receipts, out.ReturnPromise)
+	}
+	callee, cb := out.Receipts[0], out.Receipts[1]
+	if callee.Receiver != "counter.test.near" || len(callee.OutputDataReceivers) != 1 || len(cb.InputDataIDs) != 1 ||
+		callee.OutputDataReceivers[0].DataID != cb.InputDataIDs[0] {
+		t.Fatalf("callee %+v callback %+v", callee, cb)
+	}
+	if out.UsedGas > c.PrepaidGas || out.UsedGas <= out.BurntGas {
+		t.Fatalf("used %d burnt %d", out.UsedGas, out.BurntGas)
+	}
+}
