@@ -152,7 +152,7 @@ func (DeployGlobalContract) Tag() ActionTag   { return TagDeployGlobalContract }
 func (UseGlobalContract) Tag() ActionTag      { return TagUseGlobalContract }
 func (DeterministicStateInit) Tag() ActionTag { return TagDeterministicStateInit }
 
-func (CreateAccount) encodeBody(*Writer)    {}
+func (CreateAccount) encodeBody(*Writer)      {}
 func (a DeployContract) encodeBody(w *Writer) { w.ByteVec(a.Code) }
 func (a FunctionCall) encodeBody(w *Writer) {
 	w.String(a.MethodName)
