@@ -1,3 +1,27 @@
-// Package exec runs WASI preview 1 programs in a deterministic, metered
-// wazero sandbox, and builds such programs from source.
+// Package exec runs OutLayer programs: WASI preview 1 command modules (what
+// `GOOS=wasip1 GOARCH=wasm go build` produces) in a deterministic, metered
+// wazero sandbox, the way the cluster runs every paid request.
+//
+// A [Runner] is created once per process with [NewRunner] and closed with
+// [Runner.Close]. [Runner.Run] takes a [Request] (the WASM, the input, the
+// [Limits], the NEAR [Context], secrets, a clock start and a random seed) and
+// returns a [Result]: stdout as the output, stderr (capped), and the
+// instructions and wall time used, which are filled in on failure too.
+//
+// The program sees its input on stdin, writes its output to stdout, and finds
+// the NEAR_* context variables and the request's secrets in its environment.
+// It sees no host filesystem, no sockets and no arguments beyond the program
+// name; its clock and random numbers come from the request, so two nodes
+// running the same request produce the same bytes and the same instruction
+// count.
+//
+// Every failure that is the program's (or the request's) own doing is an
+// [*Error] whose [Kind] can be tested with errors.Is, for example
+// errors.Is(err, exec.ErrInstructionLimit). Any other error means the node
+// could not run the request (it was cancelled, or the runner is closed) and
+// says nothing about the program. See DESIGN.md for the limits, the error
+// kinds, the determinism story and the module cache.
+//
+// Building programs from source lives in exec/build; instruction metering in
+// exec/meter.
 package exec

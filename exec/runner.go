@@ -1,0 +1,329 @@
+package exec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/outlayer/outlayer/exec/meter"
+)
+
+// Config configures a Runner.
+type Config struct {
+	// CacheDir, when set, keeps wazero's compiled machine code on disk there,
+	// so a restarted node does not compile known programs again.
+	CacheDir string
+	// MaxCachedModules bounds the in-memory cache of compiled programs
+	// (default 64).
+	MaxCachedModules int
+	// Interpreter runs programs in wazero's interpreter instead of its
+	// compiler. Instruction counts are the same either way; the compiler is
+	// much faster and is the default where wazero supports it.
+	Interpreter bool
+	// Logger receives one debug line per run; nil discards.
+	Logger *slog.Logger
+}
+
+const defaultMaxCachedModules = 64
+
+// programName is the program's only argument (argv[0]).
+const programName = "program"
+
+var errRunnerClosed = errors.New("exec: the runner is closed")
+
+// Runner runs programs. It is safe for concurrent use; create one per
+// process and Close it on shutdown.
+type Runner struct {
+	runtime   wazero.Runtime
+	diskCache wazero.CompilationCache
+	modules   *moduleCache
+	logger    *slog.Logger
+}
+
+// NewRunner starts a wazero runtime with WASI preview 1 and an empty module
+// cache.
+func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
+	rc := wazero.NewRuntimeConfig()
+	if cfg.Interpreter {
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	// Deadlines reach into running code; the core features stay at
+	// wazero's default (WebAssembly 2.0 without threads, so there is no
+	// shared memory to make runs nondeterministic).
+	rc = rc.WithCloseOnContextDone(true)
+	r := &Runner{logger: cfg.Logger}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("exec: opening the compilation cache in %s: %w", cfg.CacheDir, err)
+		}
+		r.diskCache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	r.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.runtime); err != nil {
+		r.closeRuntime(ctx)
+		return nil, fmt.Errorf("exec: instantiating WASI: %w", err)
+	}
+	maxModules := cfg.MaxCachedModules
+	if maxModules <= 0 {
+		maxModules = defaultMaxCachedModules
+	}
+	r.modules = newModuleCache(maxModules)
+	return r, nil
+}
+
+// Close stops the runtime. Runs in progress fail.
+func (r *Runner) Close(ctx context.Context) error {
+	r.modules.close()
+	return r.closeRuntime(ctx)
+}
+
+func (r *Runner) closeRuntime(ctx context.Context) error {
+	err := r.runtime.Close(ctx)
+	if r.diskCache != nil {
+		if cerr := r.diskCache.Close(ctx); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("exec: closing the runtime: %w", err)
+	}
+	return nil
+}
+
+// CachedModules is the number of compiled programs held in memory.
+func (r *Runner) CachedModules() int { return r.modules.len() }
+
+// Run runs one request. The Result is filled in as far as the run got, on
+// failure too. A nil error means success. An *Error (test it with errors.Is
+// against a Kind, or IsProgramFailure) is the program's or request's
+// failure: a final answer. Any other error is the node's problem: ctx was
+// cancelled or the runner is closed.
+func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
+	res := Result{Format: req.Format}
+	if req.Format > FormatBytes {
+		return res, failure(ErrBadRequest, "unknown response format %d", uint8(req.Format))
+	}
+	if err := req.Limits.Validate(); err != nil {
+		return res, err
+	}
+	limits := req.Limits.WithDefaults()
+	if len(req.Input) > MaxInputBytes {
+		return res, failure(ErrInputTooLarge, "the input is %d bytes, above the cap of %d", len(req.Input), MaxInputBytes)
+	}
+	env, err := req.environment(limits)
+	if err != nil {
+		return res, err
+	}
+
+	entry, hit, err := r.modules.acquire(ctx, req.wasmKey(), func() (*program, error) {
+		return r.compile(ctx, req.Wasm)
+	})
+	if err != nil {
+		return res, err
+	}
+	defer r.modules.release(entry)
+	prog := entry.prog
+	res.Cached = hit
+	if !hit {
+		res.CompileTime = prog.compileTime
+	}
+
+	if uint64(prog.minMemoryPages)*wasmPageSize > limits.memoryBytes() {
+		return res, failure(ErrMemoryLimit, "memory limit exceeded: the module starts with %d MiB of memory, above the limit of %d MiB",
+			uint64(prog.minMemoryPages)*wasmPageSize>>20, limits.MaxMemoryMB)
+	}
+	err = r.execute(ctx, prog, &req, limits, env, &res)
+	r.logger.Debug("exec: run finished", "cached", hit, "instructions", res.Instructions, "time", res.Time, "err", err)
+	return res, err
+}
+
+// compile instruments and compiles a module and checks that it is a WASI
+// preview 1 command module this sandbox can run.
+func (r *Runner) compile(ctx context.Context, wasm []byte) (*program, error) {
+	start := time.Now()
+	metered, err := meter.Instrument(wasm, meter.Options{})
+	if err != nil {
+		return nil, failureWithCause(ErrInvalidWasm, err, "invalid wasm: %v", err)
+	}
+	compiled, err := r.runtime.CompileModule(ctx, metered)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("exec: compiling: %w", ctx.Err())
+		}
+		return nil, failureWithCause(ErrInvalidWasm, err, "invalid wasm: %v", err)
+	}
+	prog := &program{compiled: compiled, compileTime: time.Since(start)}
+	if err := checkCommandModule(compiled, prog); err != nil {
+		closeProgram(prog)
+		return nil, err
+	}
+	return prog, nil
+}
+
+func checkCommandModule(compiled wazero.CompiledModule, prog *program) error {
+	start, ok := compiled.ExportedFunctions()["_start"]
+	if !ok {
+		return failure(ErrInvalidWasm, "invalid wasm: not a WASI command module: it exports no _start function (build a main package with GOOS=wasip1 GOARCH=wasm)")
+	}
+	if len(start.ParamTypes()) != 0 || len(start.ResultTypes()) != 0 {
+		return failure(ErrInvalidWasm, "invalid wasm: _start must take no parameters and return nothing")
+	}
+	for _, f := range compiled.ImportedFunctions() {
+		module, name, _ := f.Import()
+		if module != wasi_snapshot_preview1.ModuleName {
+			return failure(ErrInvalidWasm, "invalid wasm: it imports %s.%s, but programs may import only %s functions",
+				module, name, wasi_snapshot_preview1.ModuleName)
+		}
+	}
+	if imported := compiled.ImportedMemories(); len(imported) > 0 {
+		return failure(ErrInvalidWasm, "invalid wasm: it imports its memory; a WASI command module defines and exports it")
+	}
+	mem, ok := compiled.ExportedMemories()["memory"]
+	if !ok {
+		return failure(ErrInvalidWasm, "invalid wasm: it does not export its memory as \"memory\", which WASI requires")
+	}
+	prog.minMemoryPages = mem.Min()
+	return nil
+}
+
+// execute instantiates prog, sets its budget and runs _start, then fills in
+// res and classifies how the run ended.
+func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limits Limits, env []envVar, res *Result) error {
+	clock := &virtualClock{startUnixNano: req.clockStart()}
+	stdout := &cappedBuffer{limit: MaxOutputBytes, failOnOverflow: true}
+	stderr := &cappedBuffer{limit: MaxStderrBytes}
+	mc := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one program may run at once
+		WithStartFunctions().
+		WithArgs(programName).
+		WithStdin(bytes.NewReader(req.Input)).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		WithWalltime(clock.walltime, clockResolution).
+		WithNanotime(clock.nanotime, clockResolution).
+		WithNanosleep(clock.nanosleep).
+		WithOsyield(clock.osyield).
+		WithRandSource(randomSource(req.Seed))
+	for _, kv := range env {
+		mc = mc.WithEnv(kv.key, kv.value)
+	}
+
+	alloc := &limitedAllocator{limit: limits.memoryBytes()}
+	runCtx, cancel := context.WithTimeout(ctx, limits.Timeout)
+	defer cancel()
+	runCtx = experimental.WithMemoryAllocator(runCtx, alloc)
+
+	started := time.Now()
+	defer func() {
+		res.Time = time.Since(started)
+		res.Output = stdout.buf
+		res.Stderr = stderr.buf
+		res.StderrTruncated = stderr.truncated
+	}()
+
+	mod, err := r.runtime.InstantiateModule(runCtx, prog.compiled, mc)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("exec: run cancelled: %w", ctx.Err())
+		}
+		if alloc.refused {
+			return failure(ErrMemoryLimit, "memory limit exceeded: the module's memory does not fit in %d MiB", limits.MaxMemoryMB)
+		}
+		return failureWithCause(ErrTrap, err, "instantiating the module failed: %v", err)
+	}
+	defer mod.Close(context.WithoutCancel(ctx))
+
+	if err := meter.SetBudget(mod, limits.MaxInstructions); err != nil {
+		return fmt.Errorf("exec: setting the instruction budget: %w", err)
+	}
+	_, callErr := mod.ExportedFunction("_start").Call(runCtx)
+	used, uerr := meter.Used(mod, limits.MaxInstructions)
+	if uerr != nil {
+		return fmt.Errorf("exec: reading the instruction count: %w", uerr)
+	}
+	res.Instructions = used
+
+	if err := r.classify(ctx, runCtx, mod, callErr, alloc, stdout, stderr, limits); err != nil {
+		return err
+	}
+	return checkOutput(req.Format, stdout.buf)
+}
+
+// classify turns how _start returned into nil (success), an *Error (the
+// program's failure) or a plain error (the caller cancelled).
+func (r *Runner) classify(ctx, runCtx context.Context, mod api.Module, callErr error,
+	alloc *limitedAllocator, stdout, stderr *cappedBuffer, limits Limits) error {
+	var exitCode uint32
+	var exitErr *sys.ExitError
+	switch {
+	case callErr == nil:
+		return nil
+	case errors.As(callErr, &exitErr):
+		exitCode = exitErr.ExitCode()
+		if exitCode == 0 {
+			return nil
+		}
+	}
+
+	var overflow *errOutputOverflow
+	switch {
+	case errors.As(callErr, &overflow):
+		return failure(ErrOutputTooLarge, "output too large: %v", overflow)
+	case meter.Exhausted(mod):
+		return failure(ErrInstructionLimit, "instruction limit exceeded: the program used all %d instructions it was allowed (the cap is %d)",
+			limits.MaxInstructions, MaxInstructionsCap)
+	case ctx.Err() != nil:
+		return fmt.Errorf("exec: run cancelled: %w", ctx.Err())
+	case runCtx.Err() != nil:
+		return failure(ErrTimeLimit, "time limit exceeded: the program ran longer than %s", limits.Timeout)
+	case alloc.refused:
+		// The program asked for memory, was refused, and died of it (Go
+		// programs print "out of memory" and exit with status 2).
+		return failureWithCause(ErrMemoryLimit, callErr, "memory limit exceeded: the program needed more than %d MiB of memory%s",
+			limits.MaxMemoryMB, stderrSuffix(stderr))
+	case exitErr != nil:
+		e := failure(ErrExit, "exit status %d%s", exitCode, stderrSuffix(stderr))
+		e.ExitCode = exitCode
+		return e
+	}
+	return failureWithCause(ErrTrap, callErr, "the program trapped: %s%s", strings.TrimPrefix(callErr.Error(), "wasm error: "), stderrSuffix(stderr))
+}
+
+// stderrMessageBytes bounds how much of stderr goes into an error message;
+// all of it (up to MaxStderrBytes) stays in Result.Stderr.
+const stderrMessageBytes = 2 << 10
+
+// stderrSuffix quotes what the program said on stderr for an error message.
+// A Go program's crash report ends with a dump of every goroutine, which
+// says nothing the first lines do not; it is left out.
+func stderrSuffix(stderr *cappedBuffer) string {
+	b := stderr.buf
+	if i := bytes.Index(b, []byte("\n\ngoroutine ")); i >= 0 {
+		b = b[:i]
+	}
+	cut := len(b) > stderrMessageBytes || len(b) < len(stderr.buf) || stderr.truncated
+	b = b[:min(len(b), stderrMessageBytes)]
+	msg := strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
+	if msg == "" {
+		return " (the program wrote nothing to stderr)"
+	}
+	if cut {
+		msg += " […]"
+	}
+	return ": " + msg
+}
