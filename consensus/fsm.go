@@ -1,0 +1,177 @@
+package consensus
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/outlayer/outlayer/store"
+)
+
+// fsm applies committed commands to the store and nothing else. Every entry
+// of a batch runs in one bbolt transaction (store.Update); the store checks
+// each operation before writing, so a refused command changes nothing while
+// the rest of the batch commits.
+type fsm struct {
+	store *store.Store
+	log   *slog.Logger
+	// membershipChanged is called (outside any transaction) after a batch
+	// that changed the node table or the Raft configuration, and after a
+	// restore.
+	membershipChanged func()
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+func (f *fsm) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	type decoded struct {
+		i   int
+		cmd Command
+		now time.Time
+	}
+	cmds := make([]decoded, 0, len(logs))
+	membership := false
+	for i, l := range logs {
+		switch l.Type {
+		case raft.LogCommand:
+			cmd, now, err := decodeCommand(l.Data)
+			if err != nil {
+				// Every node decodes the same bytes the same way, so a
+				// refusal here is the same on all replicas.
+				f.log.Error("refusing a log entry this node cannot decode", "index", l.Index, "err", err)
+				out[i] = applyResponse{err: err}
+				continue
+			}
+			cmds = append(cmds, decoded{i: i, cmd: cmd, now: now})
+			switch cmd.(type) {
+			case *NodeAdd, *NodeRemove:
+				membership = true
+			}
+		case raft.LogConfiguration:
+			membership = true
+		}
+	}
+	if len(cmds) > 0 {
+		err := f.store.Update(func(tx *store.Tx) error {
+			for _, d := range cmds {
+				res, err := applyOne(tx, d.cmd, d.now)
+				res.Index = logs[d.i].Index
+				out[d.i] = applyResponse{result: res, err: err}
+			}
+			return nil
+		})
+		if err != nil {
+			// The transaction itself failed (disk full, I/O error): nothing
+			// of the batch is in the store. The replica is now behind its
+			// log; it will be rebuilt from snapshot and log on restart.
+			f.log.Error("store transaction failed; this replica no longer matches the log", "first_index", logs[0].Index, "err", err)
+			for _, d := range cmds {
+				out[d.i] = applyResponse{err: fmt.Errorf("apply to store: %w", err)}
+			}
+		}
+	}
+	if membership && f.membershipChanged != nil {
+		f.membershipChanged()
+	}
+	return out
+}
+
+// applyOne maps a command onto one store operation.
+func applyOne(tx *store.Tx, c Command, now time.Time) (Result, error) {
+	var r Result
+	var err error
+	switch c := c.(type) {
+	case *Enqueue:
+		r.Enqueued, err = tx.EnqueueBatch(c.Requests, c.Cursor, now)
+	case *Assign:
+		r.Job, err = tx.Assign(c.ID, c.Node, c.LeaseUntil, now)
+	case *Complete:
+		r.Completed, err = tx.Complete(c.ID, c.Node, c.Result, now)
+	case *RequeueExpired:
+		r.Requeued, err = tx.RequeueExpired(now, c.MaxAttempts)
+	case *Fail:
+		r.Job, err = tx.Fail(c.ID, c.Reason, now)
+	case *Resolved:
+		r.Job, err = tx.MarkResolved(c.ID, c.TxHash, now)
+	case *Expired:
+		r.Job, err = tx.MarkExpired(c.ID, c.Reason, now)
+	case *AdvanceCursor:
+		err = tx.AdvanceCursor(c.Cursor)
+	case *PutBlob:
+		err = tx.PutBlob(c.Hash, c.Data, c.Source, now)
+	case *TouchBlob:
+		err = tx.TouchBlob(c.Hash, now)
+	case *EvictBlobs:
+		r.Freed, err = tx.EvictBlobs(c.Hashes)
+	case *NodeAdd:
+		err = tx.PutNode(c.Node)
+	case *NodeRemove:
+		err = tx.RemoveNode(c.PeerID)
+	case *KeystorePut:
+		err = tx.PutSealed(c.Name, c.Sealed)
+	case *KeystoreDelete:
+		err = tx.DeleteSealed(c.Name)
+	default:
+		err = fmt.Errorf("%w: no handler for %T", ErrBadCommand, c)
+	}
+	return r, err
+}
+
+// Snapshot pins a read transaction now, on the FSM goroutine, so the
+// snapshot holds exactly the state at the last applied index even though
+// Persist runs later while new entries are applied. The pinned view is
+// streamed by Persist straight from bbolt to the sink: the state is never
+// loaded into memory whole.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(f.store.Snapshot(pw))
+	}()
+	br := bufio.NewReaderSize(pr, 64<<10)
+	// Peek blocks until store.Snapshot has opened its read transaction and
+	// written the first bytes: from then on the view is fixed.
+	if _, err := br.Peek(1); err != nil {
+		pr.CloseWithError(err)
+		return nil, fmt.Errorf("snapshot the store: %w", err)
+	}
+	return &fsmSnapshot{r: br, pr: pr}, nil
+}
+
+// Restore replaces the store with a snapshot; store.Restore streams it to a
+// temporary file, checks it and swaps it in, so a corrupt snapshot leaves
+// the current state alone.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.store.Restore(rc); err != nil {
+		return fmt.Errorf("restore the store from a raft snapshot: %w", err)
+	}
+	if f.membershipChanged != nil {
+		f.membershipChanged()
+	}
+	return nil
+}
+
+type fsmSnapshot struct {
+	r  *bufio.Reader
+	pr *io.PipeReader
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := io.Copy(sink, s.r); err != nil {
+		s.pr.CloseWithError(err)
+		_ = sink.Cancel()
+		return fmt.Errorf("write raft snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release ends the pinned read transaction if Persist did not run to the end.
+func (s *fsmSnapshot) Release() { s.pr.CloseWithError(io.ErrClosedPipe) }

@@ -1,0 +1,449 @@
+package consensus
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/outlayer/outlayer/consensus/p2p"
+	"github.com/outlayer/outlayer/store"
+)
+
+// Bootstrap makes this node the first voter of a new cluster and records
+// it, with its own verified attestation report, in the node table. It
+// fails if the node already has Raft state (it is, or was, in a cluster).
+func (n *Node) Bootstrap(ctx context.Context) error {
+	self := n.host.ID()
+	f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter, ID: raft.ServerID(self.String()), Address: raft.ServerAddress(self.String()),
+	}}})
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("bootstrap: this node already has cluster state in %s; start it without bootstrap to rejoin, or use a fresh data directory: %w", n.cfg.DataDir, err)
+		}
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	for !n.IsLeader() {
+		if err := n.pause(ctx); err != nil {
+			return fmt.Errorf("bootstrap: waiting to become leader: %w", err)
+		}
+	}
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	ev, err := n.cfg.Attester.Evidence(ctx, n.key, nonce)
+	if err != nil {
+		return fmt.Errorf("bootstrap: produce own attestation: %w", err)
+	}
+	report, err := n.cfg.Verifier.VerifyJoin(ctx, self, nonce, ev)
+	if err != nil {
+		return fmt.Errorf("bootstrap: own attestation does not verify: %w", err)
+	}
+	if _, err := n.Apply(ctx, &NodeAdd{Node: store.Node{
+		PeerID: self.String(), Addresses: addrStrings(n.host.Addrs()), Role: store.RoleVoter,
+		Attestation: report, AttestationSummary: summary(report), JoinedAt: time.Now(),
+	}}); err != nil {
+		return fmt.Errorf("bootstrap: record this node in the node table: %w", err)
+	}
+	n.log.Info("bootstrapped a new cluster", "peer", self)
+	return nil
+}
+
+// Join joins an existing cluster through any of the given members (each a
+// multiaddr ending in /p2p/<peer id>; Config.Bootstrap when none given).
+// The member relays to the leader, which challenges this node with a nonce,
+// verifies its evidence and adds it as a voter or, past the voter limit, a
+// non-voter. Join returns once this node has the leader's log flowing in.
+// A refused join returns ErrJoinRefused and changes nothing in the cluster.
+func (n *Node) Join(ctx context.Context, members ...string) error {
+	if len(members) == 0 {
+		members = n.cfg.Bootstrap
+	}
+	if len(members) == 0 {
+		return errors.New("join: no member address given (a multiaddr ending in /p2p/<peer id>)")
+	}
+	var errs []error
+	for _, m := range members {
+		info, err := p2p.ParseAddrInfo(m)
+		if err != nil {
+			return fmt.Errorf("join: %w", err)
+		}
+		err = n.joinVia(ctx, info)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrJoinRefused) || ctx.Err() != nil {
+			return err
+		}
+		errs = append(errs, err)
+		n.log.Warn("join through member failed; trying the next", "member", info.ID, "err", err)
+	}
+	return fmt.Errorf("join: no member could admit this node: %w", errors.Join(errs...))
+}
+
+func (n *Node) joinVia(ctx context.Context, m peer.AddrInfo) error {
+	self := n.host.ID()
+	g := n.host.Gater()
+	g.Allow(m.ID, joinWindow)
+	n.host.AddAddrs(m.ID, m.Addrs)
+	s, err := n.host.NewStream(ctx, m.ID, JoinProtocol)
+	if err != nil {
+		g.Disallow(m.ID)
+		return fmt.Errorf("join through %s: %w", m.ID, err)
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	_ = s.SetDeadline(time.Now().Add(joinWindow))
+
+	myAddrs := addrStrings(n.host.Addrs())
+	if err := writeFrame(s, joinMessage{Addrs: myAddrs}); err != nil {
+		return fmt.Errorf("join through %s: send hello: %w", m.ID, err)
+	}
+	var resp rpcResponse
+	if err := readFrame(s, &resp); err != nil {
+		return fmt.Errorf("join through %s: read challenge: %w", m.ID, err)
+	}
+	if err := fromWire(resp.Err); err != nil {
+		return fmt.Errorf("join through %s: %w", m.ID, err)
+	}
+	if resp.Challenge == nil || len(resp.Challenge.Nonce) == 0 {
+		return fmt.Errorf("join through %s: member sent no challenge", m.ID)
+	}
+	// The leader will replicate to us as soon as it adds us, before its
+	// answer comes back: let the cluster in now.
+	seed := n.admitMembers(resp.Challenge.Members)
+	n.joinMu.Lock()
+	n.joinSeed = seed
+	n.joinMu.Unlock()
+	n.refreshMembership()
+
+	ev, err := n.cfg.Attester.Evidence(ctx, n.key, resp.Challenge.Nonce)
+	if err != nil {
+		n.dropSeed()
+		return fmt.Errorf("join: produce attestation evidence: %w", err)
+	}
+	if err := writeFrame(s, joinMessage{Addrs: myAddrs, Nonce: resp.Challenge.Nonce, Evidence: ev}); err != nil {
+		n.dropSeed()
+		return fmt.Errorf("join through %s: send evidence: %w", m.ID, err)
+	}
+	resp = rpcResponse{}
+	if err := readFrame(s, &resp); err != nil {
+		return fmt.Errorf("join through %s: read verdict: %w", m.ID, err)
+	}
+	if err := fromWire(resp.Err); err != nil {
+		n.dropSeed()
+		return fmt.Errorf("join through %s: %w", m.ID, err)
+	}
+	if resp.Joined == nil {
+		n.dropSeed()
+		return fmt.Errorf("join through %s: member sent no verdict", m.ID)
+	}
+	n.admitMembers(resp.Joined.Members)
+	n.log.Info("joined the cluster", "peer", self, "role", resp.Joined.Role, "via", m.ID)
+	// Wait until the leader's log reaches us: then Apply and reads work.
+	for {
+		if n.Leader() != "" && n.raft.AppliedIndex() > 0 {
+			if servers, err := n.Servers(); err == nil {
+				for _, s := range servers {
+					if s.ID == self {
+						return nil
+					}
+				}
+			}
+		}
+		if err := n.pause(ctx); err != nil {
+			return fmt.Errorf("join: admitted, but the leader's log has not reached this node yet: %w", err)
+		}
+	}
+}
+
+func (n *Node) dropSeed() {
+	n.joinMu.Lock()
+	n.joinSeed = nil
+	n.joinMu.Unlock()
+	n.refreshMembership()
+}
+
+// admitMembers records members' addresses and returns their ids.
+func (n *Node) admitMembers(ms []memberInfo) []peer.ID {
+	var ids []peer.ID
+	for _, m := range ms {
+		p, err := peer.Decode(m.ID)
+		if err != nil || p == n.host.ID() {
+			continue
+		}
+		ids = append(ids, p)
+		var addrs []ma.Multiaddr
+		for _, s := range m.Addrs {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				addrs = append(addrs, stripP2P(a))
+			}
+		}
+		n.host.AddAddrs(p, addrs)
+	}
+	return ids
+}
+
+// handleJoin runs on any member: it relays a joiner's two steps to the
+// leader. The joiner's identity is the one its Noise handshake proved.
+func (n *Node) handleJoin(s network.Stream) {
+	defer s.Close()
+	joiner := s.Conn().RemotePeer()
+	_ = s.SetDeadline(time.Now().Add(joinWindow))
+	ctx, cancel := context.WithTimeout(n.ctx, joinWindow)
+	defer cancel()
+	g := n.host.Gater()
+
+	var hello joinMessage
+	if err := readFrame(s, &hello); err != nil {
+		_ = s.Reset()
+		return
+	}
+	resp, err := n.leaderCall(ctx, rpcRequest{Kind: rpcJoinChallenge, Peer: joiner.String(), Addrs: hello.Addrs})
+	if err != nil {
+		resp = rpcResponse{Err: toWire(err)}
+	}
+	if err := writeFrame(s, resp); err != nil || resp.Err != nil {
+		return
+	}
+	var proof joinMessage
+	if err := readFrame(s, &proof); err != nil {
+		return
+	}
+	resp, err = n.leaderCall(ctx, rpcRequest{
+		Kind: rpcJoinComplete, Peer: joiner.String(), Addrs: proof.Addrs, Nonce: proof.Nonce, Evidence: proof.Evidence,
+	})
+	if err != nil {
+		resp = rpcResponse{Err: toWire(err)}
+	}
+	_ = writeFrame(s, resp)
+	if rerr := fromWire(resp.Err); rerr != nil && errors.Is(rerr, ErrJoinRefused) {
+		n.log.Warn("join refused", "peer", joiner, "err", rerr)
+		g.Refuse(joiner)
+	}
+}
+
+// leaderChallenge issues a fresh nonce to a joiner and lets it in for the
+// length of the handshake.
+func (n *Node) leaderChallenge(p peer.ID, addrs []string) (*challenge, error) {
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("join challenge: %w", err)
+	}
+	n.joinMu.Lock()
+	now := time.Now()
+	for id, pj := range n.pending {
+		if now.After(pj.expires) {
+			delete(n.pending, id)
+		}
+	}
+	n.pending[p] = pendingJoin{nonce: nonce, expires: now.Add(joinWindow)}
+	n.joinMu.Unlock()
+	members, err := n.memberInfos()
+	if err != nil {
+		return nil, err
+	}
+	return &challenge{Nonce: nonce, Leader: n.host.ID().String(), Members: members}, nil
+}
+
+// memberInfos lists the Raft configuration with known addresses.
+func (n *Node) memberInfos() ([]memberInfo, error) {
+	servers, err := n.Servers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]memberInfo, 0, len(servers))
+	for _, s := range servers {
+		var addrs []ma.Multiaddr
+		if s.ID == n.host.ID() {
+			addrs = n.host.ListenAddrs()
+		} else {
+			addrs = n.host.PeerAddrs(s.ID)
+		}
+		out = append(out, memberInfo{ID: s.ID.String(), Addrs: addrStrings(addrs)})
+	}
+	return out, nil
+}
+
+// leaderAdmit verifies a joiner's evidence against the nonce it was given
+// and, only if it verifies, records it in the node table and adds it to
+// the Raft configuration. A refusal changes nothing.
+func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce, evidence []byte) (*joined, error) {
+	n.joinMu.Lock()
+	pj, ok := n.pending[p]
+	delete(n.pending, p)
+	n.joinMu.Unlock()
+	if !ok || time.Now().After(pj.expires) {
+		return nil, fmt.Errorf("%w: no live challenge for %s on this leader (leadership changed or the handshake took too long); start the join again", ErrNotLeader, p)
+	}
+	if subtle.ConstantTimeCompare(pj.nonce, nonce) != 1 {
+		n.host.Gater().Refuse(p)
+		return nil, fmt.Errorf("%w: %s answered a different nonce than it was given", ErrJoinRefused, p)
+	}
+	report, err := n.cfg.Verifier.VerifyJoin(ctx, p, nonce, evidence)
+	if err != nil {
+		n.host.Gater().Refuse(p)
+		return nil, fmt.Errorf("%w: attestation of %s: %w", ErrJoinRefused, p, err)
+	}
+
+	servers, err := n.Servers()
+	if err != nil {
+		return nil, err
+	}
+	voters := 0
+	for _, s := range servers {
+		if s.ID == p {
+			continue
+		}
+		if s.Voter {
+			voters++
+		}
+	}
+	role := store.RoleNonVoter
+	if voters < n.cfg.Voters {
+		role = store.RoleVoter
+	}
+	var maddrs []ma.Multiaddr
+	for _, s := range addrs {
+		if a, err := ma.NewMultiaddr(s); err == nil {
+			maddrs = append(maddrs, stripP2P(a))
+		}
+	}
+	n.host.AddAddrs(p, maddrs)
+	n.host.Gater().Allow(p, joinWindow)
+
+	// Node table first: every member's gater admits the joiner before Raft
+	// starts sending it entries.
+	if _, err := n.Apply(ctx, &NodeAdd{Node: store.Node{
+		PeerID: p.String(), Addresses: addrs, Role: role,
+		Attestation: report, AttestationSummary: summary(report), JoinedAt: time.Now(),
+	}}); err != nil {
+		return nil, fmt.Errorf("record %s in the node table: %w", p, err)
+	}
+	id, addr := raft.ServerID(p.String()), raft.ServerAddress(p.String())
+	var f raft.IndexFuture
+	if role == store.RoleVoter {
+		f = n.raft.AddVoter(id, addr, 0, futureTimeout(ctx))
+	} else {
+		f = n.raft.AddNonvoter(id, addr, 0, futureTimeout(ctx))
+	}
+	if err := waitFuture(ctx, f); err != nil {
+		// Undo the table entry so a failed join leaves no member behind.
+		undoCtx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		_, uerr := n.Apply(undoCtx, &NodeRemove{PeerID: p.String()})
+		cancel()
+		if uerr != nil {
+			n.log.Error("could not undo the node record of a failed join", "peer", p, "err", uerr)
+		}
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, fmt.Errorf("%w: adding %s: %w", ErrNotLeader, p, err)
+		}
+		return nil, fmt.Errorf("add %s to the raft configuration: %w", p, err)
+	}
+	members, err := n.memberInfos()
+	if err != nil {
+		return nil, err
+	}
+	n.log.Info("admitted a node", "peer", p, "role", role)
+	return &joined{Role: string(role), Members: members}, nil
+}
+
+// Leave removes this node from the cluster gracefully: a leader first hands
+// leadership to another voter, then the (new) leader removes this node from
+// the Raft configuration and the node table. Close the node afterwards.
+func (n *Node) Leave(ctx context.Context) error {
+	self := n.host.ID()
+	if n.IsLeader() {
+		servers, err := n.Servers()
+		if err != nil {
+			return fmt.Errorf("leave: %w", err)
+		}
+		others := 0
+		for _, s := range servers {
+			if s.ID != self && s.Voter {
+				others++
+			}
+		}
+		if others == 0 {
+			return errors.New("leave: this node is the only voter; the cluster would be left without a quorum (remove the other nodes first or shut the cluster down)")
+		}
+		if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
+			return fmt.Errorf("leave: transfer leadership: %w", err)
+		}
+		for {
+			if l := n.Leader(); l != "" && l != self {
+				break
+			}
+			if err := n.pause(ctx); err != nil {
+				return fmt.Errorf("leave: waiting for a new leader: %w", err)
+			}
+		}
+	}
+	return n.Remove(ctx, self)
+}
+
+// Remove takes a node out of the cluster (an operator's decision, or Leave).
+// The leader removes it from the Raft configuration, then from the node
+// table; every gater then drops its connections.
+func (n *Node) Remove(ctx context.Context, p peer.ID) error {
+	resp, err := n.leaderCall(ctx, rpcRequest{Kind: rpcRemove, Peer: p.String()})
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	if err := fromWire(resp.Err); err != nil {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	return nil
+}
+
+func (n *Node) leaderRemove(ctx context.Context, p peer.ID) error {
+	// Table first: the gaters keep admitting p while it is still in the
+	// Raft configuration (membership is the union of both), and a leader
+	// removing itself steps down right after RemoveServer, too late to
+	// propose anything.
+	if _, err := n.Apply(ctx, &NodeRemove{PeerID: p.String()}); err != nil {
+		return fmt.Errorf("remove from the node table: %w", err)
+	}
+	if err := waitFuture(ctx, n.raft.RemoveServer(raft.ServerID(p.String()), 0, futureTimeout(ctx))); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+		return fmt.Errorf("remove from the raft configuration: %w", err)
+	}
+	return nil
+}
+
+func addrStrings(as []ma.Multiaddr) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+func stripP2P(a ma.Multiaddr) ma.Multiaddr {
+	rest, last := ma.SplitLast(a)
+	if last != nil && last.Protocol().Code == ma.P_P2P {
+		return rest
+	}
+	return a
+}
+
+// summary is a one-line description of a report for dashboards.
+func summary(report []byte) string {
+	var sim SimulatedReport
+	if err := jsonUnmarshal(report, &sim); err == nil && sim.Simulated {
+		return "simulated attestation (dev mode): key possession only"
+	}
+	return fmt.Sprintf("attestation report, %d bytes", len(report))
+}

@@ -1,0 +1,226 @@
+package p2p
+
+import (
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// GaterConfig tunes who the gater lets in besides cluster members.
+type GaterConfig struct {
+	// CandidateWindow is how long an unknown peer that connected to us may
+	// stay connected to try the join protocol. Zero disables candidates:
+	// only members and explicitly allowed peers get in.
+	CandidateWindow time.Duration
+	// MaxCandidates caps how many unknown peers may be in their window at
+	// once, so a flood of strangers cannot crowd out the cluster.
+	MaxCandidates int
+	// RefusedCooldown is how long a peer whose join was refused is kept out.
+	RefusedCooldown time.Duration
+}
+
+// Gater is a libp2p connection gater that admits only:
+//   - cluster members (set by the consensus layer from the replicated node
+//     table and the Raft configuration);
+//   - peers on the short-lived allow list (a joiner and the cluster it is
+//     joining allow each other for the length of the handshake);
+//   - when candidates are enabled, a bounded number of unknown inbound peers
+//     for a short window, which the stream handlers restrict to the join
+//     protocol.
+//
+// Cut links (tests' partitions) override everything.
+type Gater struct {
+	cfg GaterConfig
+	now func() time.Time
+
+	mu      sync.RWMutex
+	members map[peer.ID]struct{}
+	allowed map[peer.ID]time.Time // expiry
+	refused map[peer.ID]time.Time // expiry
+	cut     map[peer.ID]struct{}
+}
+
+var _ connmgr.ConnectionGater = (*Gater)(nil)
+
+// NewGater returns a gater with no members.
+func NewGater(cfg GaterConfig) *Gater {
+	if cfg.MaxCandidates <= 0 {
+		cfg.MaxCandidates = 16
+	}
+	if cfg.RefusedCooldown <= 0 {
+		cfg.RefusedCooldown = time.Minute
+	}
+	return &Gater{
+		cfg:     cfg,
+		now:     time.Now,
+		members: map[peer.ID]struct{}{},
+		allowed: map[peer.ID]time.Time{},
+		refused: map[peer.ID]time.Time{},
+		cut:     map[peer.ID]struct{}{},
+	}
+}
+
+// SetMembers replaces the member set. A member no longer needs its
+// allow-list entry, so joining peers that made it are promoted here.
+func (g *Gater) SetMembers(ids []peer.ID) {
+	m := make(map[peer.ID]struct{}, len(ids))
+	for _, id := range ids {
+		m[id] = struct{}{}
+	}
+	g.mu.Lock()
+	g.members = m
+	for id := range m {
+		delete(g.allowed, id)
+		delete(g.refused, id)
+	}
+	g.mu.Unlock()
+}
+
+// Members returns the current member set.
+func (g *Gater) Members() []peer.ID {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]peer.ID, 0, len(g.members))
+	for id := range g.members {
+		out = append(out, id)
+	}
+	return out
+}
+
+// IsMember reports whether p is a cluster member (and not cut off).
+func (g *Gater) IsMember(p peer.ID) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if _, cut := g.cut[p]; cut {
+		return false
+	}
+	_, ok := g.members[p]
+	return ok
+}
+
+// Allow puts p on the allow list for ttl (a join in progress).
+func (g *Gater) Allow(p peer.ID, ttl time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.refused, p)
+	g.allowed[p] = g.now().Add(ttl)
+}
+
+// Refuse removes p from the allow list and keeps it out for the refused
+// cooldown. Members are unaffected: refusing a member is meaningless.
+func (g *Gater) Refuse(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.allowed, p)
+	if _, member := g.members[p]; !member {
+		g.refused[p] = g.now().Add(g.cfg.RefusedCooldown)
+	}
+}
+
+// Disallow removes p from the allow list without a cooldown.
+func (g *Gater) Disallow(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.allowed, p)
+}
+
+// Cut refuses every connection with p until Heal, whatever its role. Tests
+// use it to build partitions; operators could use it to quarantine a node.
+func (g *Gater) Cut(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cut[p] = struct{}{}
+}
+
+// Heal undoes Cut.
+func (g *Gater) Heal(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.cut, p)
+}
+
+// Admitted reports whether a connection with p may exist right now.
+func (g *Gater) Admitted(p peer.ID) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.admittedLocked(p)
+}
+
+func (g *Gater) admittedLocked(p peer.ID) bool {
+	if _, cut := g.cut[p]; cut {
+		return false
+	}
+	if _, ok := g.members[p]; ok {
+		return true
+	}
+	exp, ok := g.allowed[p]
+	return ok && g.now().Before(exp)
+}
+
+// Expire drops allow-list and cooldown entries that ran out.
+func (g *Gater) Expire() {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for p, exp := range g.allowed {
+		if !now.Before(exp) {
+			delete(g.allowed, p)
+		}
+	}
+	for p, exp := range g.refused {
+		if !now.Before(exp) {
+			delete(g.refused, p)
+		}
+	}
+}
+
+// InterceptPeerDial lets us dial only admitted peers.
+func (g *Gater) InterceptPeerDial(p peer.ID) bool { return g.Admitted(p) }
+
+// InterceptAddrDial defers to the peer decision.
+func (g *Gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.Admitted(p) }
+
+// InterceptAccept lets every inbound connection reach the Noise handshake:
+// until the handshake we do not know who is calling.
+func (g *Gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+
+// InterceptSecured is where identity is known: members and allowed peers get
+// in; an unknown inbound peer may get a short candidate window to join.
+func (g *Gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.admittedLocked(p) {
+		return true
+	}
+	if _, cut := g.cut[p]; cut {
+		return false
+	}
+	if dir != network.DirInbound || g.cfg.CandidateWindow <= 0 {
+		return false
+	}
+	now := g.now()
+	if exp, ok := g.refused[p]; ok && now.Before(exp) {
+		return false
+	}
+	live := 0
+	for _, exp := range g.allowed {
+		if now.Before(exp) {
+			live++
+		}
+	}
+	if live >= g.cfg.MaxCandidates {
+		return false
+	}
+	g.allowed[p] = now.Add(g.cfg.CandidateWindow)
+	return true
+}
+
+// InterceptUpgraded accepts: the decision was made at InterceptSecured.
+func (g *Gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
+	return true, 0
+}

@@ -1,0 +1,249 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Config describes a node's libp2p host.
+type Config struct {
+	// DataDir holds the identity key (created on first start).
+	DataDir string
+	// ListenAddrs are TCP multiaddrs, e.g. /ip4/0.0.0.0/tcp/4001; tests use
+	// /ip4/127.0.0.1/tcp/0.
+	ListenAddrs []string
+	// MDNS announces and discovers peers on the local network.
+	MDNS bool
+	// MDNSService is the mDNS service name; clusters on one LAN that must
+	// not see each other pick different names.
+	MDNSService string
+	// Gater tunes the connection gater.
+	Gater GaterConfig
+	// Logger receives the host's log lines.
+	Logger *slog.Logger
+}
+
+// Host is a node's libp2p host with its gater.
+type Host struct {
+	h      host.Host
+	gater  *Gater
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mdns   interface{ Close() error }
+
+	closeOnce sync.Once
+}
+
+// New starts a libp2p host: TCP only, Noise, yamux, no relay, no NAT port
+// mapping, no AutoNAT, no hole punching, no metrics. The cluster runs on
+// addresses its operators configure; none of the public-internet machinery
+// is needed and all of it makes noise.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	key, err := LoadOrCreateIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.ListenAddrs) == 0 {
+		return nil, errors.New("p2p: no listen address given (for example /ip4/0.0.0.0/tcp/4001)")
+	}
+	listen := make([]ma.Multiaddr, 0, len(cfg.ListenAddrs))
+	for _, s := range cfg.ListenAddrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("p2p: listen address %q is not a multiaddr: %w", s, err)
+		}
+		listen = append(listen, a)
+	}
+	gater := NewGater(cfg.Gater)
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrs(listen...),
+		libp2p.NoTransports,
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ConnectionGater(gater),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.DisableIdentifyAddressDiscovery(),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.Ping(false),
+		libp2p.UserAgent("outlayerd"),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: start libp2p host: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	hst := &Host{h: h, gater: gater, log: log, cancel: cancel}
+	hst.wg.Add(1)
+	go hst.enforce(runCtx)
+	if cfg.MDNS {
+		svc, err := startMDNS(hst, cfg.MDNSService)
+		if err != nil {
+			hst.Close()
+			return nil, err
+		}
+		hst.mdns = svc
+	}
+	log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs())
+	return hst, nil
+}
+
+// enforce closes connections the gater no longer admits: expired join
+// windows, removed members, cut links.
+func (h *Host) enforce(ctx context.Context) {
+	defer h.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.gater.Expire()
+			h.Enforce()
+		}
+	}
+}
+
+// Enforce closes every connection to a peer the gater does not admit now.
+func (h *Host) Enforce() {
+	for _, p := range h.h.Network().Peers() {
+		if !h.gater.Admitted(p) {
+			_ = h.h.Network().ClosePeer(p)
+		}
+	}
+}
+
+// ID is the node's peer id.
+func (h *Host) ID() peer.ID { return h.h.ID() }
+
+// Addrs returns the full dialable addresses of this node (with /p2p/<id>).
+func (h *Host) Addrs() []ma.Multiaddr {
+	info := peer.AddrInfo{ID: h.h.ID(), Addrs: h.h.Addrs()}
+	out, err := peer.AddrInfoToP2pAddrs(&info)
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// ListenAddrs returns the transport addresses without the /p2p part.
+func (h *Host) ListenAddrs() []ma.Multiaddr { return h.h.Addrs() }
+
+// Gater is the host's connection gater.
+func (h *Host) Gater() *Gater { return h.gater }
+
+// LibP2P exposes the underlying host for callers that need more.
+func (h *Host) LibP2P() host.Host { return h.h }
+
+// AddAddrs records where a peer can be reached. Members' addresses are kept
+// permanently; they come from the replicated node table.
+func (h *Host) AddAddrs(p peer.ID, addrs []ma.Multiaddr) {
+	h.h.Peerstore().AddAddrs(p, addrs, peerstore.PermanentAddrTTL)
+}
+
+// PeerAddrs returns the known addresses of p.
+func (h *Host) PeerAddrs(p peer.ID) []ma.Multiaddr { return h.h.Peerstore().Addrs(p) }
+
+// Cut severs every link with p (both new and existing connections) until
+// Heal. Partition tests call it on both sides.
+func (h *Host) Cut(p peer.ID) {
+	h.gater.Cut(p)
+	_ = h.h.Network().ClosePeer(p)
+}
+
+// Heal undoes Cut.
+func (h *Host) Heal(p peer.ID) { h.gater.Heal(p) }
+
+// Handle registers a protocol served to cluster members only; streams from
+// anyone else are reset before the handler sees them.
+func (h *Host) Handle(proto protocol.ID, handler network.StreamHandler) {
+	h.h.SetStreamHandler(proto, func(s network.Stream) {
+		if !h.gater.IsMember(s.Conn().RemotePeer()) {
+			_ = s.Reset()
+			return
+		}
+		handler(s)
+	})
+}
+
+// HandleAdmitted registers a protocol served to every admitted peer,
+// including joiners in their window. Only the join protocol should use it.
+func (h *Host) HandleAdmitted(proto protocol.ID, handler network.StreamHandler) {
+	h.h.SetStreamHandler(proto, func(s network.Stream) {
+		if !h.gater.Admitted(s.Conn().RemotePeer()) {
+			_ = s.Reset()
+			return
+		}
+		handler(s)
+	})
+}
+
+// RemoveHandler unregisters a protocol.
+func (h *Host) RemoveHandler(proto protocol.ID) { h.h.RemoveStreamHandler(proto) }
+
+// Connect dials a peer at the given address info, adding its addresses to
+// the peerstore. The gater must admit the peer.
+func (h *Host) Connect(ctx context.Context, info peer.AddrInfo) error {
+	if err := h.h.Connect(ctx, info); err != nil {
+		return fmt.Errorf("connect to %s: %w", info.ID, err)
+	}
+	return nil
+}
+
+// NewStream opens a stream to p speaking proto, dialling it if needed.
+func (h *Host) NewStream(ctx context.Context, p peer.ID, proto protocol.ID) (network.Stream, error) {
+	s, err := h.h.NewStream(ctx, p, proto)
+	if err != nil {
+		return nil, fmt.Errorf("open %s stream to %s: %w", proto, p, err)
+	}
+	return s, nil
+}
+
+// Close stops discovery and the host.
+func (h *Host) Close() error {
+	var err error
+	h.closeOnce.Do(func() {
+		h.cancel()
+		if h.mdns != nil {
+			_ = h.mdns.Close()
+		}
+		h.wg.Wait()
+		err = h.h.Close()
+	})
+	return err
+}
+
+// ParseAddrInfo parses a bootstrap multiaddr that ends in /p2p/<peer id>.
+func ParseAddrInfo(s string) (peer.AddrInfo, error) {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("peer address %q is not a multiaddr: %w", s, err)
+	}
+	info, err := peer.AddrInfoFromP2pAddr(a)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("peer address %q must end in /p2p/<peer id>: %w", s, err)
+	}
+	return *info, nil
+}

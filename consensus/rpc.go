@@ -1,0 +1,157 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// rpcTimeout bounds one member-to-leader call when the caller gave no
+// deadline.
+const rpcTimeout = 30 * time.Second
+
+// call sends one request to p on RPCProtocol and reads the response. sent
+// reports whether the request may have reached p: when false, nothing
+// happened there and retrying is safe.
+func (n *Node) call(ctx context.Context, p peer.ID, req rpcRequest, resp *rpcResponse) (sent bool, err error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rpcTimeout)
+		defer cancel()
+	}
+	s, err := n.host.NewStream(ctx, p, RPCProtocol)
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	// Unblock the stream if ctx ends first.
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	if err := writeFrame(s, req); err != nil {
+		return false, fmt.Errorf("send %s to %s: %w", req.Kind, p, err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return true, fmt.Errorf("send %s to %s: %w", req.Kind, p, err)
+	}
+	if err := readFrame(s, resp); err != nil {
+		if ctx.Err() != nil {
+			return true, ctx.Err()
+		}
+		return true, fmt.Errorf("read %s reply from %s: %w", req.Kind, p, err)
+	}
+	return true, nil
+}
+
+// handleRPC serves members' calls to the leader.
+func (n *Node) handleRPC(s network.Stream) {
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(rpcTimeout))
+	var req rpcRequest
+	if err := readFrame(s, &req); err != nil {
+		_ = s.Reset()
+		return
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, rpcTimeout)
+	defer cancel()
+	resp := n.serveRPC(ctx, s.Conn().RemotePeer(), req)
+	if err := writeFrame(s, resp); err != nil {
+		n.log.Debug("rpc: write reply", "kind", req.Kind, "peer", s.Conn().RemotePeer(), "err", err)
+	}
+}
+
+func (n *Node) serveRPC(ctx context.Context, from peer.ID, req rpcRequest) rpcResponse {
+	if !n.IsLeader() {
+		return rpcResponse{Err: toWire(ErrNotLeader)}
+	}
+	switch req.Kind {
+	case rpcApply:
+		res, err := n.applyLocal(ctx, req.Command)
+		if err != nil {
+			return rpcResponse{Err: toWire(err)}
+		}
+		return rpcResponse{Result: &res}
+	case rpcReadIndex:
+		idx, err := n.readIndex(ctx)
+		if err != nil {
+			return rpcResponse{Err: toWire(err)}
+		}
+		return rpcResponse{ReadIndex: idx}
+	case rpcJoinChallenge, rpcJoinComplete:
+		p, err := peer.Decode(req.Peer)
+		if err != nil {
+			return rpcResponse{Err: toWire(fmt.Errorf("%w: joiner id %q: %w", ErrJoinRefused, req.Peer, err))}
+		}
+		if req.Kind == rpcJoinChallenge {
+			ch, err := n.leaderChallenge(p, req.Addrs)
+			if err != nil {
+				return rpcResponse{Err: toWire(err)}
+			}
+			return rpcResponse{Challenge: ch}
+		}
+		j, err := n.leaderAdmit(ctx, p, req.Addrs, req.Nonce, req.Evidence)
+		if err != nil {
+			return rpcResponse{Err: toWire(err)}
+		}
+		return rpcResponse{Joined: j}
+	case rpcRemove:
+		p, err := peer.Decode(req.Peer)
+		if err != nil {
+			return rpcResponse{Err: toWire(fmt.Errorf("remove: peer id %q: %w", req.Peer, err))}
+		}
+		if err := n.leaderRemove(ctx, p); err != nil {
+			return rpcResponse{Err: toWire(err)}
+		}
+		return rpcResponse{}
+	}
+	return rpcResponse{Err: toWire(fmt.Errorf("unknown rpc %q from %s", req.Kind, from))}
+}
+
+// leaderCall runs req on the leader: locally when this node leads,
+// otherwise over RPCProtocol, retrying while no leader is known or the
+// request never left.
+func (n *Node) leaderCall(ctx context.Context, req rpcRequest) (rpcResponse, error) {
+	for {
+		if n.closed.Load() {
+			return rpcResponse{}, ErrClosed
+		}
+		if n.IsLeader() {
+			resp := n.serveRPC(ctx, n.host.ID(), req)
+			if rerr := fromWire(resp.Err); rerr != nil && errors.Is(rerr, ErrNotLeader) {
+				continue
+			}
+			return resp, nil
+		}
+		leader, err := n.waitLeader(ctx)
+		if err != nil {
+			return rpcResponse{}, err
+		}
+		if leader == n.host.ID() {
+			continue
+		}
+		var resp rpcResponse
+		sent, err := n.call(ctx, leader, req, &resp)
+		if err != nil {
+			if !sent {
+				if err := n.pause(ctx); err != nil {
+					return rpcResponse{}, err
+				}
+				continue
+			}
+			return rpcResponse{}, fmt.Errorf("%w: %s on leader %s: %w", ErrIndeterminate, req.Kind, leader, err)
+		}
+		if rerr := fromWire(resp.Err); rerr != nil && (errors.Is(rerr, ErrNotLeader) || errors.Is(rerr, ErrNoLeader)) {
+			if err := n.pause(ctx); err != nil {
+				return rpcResponse{}, err
+			}
+			continue
+		}
+		return resp, nil
+	}
+}

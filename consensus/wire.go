@@ -1,0 +1,116 @@
+package consensus
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// Protocols the consensus layer speaks besides the Raft transport.
+const (
+	// RPCProtocol carries member-to-leader calls: forwarded writes, read
+	// index requests, join steps relayed by a member, removals. Members only.
+	RPCProtocol protocol.ID = "/outlayer/rpc/1"
+	// JoinProtocol is the only protocol a non-member may speak: a joiner
+	// talks to any member, which relays to the leader.
+	JoinProtocol protocol.ID = "/outlayer/join/1"
+)
+
+// maxFrame bounds one message; forwarded PutBlob commands carry WASM.
+const maxFrame = 128 << 20
+
+// writeFrame writes a length-prefixed JSON message.
+func writeFrame(w io.Writer, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	if len(body) > maxFrame {
+		return fmt.Errorf("message of %d bytes exceeds the %d-byte limit", len(body), maxFrame)
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(body)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err = w.Write(body)
+	return err
+}
+
+// readFrame reads a length-prefixed JSON message into v.
+func readFrame(r io.Reader, v any) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxFrame {
+		return fmt.Errorf("peer sent a %d-byte message; the limit is %d", n, maxFrame)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode message: %w", err)
+	}
+	return nil
+}
+
+// rpcKind names a member-to-leader call.
+type rpcKind string
+
+const (
+	rpcApply         rpcKind = "apply"
+	rpcReadIndex     rpcKind = "read_index"
+	rpcJoinChallenge rpcKind = "join_challenge"
+	rpcJoinComplete  rpcKind = "join_complete"
+	rpcRemove        rpcKind = "remove"
+)
+
+type rpcRequest struct {
+	Kind    rpcKind `json:"kind"`
+	Command []byte  `json:"command,omitempty"` // rpcApply: an encoded command
+	// Join and remove: the peer concerned. For join steps this is the
+	// joiner as authenticated by the relaying member's libp2p connection.
+	Peer     string   `json:"peer,omitempty"`
+	Addrs    []string `json:"addrs,omitempty"`
+	Nonce    []byte   `json:"nonce,omitempty"`
+	Evidence []byte   `json:"evidence,omitempty"`
+}
+
+type rpcResponse struct {
+	Result    *Result    `json:"result,omitempty"`
+	ReadIndex uint64     `json:"read_index,omitempty"`
+	Challenge *challenge `json:"challenge,omitempty"`
+	Joined    *joined    `json:"joined,omitempty"`
+	Err       *wireError `json:"err,omitempty"`
+}
+
+// challenge is the leader's answer to a join hello.
+type challenge struct {
+	Nonce   []byte       `json:"nonce"`
+	Leader  string       `json:"leader"`
+	Members []memberInfo `json:"members"`
+}
+
+type memberInfo struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs,omitempty"`
+}
+
+// joined is the leader's answer to verified evidence.
+type joined struct {
+	Role    string       `json:"role"`
+	Members []memberInfo `json:"members"`
+}
+
+// joinMessage is what a joiner sends on JoinProtocol.
+type joinMessage struct {
+	Addrs    []string `json:"addrs,omitempty"`
+	Nonce    []byte   `json:"nonce,omitempty"`
+	Evidence []byte   `json:"evidence,omitempty"`
+}
