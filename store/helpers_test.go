@@ -12,7 +12,19 @@ var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{})
+	return openTempWith(t, Options{})
+}
+
+// openFast skips fsync: for tests that apply thousands of commands and check
+// content, not durability (the machine is shared and fsync is slow).
+func openFast(t testing.TB) *Store {
+	t.Helper()
+	return openTempWith(t, Options{NoSync: true})
+}
+
+func openTempWith(t testing.TB, opts Options) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), opts)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -136,8 +137,17 @@ func Open(path string, opts Options) (*Store, error) {
 
 // openBolt opens the file, checks it is a compatible store and creates any
 // missing buckets.
-func openBolt(path string, opts Options) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
+func openBolt(path string, opts Options) (db *bolt.DB, err error) {
+	// bbolt panics on some damaged pages; a damaged file is an error here.
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, fmt.Errorf("store: open %s: the file is damaged (bbolt: %v): %w", path, r, ErrCorrupt)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
@@ -304,6 +314,10 @@ func (s *Store) Restore(r io.Reader) error {
 		tmp.Close()
 		return fmt.Errorf("store: restore: read snapshot: %w", err)
 	}
+	if n, err := tmp.Seek(0, io.SeekCurrent); err == nil && n == 0 {
+		tmp.Close()
+		return fmt.Errorf("store: restore: snapshot refused, current state kept: the snapshot is empty: %w", ErrCorrupt)
+	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("store: restore: sync %s: %w", tmpPath, err)
@@ -348,15 +362,31 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-// verifyFile opens a candidate file, checks its schema and runs bbolt's
-// consistency check over every page.
-func verifyFile(path string, opts Options) error {
+// verifyFile opens a candidate file read-only, checks its schema, runs
+// bbolt's page-level consistency check and decodes every record. bbolt
+// panics on some damaged pages, so panics are turned into ErrCorrupt.
+func verifyFile(path string, opts Options) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the snapshot is damaged (bbolt: %v): %w", r, ErrCorrupt)
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("the snapshot is not a bbolt database (%v): %w", err, ErrCorrupt)
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
+		// Structure first: reading buckets from a damaged file can panic.
+		for cerr := range tx.Check() {
+			// Drain the channel so the checker goroutine ends; report the first.
+			if err == nil {
+				err = fmt.Errorf("the snapshot fails bbolt's consistency check (%v): %w", cerr, ErrCorrupt)
+			}
+		}
+		if err != nil {
+			return err
+		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return fmt.Errorf("the snapshot has no outlayer schema version: %w", ErrCorrupt)
@@ -368,14 +398,61 @@ func verifyFile(path string, opts Options) error {
 		if v > SchemaVersion {
 			return fmt.Errorf("the snapshot has schema version %d, this binary supports up to %d: %w", v, SchemaVersion, ErrSchemaTooNew)
 		}
-		for cerr := range tx.Check() {
-			// Drain the channel so the checker goroutine ends; report the first.
-			if err == nil {
-				err = fmt.Errorf("the snapshot fails bbolt's consistency check (%v): %w", cerr, ErrCorrupt)
-			}
+		if err := checkContent(tx); err != nil {
+			return fmt.Errorf("the snapshot's content is damaged: %v: %w", err, ErrCorrupt)
 		}
-		return err
+		return nil
 	})
+}
+
+// checkContent decodes every record and re-hashes every blob. bbolt
+// checksums only its meta pages, so this is what catches a damaged value.
+func checkContent(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("bucket %s is missing", name)
+		}
+	}
+	if err := tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
+		var j Job
+		if len(k) != 8 {
+			return fmt.Errorf("request key %x is not 8 bytes", k)
+		}
+		if err := json.Unmarshal(v, &j); err != nil {
+			return fmt.Errorf("request %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		if j.ID != binary.BigEndian.Uint64(k) {
+			return fmt.Errorf("request stored under %d says it is %d", binary.BigEndian.Uint64(k), j.ID)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+		if sum := sha256.Sum256(v); !bytes.Equal(sum[:], k) {
+			return fmt.Errorf("blob %x does not hash to its key", k)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, b := range []struct {
+		name []byte
+		into func() any
+	}{
+		{bucketBlobInfo, func() any { return new(BlobInfo) }},
+		{bucketNodes, func() any { return new(Node) }},
+	} {
+		if err := tx.Bucket(b.name).ForEach(func(k, v []byte) error {
+			if err := json.Unmarshal(v, b.into()); err != nil {
+				return fmt.Errorf("%s record %q: %w", b.name, k, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func syncDir(dir string) error {
