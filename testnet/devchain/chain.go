@@ -1,0 +1,371 @@
+package devchain
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
+	"github.com/outlayer/outlayer/testnet/devchain/internal/vm"
+)
+
+// Config configures a devchain.
+type Config struct {
+	// Home holds the root account's key file and, with Persist, the state.
+	Home string
+	// RPCAddr is where JSON-RPC is served ("127.0.0.1:0" picks a port).
+	RPCAddr string
+	// BlockTime is the block interval (default 1s).
+	BlockTime time.Duration
+	// Persist saves the state to Home on Close and loads it on New.
+	Persist bool
+	// ChainID is reported by status (default "localnet").
+	ChainID string
+	// RootAccount is the genesis account (default "test.near").
+	RootAccount string
+	// RootBalance is its balance in yocto (default 10^9 NEAR).
+	RootBalance near.U128
+	// YieldTimeout is the yield/resume timeout in blocks (default 200).
+	YieldTimeout uint64
+	// MaxPrepaidGas caps a transaction's function-call gas (default 300 Tgas).
+	MaxPrepaidGas uint64
+	// TxTimeout bounds how long send_tx/tx wait (default 10s, as nearcore).
+	TxTimeout time.Duration
+	// CallTimeout is the wall-clock safety net per contract call (default 10s).
+	CallTimeout time.Duration
+	// Logger receives block and RPC diagnostics (default: discarded).
+	Logger *slog.Logger
+}
+
+// NEAR constants the devchain uses.
+const (
+	GasPrice                  = 100_000_000 // yocto per gas, NEAR's minimum
+	transactionValidityPeriod = 86_400
+	maxTransactionSize        = 1_572_864
+	maxActionsPerTransaction  = 100
+	epochLength               = 43_200
+	protocolVersion           = 86
+	accessKeyNonceRange       = 1_000_000
+	systemAccount             = "system"
+	registrarAccount          = "registrar"
+)
+
+func (c *Config) defaults() {
+	if c.BlockTime <= 0 {
+		c.BlockTime = time.Second
+	}
+	if c.ChainID == "" {
+		c.ChainID = "localnet"
+	}
+	if c.RootAccount == "" {
+		c.RootAccount = "test.near"
+	}
+	if c.RootBalance.IsZero() {
+		c.RootBalance, _ = near.OneNEAR.Mul64(1_000_000_000)
+	}
+	if c.YieldTimeout == 0 {
+		c.YieldTimeout = 200
+	}
+	if c.MaxPrepaidGas == 0 {
+		c.MaxPrepaidGas = 300_000_000_000_000
+	}
+	if c.TxTimeout <= 0 {
+		c.TxTimeout = 10 * time.Second
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
+	}
+	if c.RPCAddr == "" {
+		c.RPCAddr = "127.0.0.1:0"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Chain is a running devchain.
+type Chain struct {
+	cfg     Config
+	log     *slog.Logger
+	engine  *vm.Engine
+	rootKey *near.KeyPair
+	keyFile string
+
+	mu          sync.Mutex
+	st          *state
+	blocks      []*block // index = height - blocks[0].Height
+	byHash      map[near.CryptoHash]*block
+	pendingTxs  []*txRecord
+	txs         map[near.CryptoHash]*txRecord
+	receipts    map[near.CryptoHash]*receipt // every receipt, for EXPERIMENTAL_receipt and tx status
+	outcomes    map[near.CryptoHash]*outcomeWithID
+	incoming    []*receipt                   // to execute in the next block
+	postponed   map[near.CryptoHash]*receipt // action receipts waiting for data, by receipt id
+	waitingData map[near.CryptoHash]near.CryptoHash
+	received    map[near.CryptoHash]*dataValue
+	yields      map[near.CryptoHash]string // pending yield data id -> account
+	timeouts    []yieldTimeout
+	changed     chan struct{} // closed and replaced after every block
+
+	listener net.Listener
+	server   *http.Server
+	cancel   context.CancelFunc
+	done     chan struct{}
+	started  time.Time
+}
+
+type dataValue struct{ data []byte }
+
+type yieldTimeout struct {
+	dataID    near.CryptoHash
+	expiresAt uint64
+}
+
+type block struct {
+	Height    uint64
+	Hash      near.CryptoHash
+	PrevHash  near.CryptoHash
+	Timestamp uint64
+	Txs       []*txRecord
+	Receipts  []*receipt // receipts executed in this block
+	GasBurnt  uint64
+}
+
+const genesisHeight = 1
+
+// New creates a devchain: the genesis block, the root account and its key
+// file in Home (near-cli credentials format). Call Start to serve RPC and
+// produce blocks.
+func New(cfg Config) (*Chain, error) {
+	cfg.defaults()
+	if cfg.Home == "" {
+		return nil, errors.New("devchain: Config.Home is required (the root key file is written there)")
+	}
+	if err := near.ValidateAccountID(cfg.RootAccount); err != nil {
+		return nil, fmt.Errorf("devchain: root account: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("devchain: create home %s: %w", cfg.Home, err)
+	}
+	engine, err := vm.NewEngine(context.Background(), vm.Config{MaxGasBurnt: cfg.MaxPrepaidGas, Timeout: cfg.CallTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("devchain: %w", err)
+	}
+	c := &Chain{
+		cfg: cfg, log: cfg.Logger, engine: engine,
+		st: newState(), byHash: map[near.CryptoHash]*block{}, txs: map[near.CryptoHash]*txRecord{},
+		receipts: map[near.CryptoHash]*receipt{}, outcomes: map[near.CryptoHash]*outcomeWithID{},
+		postponed: map[near.CryptoHash]*receipt{}, waitingData: map[near.CryptoHash]near.CryptoHash{},
+		received: map[near.CryptoHash]*dataValue{}, yields: map[near.CryptoHash]string{},
+		changed: make(chan struct{}), started: time.Now(),
+	}
+	c.keyFile = filepath.Join(cfg.Home, cfg.RootAccount+".json")
+	if err := c.loadOrCreateRootKey(); err != nil {
+		_ = engine.Close(context.Background())
+		return nil, err
+	}
+	loaded := false
+	if cfg.Persist {
+		if loaded, err = c.loadSnapshot(); err != nil {
+			_ = engine.Close(context.Background())
+			return nil, err
+		}
+	}
+	if !loaded {
+		c.genesis()
+	}
+	return c, nil
+}
+
+func (c *Chain) loadOrCreateRootKey() error {
+	if _, err := os.Stat(c.keyFile); err == nil {
+		acc, kp, err := near.LoadKeyFile(c.keyFile)
+		if err != nil {
+			return fmt.Errorf("devchain: read root key: %w", err)
+		}
+		if acc != c.cfg.RootAccount {
+			return fmt.Errorf("devchain: key file %s is for %s, not %s", c.keyFile, acc, c.cfg.RootAccount)
+		}
+		c.rootKey = kp
+		return nil
+	}
+	kp, err := near.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("devchain: generate root key: %w", err)
+	}
+	if err := near.SaveKeyFile(c.keyFile, c.cfg.RootAccount, kp); err != nil {
+		return fmt.Errorf("devchain: write root key: %w", err)
+	}
+	c.rootKey = kp
+	return nil
+}
+
+func (c *Chain) genesis() {
+	root := c.st.createAccount(c.cfg.RootAccount)
+	root.Amount = u128.U128(c.cfg.RootBalance)
+	k := near.FullAccessKey()
+	root.Keys[c.rootKey.PublicKey()] = k
+	root.StorageUsage += accessKeyStorage(c.rootKey.PublicKey(), k)
+	c.st.commit()
+	g := &block{Height: genesisHeight, Timestamp: uint64(time.Now().UnixNano())}
+	g.Hash = sha256.Sum256([]byte("devchain genesis " + c.cfg.ChainID + " " + time.Now().String()))
+	c.blocks = append(c.blocks, g)
+	c.byHash[g.Hash] = g
+}
+
+// RootAccount is the genesis account id.
+func (c *Chain) RootAccount() string { return c.cfg.RootAccount }
+
+// RootKey is the genesis account's full-access key.
+func (c *Chain) RootKey() *near.KeyPair { return c.rootKey }
+
+// RootKeyFile is the path of the root key in near-cli credentials format.
+func (c *Chain) RootKeyFile() string { return c.keyFile }
+
+// Start serves JSON-RPC on Config.RPCAddr and produces blocks until ctx ends
+// or Close is called.
+func (c *Chain) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", c.cfg.RPCAddr)
+	if err != nil {
+		return fmt.Errorf("devchain: listen on %s: %w", c.cfg.RPCAddr, err)
+	}
+	c.listener = ln
+	c.server = &http.Server{Handler: c.rpcHandler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.done = make(chan struct{})
+	go func() {
+		if err := c.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.log.Error("devchain RPC server stopped", "err", err)
+		}
+	}()
+	go c.produceLoop(ctx)
+	c.log.Info("devchain started", "rpc", c.RPCURL(), "root", c.cfg.RootAccount, "key_file", c.keyFile)
+	return nil
+}
+
+// RPCURL is the JSON-RPC endpoint (valid after Start).
+func (c *Chain) RPCURL() string {
+	if c.listener == nil {
+		return ""
+	}
+	return "http://" + c.listener.Addr().String()
+}
+
+// Close stops block production and RPC, and with Persist saves the state.
+func (c *Chain) Close() error {
+	var errs []error
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, c.server.Shutdown(shut))
+		cancel()
+	}
+	if c.cfg.Persist {
+		c.mu.Lock()
+		errs = append(errs, c.saveSnapshot())
+		c.mu.Unlock()
+	}
+	errs = append(errs, c.engine.Close(context.Background()))
+	return errors.Join(errs...)
+}
+
+func (c *Chain) produceLoop(ctx context.Context) {
+	defer close(c.done)
+	t := time.NewTicker(c.cfg.BlockTime)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.mu.Lock()
+			c.produceBlock(ctx)
+			c.mu.Unlock()
+		}
+	}
+}
+
+// FastForward produces n blocks at once (near-sandbox's sandbox_fast_forward),
+// processing receipts and yield timeouts that fall due.
+func (c *Chain) FastForward(ctx context.Context, n uint64) error {
+	for i := uint64(0); i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.produceBlock(ctx)
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// Height is the latest block height.
+func (c *Chain) Height() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.head().Height
+}
+
+func (c *Chain) head() *block { return c.blocks[len(c.blocks)-1] }
+
+func (c *Chain) blockAt(height uint64) *block {
+	base := c.blocks[0].Height // genesis, or the head a persisted state restarted from
+	if height < base || height-base >= uint64(len(c.blocks)) {
+		return nil
+	}
+	return c.blocks[height-base]
+}
+
+// deriveID makes a deterministic unique 32-byte id (receipt ids, data ids).
+func deriveID(parent near.CryptoHash, kind string, n uint64) near.CryptoHash {
+	h := sha256.New()
+	h.Write(parent[:])
+	h.Write([]byte(kind))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], n)
+	h.Write(b[:])
+	var out near.CryptoHash
+	h.Sum(out[:0])
+	return out
+}
+
+// produceBlock makes the next block: it executes the receipts of the previous
+// block, converts pending transactions into receipts (executed next block),
+// fires due yield timeouts, and wakes RPC waiters.
+func (c *Chain) produceBlock(ctx context.Context) {
+	prev := c.head()
+	b := &block{Height: prev.Height + 1, PrevHash: prev.Hash, Timestamp: max(uint64(time.Now().UnixNano()), prev.Timestamp+1)}
+	hh := sha256.New()
+	hh.Write(prev.Hash[:])
+	binary.Write(hh, binary.LittleEndian, b.Height)
+	binary.Write(hh, binary.LittleEndian, b.Timestamp)
+	hh.Sum(b.Hash[:0])
+	c.blocks = append(c.blocks, b)
+	c.byHash[b.Hash] = b
+
+	incoming := c.incoming
+	c.incoming = nil
+	for _, r := range incoming {
+		c.applyReceipt(ctx, b, r)
+	}
+	pending := c.pendingTxs
+	c.pendingTxs = nil
+	for _, tx := range pending {
+		c.includeTx(b, tx)
+	}
+	c.fireYieldTimeouts(b)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
