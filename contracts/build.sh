@@ -20,13 +20,13 @@ RUSTC=${RUSTC:-/usr/bin/rustc}
 
 # name  source (relative to ROOT)  output (relative to ROOT)
 ARTIFACTS=(
-	#"outlayer contracts/rust/outlayer/outlayer.rs contracts/wasm/outlayer.wasm"
-	#"register contracts/rust/register/register.rs contracts/wasm/register.wasm"
+	"outlayer contracts/rust/outlayer/outlayer.rs contracts/wasm/outlayer.wasm"
+	"register contracts/rust/register/register.rs contracts/wasm/register.wasm"
 	"counter testnet/examples/contracts/counter/counter.rs testnet/examples/contracts/wasm/counter.wasm"
 	"xcc testnet/examples/contracts/xcc/xcc.rs testnet/examples/contracts/wasm/xcc.wasm"
 	"yieldpair testnet/examples/contracts/yieldpair/yieldpair.rs testnet/examples/contracts/wasm/yieldpair.wasm"
 	"panicker testnet/examples/contracts/panicker/panicker.rs testnet/examples/contracts/wasm/panicker.wasm"
-	#"caller testnet/examples/contracts/caller/caller.rs testnet/examples/contracts/wasm/caller.wasm"
+	"caller testnet/examples/contracts/caller/caller.rs testnet/examples/contracts/wasm/caller.wasm"
 )
 
 SUMS=contracts/SHA256SUMS

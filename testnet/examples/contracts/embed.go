@@ -26,3 +26,9 @@ var YieldPair []byte
 //
 //go:embed wasm/panicker.wasm
 var Panicker []byte
+
+// Caller is caller/caller.rs: a sample OutLayer client contract that calls
+// request_execution with a deposit and records the output its callback gets.
+//
+//go:embed wasm/caller.wasm
+var Caller []byte

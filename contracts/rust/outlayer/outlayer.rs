@@ -1,0 +1,992 @@
+//! The OutLayer contract: paid off-chain execution requests settled through
+//! NEAR yield/resume, plus per-owner encrypted secrets.
+//!
+//! JSON-compatible with upstream near-outlayer's main contract at 645a6e5
+//! (method names, argument and result shapes, the `near-outlayer` events);
+//! the deliberate differences are listed in contracts/DESIGN.md.
+//!
+//! Flow: `request_execution` validates, checks the deposit against the
+//! estimate, stores the request and yields to `on_execution_response`. The
+//! operator calls `resolve_execution` (or, for outputs over the 1024-byte
+//! resume limit, `submit_execution_output_and_resolve`), which resumes the
+//! yield. The callback charges for the reported usage, refunds the rest to
+//! the payer, logs `execution_completed` and returns the output to the
+//! caller. After 200 blocks without a resume the callback runs with a
+//! failed result and refunds everything but the base fee.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod secrets;
+mod types;
+
+use common::base64::hex_encode;
+use common::env::{self, PromiseResult, TGAS};
+use common::json::{self, Args, Value};
+use common::num;
+use types::*;
+
+const EVENT_STANDARD: &str = "near-outlayer";
+const EVENT_VERSION: &str = "1.0.0";
+
+/// Gas reserved for the yield callback (upstream's MIN_RESPONSE_GAS).
+const CALLBACK_GAS: u64 = 50 * TGAS;
+
+/// How long before the original caller may cancel a request themselves.
+const STALE_AFTER_NS: u64 = 600 * 1_000_000_000;
+
+/// NEAR caps the logs of one execution at 16 KiB; keep the event under this.
+const MAX_EVENT_LOG_BYTES: usize = 15 * 1024;
+
+const STATE_KEY: &[u8] = b"STATE";
+const PENDING_KEY: &[u8] = b"pending";
+
+// ---------------------------------------------------------------------------
+// Contract state.
+
+struct State {
+    owner_id: String,
+    operator_id: String,
+    paused: bool,
+    pricing: Pricing,
+    next_request_id: u64,
+    total_executions: u64,
+    total_fees_collected: u128,
+    total_fees_withdrawn: u128,
+}
+
+impl State {
+    fn load() -> State {
+        let v = match env::storage_read_json(STATE_KEY) {
+            Some(v) => v,
+            None => env::panic_str("The contract is not initialized: call new(owner_id, operator_id) first"),
+        };
+        let s = |k: &str| String::from(v.get(k).and_then(|x| x.as_str()).unwrap_or_default());
+        let u = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+        let b = |k: &str| v.get(k).and_then(|x| x.as_u128()).unwrap_or(0);
+        State {
+            owner_id: s("owner_id"),
+            operator_id: s("operator_id"),
+            paused: v.get("paused").and_then(|x| x.as_bool()).unwrap_or(false),
+            pricing: match v.get("pricing").and_then(Pricing::from_json_array) {
+                Some(p) => p,
+                None => env::panic_str("Corrupt pricing in contract state"),
+            },
+            next_request_id: u("next_request_id"),
+            total_executions: u("total_executions"),
+            total_fees_collected: b("total_fees_collected"),
+            total_fees_withdrawn: b("total_fees_withdrawn"),
+        }
+    }
+
+    fn save(&self) {
+        let v = Value::object(vec![
+            ("owner_id", Value::str(&self.owner_id)),
+            ("operator_id", Value::str(&self.operator_id)),
+            ("paused", Value::Bool(self.paused)),
+            ("pricing", self.pricing.to_json_array()),
+            ("next_request_id", Value::u64(self.next_request_id)),
+            ("total_executions", Value::u64(self.total_executions)),
+            ("total_fees_collected", Value::u128_string(self.total_fees_collected)),
+            ("total_fees_withdrawn", Value::u128_string(self.total_fees_withdrawn)),
+        ]);
+        env::storage_write_json(STATE_KEY, &v);
+    }
+
+    fn assert_owner(&self) {
+        if env::predecessor_account_id() != self.owner_id {
+            env::panic_str("Only owner can call this method");
+        }
+    }
+
+    fn assert_operator(&self) {
+        if env::predecessor_account_id() != self.operator_id {
+            env::panic_str("Only operator can call this");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pending requests.
+
+struct Request {
+    request_id: u64,
+    data_id: [u8; 32],
+    sender_id: String,
+    code_source: CodeSource,
+    resource_limits: ResourceLimits,
+    payment: u128,
+    timestamp: u64,
+    secrets_ref: Option<SecretsRef>,
+    response_format: ResponseFormat,
+    input_data: Option<String>,
+    payer_account_id: String,
+    pending_output: Option<ExecutionOutput>,
+    output_submitted: bool,
+    params: RequestParams,
+    block_height: u64,
+    resolved: bool,
+    pricing: Pricing,
+}
+
+fn request_key(id: u64) -> Vec<u8> {
+    let mut k = b"r:".to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+impl Request {
+    /// The JSON of `get_request`: upstream's ExecutionRequest fields in
+    /// upstream's order (payment is a bare number there), then ours.
+    fn to_json(&self) -> Value {
+        Value::object(vec![
+            ("request_id", Value::u64(self.request_id)),
+            ("data_id", Value::bytes_array(&self.data_id)),
+            ("sender_id", Value::str(&self.sender_id)),
+            ("code_source", self.code_source.to_json()),
+            ("resource_limits", self.resource_limits.to_json()),
+            ("payment", Value::u128_number(self.payment)),
+            ("timestamp", Value::u64(self.timestamp)),
+            ("secrets_ref", self.secrets_ref.as_ref().map(|s| s.to_json()).unwrap_or(Value::Null)),
+            ("response_format", Value::str(self.response_format.name())),
+            ("input_data", Value::opt_str(&self.input_data)),
+            ("payer_account_id", Value::str(&self.payer_account_id)),
+            ("pending_output", self.pending_output.as_ref().map(|o| o.to_json()).unwrap_or(Value::Null)),
+            ("output_submitted", Value::Bool(self.output_submitted)),
+            ("compile_only", Value::Bool(self.params.compile_only)),
+            ("force_rebuild", Value::Bool(self.params.force_rebuild)),
+            ("store_on_fastfs", Value::Bool(self.params.store_on_fastfs)),
+            ("block_height", Value::u64(self.block_height)),
+            ("resolved", Value::Bool(self.resolved)),
+            ("pricing", self.pricing.to_json_array()),
+        ])
+    }
+
+    fn from_json(v: &Value) -> Request {
+        let corrupt = || -> ! { env::panic_str("Corrupt request in contract state") };
+        let s = |k: &str| match v.get(k).and_then(|x| x.as_str()) {
+            Some(s) => String::from(s),
+            None => corrupt(),
+        };
+        let u = |k: &str| match v.get(k).and_then(|x| x.as_u64()) {
+            Some(n) => n,
+            None => corrupt(),
+        };
+        let b = |k: &str| v.get(k).and_then(|x| x.as_bool()).unwrap_or(false);
+        let mut data_id = [0u8; 32];
+        match v.get("data_id").and_then(|x| x.as_array()) {
+            Some(a) if a.len() == 32 => {
+                for (i, x) in a.iter().enumerate() {
+                    data_id[i] = x.as_u64().unwrap_or(0) as u8;
+                }
+            }
+            _ => corrupt(),
+        }
+        let null = Value::Null;
+        let get = |k: &str| v.get(k).unwrap_or(&null);
+        Request {
+            request_id: u("request_id"),
+            data_id,
+            sender_id: s("sender_id"),
+            code_source: CodeSource::parse(get("code_source"), "code_source"),
+            resource_limits: ResourceLimits::parse(get("resource_limits"), "resource_limits"),
+            payment: match get("payment").as_u128() {
+                Some(p) => p,
+                None => corrupt(),
+            },
+            timestamp: u("timestamp"),
+            secrets_ref: if get("secrets_ref").is_null() { None } else { Some(SecretsRef::parse(get("secrets_ref"), "secrets_ref")) },
+            response_format: ResponseFormat::parse(get("response_format"), "response_format"),
+            input_data: get("input_data").as_str().map(String::from),
+            payer_account_id: s("payer_account_id"),
+            pending_output: if get("pending_output").is_null() {
+                None
+            } else {
+                Some(ExecutionOutput::parse(get("pending_output"), "pending_output"))
+            },
+            output_submitted: b("output_submitted"),
+            params: RequestParams {
+                compile_only: b("compile_only"),
+                force_rebuild: b("force_rebuild"),
+                store_on_fastfs: b("store_on_fastfs"),
+            },
+            block_height: u("block_height"),
+            resolved: b("resolved"),
+            pricing: match Pricing::from_json_array(get("pricing")) {
+                Some(p) => p,
+                None => corrupt(),
+            },
+        }
+    }
+
+    fn load(id: u64) -> Option<Request> {
+        env::storage_read_json(&request_key(id)).map(|v| Request::from_json(&v))
+    }
+
+    fn save(&self) {
+        env::storage_write_json(&request_key(self.request_id), &self.to_json());
+    }
+
+    /// Load a pending request or panic with upstream's message.
+    fn must_load(id: u64) -> Request {
+        match Request::load(id) {
+            Some(r) => r,
+            None => env::panic_str("Execution request not found"),
+        }
+    }
+}
+
+/// The ids of pending requests, ascending (8-byte little-endian each).
+fn pending_ids() -> Vec<u64> {
+    let raw = env::storage_read(PENDING_KEY).unwrap_or_default();
+    raw.chunks(8)
+        .filter(|c| c.len() == 8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .collect()
+}
+
+fn save_pending_ids(ids: &[u64]) {
+    if ids.is_empty() {
+        env::storage_remove(PENDING_KEY);
+        return;
+    }
+    let mut raw = Vec::with_capacity(ids.len() * 8);
+    for id in ids {
+        raw.extend_from_slice(&id.to_le_bytes());
+    }
+    env::storage_write(PENDING_KEY, &raw);
+}
+
+/// Remove a request and its index entry.
+fn remove_request(id: u64) {
+    env::storage_remove(&request_key(id));
+    let mut ids = pending_ids();
+    if let Ok(pos) = ids.binary_search(&id) {
+        ids.remove(pos);
+        save_pending_ids(&ids);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+fn return_json(v: &Value) {
+    env::value_return(v.to_string().as_bytes());
+}
+
+fn log_charged(amount: u128) {
+    let mut s = String::from("[[yNEAR charged: \"");
+    s.push_str(&num::u128_to_string(amount));
+    s.push_str("\"]]");
+    env::log(&s);
+}
+
+fn emit(event: &str, data: Value) {
+    env::log_event(EVENT_STANDARD, EVENT_VERSION, event, data);
+}
+
+fn msg(parts: &[&str]) -> String {
+    let mut s = String::new();
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
+fn u128s(n: u128) -> String {
+    num::u128_to_string(n)
+}
+
+fn u64s(n: u64) -> String {
+    num::u64_to_string(n)
+}
+
+// ---------------------------------------------------------------------------
+// Initialisation.
+
+/// new({"owner_id": AccountId, "operator_id"?: AccountId}): once, from the
+/// contract account itself (deploy + init in one transaction).
+#[no_mangle]
+pub extern "C" fn new() {
+    env::assert_no_deposit("new");
+    if env::storage_has_key(STATE_KEY) {
+        env::panic_str("The contract has already been initialized");
+    }
+    if env::predecessor_account_id() != env::current_account_id() {
+        env::panic_str("new must be called by the contract account itself");
+    }
+    let args = Args::from_input();
+    let owner_id = args.string("owner_id");
+    require_account("owner_id", &owner_id);
+    let operator_id = args.opt_string("operator_id").unwrap_or_else(|| owner_id.clone());
+    require_account("operator_id", &operator_id);
+    State {
+        owner_id,
+        operator_id,
+        paused: false,
+        pricing: Pricing::default_prices(),
+        next_request_id: 0,
+        total_executions: 0,
+        total_fees_collected: 0,
+        total_fees_withdrawn: 0,
+    }
+    .save();
+}
+
+// ---------------------------------------------------------------------------
+// request_execution.
+
+#[no_mangle]
+pub extern "C" fn request_execution() {
+    let mut state = State::load();
+    if state.paused {
+        env::panic_str("Contract is paused");
+    }
+    let args = Args::from_input();
+
+    let code_source = CodeSource::parse(args.value("code_source"), "code_source");
+    let limits_given = args.opt("resource_limits");
+    let limits = match limits_given {
+        Some(v) => ResourceLimits::parse(v, "resource_limits"),
+        None => ResourceLimits::default_limits(),
+    };
+    let mut params = match args.opt("params") {
+        Some(v) => RequestParams::parse(v, "params"),
+        None => RequestParams::default(),
+    };
+    // Upstream: omitting resource_limits means compile-only.
+    params.compile_only = params.compile_only || limits_given.is_none();
+
+    if params.force_rebuild {
+        if let CodeSource::WasmUrl { .. } = code_source {
+            env::panic_str("force_rebuild is not allowed for WasmUrl sources: a prebuilt wasm is never compiled");
+        }
+    }
+    if params.store_on_fastfs && !params.force_rebuild {
+        env::panic_str("store_on_fastfs requires force_rebuild=true");
+    }
+
+    let input_data = args.opt_string("input_data");
+    let input_len = input_data.as_ref().map(|s| s.len()).unwrap_or(0);
+    if params.compile_only && input_len > 0 {
+        env::panic_str("input_data must be empty for a compile-only request");
+    }
+    if input_len > MAX_INPUT_DATA_BYTES {
+        env::panic_str(&msg(&[
+            "input_data is ",
+            &u64s(input_len as u64),
+            " bytes; the maximum is ",
+            &u64s(MAX_INPUT_DATA_BYTES as u64),
+        ]));
+    }
+    // Checked for compile-only requests too: their limits are stored and
+    // clamp the billed metrics.
+    if let Some(e) = limits.check_caps() {
+        env::panic_str(e);
+    }
+
+    let secrets_ref = args.opt("secrets_ref").map(|v| SecretsRef::parse(v, "secrets_ref"));
+    let response_format = match args.opt("response_format") {
+        Some(v) => ResponseFormat::parse(v, "response_format"),
+        None => ResponseFormat::Text,
+    };
+    let sender_id = env::predecessor_account_id();
+    let payer_account_id = args.opt_string("payer_account_id").unwrap_or_else(|| sender_id.clone());
+    require_account("payer_account_id", &payer_account_id);
+
+    let estimated = if params.compile_only { state.pricing.base_fee } else { state.pricing.estimate(&limits) };
+    let payment = env::attached_deposit();
+    if payment < estimated {
+        env::panic_str(&msg(&[
+            "Insufficient payment: required ",
+            &u128s(estimated),
+            " yoctoNEAR, attached ",
+            &u128s(payment),
+        ]));
+    }
+    let gas_left = env::prepaid_gas().saturating_sub(env::used_gas());
+    if gas_left < CALLBACK_GAS + 5 * TGAS {
+        env::panic_str("Not enough gas: request_execution needs at least 55 Tgas left to reserve 50 Tgas for its callback; attach 100 Tgas or more");
+    }
+
+    let request_id = state.next_request_id;
+    state.next_request_id += 1;
+    let timestamp = env::block_timestamp();
+
+    let cb_args = Value::object(vec![("request_id", Value::u64(request_id))]).to_string();
+    let (yield_promise, data_id) =
+        env::promise_yield_create("on_execution_response", cb_args.as_bytes(), CALLBACK_GAS, 1);
+
+    let req = Request {
+        request_id,
+        data_id,
+        sender_id: sender_id.clone(),
+        code_source,
+        resource_limits: limits,
+        payment,
+        timestamp,
+        secrets_ref,
+        response_format,
+        input_data,
+        payer_account_id,
+        pending_output: None,
+        output_submitted: false,
+        params,
+        block_height: env::block_height(),
+        resolved: false,
+        pricing: state.pricing,
+    };
+    req.save();
+    let mut ids = pending_ids();
+    ids.push(request_id); // ids only grow, so the list stays sorted
+    save_pending_ids(&ids);
+    state.save();
+
+    let mut event = requested_event(&req, true);
+    if event.to_string().len() + 11 > MAX_EVENT_LOG_BYTES {
+        // The input would overflow NEAR's log cap: workers read it with get_request.
+        event = requested_event(&req, false);
+    }
+    emit("execution_requested", event);
+    env::promise_return(yield_promise);
+}
+
+/// `execution_requested` data: request_data is a JSON *string* (upstream
+/// double-encodes it), then the data id as 32 numbers and the timestamp.
+fn requested_event(req: &Request, with_input: bool) -> Value {
+    let input = if with_input { req.input_data.clone().unwrap_or_default() } else { String::new() };
+    let request_data = Value::object(vec![
+        ("request_id", Value::u64(req.request_id)),
+        ("sender_id", Value::str(&req.sender_id)),
+        ("code_source", req.code_source.to_json()),
+        ("resource_limits", req.resource_limits.to_json()),
+        ("input_data", Value::String(input)),
+        ("secrets_ref", req.secrets_ref.as_ref().map(|s| s.to_json()).unwrap_or(Value::Null)),
+        ("response_format", Value::str(req.response_format.name())),
+        ("payment", Value::u128_string(req.payment)),
+        ("timestamp", Value::u64(req.timestamp)),
+        ("compile_only", Value::Bool(req.params.compile_only)),
+        ("force_rebuild", Value::Bool(req.params.force_rebuild)),
+        ("store_on_fastfs", Value::Bool(req.params.store_on_fastfs)),
+        ("payer_account_id", Value::str(&req.payer_account_id)),
+        ("input_data_in_state", Value::Bool(!with_input && req.input_data.as_ref().map_or(false, |s| !s.is_empty()))),
+    ]);
+    Value::object(vec![
+        ("request_data", Value::String(request_data.to_string())),
+        ("data_id", Value::bytes_array(&req.data_id)),
+        ("timestamp", Value::u64(req.timestamp)),
+    ])
+}
+
+// ---------------------------------------------------------------------------
+// Resolution (operator only).
+
+/// What the callback will charge for this response, so the resolve
+/// transaction's `[[yNEAR charged]]` line is the real charge (upstream
+/// logged the computed cost even for failures, §13.8).
+fn charge_for(req: &Request, resp: &ExecutionResponse) -> u128 {
+    if resp.success {
+        req.pricing.cost(&resp.resources_used, &req.resource_limits).min(req.payment)
+    } else {
+        req.pricing.base_fee.min(req.payment)
+    }
+}
+
+/// Resume the request's yield with `resp`, after the common checks.
+fn resume(req: &mut Request, resp: &ExecutionResponse) {
+    let payload = resp.to_json().to_string();
+    if payload.len() > env::MAX_YIELD_PAYLOAD {
+        env::panic_str(&msg(&[
+            "The response is ",
+            &u64s(payload.len() as u64),
+            " bytes, over the 1024-byte yield payload limit: submit the output with submit_execution_output_and_resolve",
+        ]));
+    }
+    log_charged(charge_for(req, resp));
+    if !env::promise_yield_resume(&req.data_id, payload.as_bytes()) {
+        env::panic_str("Unable to resume execution promise: the yield has already completed or timed out");
+    }
+    req.resolved = true;
+    req.save();
+}
+
+fn load_for_resolve(state: &State, method: &str, request_id: u64) -> Request {
+    env::assert_no_deposit(method);
+    state.assert_operator();
+    let req = Request::must_load(request_id);
+    if req.resolved {
+        env::panic_str("Execution request already resolved; its callback has not run yet");
+    }
+    req
+}
+
+/// resolve_execution({"request_id": u64, "response": ExecutionResponse})
+#[no_mangle]
+pub extern "C" fn resolve_execution() {
+    let state = State::load();
+    let args = Args::from_input();
+    let request_id = args.u64("request_id");
+    let resp = ExecutionResponse::parse(args.value("response"), "response");
+    let mut req = load_for_resolve(&state, "resolve_execution", request_id);
+    if let Some(out) = &resp.output {
+        check_output_size(out);
+    }
+    resume(&mut req, &resp);
+}
+
+fn check_output_size(out: &ExecutionOutput) {
+    if out.size() > MAX_OUTPUT_BYTES {
+        env::panic_str(&msg(&["Output is ", &u64s(out.size() as u64), " bytes; the maximum is 1048576"]));
+    }
+}
+
+/// submit_execution_output({"request_id": u64, "output": ExecutionOutput}):
+/// the older two-transaction large-output flow; resolve_execution follows
+/// with `output: null`.
+#[no_mangle]
+pub extern "C" fn submit_execution_output() {
+    let state = State::load();
+    let args = Args::from_input();
+    let request_id = args.u64("request_id");
+    let output = ExecutionOutput::parse(args.value("output"), "output");
+    let mut req = load_for_resolve(&state, "submit_execution_output", request_id);
+    if req.output_submitted {
+        env::panic_str("Output already submitted for this request");
+    }
+    check_output_size(&output);
+    req.pending_output = Some(output);
+    req.output_submitted = true;
+    req.save();
+}
+
+/// submit_execution_output_and_resolve({"request_id", "output", "success",
+/// "error"?, "resources_used", "compilation_note"?}): store a large output,
+/// then resume with `output: null`; the callback uses the stored output.
+#[no_mangle]
+pub extern "C" fn submit_execution_output_and_resolve() {
+    let state = State::load();
+    let args = Args::from_input();
+    let request_id = args.u64("request_id");
+    let output = ExecutionOutput::parse(args.value("output"), "output");
+    let resp = ExecutionResponse {
+        success: args.bool("success"),
+        output: None,
+        error: args.opt_string("error"),
+        resources_used: ResourceMetrics::parse(args.value("resources_used"), "resources_used"),
+        compilation_note: args.opt_string("compilation_note"),
+    };
+    let mut req = load_for_resolve(&state, "submit_execution_output_and_resolve", request_id);
+    check_output_size(&output);
+    req.pending_output = Some(output);
+    req.output_submitted = true;
+    resume(&mut req, &resp);
+}
+
+// ---------------------------------------------------------------------------
+// The yield callback.
+
+/// on_execution_response({"request_id": u64}) — private. Settles payment
+/// and returns the output (or null) to the original caller.
+#[no_mangle]
+pub extern "C" fn on_execution_response() {
+    env::assert_private("on_execution_response");
+    let args = Args::from_input();
+    let request_id = args.u64("request_id");
+    let mut state = State::load();
+
+    let req = match Request::load(request_id) {
+        Some(r) => r,
+        None => {
+            env::log(&msg(&["Execution request ", &u64s(request_id), " was cancelled before its result arrived"]));
+            env::value_return(b"null");
+            return;
+        }
+    };
+    remove_request(request_id);
+    state.total_executions += 1;
+
+    let (resp, timed_out) = match env::promise_result(0) {
+        PromiseResult::Successful(payload) => match json::parse(&payload) {
+            // Only this contract can resume its yields, so the payload is
+            // ours; a parse failure would be a contract bug, settled as a failure.
+            Ok(v) => (parse_response_lenient(&v), false),
+            Err(_) => (failed_response("malformed response payload"), false),
+        },
+        PromiseResult::Failed => (
+            failed_response("Execution timed out: no result was submitted within the yield window (200 blocks)"),
+            true,
+        ),
+    };
+
+    let charged = charge_for(&req, &resp);
+    let refund = req.payment - charged;
+    env::transfer(&req.payer_account_id, refund);
+    state.total_fees_collected = state.total_fees_collected.saturating_add(charged);
+    state.save();
+    log_charged(charged);
+
+    let error_message = if resp.success {
+        Value::Null
+    } else {
+        Value::String(resp.error.clone().unwrap_or_else(|| String::from("Unknown error")))
+    };
+    if timed_out {
+        env::log(&msg(&["Execution request ", &u64s(request_id), " timed out; refunded all but the base fee"]));
+    }
+    emit(
+        "execution_completed",
+        Value::object(vec![
+            ("request_id", Value::u64(req.request_id)),
+            ("sender_id", Value::str(&req.sender_id)),
+            ("code_source", req.code_source.to_json()),
+            ("resources_used", resp.resources_used.to_json()),
+            ("success", Value::Bool(resp.success)),
+            ("error_message", error_message),
+            ("payment_charged", Value::u128_string(charged)),
+            ("payment_refunded", Value::u128_string(refund)),
+            ("compilation_note", Value::opt_str(&resp.compilation_note)),
+            ("timestamp", Value::u64(env::block_timestamp())),
+            ("payer_account_id", Value::str(&req.payer_account_id)),
+            ("timed_out", Value::Bool(timed_out)),
+        ]),
+    );
+
+    let result = if !resp.success {
+        Value::Null
+    } else if req.output_submitted {
+        req.pending_output.as_ref().map(|o| o.unwrap_for_caller()).unwrap_or(Value::Null)
+    } else {
+        resp.output.as_ref().map(|o| o.unwrap_for_caller()).unwrap_or(Value::Null)
+    };
+    return_json(&result);
+}
+
+fn failed_response(error: &str) -> ExecutionResponse {
+    ExecutionResponse {
+        success: false,
+        output: None,
+        error: Some(String::from(error)),
+        resources_used: ResourceMetrics::default(),
+        compilation_note: None,
+    }
+}
+
+/// Parse a resume payload without panicking: the callback must always
+/// settle, or the payer's deposit would be stuck.
+fn parse_response_lenient(v: &Value) -> ExecutionResponse {
+    let success = v.get("success").and_then(|x| x.as_bool());
+    let res = v.get("resources_used");
+    let metric = |k: &str| res.and_then(|r| r.get(k)).and_then(|x| x.as_u64());
+    let (success, instructions, time_ms) = match (success, metric("instructions"), metric("time_ms")) {
+        (Some(s), Some(i), Some(t)) => (s, i, t),
+        _ => return failed_response("malformed response payload"),
+    };
+    let output = match v.get("output") {
+        Some(Value::Null) | None => None,
+        Some(o) => match o.as_variant() {
+            Some(("Text", Value::String(s))) => Some(ExecutionOutput::Text(s.clone())),
+            Some(("Json", j)) => Some(ExecutionOutput::Json(j.clone())),
+            Some(("Bytes", Value::Array(a))) => {
+                Some(ExecutionOutput::Bytes(a.iter().map(|x| x.as_u64().unwrap_or(0) as u8).collect()))
+            }
+            _ => None,
+        },
+    };
+    ExecutionResponse {
+        success,
+        output,
+        error: v.get("error").and_then(|x| x.as_str()).map(String::from),
+        resources_used: ResourceMetrics { instructions, time_ms, compile_time_ms: metric("compile_time_ms") },
+        compilation_note: v.get("compilation_note").and_then(|x| x.as_str()).map(String::from),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cancellation.
+
+/// Remove a request and refund its whole payment (the yield, when it later
+/// fires, finds nothing and returns null).
+fn cancel(req: &Request, reason: &str) {
+    remove_request(req.request_id);
+    env::transfer(&req.payer_account_id, req.payment);
+    emit(
+        "execution_cancelled",
+        Value::object(vec![
+            ("request_id", Value::u64(req.request_id)),
+            ("sender_id", Value::str(&req.sender_id)),
+            ("payer_account_id", Value::str(&req.payer_account_id)),
+            ("payment_refunded", Value::u128_string(req.payment)),
+            ("reason", Value::str(reason)),
+            ("timestamp", Value::u64(env::block_timestamp())),
+        ]),
+    );
+}
+
+/// cancel_stale_execution({"request_id"}): the request's sender or payer,
+/// 600 s after the request, gets the full payment back.
+#[no_mangle]
+pub extern "C" fn cancel_stale_execution() {
+    env::assert_no_deposit("cancel_stale_execution");
+    let args = Args::from_input();
+    let req = Request::must_load(args.u64("request_id"));
+    let caller = env::predecessor_account_id();
+    if caller != req.sender_id && caller != req.payer_account_id {
+        env::panic_str("Only the request's sender or payer can cancel it");
+    }
+    if env::block_timestamp() <= req.timestamp.saturating_add(STALE_AFTER_NS) {
+        env::panic_str("Execution is not yet stale, please wait");
+    }
+    cancel(&req, "stale");
+}
+
+/// emergency_cancel_execution({"request_id"}): owner; full refund.
+#[no_mangle]
+pub extern "C" fn emergency_cancel_execution() {
+    env::assert_no_deposit("emergency_cancel_execution");
+    State::load().assert_owner();
+    let args = Args::from_input();
+    let req = Request::must_load(args.u64("request_id"));
+    cancel(&req, "emergency_cancel");
+}
+
+/// clear_all_pending_requests({"limit"?: u64 = 100}) -> u64: owner; cancels
+/// up to `limit` pending requests, oldest first, with full refunds.
+#[no_mangle]
+pub extern "C" fn clear_all_pending_requests() {
+    env::assert_no_deposit("clear_all_pending_requests");
+    State::load().assert_owner();
+    let args = Args::from_input();
+    let limit = args.opt_u64("limit").unwrap_or(100) as usize;
+    let ids: Vec<u64> = pending_ids().into_iter().take(limit).collect();
+    let mut n = 0u64;
+    for id in ids {
+        if let Some(req) = Request::load(id) {
+            cancel(&req, "clear_all");
+            n += 1;
+        }
+    }
+    return_json(&Value::u64(n));
+}
+
+// ---------------------------------------------------------------------------
+// Owner methods.
+
+#[no_mangle]
+pub extern "C" fn set_owner() {
+    env::assert_no_deposit("set_owner");
+    let mut state = State::load();
+    state.assert_owner();
+    let args = Args::from_input();
+    let new_owner = args.string("new_owner_id");
+    require_account("new_owner_id", &new_owner);
+    env::log(&msg(&["Owner changed from ", &state.owner_id, " to ", &new_owner]));
+    state.owner_id = new_owner;
+    state.save();
+}
+
+#[no_mangle]
+pub extern "C" fn set_operator() {
+    env::assert_no_deposit("set_operator");
+    let mut state = State::load();
+    state.assert_owner();
+    let args = Args::from_input();
+    let new_operator = args.string("new_operator_id");
+    require_account("new_operator_id", &new_operator);
+    env::log(&msg(&["Operator changed from ", &state.operator_id, " to ", &new_operator]));
+    state.operator_id = new_operator;
+    state.save();
+}
+
+#[no_mangle]
+pub extern "C" fn set_paused() {
+    env::assert_no_deposit("set_paused");
+    let mut state = State::load();
+    state.assert_owner();
+    let args = Args::from_input();
+    state.paused = args.bool("paused");
+    env::log(if state.paused { "Contract paused" } else { "Contract unpaused" });
+    state.save();
+}
+
+/// set_pricing({"base_fee"?, "per_million_instructions_fee"?, "per_ms_fee"?,
+/// "per_compile_ms_fee"?}), U128 strings. Pending requests keep the prices
+/// they were made under.
+#[no_mangle]
+pub extern "C" fn set_pricing() {
+    env::assert_no_deposit("set_pricing");
+    let mut state = State::load();
+    state.assert_owner();
+    let args = Args::from_input();
+    let p = &mut state.pricing;
+    if let Some(v) = args.opt_u128("base_fee") {
+        p.base_fee = v;
+    }
+    if let Some(v) = args.opt_u128("per_million_instructions_fee") {
+        p.per_million_instructions_fee = v;
+    }
+    if let Some(v) = args.opt_u128("per_ms_fee") {
+        p.per_ms_fee = v;
+    }
+    if let Some(v) = args.opt_u128("per_compile_ms_fee") {
+        p.per_compile_ms_fee = v;
+    }
+    env::log("Pricing updated");
+    state.save();
+}
+
+/// withdraw_fees({"amount"?: U128, "receiver_id"?: AccountId}) -> U128:
+/// owner; sends collected fees (all not yet withdrawn by default) to
+/// `receiver_id` (default the owner). Upstream had no way to do this.
+#[no_mangle]
+pub extern "C" fn withdraw_fees() {
+    env::assert_no_deposit("withdraw_fees");
+    let mut state = State::load();
+    state.assert_owner();
+    let args = Args::from_input();
+    let available = state.total_fees_collected - state.total_fees_withdrawn;
+    let amount = args.opt_u128("amount").unwrap_or(available);
+    let receiver = args.opt_string("receiver_id").unwrap_or_else(|| state.owner_id.clone());
+    require_account("receiver_id", &receiver);
+    if amount == 0 {
+        env::panic_str("Nothing to withdraw");
+    }
+    if amount > available {
+        env::panic_str(&msg(&[
+            "Cannot withdraw ",
+            &u128s(amount),
+            " yoctoNEAR: only ",
+            &u128s(available),
+            " yoctoNEAR of collected fees are available",
+        ]));
+    }
+    state.total_fees_withdrawn += amount;
+    state.save();
+    env::transfer(&receiver, amount);
+    emit(
+        "fees_withdrawn",
+        Value::object(vec![("receiver_id", Value::str(&receiver)), ("amount", Value::u128_string(amount))]),
+    );
+    return_json(&Value::u128_string(amount));
+}
+
+// ---------------------------------------------------------------------------
+// Views.
+
+#[no_mangle]
+pub extern "C" fn get_request() {
+    let args = Args::from_input();
+    let v = Request::load(args.u64("request_id")).map(|r| r.to_json()).unwrap_or(Value::Null);
+    return_json(&v);
+}
+
+fn page(args: &Args) -> Vec<u64> {
+    let from = args.opt_u64("from_index").unwrap_or(0);
+    let limit = args.opt_u64("limit").unwrap_or(50).min(100) as usize;
+    pending_ids().into_iter().filter(|&id| id >= from).take(limit).collect()
+}
+
+/// get_pending_requests({"from_index"?: u64 (a request id, inclusive),
+/// "limit"?: u64 (default 50, at most 100)}) -> ExecutionRequest[] in
+/// request_id order.
+#[no_mangle]
+pub extern "C" fn get_pending_requests() {
+    let args = Args::from_input();
+    let out: Vec<Value> = page(&args).into_iter().filter_map(Request::load).map(|r| r.to_json()).collect();
+    return_json(&Value::Array(out));
+}
+
+/// get_pending_request_ids({"from_index"?, "limit"?}) -> u64[].
+#[no_mangle]
+pub extern "C" fn get_pending_request_ids() {
+    let args = Args::from_input();
+    return_json(&Value::Array(page(&args).into_iter().map(Value::u64).collect()));
+}
+
+/// get_stats() -> [total_executions, "total_fees_collected"].
+#[no_mangle]
+pub extern "C" fn get_stats() {
+    let s = State::load();
+    return_json(&Value::Array(vec![Value::u64(s.total_executions), Value::u128_string(s.total_fees_collected)]));
+}
+
+/// get_fees() -> {"total_fees_collected", "total_fees_withdrawn", "available"} (U128 strings).
+#[no_mangle]
+pub extern "C" fn get_fees() {
+    let s = State::load();
+    return_json(&Value::object(vec![
+        ("total_fees_collected", Value::u128_string(s.total_fees_collected)),
+        ("total_fees_withdrawn", Value::u128_string(s.total_fees_withdrawn)),
+        ("available", Value::u128_string(s.total_fees_collected - s.total_fees_withdrawn)),
+    ]));
+}
+
+/// get_pricing() -> [base_fee, per_million_instructions_fee, per_ms_fee, per_compile_ms_fee].
+#[no_mangle]
+pub extern "C" fn get_pricing() {
+    return_json(&State::load().pricing.to_json_array());
+}
+
+/// get_config() -> [owner_id, operator_id].
+#[no_mangle]
+pub extern "C" fn get_config() {
+    let s = State::load();
+    return_json(&Value::Array(vec![Value::str(&s.owner_id), Value::str(&s.operator_id)]));
+}
+
+/// estimate_execution_cost({"resource_limits"?}) -> U128.
+#[no_mangle]
+pub extern "C" fn estimate_execution_cost() {
+    let args = Args::from_input();
+    let limits = match args.opt("resource_limits") {
+        Some(v) => ResourceLimits::parse(v, "resource_limits"),
+        None => ResourceLimits::default_limits(),
+    };
+    return_json(&Value::u128_string(State::load().pricing.estimate(&limits)));
+}
+
+/// get_max_limits() -> [max_instructions, max_execution_seconds, max_compilation_seconds].
+#[no_mangle]
+pub extern "C" fn get_max_limits() {
+    return_json(&Value::Array(vec![
+        Value::u64(MAX_INSTRUCTIONS),
+        Value::u64(MAX_EXECUTION_SECONDS),
+        Value::u64(MAX_COMPILATION_SECONDS),
+    ]));
+}
+
+#[no_mangle]
+pub extern "C" fn is_paused() {
+    return_json(&Value::Bool(State::load().paused));
+}
+
+#[no_mangle]
+pub extern "C" fn get_pending_output() {
+    let args = Args::from_input();
+    let v = Request::load(args.u64("request_id"))
+        .and_then(|r| r.pending_output.map(|o| o.to_json()))
+        .unwrap_or(Value::Null);
+    return_json(&v);
+}
+
+#[no_mangle]
+pub extern "C" fn has_pending_output() {
+    let args = Args::from_input();
+    let v = Request::load(args.u64("request_id")).map(|r| r.output_submitted).unwrap_or(false);
+    return_json(&Value::Bool(v));
+}
+
+#[no_mangle]
+pub extern "C" fn get_storage_version() {
+    return_json(&Value::str("outlayer-go-1"));
+}
+
+/// The data id of a pending request as hex (handy for operators and logs).
+#[no_mangle]
+pub extern "C" fn get_request_data_id() {
+    let args = Args::from_input();
+    let v = Request::load(args.u64("request_id")).map(|r| Value::String(hex_encode(&r.data_id))).unwrap_or(Value::Null);
+    return_json(&v);
+}
