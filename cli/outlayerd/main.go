@@ -44,7 +44,9 @@ func newApp() *cli.App {
 		Name:  "outlayerd",
 		Usage: "verifiable off-chain computation for NEAR smart contracts",
 		// Each subcommand lives in its own cmd_*.go file; add it to this list.
-		Commands: []*cli.Command{},
+		Commands: []*cli.Command{
+			execCommand(),
+		},
 		// Errors are printed once, by run, with the right exit status.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
