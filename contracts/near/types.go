@@ -21,6 +21,9 @@ func HashBytes(b []byte) CryptoHash { return sha256.Sum256(b) }
 // String is the base58 form ("11111111111111111111111111111111" for zero).
 func (h CryptoHash) String() string { return base58.Encode(h[:]) }
 
+// Bytes returns a copy of the 32 bytes.
+func (h CryptoHash) Bytes() []byte { return append([]byte(nil), h[:]...) }
+
 // IsZero reports whether h is all zeros.
 func (h CryptoHash) IsZero() bool { return h == CryptoHash{} }
 
