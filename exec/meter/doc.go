@@ -1,0 +1,24 @@
+// Package meter makes WASM execution cost deterministic: it rewrites a
+// module before compilation so that it counts the instructions it executes
+// against a budget and traps once the budget is overdrawn. The count is a
+// property of the module and its input only, so it is identical on
+// wazero's compiler and interpreter, on every run and on every machine.
+//
+// Use:
+//
+//	metered, err := meter.Instrument(wasm, meter.Options{})
+//	compiled, err := rt.CompileModule(ctx, metered)
+//	mod, err := rt.InstantiateModule(ctx, compiled,
+//		wazero.NewModuleConfig().WithStartFunctions()) // don't run _start yet
+//	err = meter.SetBudget(mod, limit)
+//	_, err = mod.ExportedFunction("_start").Call(ctx)
+//	if err != nil && meter.Exhausted(mod) { /* instruction limit exceeded */ }
+//	used, err := meter.Used(mod, limit)
+//
+// The instrumented module defines and exports a mutable i64 global named
+// GlobalName that holds the remaining budget; it imports nothing new and
+// adds no functions, so function indices, the name section and DWARF stay
+// valid. When the budget would go below zero the module executes
+// unreachable; the host tells that trap from others with Exhausted, which
+// reads the global. The precise cost model is in DESIGN.md.
+package meter

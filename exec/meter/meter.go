@@ -1,0 +1,306 @@
+package meter
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// GlobalName is the export name of the mutable i64 global that an
+// instrumented module uses to hold its remaining instruction budget.
+const GlobalName = "outlayer_meter_remaining"
+
+// CostTable says what an instruction costs. The zero value is not useful;
+// start from DefaultCosts.
+type CostTable struct {
+	// Default is the cost of every instruction not listed below. The
+	// structural markers else and end cost nothing: they are not executed
+	// as operations by any engine.
+	Default int64
+	// MemoryGrow is the flat cost of memory.grow.
+	MemoryGrow int64
+	// SplitAtCalls ends a metered block at every call, so that the
+	// instructions after a call are charged only once it returns. With it
+	// off, a call that never returns (a trap, proc_exit) leaves the rest of
+	// its block charged although it did not run. Both are deterministic.
+	SplitAtCalls bool
+}
+
+// DefaultCosts charges 1 for every executed instruction (else and end are
+// free) and splits metered blocks at calls, so that the count of a run that
+// ends by proc_exit is exactly the number of instructions executed.
+func DefaultCosts() CostTable {
+	return CostTable{Default: 1, MemoryGrow: 1, SplitAtCalls: true}
+}
+
+// Options tunes Instrument.
+type Options struct {
+	// Costs is the cost table; nil means DefaultCosts.
+	Costs *CostTable
+	// InitialBudget is the value the budget global starts with. Leave it 0
+	// and call SetBudget before calling into the module; set it only if the
+	// module has a start section or is instantiated with wazero's default
+	// start functions (_start), which run before SetBudget can be called.
+	InitialBudget uint64
+}
+
+// Instrument rewrites a WASM module so that it counts the instructions it
+// executes against a budget held in an exported global named GlobalName,
+// and executes unreachable once the budget is overdrawn. Malformed or
+// unsupported input gives a *SectionError naming section and byte offset.
+func Instrument(wasm []byte, opts Options) ([]byte, error) {
+	costs := opts.Costs
+	if costs == nil {
+		def := DefaultCosts()
+		costs = &def
+	}
+	if costs.Default < 0 || costs.MemoryGrow < 0 {
+		return nil, errors.New("meter: instruction costs must not be negative")
+	}
+	if opts.InitialBudget > math.MaxInt64 {
+		return nil, fmt.Errorf("meter: initial budget %d exceeds the maximum %d", opts.InitialBudget, int64(math.MaxInt64))
+	}
+	sections, err := splitSections(wasm)
+	if err != nil {
+		return nil, err
+	}
+	info := &moduleInfo{hostFacing: map[uint32]bool{}}
+	var codeSec *section
+	for i := range sections {
+		s := sections[i]
+		switch s.id {
+		case secImport:
+			err = parseImports(s, info)
+		case secFunction:
+			err = parseFunctions(s, info)
+		case secGlobal:
+			err = parseGlobals(s, info)
+		case secExport:
+			err = parseExports(s, info)
+		case secStart:
+			err = parseStart(s, info)
+		case secCode:
+			codeSec = &sections[i]
+		case secTag:
+			err = &SectionError{Section: "tag", Offset: s.bodyOff, Err: fmt.Errorf("exception handling: %w", ErrUnsupported)}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if uint64(info.importedGlobals)+uint64(info.definedGlobals) >= math.MaxUint32 {
+		return nil, &SectionError{Section: "global", Err: errors.New("no room for one more global")}
+	}
+	// Ours goes after every existing global, so no index changes.
+	globalIdx := info.importedGlobals + info.definedGlobals
+
+	var code []byte
+	if codeSec != nil {
+		code, err = rewriteCode(*codeSec, info, globalIdx, costs)
+		if err != nil {
+			return nil, err
+		}
+	} else if info.definedFuncs != 0 {
+		return nil, &SectionError{Section: "code", Offset: len(wasm), Err: fmt.Errorf("function section declares %d functions but there is no code section", info.definedFuncs)}
+	}
+
+	newGlobal := []byte{0x7e, 0x01, 0x42}
+	newGlobal = appendS64(newGlobal, int64(opts.InitialBudget))
+	newGlobal = append(newGlobal, 0x0b)
+	newExport := appendU32(nil, uint32(len(GlobalName)))
+	newExport = append(newExport, GlobalName...)
+	newExport = append(newExport, 0x03)
+	newExport = appendU32(newExport, globalIdx)
+
+	out := make([]byte, 0, len(wasm)+len(wasm)/4+64)
+	out = append(out, wasmMagic...)
+	out = append(out, wasmVersion...)
+	wroteGlobal, wroteExport := false, false
+	writeMissing := func(beforeRank int) {
+		if !wroteGlobal && beforeRank > sectionRank(secGlobal) {
+			out = appendSection(out, secGlobal, append(appendU32(nil, 1), newGlobal...))
+			wroteGlobal = true
+		}
+		if !wroteExport && beforeRank > sectionRank(secExport) {
+			out = appendSection(out, secExport, append(appendU32(nil, 1), newExport...))
+			wroteExport = true
+		}
+	}
+	for _, s := range sections {
+		if s.id != secCustom {
+			writeMissing(sectionRank(s.id))
+		}
+		switch s.id {
+		case secGlobal:
+			out = appendSection(out, secGlobal, appendToVec(s.body, info.definedGlobals, newGlobal))
+			wroteGlobal = true
+		case secExport:
+			body, err := appendToVecCounted(s)
+			if err != nil {
+				return nil, err
+			}
+			out = appendSection(out, secExport, append(body, newExport...))
+			wroteExport = true
+		case secCode:
+			out = appendSection(out, secCode, code)
+		default:
+			out = appendSection(out, s.id, s.body)
+		}
+	}
+	writeMissing(math.MaxInt)
+	return out, nil
+}
+
+func appendSection(dst []byte, id byte, body []byte) []byte {
+	dst = append(dst, id)
+	dst = appendU32(dst, uint32(len(body)))
+	return append(dst, body...)
+}
+
+// appendToVec re-encodes a vector section body of n elements with one more
+// element appended.
+func appendToVec(body []byte, n uint32, elem []byte) []byte {
+	r := &reader{buf: body}
+	_, _ = r.u32() // already validated by the section's parser
+	out := appendU32(nil, n+1)
+	out = append(out, body[r.pos:]...)
+	return append(out, elem...)
+}
+
+// appendToVecCounted returns the section body with its count incremented,
+// ready for one more element to be appended.
+func appendToVecCounted(s section) ([]byte, error) {
+	r := &reader{buf: s.body, base: s.bodyOff}
+	n, err := r.u32()
+	if err != nil {
+		return nil, secErr(sectionName(s.id), r, err)
+	}
+	out := appendU32(nil, n+1)
+	return append(out, s.body[r.pos:]...), nil
+}
+
+func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) ([]byte, error) {
+	r := &reader{buf: s.body, base: s.bodyOff}
+	n, err := r.u32()
+	if err != nil {
+		return nil, secErr("code", r, err)
+	}
+	if n != info.definedFuncs {
+		return nil, secErr("code", r, fmt.Errorf("code section has %d bodies but the function section declares %d", n, info.definedFuncs))
+	}
+	out := make([]byte, 0, len(s.body)+len(s.body)/3)
+	out = appendU32(out, n)
+	fr := &funcRewriter{info: info, global: global, costs: costs}
+	var body []byte
+	for i := uint32(0); i < n; i++ {
+		sizeOff := r.offset()
+		size, err := r.u32()
+		if err != nil {
+			return nil, secErr("code", r, fmt.Errorf("function %d body size: %w", i, err))
+		}
+		bodyOff := r.offset()
+		raw, err := r.bytes(int(size))
+		if err != nil {
+			return nil, &SectionError{Section: "code", Offset: sizeOff, Err: fmt.Errorf("function %d body claims %d bytes, only %d remain: %w", i, size, len(r.buf)-r.pos, errTruncated)}
+		}
+		br := &reader{buf: raw, base: bodyOff}
+		if err := skipLocals(br); err != nil {
+			return nil, secErr("code", br, fmt.Errorf("function %d locals: %w", i, err))
+		}
+		localsEnd := br.pos
+		expr := &reader{buf: raw[localsEnd:], base: bodyOff + localsEnd}
+		fr.hostFacing = info.hostFacing[info.importedFuncs+i]
+		if err := fr.scan(expr); err != nil {
+			return nil, &SectionError{Section: "code", Offset: expr.offset(), Err: fmt.Errorf("function %d (index %d): %w", i, info.importedFuncs+i, err)}
+		}
+		body = append(body[:0], raw[:localsEnd]...)
+		body = fr.emit(body, raw[localsEnd:])
+		out = appendU32(out, uint32(len(body)))
+		out = append(out, body...)
+	}
+	if !r.eof() {
+		return nil, secErr("code", r, errors.New("trailing bytes after the last function body"))
+	}
+	return out, nil
+}
+
+func skipLocals(r *reader) error {
+	groups, err := r.u32()
+	if err != nil {
+		return err
+	}
+	for g := uint32(0); g < groups; g++ {
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+		if err := parseValType(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrNotInstrumented is returned by the helpers for a module that lacks
+// the budget global.
+var ErrNotInstrumented = errors.New("meter: module has no " + GlobalName + " export; was it instrumented?")
+
+func budgetGlobal(mod api.Module) (api.MutableGlobal, error) {
+	if mod == nil {
+		return nil, ErrNotInstrumented
+	}
+	g, ok := mod.ExportedGlobal(GlobalName).(api.MutableGlobal)
+	if !ok || g.Type() != api.ValueTypeI64 {
+		return nil, ErrNotInstrumented
+	}
+	return g, nil
+}
+
+// SetBudget sets the number of instructions the module may execute from
+// now on.
+func SetBudget(mod api.Module, n uint64) error {
+	if n > math.MaxInt64 {
+		return fmt.Errorf("meter: budget %d exceeds the maximum %d", n, int64(math.MaxInt64))
+	}
+	g, err := budgetGlobal(mod)
+	if err != nil {
+		return err
+	}
+	g.Set(n)
+	return nil
+}
+
+// Remaining returns the budget left. It is negative after the meter
+// trapped: the overdrawn amount is the cost of the metered blocks charged
+// past the limit.
+func Remaining(mod api.Module) (int64, error) {
+	g, err := budgetGlobal(mod)
+	if err != nil {
+		return 0, err
+	}
+	return int64(g.Get()), nil
+}
+
+// Used returns the instructions executed since SetBudget(mod, budget). Once
+// the budget is exhausted it returns budget: all of it was consumed.
+func Used(mod api.Module, budget uint64) (uint64, error) {
+	rem, err := Remaining(mod)
+	if err != nil {
+		return 0, err
+	}
+	if rem < 0 {
+		return budget, nil
+	}
+	if uint64(rem) > budget {
+		return 0, fmt.Errorf("meter: %d instructions remain, more than the budget %d: was SetBudget called with another value?", rem, budget)
+	}
+	return budget - uint64(rem), nil
+}
+
+// Exhausted reports whether the budget is overdrawn, which means the last
+// trap (whatever instruction raised it) was the meter's.
+func Exhausted(mod api.Module) bool {
+	rem, err := Remaining(mod)
+	return err == nil && rem < 0
+}
