@@ -182,7 +182,7 @@ func TestCrossContractCallWithCallback(t *testing.T) {
 
 func TestPanicRollsBackState(t *testing.T) {
 	ctx := context.Background()
-	_, cl, root := startChain(t, Config{CallTimeout: time.Second})
+	_, cl, root := startChain(t, Config{})
 	p := newContractAccount(t, ctx, root, "panicker", "panicker", 10)
 	_, err := root.CallFunction(ctx, p.AccountID(), "write_then_panic", map[string]any{"key": "k", "value": "v"}, 0, near.U128{})
 	var txErr *near.TxExecutionError
@@ -196,10 +196,16 @@ func TestPanicRollsBackState(t *testing.T) {
 	if err != nil || len(st.Values) != 0 {
 		t.Fatalf("state after panic = %+v, %v", st, err)
 	}
-	// A runaway loop is stopped (gas or the safety timeout) and reported.
-	_, err = root.CallFunction(ctx, p.AccountID(), "loop_forever", nil, 0, near.U128{})
+	// A runaway loop runs out of gas: NEAR's error, all prepaid gas burnt.
+	out, err := root.CallFunction(ctx, p.AccountID(), "loop_forever", nil, 3_000_000_000_000, near.U128{})
 	if !errors.As(err, &txErr) {
 		t.Fatalf("loop_forever: %v", err)
+	}
+	if msg, _ := txErr.ExecutionErrorMessage(); msg != "Exceeded the prepaid gas." {
+		t.Fatalf("loop_forever: %v", txErr)
+	}
+	if out == nil || len(out.ReceiptsOutcome) == 0 || out.ReceiptsOutcome[0].Outcome.GasBurnt < 3_000_000_000_000 {
+		t.Fatalf("loop_forever outcome: %+v", out)
 	}
 }
 

@@ -34,10 +34,8 @@ func DefaultConfig() Config {
 
 // Engine compiles and runs contracts. It is safe for concurrent use.
 type Engine struct {
-	cfg   Config
-	rt    wazero.Runtime
-	meter instructionMeter
-
+	cfg      Config
+	rt       wazero.Runtime
 	mu       sync.Mutex
 	compiled map[[32]byte]*compiledContract
 }
@@ -68,7 +66,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		WithCloseOnContextDone(true).
 		WithCoreFeatures(api.CoreFeaturesV2)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	e := &Engine{cfg: cfg, rt: rt, meter: newInstructionMeter(), compiled: map[[32]byte]*compiledContract{}}
+	e := &Engine{cfg: cfg, rt: rt, compiled: map[[32]byte]*compiledContract{}}
 	b := rt.NewHostModuleBuilder("env")
 	for i := range hostFunctions {
 		hf := &hostFunctions[i]
@@ -101,7 +99,7 @@ func (e *Engine) compile(ctx context.Context, code []byte) *compiledContract {
 		return c
 	}
 	c = &compiledContract{}
-	prepared, err := e.meter.instrument(code)
+	prepared, err := instrumentCode(code)
 	if err != nil {
 		c.err = PrepareError("Deserialization")
 	} else if mod, err := e.rt.CompileModule(ctx, prepared); err != nil {
@@ -160,12 +158,11 @@ func (e *Engine) Run(ctx context.Context, code []byte, method string, vctx *Cont
 	if err == nil {
 		defer mod.Close(context.Background())
 		l.mod = mod
-		l.meter = e.meter
-		e.meter.start(mod, l.gasLeftForInstructions())
+		l.meter.start(mod, l.gasLeftForInstructions())
 		_, err = mod.ExportedFunction(method).Call(callCtx)
 	}
 	if err != nil {
-		if l.err == nil && mod != nil && e.meter.exhausted(mod) {
+		if l.err == nil && mod != nil && l.meter.exhausted(mod) {
 			l.err = errGasExceeded
 		}
 		if l.err == nil && callCtx.Err() != nil && ctx.Err() == nil {

@@ -1,27 +1,56 @@
 package vm
 
-import "github.com/tetratelabs/wazero/api"
+import (
+	"math"
 
-// instructionMeter turns executed WASM instructions into gas. It is the one
-// place that knows how instructions are counted.
-//
-// TODO(meter): until exec/meter lands, instructions cost nothing and the
-// wall-clock timeout is what stops a runaway contract.
-type instructionMeter struct{}
+	"github.com/tetratelabs/wazero/api"
 
-func newInstructionMeter() instructionMeter { return instructionMeter{} }
+	"github.com/outlayer/outlayer/exec/meter"
+)
 
-// instrument prepares code for counting.
-func (instructionMeter) instrument(code []byte) ([]byte, error) { return code, nil }
+// instructionMeter turns the instructions a contract executes into gas,
+// through exec/meter's instrumentation: the module holds its remaining
+// instruction budget in an exported global and traps when it runs out.
+// One instructionMeter serves one call.
+type instructionMeter struct {
+	budget   uint64 // instructions granted at the last (re)set
+	consumed uint64 // instructions used before the last (re)set
+}
+
+// instrumentCode prepares code for counting.
+func instrumentCode(code []byte) ([]byte, error) { return meter.Instrument(code, meter.Options{}) }
+
+func (m *instructionMeter) set(mod api.Module, gas uint64) {
+	n := min(gas/InstructionGas, math.MaxInt64)
+	if err := meter.SetBudget(mod, n); err == nil {
+		m.budget = n
+	}
+}
 
 // start gives a fresh instance gas worth of instructions.
-func (instructionMeter) start(api.Module, uint64) {}
+func (m *instructionMeter) start(mod api.Module, gas uint64) {
+	m.consumed = 0
+	m.set(mod, gas)
+}
+
+func (m *instructionMeter) instructions(mod api.Module) uint64 {
+	used, err := meter.Used(mod, m.budget)
+	if err != nil {
+		return m.consumed
+	}
+	return m.consumed + used
+}
 
 // usedGas is the gas of the instructions executed since start.
-func (instructionMeter) usedGas(api.Module) uint64 { return 0 }
+func (m *instructionMeter) usedGas(mod api.Module) uint64 {
+	return m.instructions(mod) * InstructionGas
+}
 
 // setRemaining lowers what is left after host functions charged gas.
-func (instructionMeter) setRemaining(api.Module, uint64) {}
+func (m *instructionMeter) setRemaining(mod api.Module, gas uint64) {
+	m.consumed = m.instructions(mod)
+	m.set(mod, gas)
+}
 
 // exhausted reports whether the instance trapped for lack of gas.
-func (instructionMeter) exhausted(api.Module) bool { return false }
+func (m *instructionMeter) exhausted(mod api.Module) bool { return meter.Exhausted(mod) }

@@ -99,11 +99,14 @@ func TestPanicsAndRunaway(t *testing.T) {
 	if out.Err == nil || !strings.HasPrefix(out.Err.Text, "Smart contract panicked: ") {
 		t.Fatalf("panic_msg: %v", out.Err)
 	}
-	out = e.Run(context.Background(), code, "loop_forever", callCtx(``, false), h)
-	if out.Err == nil {
-		t.Fatal("loop_forever finished")
+	// Instruction metering stops a runaway loop with NEAR's error, burning
+	// all the prepaid gas.
+	c := callCtx(``, false)
+	c.PrepaidGas = 3_000_000_000_000
+	out = e.Run(context.Background(), code, "loop_forever", c, h)
+	if out.Err == nil || out.Err.Text != "Exceeded the prepaid gas." || out.BurntGas != c.PrepaidGas {
+		t.Fatalf("loop_forever: %v (burnt %d)", out.Err, out.BurntGas)
 	}
-	t.Logf("loop_forever: %s (burnt %d)", out.Err.Text, out.BurntGas)
 }
 
 func TestCrossContractCallCreatesReceipts(t *testing.T) {

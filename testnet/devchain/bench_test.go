@@ -1,0 +1,61 @@
+package devchain
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/outlayer/outlayer/contracts/near"
+)
+
+// BenchmarkCounterTransactions measures how many signed function-call
+// transactions (counter.increment) the devchain accepts over RPC and executes:
+// b.N transactions are broadcast, then the benchmark waits until the last one
+// is final.
+func BenchmarkCounterTransactions(b *testing.B) {
+	ctx := context.Background()
+	c, cl, root := startChain(b, Config{BlockTime: 10 * time.Millisecond})
+	counter := newContractAccount(b, ctx, root, "counter", "counter", 10)
+	kp := c.RootKey()
+	ak, err := cl.ViewAccessKey(ctx, root.AccountID(), kp.PublicKey(), near.BlockReference{Finality: "final"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	head, _ := cl.RecentBlockHash(ctx)
+	txs := make([]*near.SignedTransaction, b.N)
+	for i := range txs {
+		txs[i] = kp.SignTransaction(near.Transaction{SignerID: root.AccountID(), PublicKey: kp.PublicKey(), Nonce: ak.Nonce + 1 + uint64(i),
+			ReceiverID: counter.AccountID(), BlockHash: head,
+			Actions: []near.Action{near.FunctionCall{MethodName: "increment", Args: []byte(`{}`), Gas: 10_000_000_000_000}}})
+	}
+	b.ResetTimer()
+	for _, st := range txs {
+		if _, err := cl.BroadcastTxAsync(ctx, st); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := cl.TxStatus(ctx, txs[len(txs)-1].Hash(), root.AccountID(), near.TxFinal); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
+	var n int
+	if err := cl.ViewFunction(ctx, counter.AccountID(), "get_num", nil, &n); err != nil || n != b.N {
+		b.Fatalf("counter = %d, want %d (%v)", n, b.N, err)
+	}
+}
+
+// BenchmarkFastForward measures empty blocks per second under
+// sandbox_fast_forward.
+func BenchmarkFastForward(b *testing.B) {
+	c, err := New(Config{Home: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ResetTimer()
+	if err := c.FastForward(context.Background(), uint64(b.N)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
+}
