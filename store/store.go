@@ -85,6 +85,12 @@ type Options struct {
 	// BlobCacheBytes is the ristretto budget for blob reads. Default 256 MiB;
 	// negative disables the cache.
 	BlobCacheBytes int64
+	// MmapSize is the initial size of bbolt's memory map. bbolt must wait
+	// for every open read transaction before it can grow the map, and a Raft
+	// snapshot holds one for as long as it streams; reserving address space
+	// up front keeps writes from stalling behind a snapshot. It costs
+	// virtual address space only. Default 1 GiB.
+	MmapSize int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -113,6 +119,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.MmapSize <= 0 {
+		opts.MmapSize = 1 << 30
 	}
 	s := &Store{path: path, opts: opts, log: opts.Logger.With("component", "store")}
 	if opts.BlobCacheBytes > 0 {
@@ -147,7 +156,7 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("store: open %s: the file is damaged (bbolt: %v): %w", path, r, ErrCorrupt)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, InitialMmapSize: opts.MmapSize})
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):

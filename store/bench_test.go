@@ -1,0 +1,153 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// BenchmarkEnqueue measures committed enqueues per second on a real file
+// with fsync on: one request per transaction, and batches of 64 or 256 in
+// one transaction (what a Raft BatchingFSM hands the store).
+func BenchmarkEnqueue(b *testing.B) {
+	for _, batch := range []int{1, 64, 256} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := openTemp(b)
+			reqs := make([]Request, batch)
+			b.ReportAllocs()
+			b.ResetTimer()
+			id := uint64(0)
+			for i := 0; i < b.N; i += batch {
+				n := min(batch, b.N-i)
+				for j := 0; j < n; j++ {
+					reqs[j] = sampleRequest(id)
+					id++
+				}
+				c := Cursor{Height: id, Hash: "h"}
+				if err := s.Update(func(tx *Tx) error {
+					for j := 0; j < n; j++ {
+						if _, err := tx.Enqueue(reqs[j], &c, t0); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "enqueues/s")
+		})
+	}
+}
+
+// BenchmarkLifecycle is one request's full life (enqueue, assign, complete,
+// resolve), one command per transaction with fsync on.
+func BenchmarkLifecycle(b *testing.B) {
+	s := openTemp(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		id := uint64(i)
+		if _, err := s.Enqueue(sampleRequest(id), nil, t0); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Assign(id, "nodeA", t0.Add(time.Minute), t0); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Complete(id, "nodeA", okResult("42"), t0.Add(time.Second)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.MarkResolved(id, "tx", t0.Add(2*time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fill100k makes a store holding 100,000 requests: 60% resolved with a
+// result, 20% assigned, 20% queued.
+func fill100k(b *testing.B) *Store {
+	b.Helper()
+	s := openTempWith(b, Options{NoSync: true})
+	const n, batch = 100_000, 1000
+	for start := 0; start < n; start += batch {
+		err := s.Update(func(tx *Tx) error {
+			for id := uint64(start); id < uint64(start+batch); id++ {
+				if _, err := tx.Enqueue(sampleRequest(id), cursorAt(id), t0); err != nil {
+					return err
+				}
+				switch id % 5 {
+				case 0, 1, 2:
+					tx.Assign(id, "nodeA", t0.Add(time.Minute), t0)
+					tx.Complete(id, "nodeA", okResult(`{"answer":42,"padding":"0123456789abcdef0123456789abcdef"}`), t0.Add(time.Second))
+					if _, err := tx.MarkResolved(id, "resolvetx", t0.Add(2*time.Second)); err != nil {
+						return err
+					}
+				case 3:
+					tx.Assign(id, "nodeB", t0.Add(time.Minute), t0)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// BenchmarkSnapshot100k streams a 100k-request store to a file.
+func BenchmarkSnapshot100k(b *testing.B) {
+	s := fill100k(b)
+	out := filepath.Join(b.TempDir(), "snap")
+	b.ResetTimer()
+	var size int64
+	for i := 0; i < b.N; i++ {
+		f, err := os.Create(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Snapshot(f); err != nil {
+			b.Fatal(err)
+		}
+		size, _ = f.Seek(0, io.SeekCurrent)
+		f.Close()
+	}
+	b.ReportMetric(float64(size)/(1<<20), "MiB")
+}
+
+// BenchmarkRestore100k restores a 100k-request snapshot from a file into a
+// store, including the full verification (page check, record decode).
+func BenchmarkRestore100k(b *testing.B) {
+	src := fill100k(b)
+	snap := filepath.Join(b.TempDir(), "snap")
+	f, _ := os.Create(snap)
+	if err := src.Snapshot(f); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	dst := openTemp(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, err := os.Open(snap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := dst.Restore(f); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+	b.StopTimer()
+	if j, err := dst.Get(99_999); err != nil || j.ID != 99_999 {
+		b.Fatalf("restored store incomplete: %v", err)
+	}
+	var a, c bytes.Buffer
+	src.Dump(&a)
+	dst.Dump(&c)
+	if !bytes.Equal(a.Bytes(), c.Bytes()) {
+		b.Fatal("restored store differs")
+	}
+}
