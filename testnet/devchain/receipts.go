@@ -40,6 +40,12 @@ type receipt struct {
 	refundGas uint64
 }
 
+// receiptExecFee is the execution fee the creator of a receipt prepaid: the
+// receipt, its actions, and one data dependency per input.
+func receiptExecFee(r *receipt) uint64 {
+	return vm.ReceiptFees(r.Actions).Exec + uint64(len(r.InputDataIDs))*vm.FeeDataReceiptBase.Exec
+}
+
 // enqueue schedules a receipt for the next block and counts it against its
 // transaction.
 func (c *Chain) enqueue(r *receipt) {
@@ -149,7 +155,7 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 	mark := c.st.mark()
 	var burnt uint64 // refunds burn nothing
 	if !r.IsRefund {
-		burnt = vm.ReceiptFees(r.Actions).Exec
+		burnt = receiptExecFee(r)
 	}
 	var (
 		logs       []string
@@ -258,17 +264,16 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 			resumes = append(resumes, out.DataReceipts...)
 			base := len(created)
 			for _, vr := range out.Receipts {
-				fees := vm.ReceiptFees(vr.Actions)
 				var fcGas uint64
 				for _, va := range vr.Actions {
 					fcGas += va.Gas
 				}
 				cr := &receipt{Predecessor: r.Receiver, Receiver: vr.Receiver, Signer: r.Signer, SignerKey: r.SignerKey,
-					GasPrice: r.GasPrice, Actions: vr.Actions, IsYield: vr.IsYield, OutputDataReceivers: vr.OutputDataReceivers,
-					PrepaidGas: fees.Exec + fcGas}
+					GasPrice: r.GasPrice, Actions: vr.Actions, IsYield: vr.IsYield, OutputDataReceivers: vr.OutputDataReceivers}
 				for _, id := range vr.InputDataIDs {
 					cr.InputDataIDs = append(cr.InputDataIDs, near.CryptoHash(id))
 				}
+				cr.PrepaidGas = receiptExecFee(cr) + fcGas
 				created = append(created, cr)
 			}
 			if returnRcpt >= 0 {

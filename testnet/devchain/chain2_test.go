@@ -1,0 +1,147 @@
+package devchain
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/outlayer/outlayer/contracts/near"
+)
+
+// Gas bookkeeping is conserved: what the signer loses is exactly the tokens
+// burnt by the transaction and all its receipts, once refunds have run.
+func TestGasIsPaidExactlyOnce(t *testing.T) {
+	ctx := context.Background()
+	_, cl, root := startChain(t, Config{})
+	counter := newContractAccount(t, ctx, root, "counter", "counter", 10)
+	xcc := newContractAccount(t, ctx, root, "xcc", "xcc", 10)
+	final := near.BlockReference{Finality: "final"}
+	balances := func() (r, x, c near.U128) {
+		a, _ := cl.ViewAccount(ctx, root.AccountID(), final)
+		b, _ := cl.ViewAccount(ctx, xcc.AccountID(), final)
+		d, _ := cl.ViewAccount(ctx, counter.AccountID(), final)
+		return a.Amount, b.Amount, d.Amount
+	}
+	r0, x0, c0 := balances()
+	out, err := root.CallFunction(ctx, xcc.AccountID(), "call",
+		map[string]any{"contract": counter.AccountID(), "method": "increment", "args": map[string]any{}}, 200_000_000_000_000, near.U128{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	burnt := out.TransactionOutcome.Outcome.TokensBurnt
+	var refunds int
+	for _, o := range out.ReceiptsOutcome {
+		burnt, _ = burnt.Add(o.Outcome.TokensBurnt)
+		if o.Outcome.GasBurnt == 0 {
+			refunds++
+		}
+	}
+	r1, x1, c1 := balances()
+	spent, _ := r0.Sub(r1)
+	if spent != burnt {
+		t.Fatalf("signer spent %s yocto, outcomes burnt %s", spent, burnt)
+	}
+	if x0 != x1 || c0 != c1 {
+		t.Fatalf("contracts' balances changed: xcc %s -> %s, counter %s -> %s", x0, x1, c0, c1)
+	}
+	if refunds == 0 {
+		t.Fatal("no gas refund receipt")
+	}
+	// Prepaid gas far beyond the use was refunded: the call cost < 0.01 NEAR.
+	limit, _ := near.ParseNEAR("0.01")
+	if spent.Cmp(limit) >= 0 {
+		t.Fatalf("call cost %s yocto", spent)
+	}
+}
+
+// A client can find a contract's receipts and logs by scanning blocks and
+// chunks, then reading the transaction's status with receipts.
+func TestScanBlocksForReceipts(t *testing.T) {
+	ctx := context.Background()
+	c, cl, root := startChain(t, Config{})
+	counter := newContractAccount(t, ctx, root, "counter", "counter", 10)
+	from := c.Height()
+	out, err := root.CallFunction(ctx, counter.AccountID(), "increment", map[string]any{}, 0, near.U128{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txHash, _ := out.TxHash()
+	var foundTx, foundReceipt bool
+	for h := from; h <= c.Height(); h++ {
+		blk, err := cl.Block(ctx, near.AtHeight(h))
+		if err != nil {
+			t.Fatalf("block %d: %v", h, err)
+		}
+		ch, err := cl.Chunk(ctx, blk.Chunks[0].ChunkHash)
+		if err != nil {
+			t.Fatalf("chunk of block %d: %v", h, err)
+		}
+		for _, tx := range ch.Transactions {
+			foundTx = foundTx || tx.Hash == txHash
+		}
+		for _, r := range ch.Receipts {
+			foundReceipt = foundReceipt || r.ReceiverID == counter.AccountID()
+		}
+	}
+	if !foundTx || !foundReceipt {
+		t.Fatalf("scan found tx %v, receipt %v", foundTx, foundReceipt)
+	}
+	st, err := cl.TxStatusWithReceipts(ctx, txHash, root.AccountID(), near.TxFinal)
+	if err != nil || len(st.Receipts) < 2 {
+		t.Fatalf("EXPERIMENTAL_tx_status: %v, %d receipts", err, len(st.Receipts))
+	}
+	if _, err := cl.Block(ctx, near.AtHeight(c.Height() + 1000)); err == nil {
+		t.Fatal("a future block was found")
+	}
+}
+
+func TestDeleteKeyAndAccount(t *testing.T) {
+	ctx := context.Background()
+	_, cl, root := startChain(t, Config{})
+	final := near.BlockReference{Finality: "final"}
+	bob := newContractAccount(t, ctx, root, "bob", "", 3)
+	extra, _ := near.GenerateKeyPair(rand.Reader)
+	if _, err := bob.AddKey(ctx, extra.PublicKey(), near.FullAccessKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.AddKey(ctx, extra.PublicKey(), near.FullAccessKey()); err == nil || !strings.Contains(err.Error(), "AddKeyAlreadyExists") {
+		t.Fatalf("adding a key twice: %v", err)
+	}
+	if _, err := bob.DeleteKey(ctx, extra.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.DeleteKey(ctx, extra.PublicKey()); err == nil || !strings.Contains(err.Error(), "DeleteKeyDoesNotExist") {
+		t.Fatalf("deleting a missing key: %v", err)
+	}
+	before, _ := cl.ViewAccount(ctx, root.AccountID(), final)
+	if _, err := bob.SignAndSend(ctx, bob.AccountID(), near.DeleteAccount{BeneficiaryID: root.AccountID()}); err != nil {
+		t.Fatal(err)
+	}
+	var rpcErr *near.RPCError
+	if _, err := cl.ViewAccount(ctx, bob.AccountID(), final); !errors.As(err, &rpcErr) || rpcErr.CauseName() != "UNKNOWN_ACCOUNT" {
+		t.Fatalf("deleted account: %v", err)
+	}
+	after, _ := cl.ViewAccount(ctx, root.AccountID(), final)
+	if after.Amount.Cmp(before.Amount) <= 0 {
+		t.Fatalf("beneficiary did not receive the balance: %s -> %s", before.Amount, after.Amount)
+	}
+}
+
+func TestOversizedTransaction(t *testing.T) {
+	ctx := context.Background()
+	_, cl, root := startChain(t, Config{})
+	_, err := root.SignAndSend(ctx, root.AccountID(), near.DeployContract{Code: make([]byte, 1_600_000)})
+	var rpcErr *near.RPCError
+	if !errors.As(err, &rpcErr) {
+		t.Fatalf("oversized deploy: %v", err)
+	}
+	if txErr, ok := rpcErr.TxExecutionError(); !ok || txErr.Kind() != "TransactionSizeExceeded" {
+		t.Fatalf("oversized deploy: %v", err)
+	}
+	acc, _ := cl.ViewAccount(ctx, root.AccountID(), near.BlockReference{Finality: "final"})
+	if !acc.CodeHash.IsZero() {
+		t.Fatal("code was deployed")
+	}
+}
