@@ -46,6 +46,7 @@ func newApp() *cli.App {
 		// Each subcommand lives in its own cmd_*.go file; add it to this list.
 		Commands: []*cli.Command{
 			execCommand(),
+			nearCommand(),
 		},
 		// Errors are printed once, by run, with the right exit status.
 		ExitErrHandler: func(*cli.Context, error) {},

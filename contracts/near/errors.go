@@ -327,7 +327,6 @@ func (e *RPCError) Unwrap() error {
 // Error is a readable one-line description.
 func (e *RPCError) Error() string {
 	var sb strings.Builder
-	sb.WriteString("near rpc: ")
 	switch {
 	case e.Cause != nil:
 		sb.WriteString(e.Cause.Name)
@@ -360,7 +359,7 @@ type QueryError struct {
 }
 
 // Error is the node's message.
-func (e *QueryError) Error() string { return "near query " + e.RequestType + ": " + e.Message }
+func (e *QueryError) Error() string { return e.RequestType + ": " + e.Message }
 
 // Is matches ErrUnknownAccessKey (missing key) or ErrContractExecution.
 func (e *QueryError) Is(target error) bool {

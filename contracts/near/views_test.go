@@ -214,7 +214,7 @@ func TestErrorEnvelopes(t *testing.T) {
 	if !errors.Is(e, ErrUnknownAccount) || errors.Is(e, ErrUnknownAccessKey) {
 		t.Fatal("UNKNOWN_ACCOUNT sentinel")
 	}
-	if e.Error() != "near rpc: UNKNOWN_ACCOUNT: account a.near does not exist while viewing" {
+	if e.Error() != "UNKNOWN_ACCOUNT: account a.near does not exist while viewing" {
 		t.Fatal(e.Error())
 	}
 	inv := roundTrip[RPCError](t, `{"name":"HANDLER_ERROR","cause":{"name":"INVALID_TRANSACTION","info":{}},"code":-32000,"message":"Server error","data":{"TxExecutionError":{"InvalidTxError":{"InvalidNonce":{"tx_nonce":5,"ak_nonce":7}}}}}`)

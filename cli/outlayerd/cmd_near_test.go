@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/outlayer/outlayer/testnet/devchain"
+	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
+)
+
+// nearCLI runs `outlayerd near ...` in-process.
+func nearCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errOut
+	err := app.Run(append([]string{"outlayerd", "near"}, args...))
+	code = exitOK
+	if err != nil {
+		code = exitFailure
+		var coder cli.ExitCoder
+		if errors.As(err, &coder) {
+			code = coder.ExitCode()
+		}
+		errOut.WriteString(err.Error())
+	}
+	return code, out.String(), errOut.String()
+}
+
+// TestNearCommandAgainstDevchain drives every `outlayerd near` subcommand
+// against a real devchain started in this process.
+func TestNearCommandAgainstDevchain(t *testing.T) {
+	home := t.TempDir()
+	chain, err := devchain.New(devchain.Config{Home: home, RPCAddr: "127.0.0.1:0", BlockTime: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := chain.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := chain.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	wasmDir := t.TempDir()
+	counter := filepath.Join(wasmDir, "counter.wasm")
+	if err := os.WriteFile(counter, examplecontracts.Counter, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	panicker := filepath.Join(wasmDir, "panicker.wasm")
+	if err := os.WriteFile(panicker, examplecontracts.Panicker, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := chain.RootAccount()
+	alice := "alice." + root
+	// Common flags before the subcommand, as in the help text.
+	c := func(args ...string) (int, string, string) {
+		return nearCLI(t, append([]string{"--rpc", chain.RPCURL(), "--keys-dir", home}, args...)...)
+	}
+	expect := func(wantCode int, wantOut, wantErr string, args ...string) string {
+		t.Helper()
+		code, out, errOut := c(args...)
+		if code != wantCode || !strings.Contains(out, wantOut) || !strings.Contains(errOut, wantErr) {
+			t.Fatalf("near %s: exit %d (want %d)\nstdout %q (want %q)\nstderr %q (want %q)",
+				strings.Join(args, " "), code, wantCode, out, wantOut, errOut, wantErr)
+		}
+		return errOut
+	}
+
+	expect(0, "", "Key saved to "+filepath.Join(home, "localnet", alice+".json"),
+		"create-account", alice, "--master", root, "--balance", "12.5")
+	expect(0, "Balance:       12.5 NEAR", "", "state", alice)
+	expect(0, "nonce ", "", "keys", alice)
+	expect(0, "full access", "", "keys", alice)
+	expect(0, "", "Deployed counter.wasm", "deploy", alice, counter)
+	// Flags after the positionals, near-cli style; the key is found in
+	// <keys-dir>/localnet/ where create-account saved it.
+	errOut := expect(0, "2\n", "Log ["+alice+"]: Increased number to 2", "call", alice, "increment", `{"by":2}`, "--account", alice)
+	expect(0, "2\n", "", "view", alice, "get_num")
+	expect(0, `"amount": "`, "", "state", alice, "--json")
+
+	hash := regexp.MustCompile(`Transaction (\w+) `).FindStringSubmatch(errOut)
+	if hash == nil {
+		t.Fatalf("no transaction hash in %q", errOut)
+	}
+	expect(0, "Status: succeeded", "Increased number to 2", "tx", hash[1], "--sender", alice)
+
+	// A panicking contract: exit 1 with NEAR's message.
+	bob := "bob." + root
+	expect(0, "", "Created "+bob, "create-account", bob, "--master", root, "--balance", "5")
+	expect(0, "", "Deployed", "deploy", bob, panicker, "--key-file", filepath.Join(home, "localnet", bob+".json"))
+	expect(1, "", "Smart contract panicked: oops", "call", bob, "panic_msg", `{"message":"oops"}`, "--account", alice)
+	// Overspending and unknown accounts are failures, not usage errors.
+	expect(1, "", "NotEnoughBalance", "call", alice, "increment", "--account", alice, "--deposit", "1000")
+	expect(1, "", "UNKNOWN_ACCOUNT", "state", "nobody."+root)
+	expect(1, "", "no key for nobody."+root, "call", alice, "increment", "--account", "nobody."+root)
+	expect(1, "", "already exists", "create-account", alice, "--master", root)
+
+	// Usage errors exit 2 without touching the chain.
+	expect(2, "", "usage: outlayerd near call", "call", alice)
+	expect(2, "", "--account ACCOUNT", "call", alice, "increment")
+	expect(2, "", "not valid JSON", "call", alice, "increment", "{", "--account", alice)
+	expect(2, "", "uppercase", "state", "Alice.near")
+	expect(2, "", "--deposit", "call", alice, "increment", "--account", alice, "--deposit", "x")
+	expect(2, "", "flag provided but not defined", "state", alice, "--nope")
+	expect(2, "", "not a WebAssembly module", "deploy", alice, filepath.Join(home, "test.near.json"))
+}
