@@ -93,6 +93,12 @@ func (s *Store) Unresolved(limit int) (jobs []*Job, err error) {
 	return jobs, err
 }
 
+// Counts returns how many requests are in each status.
+func (s *Store) Counts() (c map[Status]uint64, err error) {
+	err = s.View(func(tx *Tx) error { c = tx.Counts(); return nil })
+	return c, err
+}
+
 // AssignedTo returns the requests currently leased to node.
 func (s *Store) AssignedTo(node string) (jobs []*Job, err error) {
 	err = s.View(func(tx *Tx) error { jobs, err = tx.AssignedTo(node); return err })

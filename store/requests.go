@@ -184,6 +184,7 @@ func decodeJob(raw []byte) (*Job, error) {
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, fmt.Errorf("decode request record: %w", err)
 	}
+	j.stored = j.Status
 	return &j, nil
 }
 
@@ -192,7 +193,48 @@ func (t *Tx) putJob(j *Job) error {
 	if err != nil {
 		return fmt.Errorf("encode request %d: %w", j.ID, err)
 	}
-	return t.bucket(bucketRequests).Put(u64key(j.ID), raw)
+	if err := t.bucket(bucketRequests).Put(u64key(j.ID), raw); err != nil {
+		return err
+	}
+	if j.stored != j.Status {
+		if j.stored != "" {
+			if err := t.addCount(j.stored, -1); err != nil {
+				return err
+			}
+		}
+		if err := t.addCount(j.Status, 1); err != nil {
+			return err
+		}
+		j.stored = j.Status
+	}
+	return nil
+}
+
+func countKey(s Status) []byte { return []byte("count/" + string(s)) }
+
+func (t *Tx) addCount(s Status, delta int64) error {
+	b := t.bucket(bucketMeta)
+	var n uint64
+	if raw := b.Get(countKey(s)); len(raw) == 8 {
+		n = binary.BigEndian.Uint64(raw)
+	}
+	if delta < 0 && n < uint64(-delta) {
+		return fmt.Errorf("status counter %s would go below zero: %w", s, ErrCorrupt)
+	}
+	return b.Put(countKey(s), u64key(uint64(int64(n)+delta)))
+}
+
+// Counts returns how many requests are in each status, kept as counters in
+// the same transactions as the requests, so it costs nothing to read.
+func (t *Tx) Counts() map[Status]uint64 {
+	out := make(map[Status]uint64)
+	b := t.bucket(bucketMeta)
+	for _, s := range []Status{StatusQueued, StatusAssigned, StatusCompleted, StatusFailed, StatusResolved, StatusExpired} {
+		if raw := b.Get(countKey(s)); len(raw) == 8 {
+			out[s] = binary.BigEndian.Uint64(raw)
+		}
+	}
+	return out
 }
 
 func leaseKey(until time.Time, id uint64) []byte {
