@@ -16,13 +16,14 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/store"
 )
 
 // testCluster is a set of in-process nodes on loopback, each with its own
 // data directory, that tests stop, restart and partition.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	mu     sync.Mutex
 	nodes  []*Node
 	dirs   []string
@@ -333,4 +334,18 @@ func TestThreeNodeClusterLifecycle(t *testing.T) {
 	if _, err := c.node(o).Apply(ctx, &Enqueue{Requests: []store.Request{testRequest(3)}}); err != nil {
 		t.Fatalf("write after a follower left: %v", err)
 	}
+}
+
+type peerID = peer.ID
+
+func peerIDOfDir(t testing.TB, dir string) peer.ID {
+	key, err := p2p.LoadOrCreateIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

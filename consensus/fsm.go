@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -22,6 +23,10 @@ type fsm struct {
 	// that changed the node table or the Raft configuration, and after a
 	// restore.
 	membershipChanged func()
+	// applied is the highest log index this FSM has applied to the store.
+	// Raft's own AppliedIndex moves when entries are handed to the FSM
+	// goroutine, before they are in the store, so reads wait on this.
+	applied atomic.Uint64
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -77,6 +82,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				out[d.i] = applyResponse{err: fmt.Errorf("apply to store: %w", err)}
 			}
 		}
+	}
+	if len(logs) > 0 {
+		f.applied.Store(logs[len(logs)-1].Index)
 	}
 	if membership && f.membershipChanged != nil {
 		f.membershipChanged()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,7 @@ type Node struct {
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	logStore  *raftboltdb.BoltStore
+	fsm       *fsm
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -217,10 +219,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("consensus: raft configuration: %w", err)
 	}
 	f := &fsm{store: n.store, log: log, membershipChanged: n.requestRefresh}
+	n.fsm = f
 	n.raft, err = raft.NewRaft(rc, f, n.logStore, n.logStore, snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
+	// NewRaft restored the latest snapshot (if any) into the store: the
+	// store holds everything up to its index.
+	f.applied.Store(max(f.applied.Load(), n.raft.AppliedIndex()))
 
 	n.host.Handle(RPCProtocol, n.handleRPC)
 	n.host.HandleAdmitted(JoinProtocol, n.handleJoin)
@@ -670,14 +676,29 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 	}
 }
 
-// WaitApplied returns once the local store has applied index idx.
+// waitApplied returns once the local store holds every entry up to idx.
+// Raft's AppliedIndex only says the entries were handed to the FSM
+// goroutine; the store has them when our FSM's own watermark passes the
+// last entry at or below idx that reaches the FSM (no-ops and barriers
+// never do).
 func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
-	if n.raft.AppliedIndex() >= idx {
-		return nil
-	}
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
-	for n.raft.AppliedIndex() < idx {
+	need := uint64(0)
+	haveNeed := false
+	for {
+		if !haveNeed && n.raft.AppliedIndex() >= idx {
+			need, haveNeed = n.lastFSMEntry(idx), true
+		}
+		if haveNeed {
+			if n.fsm.applied.Load() >= need {
+				return nil
+			}
+			// An installed snapshot covers everything up to its index.
+			if s, err := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64); err == nil && s >= need {
+				return nil
+			}
+		}
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -686,7 +707,22 @@ func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 			return ErrClosed
 		}
 	}
-	return nil
+}
+
+// lastFSMEntry finds the highest index <= idx whose entry the FSM applies.
+// Zero means none is left in the log (compacted into a snapshot, which
+// the store already holds).
+func (n *Node) lastFSMEntry(idx uint64) uint64 {
+	for k := idx; k > 0; k-- {
+		var l raft.Log
+		if err := n.logStore.GetLog(k, &l); err != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return k
+		}
+	}
+	return 0
 }
 
 // Close stops Raft, the host and the store. It does not leave the cluster:
