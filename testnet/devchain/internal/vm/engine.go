@@ -155,6 +155,10 @@ func (e *Engine) Run(ctx context.Context, code []byte, method string, vctx *Cont
 	callCtx, cancel := context.WithTimeout(context.WithValue(ctx, logicKey{}, l), e.cfg.Timeout)
 	defer cancel()
 	mod, err := e.rt.InstantiateModule(callCtx, c.mod, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	instantiated := err == nil
+	if err != nil && l.err == nil && isLinkError(err) {
+		return l.fail(ExecutionError("Link Error: " + firstLine(err.Error())))
+	}
 	if err == nil {
 		defer mod.Close(context.Background())
 		l.mod = mod
@@ -162,14 +166,14 @@ func (e *Engine) Run(ctx context.Context, code []byte, method string, vctx *Cont
 		_, err = mod.ExportedFunction(method).Call(callCtx)
 	}
 	if err != nil {
-		if l.err == nil && mod != nil && l.meter.exhausted(mod) {
+		if l.err == nil && instantiated && l.meter.exhausted(mod) {
 			l.err = errGasExceeded
 		}
 		if l.err == nil && callCtx.Err() != nil && ctx.Err() == nil {
 			l.err = hostErr("WebAssembly trap: the call ran longer than the devchain's %s safety timeout.", e.cfg.Timeout)
 		}
 		if l.err == nil {
-			l.err = trapError(err, mod == nil)
+			l.err = trapError(err)
 		}
 		return l.fail(l.toFunctionCallError(l.err))
 	}
@@ -177,11 +181,8 @@ func (e *Engine) Run(ctx context.Context, code []byte, method string, vctx *Cont
 }
 
 // trapError turns a wazero failure into nearcore's error text.
-func trapError(err error, instantiating bool) *hostError {
+func trapError(err error) *hostError {
 	msg := err.Error()
-	if instantiating && (strings.Contains(msg, "import") || strings.Contains(msg, "not instantiated")) {
-		return hostErr("Link Error: %s", firstLine(msg))
-	}
 	switch {
 	case strings.Contains(msg, "unreachable"):
 		return hostErr("WebAssembly trap: An `unreachable` opcode was executed.")
@@ -199,6 +200,13 @@ func trapError(err error, instantiating bool) *hostError {
 		return hostErr("WebAssembly trap: An arithmetic exception, e.g. divided by zero.")
 	}
 	return hostErr("WebAssembly trap: %s", firstLine(msg))
+}
+
+// isLinkError recognises wazero's failures to resolve an import.
+func isLinkError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "is not exported in module") || strings.Contains(msg, "import func[") ||
+		strings.Contains(msg, "module[") && strings.Contains(msg, "not instantiated")
 }
 
 func firstLine(s string) string {

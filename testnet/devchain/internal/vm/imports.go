@@ -539,11 +539,7 @@ func (l *logic) asString(ptr uint32) string {
 // prefix) from a secp256k1 signature r‖s with recovery id v.
 func ecRecover(hash, sig []byte, v byte, rejectMalleable bool) ([]byte, bool) {
 	compact := make([]byte, 65)
-	compact[0] = 27 + (v & 1)
-	if v >= 2 {
-		compact[0] += 4 // compressed flag is irrelevant here; keep recovery id bits
-		compact[0] = 27 + (v & 1)
-	}
+	compact[0] = 27 + v // decred's compact form: 27 + recovery id (0-3), uncompressed
 	copy(compact[1:], sig)
 	if rejectMalleable {
 		var s secp256k1.ModNScalar
