@@ -14,9 +14,17 @@ import (
 // with fsync on: one request per transaction, and batches of 64 or 256 in
 // one transaction (what a Raft BatchingFSM hands the store).
 func BenchmarkEnqueue(b *testing.B) {
-	for _, batch := range []int{1, 64, 256} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			s := openTemp(b)
+	for _, c := range []struct {
+		batch  int
+		noSync bool
+	}{{1, false}, {64, false}, {256, false}, {1, true}, {256, true}} {
+		batch := c.batch
+		name := fmt.Sprintf("fsync/batch=%d", batch)
+		if c.noSync {
+			name = fmt.Sprintf("nosync/batch=%d", batch)
+		}
+		b.Run(name, func(b *testing.B) {
+			s := openTempWith(b, Options{NoSync: c.noSync})
 			reqs := make([]Request, batch)
 			b.ReportAllocs()
 			b.ResetTimer()

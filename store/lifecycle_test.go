@@ -122,18 +122,24 @@ func TestCursorMonotonicAndAtomicWithEnqueue(t *testing.T) {
 	if _, err := s.Enqueue(sampleRequest(2), &Cursor{Height: 100, Hash: "h100"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	// Invalid request in a batch: nothing stored, cursor unmoved.
-	bad := sampleRequest(4)
-	bad.Code = CodeSource{}
-	_, err = s.EnqueueBatch([]Request{sampleRequest(3), bad}, &Cursor{Height: 200, Hash: "h200"}, t0)
-	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "code source is empty") {
-		t.Fatalf("bad batch: %v", err)
+	// A batch whose cursor goes back: nothing of it is stored.
+	_, err = s.EnqueueBatch([]Request{sampleRequest(3), sampleRequest(4)}, &Cursor{Height: 50, Hash: "h50"}, t0)
+	if !errors.Is(err, ErrCursorRegression) {
+		t.Fatalf("batch with a backwards cursor: %v", err)
 	}
 	if _, err := s.Get(3); !errors.Is(err, ErrNotFound) {
 		t.Fatal("part of a refused batch was stored")
 	}
-	if c, _, _ := s.Cursor(); c.Height != 100 {
-		t.Fatalf("cursor moved on a refused batch: %+v", c)
+	// An invalid request in a batch is stored as failed; the rest and the
+	// cursor go ahead.
+	bad := sampleRequest(4)
+	bad.Code = CodeSource{}
+	outs, err := s.EnqueueBatch([]Request{sampleRequest(3), bad}, &Cursor{Height: 101, Hash: "h101"}, t0)
+	if err != nil || outs[0] != Enqueued || outs[1] != EnqueuedInvalid {
+		t.Fatalf("batch with an invalid request: %v %v", outs, err)
+	}
+	if c, _, _ := s.Cursor(); c.Height != 101 {
+		t.Fatalf("cursor = %+v, want 101", c)
 	}
 	if err := s.AdvanceCursor(Cursor{Height: 150, Hash: "h150"}); err != nil {
 		t.Fatal(err)
@@ -150,30 +156,56 @@ func TestCursorMonotonicAndAtomicWithEnqueue(t *testing.T) {
 	}
 }
 
-func TestEnqueueRejectsBadRequests(t *testing.T) {
+// TestEnqueueInvalidRequestsFailNotDropped: a request the cluster cannot run
+// is stored as failed with the reason, so it is resolved on chain as a
+// failure (caller refunded) instead of hanging until the yield timeout, as
+// upstream's dropped events do.
+func TestEnqueueInvalidRequestsFailNotDropped(t *testing.T) {
 	s := openTemp(t)
-	cases := map[string]func(r *Request){
-		"no sender":     func(r *Request) { r.Sender = "" },
-		"nul in sender": func(r *Request) { r.Sender = "a\x00b" },
-		"both sources":  func(r *Request) { r.Code.Wasm = &WasmSource{URL: "https://x", Hash: "ab"} },
-		"no commit":     func(r *Request) { r.Code.Git.Commit = "" },
-		"bad data id":   func(r *Request) { r.DataID = "zz" },
-		"bad deposit":   func(r *Request) { r.Deposit = "1.5" },
-		"empty deposit": func(r *Request) { r.Deposit = "" },
-		"wasm w/o hash": func(r *Request) { r.Code = CodeSource{Wasm: &WasmSource{URL: "https://x"}} },
+	cases := []struct {
+		name, reason string
+		mutate       func(r *Request)
+	}{
+		{"no sender", "no sender account", func(r *Request) { r.Sender = "" }},
+		{"nul in sender", "NUL byte", func(r *Request) { r.Sender = "a\x00b" }},
+		{"both sources", "exactly one is allowed", func(r *Request) { r.Code.Wasm = &WasmSource{URL: "https://x", Hash: "ab"} }},
+		{"no source", "code source is empty", func(r *Request) { r.Code = CodeSource{} }},
+		{"no commit", "needs both repo and commit", func(r *Request) { r.Code.Git.Commit = "" }},
+		{"bad data id", "not 32 bytes of hex", func(r *Request) { r.DataID = "zz" }},
+		{"bad deposit", "not a decimal", func(r *Request) { r.Deposit = "1.5" }},
+		{"wasm w/o hash", "needs both url and hash", func(r *Request) { r.Code = CodeSource{Wasm: &WasmSource{URL: "https://x"}} }},
 	}
-	for name, mutate := range cases {
-		r := sampleRequest(1)
-		mutate(&r)
-		if _, err := s.Enqueue(r, cursorAt(1), t0); !errors.Is(err, ErrBadInput) {
-			t.Errorf("%s: got %v, want ErrBadInput", name, err)
+	for i, c := range cases {
+		r := sampleRequest(uint64(i))
+		c.mutate(&r)
+		out, err := s.Enqueue(r, cursorAt(uint64(i)), t0)
+		if err != nil || out != EnqueuedInvalid {
+			t.Errorf("%s: %v %v, want EnqueuedInvalid", c.name, out, err)
+			continue
+		}
+		j := mustStatus(t, s, uint64(i), StatusFailed)
+		if !strings.Contains(j.Error, c.reason) || !strings.HasPrefix(j.Error, "the request cannot be executed") {
+			t.Errorf("%s: error %q does not say %q", c.name, j.Error, c.reason)
 		}
 	}
-	if _, err := s.Enqueue(sampleRequest(1), nil, time.Time{}); !errors.Is(err, ErrBadInput) {
+	if q, _ := s.Queued(0); len(q) != 0 {
+		t.Fatalf("invalid requests queued: %d", len(q))
+	}
+	if un, _ := s.Unresolved(0); len(un) != len(cases) {
+		t.Fatalf("%d invalid requests await resolve, want %d", len(un), len(cases))
+	}
+	if _, err := s.Assign(0, "n", t0.Add(time.Minute), t0); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("assigned an invalid request: %v", err)
+	}
+	// The sender index skips the one sender that cannot be a key.
+	if res, _ := s.BySender("a\x00b", Page{}); len(res.Jobs) != 0 {
+		t.Fatal("NUL sender indexed")
+	}
+	if _, err := s.Enqueue(sampleRequest(100), nil, time.Time{}); !errors.Is(err, ErrBadInput) {
 		t.Errorf("zero time: %v", err)
 	}
-	if n, _ := s.Latest(Page{}); len(n.Jobs) != 0 {
-		t.Fatalf("refused requests were stored: %d", len(n.Jobs))
+	if _, err := s.Get(100); !errors.Is(err, ErrNotFound) {
+		t.Fatal("request with a zero time was stored")
 	}
 }
 

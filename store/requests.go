@@ -104,11 +104,20 @@ func (t *Tx) AdvanceCursor(c Cursor) error {
 }
 
 // Enqueue records a request seen on chain and, in the same transaction,
-// advances the chain cursor to cursor (nil leaves it alone). It is idempotent
-// on the request id: a request already known is left exactly as it is (the
-// first write wins) and AlreadyKnown is returned, while the cursor still
-// advances. A cursor that would move backwards fails the whole call and
-// nothing is written.
+// advances the chain cursor to cursor (nil leaves it alone).
+//
+// It is idempotent on the request id: a request already known is left
+// exactly as it is (the first write wins) and AlreadyKnown is returned,
+// while the cursor still advances.
+//
+// A request the cluster cannot execute (no code source, a malformed data id
+// or deposit, ...) is not refused: refusing it would either stall the chain
+// watcher at that block or drop the request and leave the caller waiting for
+// the yield timeout. It is stored as failed with the reason, returns
+// EnqueuedInvalid, and is resolved on chain as a failure like any other.
+//
+// Only a cursor that would move backwards (ErrCursorRegression) or a zero
+// time (ErrBadInput) refuses the call, and then nothing is written.
 func (t *Tx) Enqueue(req Request, cursor *Cursor, now time.Time) (EnqueueOutcome, error) {
 	outs, err := t.EnqueueBatch([]Request{req}, cursor, now)
 	if err != nil {
@@ -118,8 +127,7 @@ func (t *Tx) Enqueue(req Request, cursor *Cursor, now time.Time) (EnqueueOutcome
 }
 
 // EnqueueBatch is Enqueue for several requests (typically one block's worth)
-// with one cursor move. Either every request is recorded and the cursor
-// moves, or (on any invalid request or cursor) nothing changes.
+// with one cursor move, all in one transaction.
 func (t *Tx) EnqueueBatch(reqs []Request, cursor *Cursor, now time.Time) ([]EnqueueOutcome, error) {
 	if err := checkNow(now); err != nil {
 		return nil, err
@@ -134,32 +142,36 @@ func (t *Tx) EnqueueBatch(reqs []Request, cursor *Cursor, now time.Time) ([]Enqu
 	}
 	reqsB := t.bucket(bucketRequests)
 	outs := make([]EnqueueOutcome, len(reqs))
-	seen := make(map[uint64]bool, len(reqs))
 	for i := range reqs {
-		if err := reqs[i].validate(); err != nil {
-			return nil, fmt.Errorf("%w: %w", err, ErrBadInput)
-		}
-		if seen[reqs[i].ID] || reqsB.Get(u64key(reqs[i].ID)) != nil {
-			outs[i] = AlreadyKnown
-		} else {
-			outs[i] = Enqueued
-		}
-		seen[reqs[i].ID] = true
-	}
-	for i := range reqs {
-		if outs[i] != Enqueued {
+		id := u64key(reqs[i].ID)
+		if reqsB.Get(id) != nil {
+			outs[i] = AlreadyKnown // includes a repeat within this batch
 			continue
 		}
 		job := &Job{Request: reqs[i], Status: StatusQueued, QueuedAt: now, UpdatedAt: now}
+		outs[i] = Enqueued
+		if err := job.Request.validate(); err != nil {
+			job.Status = StatusFailed
+			job.Error = "the request cannot be executed: " + err.Error()
+			job.DoneAt = now
+			outs[i] = EnqueuedInvalid
+		}
 		if err := t.putJob(job); err != nil {
 			return nil, err
 		}
-		id := u64key(job.ID)
-		if err := t.bucket(bucketQueue).Put(id, nil); err != nil {
+		if job.Status == StatusQueued {
+			if err := t.bucket(bucketQueue).Put(id, nil); err != nil {
+				return nil, err
+			}
+		} else if err := t.bucket(bucketUnresolved).Put(id, nil); err != nil {
 			return nil, err
 		}
-		if err := t.bucket(bucketBySender).Put(compositeKey(id, job.Sender), nil); err != nil {
-			return nil, err
+		// A sender that cannot form an index key (a NUL, or absurdly long)
+		// is not a NEAR account; the request is failed and not indexed.
+		if validIndexPart("sender", job.Sender) == nil {
+			if err := t.bucket(bucketBySender).Put(compositeKey(id, job.Sender), nil); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if advance {

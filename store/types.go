@@ -136,21 +136,21 @@ type Request struct {
 
 func (r *Request) validate() error {
 	if r.Sender == "" {
-		return fmt.Errorf("request %d has no sender account", r.ID)
+		return fmt.Errorf("it has no sender account")
 	}
 	if err := validIndexPart("sender account", r.Sender); err != nil {
-		return fmt.Errorf("request %d: %w", r.ID, err)
+		return err
 	}
 	if err := r.Code.validate(); err != nil {
-		return fmt.Errorf("request %d: %w", r.ID, err)
+		return err
 	}
 	if r.DataID != "" {
 		if b, err := hex.DecodeString(r.DataID); err != nil || len(b) != 32 {
-			return fmt.Errorf("request %d: data id %q is not 32 bytes of hex", r.ID, r.DataID)
+			return fmt.Errorf("data id %q is not 32 bytes of hex", r.DataID)
 		}
 	}
 	if !isDecimal(r.Deposit) {
-		return fmt.Errorf("request %d: deposit %q is not a decimal yoctoNEAR amount", r.ID, r.Deposit)
+		return fmt.Errorf("deposit %q is not a decimal yoctoNEAR amount", r.Deposit)
 	}
 	return nil
 }
@@ -228,6 +228,9 @@ const (
 	// AlreadyKnown: the request id was already in the store; nothing about the
 	// request changed (the first write wins).
 	AlreadyKnown
+	// EnqueuedInvalid: a new request the cluster cannot execute; it is stored
+	// as failed (Job.Error says why) and will be resolved as a failure.
+	EnqueuedInvalid
 )
 
 func (o EnqueueOutcome) String() string {
@@ -236,6 +239,8 @@ func (o EnqueueOutcome) String() string {
 		return "enqueued"
 	case AlreadyKnown:
 		return "already known"
+	case EnqueuedInvalid:
+		return "enqueued as failed (invalid)"
 	}
 	return fmt.Sprintf("EnqueueOutcome(%d)", int(o))
 }
