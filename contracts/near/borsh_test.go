@@ -2,7 +2,11 @@ package near
 
 import (
 	"bytes"
+	"strings"
+
 	"errors"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"reflect"
 	"testing"
 )
@@ -181,4 +185,38 @@ func FuzzDecodeSignedTransaction(f *testing.F) {
 			t.Fatalf("re-encoding differs")
 		}
 	})
+}
+
+func TestSecp256k1SignedTransaction(t *testing.T) {
+	priv, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := NewPublicKey(SECP256K1, priv.PubKey().SerializeUncompressed()[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := Transaction{SignerID: "eth.near", PublicKey: pk, Nonce: 1, ReceiverID: "b.near", Actions: []Action{Transfer{Deposit: NewU128(1)}}}
+	h := tx.Hash()
+	compact := ecdsa.SignCompact(priv, h[:], false) // <27+v> r s
+	sig, err := NewSignature(SECP256K1, append(compact[1:], compact[0]-27))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &SignedTransaction{Transaction: tx, Signature: sig}
+	back, err := DecodeSignedTransaction(st.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := back.Verify(); err != nil {
+		t.Fatalf("valid secp256k1 signature rejected: %v", err)
+	}
+	if p2, err := ParsePublicKey(pk.String()); err != nil || p2 != pk || !strings.HasPrefix(pk.String(), "secp256k1:") {
+		t.Fatalf("text form %s: %v", pk, err)
+	}
+	tx.Nonce = 2
+	st = &SignedTransaction{Transaction: tx, Signature: sig}
+	if err := st.Verify(); !errors.Is(err, ErrInvalidSignature) {
+		t.Fatalf("signature over another tx: %v", err)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/mr-tron/base58"
 )
 
@@ -184,18 +186,37 @@ func (k PublicKey) Ed25519() ed25519.PublicKey {
 func (k PublicKey) ImplicitAccountID() string { return hex.EncodeToString(k.data[:32]) }
 
 // Verify checks sig over msg (NEAR signs the 32-byte transaction hash).
-// Only ed25519 is verified; secp256k1 signatures are reported as an error.
+// For secp256k1, as in near-crypto, msg must be the 32-byte digest itself and
+// the signature's r‖s is checked with libsecp256k1's rules (low S); the
+// recovery byte is not needed to verify.
 func (k PublicKey) Verify(msg []byte, sig Signature) error {
 	if sig.Type != k.Type {
 		return fmt.Errorf("signature type %s does not match key type %s", sig.Type, k.Type)
 	}
-	if k.Type != ED25519 {
-		return fmt.Errorf("verifying %s signatures is not supported", k.Type)
+	switch k.Type {
+	case ED25519:
+		if !ed25519.Verify(k.Ed25519(), msg, sig.data[:64]) {
+			return ErrInvalidSignature
+		}
+		return nil
+	case SECP256K1:
+		if len(msg) != 32 {
+			return fmt.Errorf("secp256k1 signatures cover a 32-byte digest, got %d bytes", len(msg))
+		}
+		pub, err := secp256k1.ParsePubKey(append([]byte{0x04}, k.data[:64]...))
+		if err != nil {
+			return fmt.Errorf("%w: bad secp256k1 public key: %v", ErrInvalidSignature, err)
+		}
+		var r, s secp256k1.ModNScalar
+		if r.SetByteSlice(sig.data[:32]) || s.SetByteSlice(sig.data[32:64]) || r.IsZero() || s.IsZero() || s.IsOverHalfOrder() {
+			return ErrInvalidSignature
+		}
+		if !ecdsa.NewSignature(&r, &s).Verify(msg, pub) {
+			return ErrInvalidSignature
+		}
+		return nil
 	}
-	if !ed25519.Verify(k.Ed25519(), msg, sig.data[:64]) {
-		return ErrInvalidSignature
-	}
-	return nil
+	return fmt.Errorf("unknown key type %d", k.Type)
 }
 
 // ErrInvalidSignature is returned by Verify for a signature that does not match.
