@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestHappyPathLifecycle(t *testing.T) {
@@ -538,5 +539,27 @@ func TestQueuedInIDOrder(t *testing.T) {
 	}
 	if n := func() int { var n int; s.View(func(tx *Tx) error { n = tx.CountQueued(); return nil }); return n }(); n != 5 {
 		t.Fatalf("CountQueued = %d", n)
+	}
+}
+
+func TestCompleteBoundsResult(t *testing.T) {
+	s := openTemp(t)
+	mustEnqueue(t, s, 1)
+	s.Assign(1, "nodeA", t0.Add(time.Minute), t0)
+	huge := Result{Output: make([]byte, MaxOutputBytes+1)}
+	if _, err := s.Complete(1, "nodeA", huge, t0); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("oversized output: %v", err)
+	}
+	if _, err := s.Complete(1, "nodeA", Result{Attestation: make([]byte, MaxAttestationBytes+1)}, t0); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("oversized attestation: %v", err)
+	}
+	mustStatus(t, s, 1, StatusAssigned)
+	long := strings.Repeat("é", MaxErrorBytes) // two bytes each: the cut must not split one
+	if out, err := s.Complete(1, "nodeA", Result{Success: false, Error: long}, t0.Add(time.Second)); err != nil || out != Accepted {
+		t.Fatalf("long error: %v %v", out, err)
+	}
+	j := mustStatus(t, s, 1, StatusCompleted)
+	if len(j.Result.Error) > MaxErrorBytes || !strings.HasSuffix(j.Result.Error, "[truncated]") || !utf8.ValidString(j.Result.Error) {
+		t.Fatalf("error not cut cleanly: %d bytes, valid %v", len(j.Result.Error), utf8.ValidString(j.Result.Error))
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -339,11 +341,19 @@ func (t *Tx) Complete(id uint64, node string, res Result, now time.Time) (Comple
 	if node == "" {
 		return 0, badInput("complete request %d: node id is empty", id)
 	}
+	if len(res.Output) > MaxOutputBytes {
+		return 0, badInput("complete request %d: output is %d bytes; at most %d fit a NEAR transaction", id, len(res.Output), MaxOutputBytes)
+	}
+	if len(res.Attestation) > MaxAttestationBytes {
+		return 0, badInput("complete request %d: attestation is %d bytes; at most %d are allowed", id, len(res.Attestation), MaxAttestationBytes)
+	}
 	now = canonicalTime(now)
 	job, err := t.Get(id)
 	if err != nil {
 		return 0, err
 	}
+	res.Error = truncateText(res.Error, MaxErrorBytes)
+	res.CompilationNote = truncateText(res.CompilationNote, MaxErrorBytes)
 	res.Node = node
 	res.ReceivedAt = now
 
@@ -378,6 +388,31 @@ func (t *Tx) Complete(id uint64, node string, res Result, now time.Time) (Comple
 	job.Attempts[last].LateResult = &res
 	job.UpdatedAt = now
 	return Late, t.putJob(job)
+}
+
+// Bounds on what a result may carry: every replica keeps every result
+// forever, so one node's bug must not grow them all without limit.
+const (
+	// MaxOutputBytes is NEAR's limit on a function call's arguments, which
+	// the output must fit to be delivered at all.
+	MaxOutputBytes = 4 << 20
+	// MaxAttestationBytes is far above a TDX quote (about 5 KiB).
+	MaxAttestationBytes = 64 << 10
+	// MaxErrorBytes bounds error texts and notes; longer ones are cut.
+	MaxErrorBytes = 4 << 10
+)
+
+// truncateText cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = " …[truncated]"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(s[:cut], "\uFFFD") + mark
 }
 
 // RequeueExpired ends every lease that ran out at or before now. A request
@@ -441,6 +476,7 @@ func (t *Tx) Fail(id uint64, reason string, now time.Time) (*Job, error) {
 	if reason == "" {
 		return nil, badInput("fail request %d: reason is empty; the caller will see it", id)
 	}
+	reason = truncateText(reason, MaxErrorBytes)
 	now = canonicalTime(now)
 	job, err := t.Get(id)
 	if err != nil {
@@ -514,6 +550,7 @@ func (t *Tx) MarkExpired(id uint64, reason string, now time.Time) (*Job, error) 
 	if reason == "" {
 		return nil, badInput("mark request %d expired: reason is empty", id)
 	}
+	reason = truncateText(reason, MaxErrorBytes)
 	now = canonicalTime(now)
 	job, err := t.Get(id)
 	if err != nil {
