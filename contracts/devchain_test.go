@@ -759,3 +759,155 @@ func TestRegisteredNodeKeyCanOnlyResolve(t *testing.T) {
 		t.Errorf("list_nodes after removal = %+v", nodes)
 	}
 }
+
+// A failed execution costs the base fee and returns null; an emergency
+// cancel refunds everything and the late yield callback finds nothing; a
+// price change does not touch a request already paid for; an input too
+// large for the event log is left in state; a Json output reaches the
+// caller as the JSON value.
+func TestFailureCancellationPricingAndLargeInputs(t *testing.T) {
+	w := newWorld(t)
+	limits := contracts.DefaultResourceLimits()
+	pricing := contracts.DefaultPricing()
+	estimate := pricing.Estimate(limits)
+	outlayer := w.outlayer.AccountID()
+	request := func(args contracts.RequestExecutionArgs, deposit near.U128) (near.CryptoHash, contracts.ExecutionRequest) {
+		t.Helper()
+		h := w.send(w.alice, outlayer, contracts.MethodRequestExecution, args, deposit)
+		reqs := w.waitPending(1)
+		return h, reqs[0]
+	}
+	resolve := func(id uint64, resp contracts.ExecutionResponse) {
+		t.Helper()
+		if _, err := w.call(w.operator, outlayer, contracts.MethodResolveExecution,
+			contracts.ResolveExecutionArgs{RequestID: id, Response: resp}, near.U128{}); err != nil {
+			t.Fatalf("resolve %d: %v", id, err)
+		}
+	}
+
+	// Failure: the payer gets all but the base fee, the caller gets null.
+	payerBefore := w.balance(w.payer)
+	h, req := request(contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, PayerAccountID: w.payer}, estimate)
+	resolve(req.RequestID, contracts.ExecutionResponse{Success: false, Error: ptr("trap: unreachable"),
+		ResourcesUsed: contracts.ResourceMetrics{Instructions: 900_000_000, TimeMs: 50_000}})
+	out := w.final(h, w.alice.AccountID())
+	if raw, err := out.Result(); err != nil || string(raw) != "null" {
+		t.Fatalf("failed execution returned %s, %v", raw, err)
+	}
+	if got := w.balance(w.payer); got != add(payerBefore, sub(estimate, pricing.BaseFee)) {
+		t.Errorf("payer %s -> %s after a failure", payerBefore, got)
+	}
+	evs, _ := contracts.OutLayerEvents(out.Logs())
+	var completed contracts.ExecutionCompleted
+	if len(evs) != 2 || evs[1].Decode(contracts.EventExecutionCompleted, &completed) != nil ||
+		completed.Success || *completed.ErrorMessage != "trap: unreachable" || completed.PaymentCharged != pricing.BaseFee {
+		t.Fatalf("failure event = %+v", completed)
+	}
+
+	// Pricing is fixed per request: raise the prices while one is pending.
+	h, req = request(contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, PayerAccountID: w.payer,
+		ResponseFormat: contracts.FormatJSON}, estimate)
+	tenfold, _ := pricing.BaseFee.Mul64(10)
+	if _, err := w.call(w.owner, outlayer, contracts.MethodSetPricing, contracts.SetPricingArgs{BaseFee: &tenfold}, near.U128{}); err != nil {
+		t.Fatal(err)
+	}
+	payerBefore = w.balance(w.payer)
+	used := contracts.ResourceMetrics{Instructions: 3_000_000, TimeMs: 7}
+	resolve(req.RequestID, contracts.ExecutionResponse{Success: true, Output: contracts.JSONOutput(json.RawMessage(`{"answer":42}`)), ResourcesUsed: used})
+	out = w.final(h, w.alice.AccountID())
+	if raw, _ := out.Result(); string(raw) != `{"answer":42}` {
+		t.Fatalf("Json output reached the caller as %s", raw)
+	}
+	if got, want := w.balance(w.payer), add(payerBefore, sub(estimate, pricing.Cost(used, limits))); got != want {
+		t.Errorf("payer %s, want %s: the old prices apply", got, want)
+	}
+	var newPricing contracts.Pricing
+	w.view(outlayer, contracts.MethodGetPricing, nil, &newPricing)
+	if newPricing.BaseFee != tenfold {
+		t.Fatalf("get_pricing = %+v", newPricing)
+	}
+	newEstimate := newPricing.Estimate(limits)
+
+	// Emergency cancel: full refund and an event; the yield later times out
+	// into a callback that finds nothing and charges nothing.
+	contractBefore := w.balance(outlayer)
+	payerBefore = w.balance(w.payer)
+	h, req = request(contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, PayerAccountID: w.payer}, newEstimate)
+	_, err := w.call(w.alice, outlayer, contracts.MethodEmergencyCancelExecution, contracts.RequestIDArgs{RequestID: req.RequestID}, near.U128{})
+	mustPanic(t, err, "Only owner can call this method")
+	_, err = w.call(w.alice, outlayer, contracts.MethodCancelStaleExecution, contracts.RequestIDArgs{RequestID: req.RequestID}, near.U128{})
+	mustPanic(t, err, "Execution is not yet stale, please wait")
+	cres, err := w.call(w.owner, outlayer, contracts.MethodEmergencyCancelExecution, contracts.RequestIDArgs{RequestID: req.RequestID}, near.U128{})
+	if err != nil {
+		t.Fatalf("emergency cancel: %v", err)
+	}
+	evs, _ = contracts.OutLayerEvents(cres.Logs())
+	var cancelled contracts.ExecutionCancelled
+	if len(evs) != 1 || evs[0].Decode(contracts.EventExecutionCancelled, &cancelled) != nil ||
+		cancelled.PaymentRefunded != newEstimate || cancelled.Reason != "emergency_cancel" {
+		t.Fatalf("cancel events = %v (%+v)", evs, cancelled)
+	}
+	if got := w.balance(w.payer); got != add(payerBefore, newEstimate) {
+		t.Errorf("payer %s -> %s after cancel, want the full payment back", payerBefore, got)
+	}
+	if err := w.cl.SandboxFastForward(w.ctx, contracts.YieldTimeoutBlocks+5); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := w.final(h, w.alice.AccountID()).Result(); err != nil || string(raw) != "null" {
+		t.Fatalf("cancelled request's yield returned %s, %v", raw, err)
+	}
+	if got := w.balance(outlayer); got != contractBefore {
+		t.Errorf("contract %s -> %s across a cancelled request", contractBefore, got)
+	}
+
+	// An input that JSON escaping would blow past the 16 KiB log cap stays
+	// in state; the event says so.
+	quotes := strings.Repeat(`"`, contracts.MaxInputDataBytes)
+	h, req = request(contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, InputData: &quotes}, newEstimate)
+	if req.InputData == nil || *req.InputData != quotes {
+		t.Fatal("get_pending_requests lost the input")
+	}
+	resolve(req.RequestID, contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("done")})
+	out = w.final(h, w.alice.AccountID())
+	evs, err = contracts.OutLayerEvents(out.Logs())
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("events = %v, %v", evs, err)
+	}
+	var requested contracts.ExecutionRequested
+	if err := evs[0].Decode(contracts.EventExecutionRequested, &requested); err != nil {
+		t.Fatal(err)
+	}
+	if !requested.RequestData.InputDataInState || requested.RequestData.InputData != "" {
+		t.Fatalf("large-input event = %+v", requested.RequestData)
+	}
+
+	// Compile-only (no limits) needs only the base fee and refuses input.
+	_, err = w.call(w.alice, outlayer, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
+		CodeSource: contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "https://github.com/a/b", Commit: "main"}}, InputData: ptr("x"),
+	}, newPricing.BaseFee)
+	mustPanic(t, err, "input_data must be empty for a compile-only request")
+	h = w.send(w.alice, outlayer, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
+		CodeSource: contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "https://github.com/a/b", Commit: "main"}},
+	}, newPricing.BaseFee)
+	req = w.waitPending(1)[0]
+	if !req.CompileOnly || req.ResourceLimits != limits {
+		t.Fatalf("compile-only request = %+v", req)
+	}
+	var ids []uint64
+	w.view(outlayer, contracts.MethodGetPendingRequestIDs, contracts.PageArgs{FromIndex: ptr(req.RequestID)}, &ids)
+	if len(ids) != 1 || ids[0] != req.RequestID {
+		t.Fatalf("get_pending_request_ids = %v", ids)
+	}
+	w.view(outlayer, contracts.MethodGetPendingRequestIDs, contracts.PageArgs{FromIndex: ptr(req.RequestID + 1)}, &ids)
+	if len(ids) != 0 {
+		t.Fatalf("get_pending_request_ids past the last = %v", ids)
+	}
+	if _, err := w.call(w.owner, outlayer, contracts.MethodClearAllPendingRequests, map[string]any{}, near.U128{}); err != nil {
+		t.Fatalf("clear_all_pending_requests: %v", err)
+	}
+	w.view(outlayer, contracts.MethodGetPendingRequestIDs, contracts.PageArgs{}, &ids)
+	if len(ids) != 0 {
+		t.Fatalf("pending after clear_all = %v", ids)
+	}
+	_ = h // the compile-only request's yield simply expires
+}
