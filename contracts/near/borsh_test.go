@@ -2,13 +2,13 @@ package near
 
 import (
 	"bytes"
-	"strings"
-
 	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
-	"reflect"
-	"testing"
 )
 
 // nearcore's test_serialize_transaction (core/primitives/src/transaction.rs).
