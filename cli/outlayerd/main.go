@@ -45,7 +45,9 @@ func newApp() *cli.App {
 		Usage: "verifiable off-chain computation for NEAR smart contracts",
 		// Each subcommand lives in its own cmd_*.go file; add it to this list.
 		Commands: []*cli.Command{
+			buildCommand(),
 			execCommand(),
+			devchainCommand(),
 			nearCommand(),
 		},
 		// Errors are printed once, by run, with the right exit status.
