@@ -145,3 +145,61 @@ func TestOversizedTransaction(t *testing.T) {
 		t.Fatal("code was deployed")
 	}
 }
+
+// Concurrent senders sharing one key: every call lands exactly once.
+func TestConcurrentSenders(t *testing.T) {
+	ctx := context.Background()
+	_, cl, root := startChain(t, Config{})
+	counter := newContractAccount(t, ctx, root, "counter", "counter", 10)
+	const workers, each = 4, 5
+	errs := make(chan error, workers*each)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				_, err := root.CallFunction(ctx, counter.AccountID(), "increment", map[string]any{}, 0, near.U128{})
+				errs <- err
+			}
+		}()
+	}
+	for i := 0; i < workers*each; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := cl.ViewFunction(ctx, counter.AccountID(), "get_num", nil, &n); err != nil || n != workers*each {
+		t.Fatalf("get_num = %d, %v; want %d", n, err, workers*each)
+	}
+}
+
+// The small RPC methods and the EXPERIMENTAL_ view aliases.
+func TestStatusGasPriceAndAliases(t *testing.T) {
+	ctx := context.Background()
+	c, cl, root := startChain(t, Config{})
+	st, err := cl.Status(ctx)
+	if err != nil || st.ChainID != "localnet" {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+	price, err := cl.GasPrice(ctx, nil)
+	if err != nil || price != near.NewU128(GasPrice) {
+		t.Fatalf("gas_price = %s, %v", price, err)
+	}
+	var acc near.AccountView
+	if err := cl.Call(ctx, "EXPERIMENTAL_view_account", map[string]any{"account_id": root.AccountID(), "finality": "final"}, &acc); err != nil {
+		t.Fatal(err)
+	}
+	if acc.Amount.IsZero() || acc.StorageUsage != 182 {
+		t.Fatalf("EXPERIMENTAL_view_account = %+v (a fresh account with one key uses 182 bytes)", acc)
+	}
+	var rpcErr *near.RPCError
+	if err := cl.Call(ctx, "no_such_method", map[string]any{}, &acc); !errors.As(err, &rpcErr) || rpcErr.CauseName() != "METHOD_NOT_FOUND" {
+		t.Fatalf("unknown method: %v", err)
+	}
+	before := c.Height()
+	if err := cl.SandboxFastForward(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	if c.Height() < before+50 {
+		t.Fatalf("height %d after fast-forwarding 50 from %d", c.Height(), before)
+	}
+}
