@@ -92,7 +92,7 @@ func TestScanBlocksForReceipts(t *testing.T) {
 	if err != nil || len(st.Receipts) < 2 {
 		t.Fatalf("EXPERIMENTAL_tx_status: %v, %d receipts", err, len(st.Receipts))
 	}
-	if _, err := cl.Block(ctx, near.AtHeight(c.Height() + 1000)); err == nil {
+	if _, err := cl.Block(ctx, near.AtHeight(c.Height()+1000)); err == nil {
 		t.Fatal("a future block was found")
 	}
 }
