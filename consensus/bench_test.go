@@ -15,7 +15,7 @@ import (
 // syncs every log append) and production-like timeouts.
 func benchCluster(b *testing.B) *testCluster {
 	b.Helper()
-	c := &testCluster{t: b, tune: func(cfg *Config) { cfg.Raft = RaftTuning{MaxAppendEntries: 256} }}
+	c := &testCluster{t: b, base: b.TempDir(), tune: func(cfg *Config) { cfg.Raft = RaftTuning{MaxAppendEntries: 256} }}
 	b.Cleanup(c.closeAll)
 	c.bootstrap(3)
 	return c
@@ -108,4 +108,17 @@ func benchConcurrent(b *testing.B, proposers, perEntry int) {
 	b.StopTimer()
 	b.ReportMetric(float64(entries*perEntry)/b.Elapsed().Seconds(), "enqueues/s")
 	reportLatency(b, lat)
+}
+
+// BenchmarkEnqueueBatch64Sequential: one proposer, 64 requests per entry,
+// each waiting for its commit (rqlite's "batched 64 per request" shape).
+func BenchmarkEnqueueBatch64Sequential(b *testing.B) {
+	benchConcurrent(b, 1, 64)
+}
+
+// BenchmarkEnqueueBatch64Concurrent: 8 proposers of 64-request entries;
+// Raft batches the entries and the FSM applies each batch in one bbolt
+// transaction.
+func BenchmarkEnqueueBatch64Concurrent(b *testing.B) {
+	benchConcurrent(b, 8, 64)
 }

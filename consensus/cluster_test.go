@@ -30,6 +30,7 @@ type testCluster struct {
 	ports  []string
 	tune   func(*Config)
 	verify JoinVerifier
+	base   string
 }
 
 func testLogger() *slog.Logger {
@@ -51,7 +52,9 @@ func fastRaft() RaftTuning {
 }
 
 func newTestCluster(t *testing.T, tune func(*Config)) *testCluster {
-	c := &testCluster{t: t, tune: tune}
+	// The base directory is registered first so that its removal runs
+	// after the nodes are closed (cleanups run last-in first-out).
+	c := &testCluster{t: t, tune: tune, base: t.TempDir()}
 	t.Cleanup(c.closeAll)
 	return c
 }
@@ -80,7 +83,7 @@ func (c *testCluster) add() int {
 	c.t.Helper()
 	c.mu.Lock()
 	i := len(c.nodes)
-	c.dirs = append(c.dirs, filepath.Join(c.t.TempDir(), fmt.Sprintf("node%d", i)))
+	c.dirs = append(c.dirs, filepath.Join(c.base, fmt.Sprintf("node%d", i)))
 	c.ports = append(c.ports, "0")
 	c.nodes = append(c.nodes, nil)
 	c.mu.Unlock()

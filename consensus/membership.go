@@ -407,6 +407,9 @@ func (n *Node) Remove(ctx context.Context, p peer.ID) error {
 }
 
 func (n *Node) leaderRemove(ctx context.Context, p peer.ID) error {
+	// Keep the link to p open a little longer so a node removing itself
+	// (Leave) gets our answer before the gater drops it.
+	n.host.Gater().Allow(p, 10*time.Second)
 	// Table first: the gaters keep admitting p while it is still in the
 	// Raft configuration (membership is the union of both), and a leader
 	// removing itself steps down right after RemoveServer, too late to

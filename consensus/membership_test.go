@@ -294,3 +294,28 @@ func TestPartitionedLeaderHeals(t *testing.T) {
 		}
 	}
 }
+
+func TestWholeClusterRestart(t *testing.T) {
+	c := newTestCluster(t, nil)
+	c.bootstrap(3)
+	ctx := ctxT(t, 60*time.Second)
+	if _, err := c.node(1).Apply(ctx, &Enqueue{Requests: []store.Request{testRequest(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitReplicated(1, store.StatusQueued)
+	for i := 0; i < 3; i++ {
+		c.stop(i)
+	}
+	// Every node comes back with no bootstrap addresses: each finds the
+	// others from its saved address book, they elect a leader and the
+	// state is rebuilt from the raft log.
+	for i := 0; i < 3; i++ {
+		c.start(i)
+	}
+	c.leader()
+	if _, err := c.node(2).Apply(ctx, &Enqueue{Requests: []store.Request{testRequest(2)}}); err != nil {
+		t.Fatalf("write after a whole-cluster restart: %v", err)
+	}
+	c.waitReplicated(1, store.StatusQueued)
+	c.waitReplicated(2, store.StatusQueued)
+}

@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -231,6 +232,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.host.Handle(RPCProtocol, n.handleRPC)
 	n.host.HandleAdmitted(JoinProtocol, n.handleJoin)
 
+	n.loadPeers()
 	for _, s := range cfg.Bootstrap {
 		info, err := p2p.ParseAddrInfo(s)
 		if err != nil {
@@ -455,6 +457,61 @@ func (n *Node) refreshMembership() {
 	ids = slices.Compact(ids)
 	n.host.Gater().SetMembers(ids)
 	n.host.Enforce()
+	n.savePeers(ids)
+}
+
+// peersFile remembers members' addresses across restarts, so a node whose
+// whole cluster restarted can find its peers before its replica is rebuilt.
+const peersFile = "peers.json"
+
+func (n *Node) savePeers(ids []peer.ID) {
+	book := map[string][]string{}
+	for _, id := range ids {
+		if id == n.host.ID() {
+			continue
+		}
+		if addrs := n.host.PeerAddrs(id); len(addrs) > 0 {
+			book[id.String()] = addrStrings(addrs)
+		}
+	}
+	raw, err := json.Marshal(book)
+	if err != nil {
+		return
+	}
+	path := filepath.Join(n.cfg.DataDir, peersFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		n.log.Warn("save peer addresses", "err", err)
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		n.log.Warn("save peer addresses", "err", err)
+	}
+}
+
+func (n *Node) loadPeers() {
+	raw, err := os.ReadFile(filepath.Join(n.cfg.DataDir, peersFile))
+	if err != nil {
+		return
+	}
+	var book map[string][]string
+	if err := json.Unmarshal(raw, &book); err != nil {
+		n.log.Warn("ignoring unreadable peer address book", "file", peersFile, "err", err)
+		return
+	}
+	for id, addrs := range book {
+		p, err := peer.Decode(id)
+		if err != nil {
+			continue
+		}
+		var as []ma.Multiaddr
+		for _, s := range addrs {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				as = append(as, a)
+			}
+		}
+		n.host.AddAddrs(p, as)
+	}
 }
 
 // Apply proposes cmd and returns what applying it did. On a follower the

@@ -100,10 +100,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.MDNS {
 		svc, err := startMDNS(hst, cfg.MDNSService)
 		if err != nil {
-			hst.Close()
-			return nil, err
+			// Discovery is a convenience: bootstrap addresses and the
+			// replicated node table are enough to find members.
+			log.Warn("mDNS discovery unavailable; relying on bootstrap addresses and the node table", "err", err)
+		} else {
+			hst.mdns = svc
 		}
-		hst.mdns = svc
 	}
 	log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs())
 	return hst, nil

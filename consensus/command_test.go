@@ -1,0 +1,95 @@
+package consensus
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/outlayer/outlayer/store"
+)
+
+func TestCommandEnvelopeRoundTrip(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC)
+	h := store.BlobHash{1, 2, 3}
+	cmds := []Command{
+		&Enqueue{Requests: []store.Request{testRequest(7)}, Cursor: &store.Cursor{Height: 7, Hash: "abc"}},
+		&Assign{ID: 7, Node: "n1", LeaseUntil: now.Add(time.Minute)},
+		&Complete{ID: 7, Node: "n1", Result: store.Result{Success: true, Output: []byte{0, 1, 2}}},
+		&RequeueExpired{MaxAttempts: 3},
+		&Fail{ID: 7, Reason: "yield deadline near"},
+		&Resolved{ID: 7, TxHash: "tx"},
+		&Expired{ID: 7, Reason: "yield timed out"},
+		&AdvanceCursor{Cursor: store.Cursor{Height: 9}},
+		&PutBlob{Hash: h, Data: []byte("wasm"), Source: &store.BlobSource{Repo: "r", Commit: "c", Target: "t"}},
+		&TouchBlob{Hash: h},
+		&EvictBlobs{Hashes: []store.BlobHash{h}},
+		&NodeAdd{Node: store.Node{PeerID: "p", Role: store.RoleVoter, JoinedAt: now}},
+		&NodeRemove{PeerID: "p"},
+		&KeystorePut{Name: "k", Sealed: []byte("sealed")},
+		&KeystoreDelete{Name: "k"},
+	}
+	seen := map[CommandType]bool{}
+	for _, c := range cmds {
+		b, err := encodeCommand(c, now)
+		if err != nil {
+			t.Fatalf("encode %s: %v", c.Type(), err)
+		}
+		if b[0] != CommandVersion || CommandType(b[1]) != c.Type() {
+			t.Fatalf("%s: header %v", c.Type(), b[:2])
+		}
+		got, at, err := decodeCommand(b)
+		if err != nil {
+			t.Fatalf("decode %s: %v", c.Type(), err)
+		}
+		if !at.Equal(now) {
+			t.Errorf("%s: time %v, want %v", c.Type(), at, now)
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Errorf("%s: round trip changed the command:\n got %#v\nwant %#v", c.Type(), got, c)
+		}
+		seen[c.Type()] = true
+	}
+	if len(seen) != len(commandNames) {
+		t.Errorf("round-tripped %d command types, the vocabulary has %d", len(seen), len(commandNames))
+	}
+}
+
+func TestDecodeRefusesBadEnvelopes(t *testing.T) {
+	good, err := encodeCommand(&Fail{ID: 1, Reason: "x"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := append([]byte{}, good...)
+	newer[0] = CommandVersion + 1
+	unknown := append([]byte{}, good...)
+	unknown[1] = 200
+	cases := map[string][]byte{
+		"empty":            nil,
+		"short header":     good[:5],
+		"newer version":    newer,
+		"unknown type":     unknown,
+		"truncated body":   good[:len(good)-3],
+		"body is not json": append(append([]byte{}, good[:envelopeHeader]...), "{{"...),
+	}
+	for name, b := range cases {
+		if _, _, err := decodeCommand(b); !errors.Is(err, ErrBadCommand) {
+			t.Errorf("%s: got %v, want ErrBadCommand", name, err)
+		}
+	}
+	if _, err := encodeCommand(nil, time.Now()); !errors.Is(err, ErrBadCommand) {
+		t.Errorf("nil command: got %v, want ErrBadCommand", err)
+	}
+}
+
+func TestWireErrorsKeepSentinels(t *testing.T) {
+	for _, e := range errorCodes {
+		got := fromWire(toWire(errors.Join(errors.New("context"), e.err)))
+		if !errors.Is(got, e.err) {
+			t.Errorf("%s: sentinel lost across the wire: %v", e.code, got)
+		}
+	}
+	if fromWire(toWire(nil)) != nil {
+		t.Error("nil error must stay nil")
+	}
+}
