@@ -314,6 +314,22 @@ func TestSignerSendsAndDecodesOutcome(t *testing.T) {
 		t.Fatalf("nonce fetched %d times, want once", f.callCount("query"))
 	}
 
+	// The local counter ran ahead of the chain (a reset devchain): NonceTooLarge
+	// makes the signer read the key's nonce again.
+	f.mu.Lock()
+	f.akNonce[kp.PublicKey()] = 10
+	f.mu.Unlock()
+	f.setOverride("send_tx", func(p json.RawMessage) (int, string) {
+		f.setOverride("send_tx", nil) // once
+		return 200, `"error":{"name":"HANDLER_ERROR","cause":{"name":"INVALID_TRANSACTION","info":{}},"code":-32000,"message":"Server error","data":{"TxExecutionError":{"InvalidTxError":{"NonceTooLarge":{"tx_nonce":5002,"upper_bound":3000}}}}}`
+	})
+	if _, err := s.Transfer(ctx, "bob.test.near", OneNEAR); err != nil {
+		t.Fatal(err)
+	}
+	if last := f.accepted[len(f.accepted)-1]; last.Transaction.Nonce != 11 || f.callCount("query") != 2 {
+		t.Fatalf("after NonceTooLarge: nonce %d, %d nonce reads", last.Transaction.Nonce, f.callCount("query"))
+	}
+
 	// Expired block hash: the cached hash is dropped and the tx re-signed.
 	f.mu.Lock()
 	f.blockHash = HashBytes([]byte("new head"))

@@ -141,6 +141,14 @@ func (s *Signer) observeNonce(ak uint64) {
 	st.mu.Unlock()
 }
 
+// forgetNonce makes the next transaction re-read the key's nonce.
+func (s *Signer) forgetNonce() {
+	st := s.client.nonceFor(s.account, s.key.PublicKey())
+	st.mu.Lock()
+	st.known, st.last = false, 0
+	st.mu.Unlock()
+}
+
 // Sign builds and signs a transaction to receiver with a fresh nonce and a
 // recent block hash, without sending it.
 func (s *Signer) Sign(ctx context.Context, receiverID string, actions ...Action) (*SignedTransaction, error) {
@@ -189,8 +197,14 @@ func (s *Signer) SignAndSend(ctx context.Context, receiverID string, actions ...
 				}
 				continue
 			}
-			if k := txErr.Kind(); k == "Expired" || k == "InvalidChain" {
+			switch txErr.Kind() {
+			case "Expired", "InvalidChain":
 				s.client.forgetBlockHash()
+				continue
+			case "NonceTooLarge":
+				// Our counter ran ahead of the chain (e.g. a devchain that
+				// was reset): read the key's nonce again.
+				s.forgetNonce()
 				continue
 			}
 		}
