@@ -2,9 +2,9 @@ package attest
 
 import (
 	"context"
-	_ "embed"
 	"crypto/ed25519"
 	"crypto/x509"
+	_ "embed"
 	"errors"
 	"fmt"
 	"strings"
