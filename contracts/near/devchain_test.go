@@ -207,6 +207,10 @@ func TestDevchainContractCallsAndConcurrentNonces(t *testing.T) {
 	if !found {
 		t.Fatalf("tx %s not in the chunk of block %d", hash, blk.Header.Height)
 	}
+	_, txs, err := client.BlockTransactions(ctx, near.AtHeight(blk.Header.Height))
+	if err != nil || len(txs) != len(chunk.Transactions) {
+		t.Fatalf("BlockTransactions: %d txs, %v", len(txs), err)
+	}
 	full, err := client.TxStatusWithReceipts(ctx, hash, root.AccountID(), near.TxFinal)
 	if err != nil || len(full.Receipts) == 0 {
 		t.Fatalf("EXPERIMENTAL_tx_status: %+v %v", full, err)

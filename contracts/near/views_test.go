@@ -337,3 +337,23 @@ func TestKeyFiles(t *testing.T) {
 		t.Fatal("signature text round trip")
 	}
 }
+
+func TestEvents(t *testing.T) {
+	for _, bad := range []string{"hello", "EVENT_JSON:", "EVENT_JSON:{", `EVENT_JSON:{"standard":"x","version":"1"}`, `event_json:{"standard":"x","version":"1","event":"e"}`} {
+		if _, ok := ParseEvent(bad); ok {
+			t.Fatalf("%q parsed as an event", bad)
+		}
+	}
+	e, ok := ParseEvent(`EVENT_JSON: {"standard":"nep171","version":"1.0.0","event":"nft_mint","data":[{"owner_id":"a.near"}]}`)
+	if !ok || e.Standard != "nep171" || e.Event != "nft_mint" || string(e.Data) != `[{"owner_id":"a.near"}]` {
+		t.Fatalf("%+v %v", e, ok)
+	}
+	var o FinalExecutionOutcome
+	if err := json.Unmarshal([]byte(sampleOutcome), &o); err != nil {
+		t.Fatal(err)
+	}
+	evs := o.Events()
+	if len(evs) != 1 || evs[0].Standard != "x" || evs[0].ExecutorID != "counter.test.near" || evs[0].Succeeded {
+		t.Fatalf("%+v", evs)
+	}
+}
