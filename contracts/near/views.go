@@ -132,12 +132,29 @@ func (v ActionView) MarshalJSON() ([]byte, error) {
 			d.DelegateAction.Actions[i] = ActionView{Action: inner}
 		}
 		body = d
+	case DeployGlobalContract:
+		// nearcore's view names the mode in the variant and shows the code hash.
+		h := v.CodeHash
+		if h == nil {
+			s := sha256.Sum256(a.Code)
+			h = s[:]
+		}
+		name := "DeployGlobalContract"
+		if a.DeployMode == GlobalByAccountID {
+			name = "DeployGlobalContractByAccountId"
+		}
+		return json.Marshal(map[string]codeView{name: {Code: h}})
+	case UseGlobalContract:
+		if a.Contract.CodeHash != nil {
+			return json.Marshal(map[string]any{"UseGlobalContract": map[string]CryptoHash{"code_hash": *a.Contract.CodeHash}})
+		}
+		return json.Marshal(map[string]any{"UseGlobalContractByAccountId": map[string]string{"account_id": a.Contract.AccountID}})
 	default:
 		if v.Raw != nil {
 			return v.Raw, nil
 		}
-		// Global-contract and state-init views are not modelled; show the
-		// variant name so the view stays valid JSON.
+		// DeterministicStateInit views are not modelled (their shape is not
+		// settled upstream); show the variant name so the view stays valid.
 		return json.Marshal(v.Action.Tag().String())
 	}
 	return json.Marshal(map[string]any{v.Action.Tag().String(): body})
@@ -204,6 +221,26 @@ func (v *ActionView) UnmarshalJSON(b []byte) error {
 			da.Actions = append(da.Actions, inner.Action)
 		}
 		v.Action = Delegate{DelegateAction: da, Signature: d.Signature}
+	case "DeployGlobalContract", "DeployGlobalContractByAccountId":
+		var c codeView
+		err = variant.Decode(&c)
+		mode := GlobalByCodeHash
+		if variant.Name == "DeployGlobalContractByAccountId" {
+			mode = GlobalByAccountID
+		}
+		v.Action, v.CodeHash = DeployGlobalContract{DeployMode: mode}, c.Code
+	case "UseGlobalContract":
+		var u struct {
+			CodeHash CryptoHash `json:"code_hash"`
+		}
+		err = variant.Decode(&u)
+		v.Action = UseGlobalContract{Contract: GlobalContractIdentifier{CodeHash: &u.CodeHash}}
+	case "UseGlobalContractByAccountId":
+		var u struct {
+			AccountID string `json:"account_id"`
+		}
+		err = variant.Decode(&u)
+		v.Action = UseGlobalContract{Contract: GlobalContractIdentifier{AccountID: u.AccountID}}
 	default:
 		v.Raw = append(json.RawMessage(nil), b...)
 	}

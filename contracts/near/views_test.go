@@ -48,7 +48,11 @@ const sampleOutcome = `{
       {"DeleteKey": {"public_key": "` + sampleKey + `"}},
       {"DeleteAccount": {"beneficiary_id": "bob.near"}},
       {"Stake": {"stake": "5", "public_key": "` + sampleKey + `"}},
-      {"DeployGlobalContract": {"code": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}}],
+      {"DeployGlobalContract": {"code": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}},
+      {"DeployGlobalContractByAccountId": {"code": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}},
+      {"UseGlobalContract": {"code_hash": "4GXvjMFN6wSxnU9jEVT8HbXP5Yk6yELX9faRSKp6n9fX"}},
+      {"UseGlobalContractByAccountId": {"account_id": "g.near"}},
+      {"SomethingNew": {"x": 1}}],
     "signature": "ed25519:3s1dvZdQtcAjBksMHFrysqvF63wnyMHPA4owNQmCJZ2EBakZEKdtMsLqrHdKWQjJbSRN6kRknN2WdwSBLWGCokXj",
     "hash": "4GXvjMFN6wSxnU9jEVT8HbXP5Yk6yELX9faRSKp6n9fX"
   },
