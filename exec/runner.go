@@ -224,6 +224,7 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 	}
 
 	alloc := &limitedAllocator{limit: limits.memoryBytes()}
+	defer alloc.release() // after mod.Close below, which runs first
 	runCtx, cancel := context.WithTimeout(ctx, limits.Timeout)
 	defer cancel()
 	runCtx = experimental.WithMemoryAllocator(runCtx, alloc)

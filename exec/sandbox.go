@@ -56,13 +56,31 @@ func randomSource(seed [32]byte) *rand.ChaCha8 {
 // the request's limit. wazero then fails memory.grow (the program sees -1),
 // and the refusal is remembered so a program that dies of it is reported as
 // over its memory limit rather than with whatever it printed on the way out.
+//
+// The memory lives on the Go heap and grows geometrically. Reserving the
+// whole limit with mmap instead (growth by reslicing, memory back to the OS
+// at once) was tried and showed no gain in the warm-run benchmark, so the
+// simpler heap path stays (see DESIGN.md).
 type limitedAllocator struct {
-	limit   uint64
-	refused bool
+	limit    uint64
+	refused  bool
+	memories []*limitedMemory
 }
 
 func (a *limitedAllocator) Allocate(capacity, _ uint64) experimental.LinearMemory {
-	return &limitedMemory{alloc: a, capHint: min(capacity, a.limit)}
+	m := &limitedMemory{alloc: a, capHint: min(capacity, a.limit)}
+	a.memories = append(a.memories, m)
+	return m
+}
+
+// release drops every memory of the run, so nothing keeps a finished run's
+// memory alive (wazero frees it when the module closes, but not when
+// instantiation fails half-way).
+func (a *limitedAllocator) release() {
+	for _, m := range a.memories {
+		m.Free()
+	}
+	a.memories = nil
 }
 
 type limitedMemory struct {
