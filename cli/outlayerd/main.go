@@ -46,6 +46,7 @@ func newApp() *cli.App {
 		// Each subcommand lives in its own cmd_*.go file; add it to this list.
 		Commands: []*cli.Command{
 			buildCommand(),
+			attestCommand(),
 			execCommand(),
 			devchainCommand(),
 			nearCommand(),

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/urfave/cli/v2"
+
+	"github.com/outlayer/outlayer/attest"
+)
+
+func attestCommand() *cli.Command {
+	bindFlags := []cli.Flag{
+		&cli.StringFlag{Name: "report-data", Usage: "the 64 bytes of report data, as 128 hex characters"},
+		&cli.StringFlag{Name: "key-file", Usage: "bind this node public key instead (raw 32 bytes, hex, base64, or a libp2p key file)"},
+		&cli.StringFlag{Name: "nonce", Usage: "with --key-file: the verifier's nonce, in hex"},
+	}
+	return &cli.Command{
+		Name:  "attest",
+		Usage: "produce and check node attestations (Intel TDX quotes, or simulated ones for development)",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "quote",
+				Usage: "produce evidence over report data (a TDX quote on a TDX guest, or --simulated)",
+				Description: `Writes evidence JSON (to -o or stdout). The report data is given directly
+(--report-data) or bound to a node key and nonce (--key-file, --nonce) the way a
+joining node does. Without --simulated this needs an Intel TDX guest.`,
+				Flags: append(append([]cli.Flag{}, bindFlags...),
+					&cli.BoolFlag{Name: "simulated", Usage: "make simulated evidence signed by a dev key (development only)"},
+					&cli.StringFlag{Name: "dev-key", Usage: "with --simulated: ed25519 dev key file (hex or raw 32-byte seed / 64-byte key); default: a throwaway key"},
+					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the evidence here instead of stdout"},
+				),
+				Action: runAttestQuote,
+			},
+			{
+				Name:      "verify",
+				Usage:     "check evidence (a JSON evidence file or a raw TDX quote)",
+				ArgsUsage: "FILE",
+				Description: `Verifies the quote's signature chain to Intel's root offline, the TCB
+status when --collateral is given, the measurements against --policy, and the
+report data when --report-data or --key-file/--nonce is given. Exit status 1 when
+the evidence is refused. Simulated evidence is accepted only with --dev.`,
+				Flags: append(append([]cli.Flag{}, bindFlags...),
+					&cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR0-3 allow-lists)"},
+					&cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, …)"},
+					&cli.BoolFlag{Name: "dev", Usage: "accept simulated evidence (development clusters)"},
+					&cli.StringFlag{Name: "dev-key", Usage: "with --dev: accept only this dev public key (hex)"},
+					&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "verify as of this time (RFC 3339), e.g. for old sample quotes"},
+					&cli.BoolFlag{Name: "json", Usage: "print the verified report as JSON"},
+				),
+				Action: runAttestVerify,
+			},
+		},
+	}
+}
+
+// reportDataFromFlags reads --report-data or --key-file/--nonce; ok is
+// false when neither was given.
+func reportDataFromFlags(c *cli.Context) (rd attest.ReportData, ok bool, err error) {
+	direct, keyFile := c.String("report-data"), c.String("key-file")
+	switch {
+	case direct != "" && keyFile != "":
+		return rd, false, usageError("give --report-data or --key-file, not both")
+	case direct != "":
+		b, err := hex.DecodeString(strings.TrimPrefix(direct, "0x"))
+		if err != nil || len(b) != len(rd) {
+			return rd, false, usageError("--report-data must be 128 hex characters (64 bytes)")
+		}
+		copy(rd[:], b)
+		return rd, true, nil
+	case keyFile != "":
+		pub, err := readNodePublicKey(keyFile)
+		if err != nil {
+			return rd, false, usageError("--key-file: %v", err)
+		}
+		nonce, err := hex.DecodeString(c.String("nonce"))
+		if err != nil {
+			return rd, false, usageError("--nonce must be hex")
+		}
+		return attest.NodeKeyReportData(pub, nonce), true, nil
+	case c.String("nonce") != "":
+		return rd, false, usageError("--nonce needs --key-file")
+	}
+	return rd, false, nil
+}
+
+// readNodePublicKey accepts a node key in the forms an operator is likely
+// to have: a libp2p key file (private or public), or the raw ed25519
+// public key as bytes, hex or base64.
+func readNodePublicKey(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if priv, err := crypto.UnmarshalPrivateKey(data); err == nil {
+		return priv.GetPublic().Raw()
+	}
+	if pub, err := crypto.UnmarshalPublicKey(data); err == nil {
+		return pub.Raw()
+	}
+	if len(data) == ed25519.PublicKeySize {
+		return data, nil
+	}
+	text := strings.TrimSpace(string(data))
+	if b, err := hex.DecodeString(text); err == nil && len(b) == ed25519.PublicKeySize {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(text); err == nil && len(b) == ed25519.PublicKeySize {
+		return b, nil
+	}
+	return nil, errors.New("not a libp2p key file nor a 32-byte ed25519 public key (raw, hex or base64)")
+}
+
+func readDevKey(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if b, err := hex.DecodeString(strings.TrimSpace(string(data))); err == nil {
+		data = b
+	}
+	switch len(data) {
+	case ed25519.SeedSize:
+		return ed25519.NewKeyFromSeed(data), nil
+	case ed25519.PrivateKeySize:
+		return ed25519.PrivateKey(data), nil
+	}
+	return nil, fmt.Errorf("%s: a dev key is a 32-byte ed25519 seed or a 64-byte private key (raw or hex)", path)
+}
+
+func runAttestQuote(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError("attest quote takes no arguments (got %q)", c.Args().First())
+	}
+	rd, ok, err := reportDataFromFlags(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return usageError("attest quote needs --report-data HEX, or --key-file FILE [--nonce HEX]")
+	}
+
+	var a attest.Attester
+	if c.Bool("simulated") {
+		var key ed25519.PrivateKey
+		if p := c.String("dev-key"); p != "" {
+			if key, err = readDevKey(p); err != nil {
+				return usageError("--dev-key: %v", err)
+			}
+		} else {
+			_, key, _ = ed25519.GenerateKey(nil)
+			fmt.Fprintf(c.App.ErrWriter, "using a throwaway dev key %x\n", key.Public())
+		}
+		if a, err = attest.NewSimulated(key, attest.Measurements{}); err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+	} else {
+		if c.String("dev-key") != "" {
+			return usageError("--dev-key only makes sense with --simulated")
+		}
+		if a, err = attest.NewTDX(attest.TDXConfig{}); err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+	}
+
+	ev, err := a.Quote(c.Context, rd)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	out, err := json.MarshalIndent(ev, "", "  ")
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	out = append(out, '\n')
+	if p := c.String("output"); p != "" {
+		if err := writeFileAtomic(p, out); err != nil {
+			return cli.Exit(fmt.Sprintf("writing %s: %v", p, err), exitFailure)
+		}
+	} else if _, err := c.App.Writer.Write(out); err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	if ev.Kind == attest.KindSimulated {
+		fmt.Fprintln(c.App.ErrWriter, attest.SimulatedNotice)
+	}
+	return nil
+}
+
+func runAttestVerify(c *cli.Context) error {
+	c, err := trailingFlags(c)
+	if err != nil {
+		return err
+	}
+	if c.NArg() != 1 {
+		return usageError("attest verify needs exactly one FILE (evidence JSON or a raw TDX quote)")
+	}
+	expected, bind, err := reportDataFromFlags(c)
+	if err != nil {
+		return err
+	}
+	cfg := attest.VerifierConfig{DevMode: c.Bool("dev")}
+	if p := c.String("policy"); p != "" {
+		if cfg.Policy, err = attest.LoadPolicy(p); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if d := c.String("collateral"); d != "" {
+		if cfg.Collateral, err = attest.LoadCollateral(d); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if k := c.String("dev-key"); k != "" {
+		b, err := hex.DecodeString(k)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return usageError("--dev-key must be an ed25519 public key in hex (64 characters)")
+		}
+		cfg.DevKeys = []ed25519.PublicKey{b}
+	}
+	if ts := c.Timestamp("at"); ts != nil {
+		t := *ts
+		cfg.Now = func() time.Time { return t }
+	}
+
+	data, err := os.ReadFile(c.Args().First())
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	ev, err := attest.ParseEvidence(data)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("refused: %v", err), exitFailure)
+	}
+	v := attest.NewVerifier(cfg)
+	var r attest.Report
+	if bind {
+		r, err = v.Verify(c.Context, ev, expected)
+	} else {
+		r, err = v.Inspect(c.Context, ev)
+	}
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("refused: %v", err), exitFailure)
+	}
+
+	if c.Bool("json") {
+		var obj map[string]any
+		raw, err := json.Marshal(r)
+		if err == nil {
+			err = json.Unmarshal(raw, &obj)
+		}
+		if err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		obj["report_data_checked"] = bind
+		out, err := json.MarshalIndent(obj, "", "  ")
+		if err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		fmt.Fprintln(c.App.Writer, string(out))
+	} else {
+		fmt.Fprint(c.App.Writer, r.String())
+		if bind {
+			fmt.Fprintln(c.App.Writer, "binding:     report data matches")
+		} else {
+			fmt.Fprintln(c.App.Writer, "binding:     report data NOT checked (give --report-data or --key-file/--nonce)")
+		}
+	}
+	return nil
+}
