@@ -274,6 +274,10 @@ func TestCallerReceivesOutputAndBalancesFollowPricing(t *testing.T) {
 	}
 
 	out := w.final(h, w.alice.AccountID())
+	for _, r := range out.ReceiptsOutcome {
+		t.Logf("gas: %s burnt %d", r.Outcome.ExecutorID, r.Outcome.GasBurnt)
+	}
+	t.Logf("gas: resolve_execution receipt burnt %d (tx total %s yocto)", res.ReceiptsOutcome[0].Outcome.GasBurnt, burnt(res))
 	var got string
 	if err := out.DecodeResult(&got); err != nil || got != "hello from wasm" {
 		t.Fatalf("caller's result = %q, %v (logs %q)", got, err, out.Logs())
@@ -533,14 +537,17 @@ func TestLargeOutputThroughSubmitAndResolve(t *testing.T) {
 	req := w.waitPending(1)[0]
 
 	payload := bytes.Repeat([]byte{0, 1, 2, 250}, 3000) // 12 000 bytes
-	_, err := w.call(w.operator, w.outlayer.AccountID(), contracts.MethodSubmitExecutionOutputAndResolve,
-		contracts.SubmitExecutionOutputAndResolveArgs{
-			RequestID: req.RequestID, Output: *contracts.BytesOutput(payload), Success: true,
-			ResourcesUsed: contracts.ResourceMetrics{Instructions: 5_000_000, TimeMs: 20},
-		}, near.U128{})
+	method, args, err := contracts.ResolveCall(req.RequestID, contracts.ExecutionResponse{
+		Success: true, Output: contracts.BytesOutput(payload), ResourcesUsed: contracts.ResourceMetrics{Instructions: 5_000_000, TimeMs: 20},
+	})
+	if err != nil || method != contracts.MethodSubmitExecutionOutputAndResolve {
+		t.Fatalf("ResolveCall chose %s, %v", method, err)
+	}
+	res, err := w.call(w.operator, w.outlayer.AccountID(), method, args, near.U128{})
 	if err != nil {
 		t.Fatalf("submit_execution_output_and_resolve: %v", err)
 	}
+	t.Logf("submit_execution_output_and_resolve of 12000 bytes burnt %d gas", res.ReceiptsOutcome[0].Outcome.GasBurnt)
 	out := w.final(h, w.alice.AccountID())
 	var got string
 	if err := out.DecodeResult(&got); err != nil {

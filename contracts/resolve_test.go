@@ -1,0 +1,40 @@
+package contracts
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestResolveCallChoosesThePath(t *testing.T) {
+	small := ExecutionResponse{Success: true, Output: TextOutput("42"), ResourcesUsed: ResourceMetrics{Instructions: 1}}
+	m, args, err := ResolveCall(1, small)
+	if err != nil || m != MethodResolveExecution || args.(ResolveExecutionArgs).Response.Output.Text != "42" {
+		t.Fatalf("small response: %s %+v %v", m, args, err)
+	}
+
+	big := ExecutionResponse{Success: true, Output: TextOutput(strings.Repeat("o", 5000)), CompilationNote: ptr("cached")}
+	m, args, err = ResolveCall(2, big)
+	if err != nil || m != MethodSubmitExecutionOutputAndResolve {
+		t.Fatalf("large output: %s %v", m, err)
+	}
+	a := args.(SubmitExecutionOutputAndResolveArgs)
+	if a.RequestID != 2 || a.Output.Text != strings.Repeat("o", 5000) || !a.Success || *a.CompilationNote != "cached" {
+		t.Fatalf("large output args = %+v", a)
+	}
+
+	// A failure with a huge, multi-byte error is truncated to fit, on a rune boundary.
+	fail := ExecutionResponse{Success: false, Error: ptr(strings.Repeat("é", 2000)), Output: TextOutput(strings.Repeat("x", 3000))}
+	m, args, err = ResolveCall(3, fail)
+	if err != nil || m != MethodResolveExecution {
+		t.Fatalf("large failure: %s %v", m, err)
+	}
+	r := args.(ResolveExecutionArgs).Response
+	if r.Output != nil || !utf8.ValidString(*r.Error) || len(*r.Error) > MaxErrorBytes {
+		t.Fatalf("failure response = %+v", r)
+	}
+	if b, _ := json.Marshal(r); len(b) > MaxYieldPayload {
+		t.Fatalf("failure response is %d bytes", len(b))
+	}
+}
