@@ -21,8 +21,9 @@ import (
 // Time is always an argument (the Raft leader's clock carried in the
 // command), never read from the local clock, so replicas stay identical.
 type Tx struct {
-	tx      *bolt.Tx
-	evicted []BlobHash // blob cache entries to drop after commit
+	tx         *bolt.Tx
+	evicted    []BlobHash       // blob cache entries to drop after commit
+	countDelta map[Status]int64 // per-status counter changes, written at commit
 }
 
 func (t *Tx) bucket(name []byte) *bolt.Bucket {
@@ -150,10 +151,11 @@ func (t *Tx) EnqueueBatch(reqs []Request, cursor *Cursor, now time.Time) ([]Enqu
 			outs[i] = AlreadyKnown // includes a repeat within this batch
 			continue
 		}
-		job := &Job{Request: reqs[i], Status: StatusQueued, QueuedAt: now, UpdatedAt: now}
+		job := &Job{Request: reqs[i], QueuedAt: now, UpdatedAt: now}
+		t.setStatus(job, StatusQueued)
 		outs[i] = Enqueued
 		if err := job.Request.validate(); err != nil {
-			job.Status = StatusFailed
+			t.setStatus(job, StatusFailed)
 			job.Error = "the request cannot be executed: " + err.Error()
 			job.DoneAt = now
 			outs[i] = EnqueuedInvalid
@@ -198,7 +200,6 @@ func decodeJob(raw []byte) (*Job, error) {
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, fmt.Errorf("decode request record: %w", err)
 	}
-	j.stored = j.Status
 	return &j, nil
 }
 
@@ -207,22 +208,40 @@ func (t *Tx) putJob(j *Job) error {
 	if err != nil {
 		return fmt.Errorf("encode request %d: %w", j.ID, err)
 	}
-	if err := t.bucket(bucketRequests).Put(u64key(j.ID), raw); err != nil {
-		return err
+	return t.bucket(bucketRequests).Put(u64key(j.ID), raw)
+}
+
+// setStatus moves a job to status s and notes the change for the per-status
+// counters, which Store.Update writes once at the end of the transaction.
+func (t *Tx) setStatus(j *Job, s Status) {
+	if j.Status == s {
+		return
 	}
-	if j.stored != j.Status {
-		if j.stored != "" {
-			if err := t.addCount(j.stored, -1); err != nil {
+	if t.countDelta == nil {
+		t.countDelta = make(map[Status]int64)
+	}
+	if j.Status != "" {
+		t.countDelta[j.Status]--
+	}
+	t.countDelta[s]++
+	j.Status = s
+}
+
+// flushCounts writes the counter changes of this transaction, in a fixed
+// order so replicas write identical pages.
+func (t *Tx) flushCounts() error {
+	for _, s := range allStatuses {
+		if d := t.countDelta[s]; d != 0 {
+			if err := t.addCount(s, d); err != nil {
 				return err
 			}
 		}
-		if err := t.addCount(j.Status, 1); err != nil {
-			return err
-		}
-		j.stored = j.Status
 	}
+	t.countDelta = nil
 	return nil
 }
+
+var allStatuses = [...]Status{StatusQueued, StatusAssigned, StatusCompleted, StatusFailed, StatusResolved, StatusExpired}
 
 func countKey(s Status) []byte { return []byte("count/" + string(s)) }
 
@@ -243,9 +262,13 @@ func (t *Tx) addCount(s Status, delta int64) error {
 func (t *Tx) Counts() map[Status]uint64 {
 	out := make(map[Status]uint64)
 	b := t.bucket(bucketMeta)
-	for _, s := range []Status{StatusQueued, StatusAssigned, StatusCompleted, StatusFailed, StatusResolved, StatusExpired} {
+	for _, s := range allStatuses {
+		var n uint64
 		if raw := b.Get(countKey(s)); len(raw) == 8 {
-			out[s] = binary.BigEndian.Uint64(raw)
+			n = binary.BigEndian.Uint64(raw)
+		}
+		if n := int64(n) + t.countDelta[s]; n > 0 {
+			out[s] = uint64(n)
 		}
 	}
 	return out
@@ -293,7 +316,7 @@ func (t *Tx) Assign(id uint64, node string, leaseUntil, now time.Time) (*Job, er
 	if err := t.bucket(bucketQueue).Delete(u64key(id)); err != nil {
 		return nil, err
 	}
-	job.Status = StatusAssigned
+	t.setStatus(job, StatusAssigned)
 	job.Node = node
 	job.LeaseUntil = leaseUntil
 	job.UpdatedAt = now
@@ -361,7 +384,7 @@ func (t *Tx) Complete(id uint64, node string, res Result, now time.Time) (Comple
 		if err := t.endLease(job, AttemptCompleted, now); err != nil {
 			return 0, err
 		}
-		job.Status = StatusCompleted
+		t.setStatus(job, StatusCompleted)
 		job.Result = &res
 		job.UpdatedAt = now
 		job.DoneAt = now
@@ -446,14 +469,14 @@ func (t *Tx) RequeueExpired(now time.Time, maxAttempts int) ([]Requeued, error) 
 		}
 		job.UpdatedAt = now
 		if len(job.Attempts) >= maxAttempts {
-			job.Status = StatusFailed
+			t.setStatus(job, StatusFailed)
 			job.Error = fmt.Sprintf("gave up after %d attempts: the lease of the last node (%s) expired without a result", len(job.Attempts), node)
 			job.DoneAt = now
 			if err := t.bucket(bucketUnresolved).Put(u64key(id), nil); err != nil {
 				return nil, err
 			}
 		} else {
-			job.Status = StatusQueued
+			t.setStatus(job, StatusQueued)
 			if err := t.bucket(bucketQueue).Put(u64key(id), nil); err != nil {
 				return nil, err
 			}
@@ -496,7 +519,7 @@ func (t *Tx) Fail(id uint64, reason string, now time.Time) (*Job, error) {
 	default:
 		return nil, fmt.Errorf("fail request %d: it is %s: %w", id, job.Status, ErrInvalidTransition)
 	}
-	job.Status = StatusFailed
+	t.setStatus(job, StatusFailed)
 	job.Error = reason
 	job.UpdatedAt = now
 	job.DoneAt = now
@@ -529,7 +552,7 @@ func (t *Tx) MarkResolved(id uint64, txHash string, now time.Time) (*Job, error)
 	case !job.Status.AwaitsResolve():
 		return nil, fmt.Errorf("mark request %d resolved: it is %s, not completed or failed: %w", id, job.Status, ErrInvalidTransition)
 	}
-	job.Status = StatusResolved
+	t.setStatus(job, StatusResolved)
 	job.ResolveTx = txHash
 	job.UpdatedAt = now
 	job.ClosedAt = now
@@ -574,7 +597,7 @@ func (t *Tx) MarkExpired(id uint64, reason string, now time.Time) (*Job, error) 
 			return nil, err
 		}
 	}
-	job.Status = StatusExpired
+	t.setStatus(job, StatusExpired)
 	job.Error = reason
 	job.UpdatedAt = now
 	job.ClosedAt = now

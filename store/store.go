@@ -267,7 +267,10 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	t := &Tx{}
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		t.tx = btx
-		return fn(t)
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flushCounts()
 	})
 	t.tx = nil
 	if err == nil && s.blobs != nil {

@@ -215,8 +215,6 @@ type Job struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	DoneAt    time.Time `json:"done_at,omitzero"`   // completed or failed
 	ClosedAt  time.Time `json:"closed_at,omitzero"` // resolved or expired
-
-	stored Status // status as read from the store, to keep the counters
 }
 
 // EnqueueOutcome says what Enqueue did with a request.
