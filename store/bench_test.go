@@ -159,3 +159,37 @@ func BenchmarkSnapshotRestore100k(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBlobRead reads a 2 MiB WASM blob through Store.Blob: with the
+// ristretto cache (after the first read) and straight from bbolt (cache
+// disabled; every read copies the bytes out of the mmap).
+func BenchmarkBlobRead(b *testing.B) {
+	for _, cached := range []bool{true, false} {
+		name := "bbolt"
+		opts := Options{BlobCacheBytes: -1}
+		if cached {
+			name, opts = "ristretto", Options{}
+		}
+		b.Run(name, func(b *testing.B) {
+			s := openTempWith(b, opts)
+			data, h := blob(2<<20, 7)
+			if err := s.PutBlob(h, data, nil, t0); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Blob(h); err != nil {
+				b.Fatal(err)
+			}
+			if s.blobs != nil {
+				s.blobs.Wait()
+			}
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Blob(h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
