@@ -65,8 +65,9 @@ func NewGater(cfg GaterConfig) *Gater {
 	}
 }
 
-// SetMembers replaces the member set. A member no longer needs its
-// allow-list entry, so joining peers that made it are promoted here.
+// SetMembers replaces the member set. Allow-list entries are left to
+// expire on their own: a member about to be removed may hold one so that it
+// hears the answer to its own removal.
 func (g *Gater) SetMembers(ids []peer.ID) {
 	m := make(map[peer.ID]struct{}, len(ids))
 	for _, id := range ids {
@@ -75,7 +76,6 @@ func (g *Gater) SetMembers(ids []peer.ID) {
 	g.mu.Lock()
 	g.members = m
 	for id := range m {
-		delete(g.allowed, id)
 		delete(g.refused, id)
 	}
 	g.mu.Unlock()
