@@ -7,7 +7,10 @@ package near_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -268,4 +271,145 @@ func TestDevchainTimeoutThenStatus(t *testing.T) {
 	if !strings.Contains(strings.Join(out.Logs(), "\n"), "yield timed out") {
 		t.Fatalf("logs %q", out.Logs())
 	}
+}
+
+// TestDevchainJSONConformance fetches the devchain's raw JSON for every
+// method the client wraps and checks that decoding it into this package's
+// types and encoding it again loses nothing: every field the devchain sends is
+// understood with the same value (the devchain builds its own view structs, so
+// this is where the two could drift apart).
+func TestDevchainJSONConformance(t *testing.T) {
+	ctx := context.Background()
+	_, client, root := startDevchain(t, devchain.Config{})
+	counter := newAccount(t, ctx, root, "counter", 20)
+	if _, err := counter.DeployContract(ctx, examplecontracts.Counter, "", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	out, err := root.CallFunction(ctx, counter.AccountID(), "increment", nil, 0, near.U128{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := out.TxHash()
+	fcKey, _ := near.GenerateKeyPair(nil)
+	allowance := nearAmount(t, "0.25")
+	if _, err := counter.AddKey(ctx, fcKey.PublicKey(), near.AccessKey{Permission: near.AccessKeyPermission{
+		FunctionCall: &near.FunctionCallPermission{Allowance: &allowance, ReceiverID: counter.AccountID(), MethodNames: []string{"increment"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	blk, err := client.Block(ctx, near.AtHash(out.TransactionOutcome.BlockHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(typ string, extra map[string]any) map[string]any {
+		p := map[string]any{"request_type": typ, "finality": "final", "account_id": counter.AccountID()}
+		for k, v := range extra {
+			p[k] = v
+		}
+		return p
+	}
+	txp := map[string]any{"tx_hash": hash, "sender_account_id": root.AccountID(), "wait_until": "FINAL"}
+	// A failed transaction's outcome too.
+	p := newAccount(t, ctx, root, "panicker", 5)
+	if _, err := p.DeployContract(ctx, examplecontracts.Panicker, "", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	failed, _ := root.CallFunction(ctx, p.AccountID(), "panic_msg", nil, 0, near.NewU128(1))
+	if failed == nil || failed.Err() == nil {
+		t.Fatal("panic_msg did not fail")
+	}
+	failedHash, _ := failed.TxHash()
+	failedTx := map[string]any{"tx_hash": failedHash, "sender_account_id": root.AccountID(), "wait_until": "FINAL"}
+	cases := []struct {
+		method string
+		params any
+		into   any
+	}{
+		{"status", []any{}, &near.StatusResult{}},
+		{"block", map[string]any{"block_id": blk.Header.Height}, &near.BlockView{}},
+		{"chunk", map[string]any{"chunk_id": blk.Chunks[0].ChunkHash}, &near.ChunkView{}},
+		{"gas_price", []any{nil}, &near.GasPriceResult{}},
+		{"query", q("view_account", nil), &near.AccountView{}},
+		{"query", q("view_code", nil), &near.ContractCodeView{}},
+		{"query", q("view_access_key", map[string]any{"public_key": fcKey.PublicKey()}), &near.AccessKeyView{}},
+		{"query", q("view_access_key_list", nil), &near.AccessKeyList{}},
+		{"query", q("call_function", map[string]any{"method_name": "get_num", "args_base64": ""}), &near.CallResult{}},
+		{"query", q("view_state", map[string]any{"prefix_base64": ""}), &near.ViewStateResult{}},
+		{"tx", txp, &near.FinalExecutionOutcome{}},
+		{"EXPERIMENTAL_tx_status", txp, &near.FinalExecutionOutcome{}},
+		{"EXPERIMENTAL_tx_status", failedTx, &near.FinalExecutionOutcome{}},
+	}
+	for _, c := range cases {
+		var raw json.RawMessage
+		if err := client.Call(ctx, c.method, c.params, &raw); err != nil {
+			t.Fatalf("%s: %v", c.method, err)
+		}
+		if err := json.Unmarshal(raw, c.into); err != nil {
+			t.Errorf("%s: devchain JSON does not decode into %T: %v\n%s", c.method, c.into, err, raw)
+			continue
+		}
+		again, err := json.Marshal(c.into)
+		if err != nil {
+			t.Errorf("%s: re-encoding %T: %v", c.method, c.into, err)
+			continue
+		}
+		var want, got any
+		_ = json.Unmarshal(raw, &want)
+		_ = json.Unmarshal(again, &got)
+		if path, ok := jsonSubset(want, got, c.method); !ok {
+			t.Errorf("%s: field %s differs after decoding into %T\ndevchain: %s\nours:     %s", c.method, path, c.into, raw, again)
+		}
+	}
+}
+
+// jsonSubset reports whether every field of want is in got with the same value.
+func jsonSubset(want, got any, path string) (string, bool) {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return path, false
+		}
+		for k, wv := range w {
+			gv, present := g[k]
+			if !present {
+				// omitempty on our side may drop a field sent as null/[]/"".
+				if wv == nil || isEmptyJSON(wv) {
+					continue
+				}
+				return path + "." + k, false
+			}
+			if p, ok := jsonSubset(wv, gv, path+"."+k); !ok {
+				return p, false
+			}
+		}
+		return "", true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return path, false
+		}
+		for i := range w {
+			if p, ok := jsonSubset(w[i], g[i], fmt.Sprintf("%s[%d]", path, i)); !ok {
+				return p, false
+			}
+		}
+		return "", true
+	}
+	return path, reflect.DeepEqual(want, got)
+}
+
+func isEmptyJSON(v any) bool {
+	switch x := v.(type) {
+	case []any:
+		return len(x) == 0
+	case string:
+		return x == ""
+	case map[string]any:
+		return len(x) == 0
+	case bool:
+		return !x
+	case float64:
+		return x == 0
+	}
+	return false
 }

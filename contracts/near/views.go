@@ -394,7 +394,7 @@ type StatusResult struct {
 // ValidatorInfo is one entry of StatusResult.Validators.
 type ValidatorInfo struct {
 	AccountID string `json:"account_id"`
-	IsSlashed bool   `json:"is_slashed,omitempty"`
+	IsSlashed bool   `json:"is_slashed"`
 }
 
 // SyncInfo is StatusResult.SyncInfo.

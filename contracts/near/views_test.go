@@ -199,7 +199,7 @@ func TestBlockAndQueryJSON(t *testing.T) {
 	roundTrip[ViewStateResult](t, `{"values":[{"key":"U1RBVEU=","value":"AQ=="}],"block_height":1,"block_hash":"11111111111111111111111111111111"}`)
 	roundTrip[ContractCodeView](t, `{"code_base64":"AGFzbQ==","hash":"11111111111111111111111111111111","block_height":1,"block_hash":"11111111111111111111111111111111"}`)
 	roundTrip[GasPriceResult](t, `{"gas_price":"100000000"}`)
-	roundTrip[StatusResult](t, `{"version":{"version":"2.13.0","build":"devchain"},"chain_id":"localnet","protocol_version":86,"latest_protocol_version":86,"rpc_addr":"127.0.0.1:3030","validators":[{"account_id":"test.near"}],"sync_info":{"latest_block_hash":"11111111111111111111111111111111","latest_block_height":5,"latest_state_root":"11111111111111111111111111111111","latest_block_time":"2026-01-01T00:00:00Z","syncing":false},"validator_account_id":null,"validator_public_key":null,"node_public_key":"`+sampleKey+`","node_key":null,"uptime_sec":3,"genesis_hash":"11111111111111111111111111111111"}`)
+	roundTrip[StatusResult](t, `{"version":{"version":"2.13.0","build":"devchain"},"chain_id":"localnet","protocol_version":86,"latest_protocol_version":86,"rpc_addr":"127.0.0.1:3030","validators":[{"account_id":"test.near","is_slashed":false}],"sync_info":{"latest_block_hash":"11111111111111111111111111111111","latest_block_height":5,"latest_state_root":"11111111111111111111111111111111","latest_block_time":"2026-01-01T00:00:00Z","syncing":false},"validator_account_id":null,"validator_public_key":null,"node_public_key":"`+sampleKey+`","node_key":null,"uptime_sec":3,"genesis_hash":"11111111111111111111111111111111"}`)
 	roundTrip[ChunkView](t, `{"author":"test.near","header":`+mustField(t, sampleBlock)+`,"transactions":[],"receipts":[]}`)
 }
 
