@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-tdx-guest/testing/testdata"
+	"github.com/urfave/cli/v2"
+)
+
+// outlayerd runs the app in-process: exit status, stdout, stderr.
+func outlayerd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errOut
+	err := app.Run(append([]string{"outlayerd"}, args...))
+	code := exitOK
+	if err != nil {
+		code = exitFailure
+		var coder cli.ExitCoder
+		if errors.As(err, &coder) {
+			code = coder.ExitCode()
+		}
+		errOut.WriteString(err.Error())
+	}
+	return code, out.String(), errOut.String()
+}
+
+func TestAttestCommand(t *testing.T) {
+	dir := t.TempDir()
+	pub, _, _ := ed25519.GenerateKey(nil)
+	keyFile := filepath.Join(dir, "node.pub")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(pub)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	devPub, devKey, _ := ed25519.GenerateKey(nil)
+	devKeyFile := filepath.Join(dir, "dev.key")
+	if err := os.WriteFile(devKeyFile, []byte(hex.EncodeToString(devKey.Seed())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ev := filepath.Join(dir, "evidence.json")
+
+	code, _, stderr := outlayerd(t, "attest", "quote", "--key-file", keyFile, "--nonce", "0102", "--simulated", "--dev-key", devKeyFile, "-o", ev)
+	if code != exitOK || !strings.Contains(stderr, "simulated attestation") {
+		t.Fatalf("quote: exit %d, stderr %q", code, stderr)
+	}
+
+	code, stdout, stderr := outlayerd(t, "attest", "verify", ev, "--dev", "--dev-key", hex.EncodeToString(devPub), "--key-file", keyFile, "--nonce", "0102")
+	if code != exitOK || !strings.Contains(strings.ToLower(stdout), "simulated attestation") || !strings.Contains(stdout, "report data matches") {
+		t.Fatalf("verify --dev: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	code, _, stderr = outlayerd(t, "attest", "verify", ev, "--key-file", keyFile, "--nonce", "0102")
+	if code != exitFailure || !strings.Contains(stderr, "not in dev mode") {
+		t.Fatalf("verify without --dev: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = outlayerd(t, "attest", "verify", ev, "--dev", "--key-file", keyFile, "--nonce", "0103")
+	if code != exitFailure || !strings.Contains(stderr, "report data mismatch") {
+		t.Fatalf("verify with another nonce: exit %d, stderr %q", code, stderr)
+	}
+
+	quote := filepath.Join(dir, "quote.dat")
+	if err := os.WriteFile(quote, testdata.RawQuote, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = outlayerd(t, "attest", "verify", quote, "--at", "2023-07-01T00:00:00Z", "--json")
+	if code != exitOK || !strings.Contains(stdout, `"kind": "tdx"`) || !strings.Contains(stdout, `"report_data_checked": false`) {
+		t.Fatalf("verify sample quote: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	tampered := append([]byte(nil), testdata.RawQuote...)
+	tampered[520] ^= 1 // RTMR3
+	if err := os.WriteFile(quote, tampered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr = outlayerd(t, "attest", "verify", quote, "--at", "2023-07-01T00:00:00Z"); code != exitFailure || !strings.Contains(stderr, "signature") {
+		t.Fatalf("tampered quote: exit %d, stderr %q", code, stderr)
+	}
+
+	if _, err := os.Stat("/dev/tdx_guest"); err != nil {
+		code, _, stderr = outlayerd(t, "attest", "quote", "--report-data", strings.Repeat("00", 64))
+		if code != exitFailure || !strings.Contains(stderr, "not an Intel TDX guest") {
+			t.Fatalf("TDX quote on a non-TDX machine: exit %d, stderr %q", code, stderr)
+		}
+	}
+	if code, _, _ = outlayerd(t, "attest", "quote", "--report-data", "abcd"); code != exitUsage {
+		t.Fatalf("short report data: exit %d, want %d", code, exitUsage)
+	}
+}
