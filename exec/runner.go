@@ -3,9 +3,11 @@ package exec
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -113,8 +115,16 @@ func (r *Runner) CachedModules() int { return r.modules.len() }
 // against a Kind, or IsProgramFailure) is the program's or request's
 // failure: a final answer. Any other error is the node's problem: ctx was
 // cancelled or the runner is closed.
-func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
-	res := Result{Format: req.Format}
+func (r *Runner) Run(ctx context.Context, req Request) (res Result, err error) {
+	// A panic here is a bug in exec or wazero, never the program's doing;
+	// it must not take the node down with it.
+	defer func() {
+		if p := recover(); p != nil {
+			r.logger.Error("exec: internal error", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("exec: internal error running the program: %v", p)
+		}
+	}()
+	res = Result{Format: req.Format}
 	if req.Format > FormatBytes {
 		return res, failure(ErrBadRequest, "unknown response format %d", uint8(req.Format))
 	}
@@ -125,13 +135,21 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	if len(req.Input) > MaxInputBytes {
 		return res, failure(ErrInputTooLarge, "the input is %d bytes, above the cap of %d", len(req.Input), MaxInputBytes)
 	}
-	env, err := req.environment(limits)
-	if err != nil {
-		return res, err
+	env, envErr := req.environment(limits)
+	if envErr != nil {
+		return res, envErr
 	}
 
-	entry, hit, err := r.modules.acquire(ctx, req.wasmKey(), func() (*program, error) {
-		return r.compile(ctx, req.Wasm)
+	key := req.wasmKey()
+	entry, hit, err := r.modules.acquire(ctx, key, func() (*program, error) {
+		// A caller-supplied hash is checked here, once per compilation,
+		// so a wrong one cannot put the wrong program under a hash.
+		if req.WasmSHA256 != ([32]byte{}) && sha256.Sum256(req.Wasm) != key {
+			return nil, failure(ErrBadRequest, "the WASM does not match the sha256 given with it (%x)", key)
+		}
+		// Other runs may be waiting on this compilation: it must not
+		// fail because this caller gave up.
+		return r.compile(context.WithoutCancel(ctx), req.Wasm)
 	})
 	if err != nil {
 		return res, err

@@ -333,6 +333,9 @@ func TestCache(t *testing.T) {
 	if err != nil || string(res.Output) != "hello" {
 		t.Fatalf("run with a known hash: %v %q", err, res.Output)
 	}
+	// A wrong hash is caught when it would be compiled under that hash.
+	_, err = run(t, r, outexec.Request{Wasm: hello, WasmSHA256: sha256.Sum256([]byte("another program"))})
+	wantKind(t, err, outexec.ErrBadRequest)
 }
 
 func TestCancelledIsNotAProgramFailure(t *testing.T) {
