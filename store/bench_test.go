@@ -138,26 +138,32 @@ func BenchmarkSnapshotRestore100k(b *testing.B) {
 		}
 		b.ReportMetric(float64(size)/(1<<20), "MiB")
 	})
-	b.Run("restore", func(b *testing.B) {
-		dst := openTemp(b)
-		for i := 0; i < b.N; i++ {
-			f, err := os.Open(snap)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := dst.Restore(f); err != nil {
-				b.Fatal(err)
-			}
-			f.Close()
+	for _, noSync := range []bool{false, true} {
+		name := "restore/fsync"
+		if noSync {
+			name = "restore/nosync"
 		}
-		b.StopTimer()
-		var a, c bytes.Buffer
-		src.Dump(&a)
-		dst.Dump(&c)
-		if !bytes.Equal(a.Bytes(), c.Bytes()) {
-			b.Fatal("restored store differs from the original")
-		}
-	})
+		b.Run(name, func(b *testing.B) {
+			dst := openTempWith(b, Options{NoSync: noSync})
+			for i := 0; i < b.N; i++ {
+				f, err := os.Open(snap)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := dst.Restore(f); err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+			b.StopTimer()
+			var a, c bytes.Buffer
+			src.Dump(&a)
+			dst.Dump(&c)
+			if !bytes.Equal(a.Bytes(), c.Bytes()) {
+				b.Fatal("restored store differs from the original")
+			}
+		})
+	}
 }
 
 // BenchmarkBlobRead reads a 2 MiB WASM blob through Store.Blob: with the

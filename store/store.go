@@ -330,9 +330,13 @@ func (s *Store) Restore(r io.Reader) error {
 		tmp.Close()
 		return fmt.Errorf("store: restore: snapshot refused, current state kept: the snapshot is empty: %w", ErrCorrupt)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("store: restore: sync %s: %w", tmpPath, err)
+	// With NoSync the file need not survive a crash anyway (it is rebuilt),
+	// so the restore skips the fsyncs too.
+	if !s.opts.NoSync {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return fmt.Errorf("store: restore: sync %s: %w", tmpPath, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("store: restore: close %s: %w", tmpPath, err)
@@ -360,7 +364,9 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("store: restore: move snapshot into place: %w", err)
 	}
 	keep = true
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
+	if s.opts.NoSync {
+		// Nothing to make durable.
+	} else if err := syncDir(filepath.Dir(s.path)); err != nil {
 		s.log.Warn("restore: could not sync directory after swap", "dir", filepath.Dir(s.path), "err", err)
 	}
 	db, err := openBolt(s.path, s.opts)
