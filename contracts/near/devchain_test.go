@@ -6,10 +6,13 @@ package near_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -358,6 +361,85 @@ func TestDevchainJSONConformance(t *testing.T) {
 		if path, ok := jsonSubset(want, got, c.method); !ok {
 			t.Errorf("%s: field %s differs after decoding into %T\ndevchain: %s\nours:     %s", c.method, path, c.into, raw, again)
 		}
+	}
+}
+
+// TestDevchainErrorConformance: the devchain's error envelopes decode into
+// RPCError without losing a field, with the right sentinel and HTTP status.
+func TestDevchainErrorConformance(t *testing.T) {
+	ctx := context.Background()
+	chain, client, root := startDevchain(t, devchain.Config{})
+	kp, _ := near.GenerateKeyPair(nil)
+	// Signed by another key than the one it names: InvalidSignature.
+	badSig := kp.SignTransaction(near.Transaction{SignerID: root.AccountID(), PublicKey: root.PublicKey(), Nonce: 1,
+		ReceiverID: root.AccountID(), Actions: []near.Action{near.Transfer{Deposit: near.NewU128(1)}}})
+	// After one transaction the root key's nonce is at least 1, so a
+	// correctly signed (but different) nonce-1 transaction is stale.
+	if _, err := root.Transfer(ctx, root.AccountID(), near.NewU128(1)); err != nil {
+		t.Fatal(err)
+	}
+	rootAcct, rootKey, err := near.LoadKeyFile(chain.RootKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recent, err := client.RecentBlockHash(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staleNonce := rootKey.SignTransaction(near.Transaction{SignerID: rootAcct, PublicKey: rootKey.PublicKey(), Nonce: 1,
+		ReceiverID: rootAcct, BlockHash: recent, Actions: []near.Action{near.Transfer{Deposit: near.NewU128(2)}}})
+	b64 := func(st *near.SignedTransaction) string { return base64.StdEncoding.EncodeToString(st.Bytes()) }
+	cases := []struct {
+		body     string
+		sentinel error
+		status   int
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"query","params":{"request_type":"view_account","finality":"final","account_id":"nobody.test.near"}}`, near.ErrUnknownAccount, 200},
+		{`{"jsonrpc":"2.0","id":1,"method":"no_such_method","params":[]}`, near.ErrMethodNotFound, 400},
+		{`{"jsonrpc":"2.0","id":1,"method":"send_tx","params":{"signed_tx_base64":"` + b64(staleNonce) + `","wait_until":"FINAL"}}`, near.ErrInvalidTransaction, 200},
+		{`{"jsonrpc":"2.0","id":1,"method":"send_tx","params":{"signed_tx_base64":"` + b64(badSig) + `","wait_until":"FINAL"}}`, near.ErrInvalidTransaction, 200},
+		{`{"jsonrpc":"2.0","id":1,"method":"tx","params":{"tx_hash":"11111111111111111111111111111111","sender_account_id":"test.near","wait_until":"NONE"}}`, near.ErrUnknownTransaction, 200},
+		{`{"jsonrpc":"2.0","id":1,"method":"block","params":{"block_id":999999}}`, near.ErrUnknownBlock, 200},
+	}
+	for _, c := range cases {
+		res, err := http.Post(client.URL(), "application/json", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var env struct {
+			Error json.RawMessage `json:"error"`
+		}
+		if err := json.Unmarshal(raw, &env); err != nil || env.Error == nil {
+			t.Errorf("%s: not an error response: %s", c.body[:60], raw)
+			continue
+		}
+		var e near.RPCError
+		if err := json.Unmarshal(env.Error, &e); err != nil {
+			t.Errorf("decoding %s: %v", env.Error, err)
+			continue
+		}
+		e.HTTPStatus = res.StatusCode
+		again, _ := json.Marshal(&e)
+		var want, got any
+		_ = json.Unmarshal(env.Error, &want)
+		_ = json.Unmarshal(again, &got)
+		if path, ok := jsonSubset(want, got, "error"); !ok {
+			t.Errorf("field %s lost:\ndevchain %s\nours     %s", path, env.Error, again)
+		}
+		if !errors.Is(&e, c.sentinel) || res.StatusCode != c.status {
+			t.Errorf("%s: is %v? status %d (want %d)", env.Error, c.sentinel, res.StatusCode, c.status)
+		}
+	}
+	// The stale nonce carries ak_nonce in data, as the signer needs.
+	_, err = client.SendTx(ctx, staleNonce, near.TxFinal)
+	var txErr *near.TxExecutionError
+	if !errors.As(err, &txErr) {
+		t.Fatalf("stale nonce: %v", err)
+	}
+	if tn, ak, ok := txErr.InvalidNonce(); !ok || tn != 1 || ak < 1 {
+		t.Fatalf("InvalidNonce %d %d %v from %v", tn, ak, ok, err)
 	}
 }
 
