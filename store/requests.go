@@ -604,8 +604,8 @@ func (t *Tx) MarkExpired(id uint64, reason string, now time.Time) (*Job, error) 
 	return job, t.putJob(job)
 }
 
-// idsFrom walks an index bucket whose keys end in a big-endian id and
-// returns up to limit ids (limit <= 0: all) starting after the key after.
+// idsIn walks an index bucket whose keys are prefix ‖ big-endian id and
+// returns up to limit ids (limit <= 0: all) in key order.
 func idsIn(b *bolt.Bucket, prefix []byte, limit int) []uint64 {
 	var ids []uint64
 	c := b.Cursor()
