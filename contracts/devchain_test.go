@@ -556,6 +556,40 @@ func TestLargeOutputThroughSubmitAndResolve(t *testing.T) {
 	if got != base64.StdEncoding.EncodeToString(payload) {
 		t.Fatalf("caller got %d base64 chars, want the 12000-byte output", len(got))
 	}
+
+	// The older two-transaction flow: submit_execution_output, inspect it,
+	// then resolve_execution with output null.
+	h = w.send(w.alice, w.outlayer.AccountID(), contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
+		CodeSource: wasmSource(), ResourceLimits: &limits,
+	}, deposit)
+	req = w.waitPending(1)[0]
+	text := strings.Repeat("ü", 2000)
+	if _, err := w.call(w.operator, w.outlayer.AccountID(), contracts.MethodSubmitExecutionOutput,
+		contracts.SubmitExecutionOutputArgs{RequestID: req.RequestID, Output: *contracts.TextOutput(text)}, near.U128{}); err != nil {
+		t.Fatalf("submit_execution_output: %v", err)
+	}
+	_, err = w.call(w.operator, w.outlayer.AccountID(), contracts.MethodSubmitExecutionOutput,
+		contracts.SubmitExecutionOutputArgs{RequestID: req.RequestID, Output: *contracts.TextOutput("again")}, near.U128{})
+	mustPanic(t, err, "Output already submitted for this request")
+	var has bool
+	var pending *contracts.ExecutionOutput
+	var stored contracts.ExecutionRequest
+	w.view(w.outlayer.AccountID(), contracts.MethodHasPendingOutput, contracts.RequestIDArgs{RequestID: req.RequestID}, &has)
+	w.view(w.outlayer.AccountID(), contracts.MethodGetPendingOutput, contracts.RequestIDArgs{RequestID: req.RequestID}, &pending)
+	w.view(w.outlayer.AccountID(), contracts.MethodGetRequest, contracts.RequestIDArgs{RequestID: req.RequestID}, &stored)
+	if !has || pending == nil || pending.Text != text || stored.PendingOutput == nil || stored.PendingOutput.Text != text || !stored.OutputSubmitted {
+		t.Fatalf("pending output: has=%v output=%v request=%+v", has, pending, stored)
+	}
+	if _, err := w.call(w.operator, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
+		RequestID: req.RequestID, Response: contracts.ExecutionResponse{Success: true}}, near.U128{}); err != nil {
+		t.Fatalf("resolve after submit: %v", err)
+	}
+	if err := w.final(h, w.alice.AccountID()).DecodeResult(&got); err != nil || got != text {
+		t.Fatalf("two-step output reached the caller as %d bytes, %v", len(got), err)
+	}
+	if st := w.state(w.outlayer.AccountID()); strings.Contains(st, `"o:`) {
+		t.Fatalf("a settled request left its output in state:\n%s", st)
+	}
 }
 
 // Secrets: store, update, delete and list, with the storage deposit equal

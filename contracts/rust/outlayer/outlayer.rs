@@ -120,7 +120,8 @@ struct Request {
     response_format: ResponseFormat,
     input_data: Option<String>,
     payer_account_id: String,
-    pending_output: Option<ExecutionOutput>,
+    /// A large output submitted for this request; it is stored under its
+    /// own key (`output_key`) as raw bytes, not in this record.
     output_submitted: bool,
     params: RequestParams,
     block_height: u64,
@@ -134,9 +135,79 @@ fn request_key(id: u64) -> Vec<u8> {
     k
 }
 
+fn output_key(id: u64) -> Vec<u8> {
+    let mut k = b"o:".to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Store a submitted output as one tag byte and the raw payload, so the
+/// callback returns it without another JSON round trip of its bytes.
+fn save_output(id: u64, out: &ExecutionOutput) {
+    let mut raw = Vec::with_capacity(out.size() + 1);
+    match out {
+        ExecutionOutput::Bytes(b) => {
+            raw.push(0);
+            raw.extend_from_slice(b);
+        }
+        ExecutionOutput::Text(t) => {
+            raw.push(1);
+            raw.extend_from_slice(t.as_bytes());
+        }
+        ExecutionOutput::Json(v) => {
+            raw.push(2);
+            raw.extend_from_slice(v.to_string().as_bytes());
+        }
+    }
+    env::storage_write(&output_key(id), &raw);
+}
+
+/// The stored output's tag and payload.
+fn load_output_raw(id: u64) -> Option<(u8, Vec<u8>)> {
+    let mut raw = env::storage_read(&output_key(id))?;
+    if raw.is_empty() {
+        return None;
+    }
+    let tag = raw.remove(0);
+    Some((tag, raw))
+}
+
+fn load_output(id: u64) -> Option<ExecutionOutput> {
+    let (tag, raw) = load_output_raw(id)?;
+    Some(match tag {
+        0 => ExecutionOutput::Bytes(raw),
+        1 => ExecutionOutput::Text(String::from_utf8_lossy(&raw).into_owned()),
+        _ => ExecutionOutput::Json(json::parse(&raw).unwrap_or(Value::Null)),
+    })
+}
+
+/// What the caller receives for a stored output, as JSON bytes: a base64
+/// string for Bytes, a string for Text, the value itself for Json.
+fn stored_output_return(id: u64) -> Vec<u8> {
+    match load_output_raw(id) {
+        None => b"null".to_vec(),
+        Some((0, raw)) => Value::String(common::base64::encode(&raw)).to_string().into_bytes(),
+        Some((1, raw)) => Value::String(String::from_utf8_lossy(&raw).into_owned()).to_string().into_bytes(),
+        Some((_, raw)) => raw,
+    }
+}
+
 impl Request {
     /// The JSON of `get_request`: upstream's ExecutionRequest fields in
     /// upstream's order (payment is a bare number there), then ours.
+    fn view(&self) -> Value {
+        let mut v = self.to_json();
+        if let Value::Object(pairs) = &mut v {
+            let out = if self.output_submitted { load_output(self.request_id) } else { None };
+            let out = out.map(|o| o.to_json()).unwrap_or(Value::Null);
+            // Upstream's position: right after payer_account_id.
+            let pos = pairs.iter().position(|(k, _)| k == "payer_account_id").map(|p| p + 1).unwrap_or(pairs.len());
+            pairs.insert(pos, (String::from("pending_output"), out));
+        }
+        v
+    }
+
+    /// The stored record (no output bytes).
     fn to_json(&self) -> Value {
         Value::object(vec![
             ("request_id", Value::u64(self.request_id)),
@@ -150,7 +221,6 @@ impl Request {
             ("response_format", Value::str(self.response_format.name())),
             ("input_data", Value::opt_str(&self.input_data)),
             ("payer_account_id", Value::str(&self.payer_account_id)),
-            ("pending_output", self.pending_output.as_ref().map(|o| o.to_json()).unwrap_or(Value::Null)),
             ("output_submitted", Value::Bool(self.output_submitted)),
             ("compile_only", Value::Bool(self.params.compile_only)),
             ("force_rebuild", Value::Bool(self.params.force_rebuild)),
@@ -198,11 +268,6 @@ impl Request {
             response_format: ResponseFormat::parse(get("response_format"), "response_format"),
             input_data: get("input_data").as_str().map(String::from),
             payer_account_id: s("payer_account_id"),
-            pending_output: if get("pending_output").is_null() {
-                None
-            } else {
-                Some(ExecutionOutput::parse(get("pending_output"), "pending_output"))
-            },
             output_submitted: b("output_submitted"),
             params: RequestParams {
                 compile_only: b("compile_only"),
@@ -263,6 +328,7 @@ fn save_pending_ids(ids: &[u64]) {
 /// Remove a request and its index entry.
 fn remove_request(id: u64) {
     env::storage_remove(&request_key(id));
+    env::storage_remove(&output_key(id));
     let mut ids = pending_ids();
     if let Ok(pos) = ids.binary_search(&id) {
         ids.remove(pos);
@@ -432,7 +498,6 @@ pub extern "C" fn request_execution() {
         response_format,
         input_data,
         payer_account_id,
-        pending_output: None,
         output_submitted: false,
         params,
         block_height: env::block_height(),
@@ -557,7 +622,7 @@ pub extern "C" fn submit_execution_output() {
         env::panic_str("Output already submitted for this request");
     }
     check_output_size(&output);
-    req.pending_output = Some(output);
+    save_output(request_id, &output);
     req.output_submitted = true;
     req.save();
 }
@@ -580,7 +645,7 @@ pub extern "C" fn submit_execution_output_and_resolve() {
     };
     let mut req = load_for_resolve(&state, "submit_execution_output_and_resolve", request_id);
     check_output_size(&output);
-    req.pending_output = Some(output);
+    save_output(request_id, &output);
     req.output_submitted = true;
     resume(&mut req, &resp);
 }
@@ -605,6 +670,8 @@ pub extern "C" fn on_execution_response() {
             return;
         }
     };
+    // Read a submitted output before removing the request with it.
+    let stored_output = if req.output_submitted { Some(stored_output_return(request_id)) } else { None };
     remove_request(request_id);
     state.total_executions += 1;
 
@@ -655,13 +722,13 @@ pub extern "C" fn on_execution_response() {
     );
 
     let result = if !resp.success {
-        Value::Null
-    } else if req.output_submitted {
-        req.pending_output.as_ref().map(|o| o.unwrap_for_caller()).unwrap_or(Value::Null)
+        b"null".to_vec()
+    } else if let Some(stored) = stored_output {
+        stored
     } else {
-        resp.output.as_ref().map(|o| o.unwrap_for_caller()).unwrap_or(Value::Null)
+        resp.output.as_ref().map(|o| o.unwrap_for_caller()).unwrap_or(Value::Null).to_string().into_bytes()
     };
-    return_json(&result);
+    env::value_return(&result);
 }
 
 fn failed_response(error: &str) -> ExecutionResponse {
@@ -878,7 +945,7 @@ pub extern "C" fn withdraw_fees() {
 #[no_mangle]
 pub extern "C" fn get_request() {
     let args = Args::from_input();
-    let v = Request::load(args.u64("request_id")).map(|r| r.to_json()).unwrap_or(Value::Null);
+    let v = Request::load(args.u64("request_id")).map(|r| r.view()).unwrap_or(Value::Null);
     return_json(&v);
 }
 
@@ -894,7 +961,7 @@ fn page(args: &Args) -> Vec<u64> {
 #[no_mangle]
 pub extern "C" fn get_pending_requests() {
     let args = Args::from_input();
-    let out: Vec<Value> = page(&args).into_iter().filter_map(Request::load).map(|r| r.to_json()).collect();
+    let out: Vec<Value> = page(&args).into_iter().filter_map(Request::load).map(|r| r.view()).collect();
     return_json(&Value::Array(out));
 }
 
@@ -965,9 +1032,11 @@ pub extern "C" fn is_paused() {
 #[no_mangle]
 pub extern "C" fn get_pending_output() {
     let args = Args::from_input();
-    let v = Request::load(args.u64("request_id"))
-        .and_then(|r| r.pending_output.map(|o| o.to_json()))
-        .unwrap_or(Value::Null);
+    let id = args.u64("request_id");
+    let v = match Request::load(id) {
+        Some(r) if r.output_submitted => load_output(id).map(|o| o.to_json()).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
     return_json(&v);
 }
 
