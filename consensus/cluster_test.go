@@ -337,6 +337,22 @@ func TestThreeNodeClusterLifecycle(t *testing.T) {
 	if _, err := c.node(o).Apply(ctx, &Enqueue{Requests: []store.Request{testRequest(3)}}); err != nil {
 		t.Fatalf("write after a follower left: %v", err)
 	}
+
+	// The leader leaves: it hands leadership to the remaining voter first.
+	if err := c.node(l).Leave(ctx); err != nil {
+		t.Fatalf("leader leave: %v", err)
+	}
+	c.stop(l)
+	waitFor(t, 10*time.Second, "the remaining node alone and leading", func() bool {
+		s, err := c.node(o).Servers()
+		return err == nil && len(s) == 1 && c.node(o).IsLeader()
+	})
+	if _, err := c.node(o).Apply(ctx, &Enqueue{Requests: []store.Request{testRequest(4)}}); err != nil {
+		t.Fatalf("write after the leader left: %v", err)
+	}
+	if err := c.node(o).Leave(ctx); err == nil {
+		t.Fatal("the last voter must not be allowed to leave")
+	}
 }
 
 type peerID = peer.ID
