@@ -77,6 +77,7 @@ Examples:
   outlayerd near deploy alice.test.near counter.wasm --init-method new --init-args '{}'
   outlayerd near call alice.test.near increment '{"by":2}' --account alice.test.near
   outlayerd near view alice.test.near get '{}'
+  outlayerd near send test.near alice.test.near 2.5
   outlayerd near state alice.test.near
   outlayerd near keys alice.test.near
   outlayerd near tx 4GXvjMFN6wSxnU9jEVT8HbXP5Yk6yELX9faRSKp6n9fX --sender alice.test.near`,
@@ -97,6 +98,7 @@ Examples:
 				{name: "deposit", usage: "attached deposit in `NEAR`", def: "0"},
 				{name: "gas", usage: "prepaid gas in `TGAS`", def: "30"},
 			}, nearCall),
+			sub("send", "transfer NEAR from one account to another", "SENDER RECEIVER NEAR", "", nil, nearSend),
 			sub("view", "call a view method (no transaction, no key)", "CONTRACT METHOD [JSON]", "", nil, nearView),
 			sub("state", "show an account's balance, storage and code hash", "ACCOUNT", "", nil, nearState),
 			sub("keys", "list an account's access keys", "ACCOUNT", "", nil, nearKeys),
@@ -534,6 +536,32 @@ func nearCall(e *nearEnv) error {
 	}
 	out, err := s.CallFunction(e.ctx, contract, method, args, gas, deposit)
 	return e.report(out, err)
+}
+
+func nearSend(e *nearEnv) error {
+	if err := e.need(3, 3, "SENDER RECEIVER NEAR"); err != nil {
+		return err
+	}
+	if err := e.validAccount("sender", e.args[0]); err != nil {
+		return err
+	}
+	if err := e.validAccount("receiver", e.args[1]); err != nil {
+		return err
+	}
+	amount, err := near.ParseNEAR(e.args[2])
+	if err != nil {
+		return usageError("near send: amount: %v", err)
+	}
+	s, err := e.signer(e.args[0])
+	if err != nil {
+		return err
+	}
+	out, err := s.Transfer(e.ctx, e.args[1], amount)
+	if err := e.report(out, err); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.errOut, "Sent %s NEAR from %s to %s\n", near.FormatNEAR(amount), e.args[0], e.args[1])
+	return nil
 }
 
 func nearView(e *nearEnv) error {

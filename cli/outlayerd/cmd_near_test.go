@@ -82,6 +82,9 @@ func TestNearCommandAgainstDevchain(t *testing.T) {
 	expect(0, "", "Key saved to "+filepath.Join(home, "localnet", alice+".json"),
 		"create-account", alice, "--master", root, "--balance", "12.5")
 	expect(0, "Balance:       12.5 NEAR", "", "state", alice)
+	expect(0, "", "Sent 0.5 NEAR from "+root+" to "+alice, "send", root, alice, "0.5")
+	expect(0, "Balance:       13 NEAR", "", "state", alice)
+	expect(2, "", "amount", "send", root, alice, "lots")
 	expect(0, "nonce ", "", "keys", alice)
 	expect(0, "full access", "", "keys", alice)
 	expect(0, "", "Deployed counter.wasm", "deploy", alice, counter)
