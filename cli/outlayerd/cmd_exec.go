@@ -149,6 +149,10 @@ func runExec(c *cli.Context) error {
 	}
 	if runErr == nil {
 		out.Write(res.Output)
+		if len(res.Output) > 0 && res.Output[len(res.Output)-1] != '\n' {
+			// Keep the summary off the output's last line in a terminal.
+			fmt.Fprintln(errOut)
+		}
 	}
 	fmt.Fprintln(errOut, resourceSummary(res, runErr))
 	if runErr != nil {
