@@ -5,6 +5,8 @@
 #   contracts/build.sh          rebuild every .wasm in place and rewrite contracts/SHA256SUMS
 #   contracts/build.sh --check  rebuild into a temp dir; exit 1 with a hash diff if any
 #                               committed .wasm or SHA256SUMS differs from the rebuild
+#   contracts/build.sh --test   run the shared Rust code's unit tests natively
+#                               (JSON, numbers, base64/hex/base58, account ids)
 #
 # Requirements: /usr/bin/rustc 1.63 with the wasm32-unknown-unknown std
 # (Debian: rustc, libstd-rust-dev-wasm32, lld). No cargo, no network.
@@ -107,8 +109,17 @@ case "${1:-}" in
 	[ $status -eq 0 ] && echo "build.sh --check: all artifacts are byte-identical to a fresh build"
 	exit $status
 	;;
+--test)
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	# The env host imports stay unresolved: no test calls them.
+	(cd "$ROOT" && "$RUSTC" --edition 2021 --test -D warnings \
+		-C link-arg=-Wl,--unresolved-symbols=ignore-all \
+		-o "$tmp/common_tests" contracts/rust/common/tests.rs) || die "compiling the Rust unit tests failed"
+	"$tmp/common_tests"
+	;;
 *)
-	echo "usage: contracts/build.sh [--check]" >&2
+	echo "usage: contracts/build.sh [--check|--test]" >&2
 	exit 2
 	;;
 esac
