@@ -449,7 +449,10 @@ func (c *Client) TxStatusWithReceipts(ctx context.Context, hash CryptoHash, send
 }
 
 func (c *Client) txStatus(ctx context.Context, method string, hash CryptoHash, senderID string, waitUntil TxExecutionStatus) (*FinalExecutionOutcome, error) {
-	p := map[string]any{"tx_hash": hash, "sender_account_id": senderID}
+	p := map[string]any{"tx_hash": hash}
+	if senderID != "" { // real nodes require it; omitting beats sending an invalid ""
+		p["sender_account_id"] = senderID
+	}
 	if waitUntil != "" {
 		p["wait_until"] = waitUntil
 	}
