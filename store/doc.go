@@ -16,6 +16,7 @@
 //	              ▲                │  (lease expired)                ▲
 //	              └─RequeueExpired─┤                                 │
 //	                               └─(out of attempts)─▶ failed ─────┘
+//	Enqueue (request cannot be executed) ─▶ failed;  Fail: queued|assigned ─▶ failed
 //	any non-terminal ─MarkExpired─▶ expired
 //
 // Snapshot and Restore stream a whole bbolt file for Raft snapshots; Restore
