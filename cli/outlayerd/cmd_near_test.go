@@ -99,6 +99,10 @@ func TestNearCommandAgainstDevchain(t *testing.T) {
 		t.Fatalf("no transaction hash in %q", errOut)
 	}
 	expect(0, "Status: succeeded", "Increased number to 2", "tx", hash[1], "--sender", alice)
+	expect(0, "Status: succeeded", "", "tx", hash[1]) // the devchain does not need the sender
+	expect(0, `"final_execution_status": "FINAL"`, "", "tx", hash[1], "--json")
+	expect(1, "", "UNKNOWN_TRANSACTION", "tx", "11111111111111111111111111111111", "--sender", alice)
+	expect(2, "", "base58", "tx", "not-a-hash")
 
 	// A panicking contract: exit 1 with NEAR's message.
 	bob := "bob." + root
