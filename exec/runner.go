@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -16,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/outlayer/outlayer/exec/meter"
 )
@@ -32,6 +34,11 @@ type Config struct {
 	// compiler. Instruction counts are the same either way; the compiler is
 	// much faster and is the default where wazero supports it.
 	Interpreter bool
+	// MemoryBudgetMB bounds the sum of the memory limits of the runs in
+	// progress, so that many concurrent memory-hungry programs cannot
+	// exhaust the node: a run waits (honouring its context) until its
+	// limit fits. Zero means no bound.
+	MemoryBudgetMB int64
 	// Logger receives one debug line per run; nil discards.
 	Logger *slog.Logger
 }
@@ -50,6 +57,10 @@ type Runner struct {
 	diskCache wazero.CompilationCache
 	modules   *moduleCache
 	logger    *slog.Logger
+
+	memory      *semaphore.Weighted // nil: no budget
+	memoryTotal int64
+	memoryInUse atomic.Int64
 }
 
 // NewRunner starts a wazero runtime with WASI preview 1 and an empty module
@@ -85,6 +96,10 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		maxModules = defaultMaxCachedModules
 	}
 	r.modules = newModuleCache(maxModules)
+	if cfg.MemoryBudgetMB > 0 {
+		r.memory = semaphore.NewWeighted(cfg.MemoryBudgetMB)
+		r.memoryTotal = cfg.MemoryBudgetMB
+	}
 	return r, nil
 }
 
@@ -105,6 +120,30 @@ func (r *Runner) closeRuntime(ctx context.Context) error {
 		return fmt.Errorf("exec: closing the runtime: %w", err)
 	}
 	return nil
+}
+
+// MemoryInUseMB is the sum of the memory limits of the runs in progress.
+func (r *Runner) MemoryInUseMB() int64 { return r.memoryInUse.Load() }
+
+// reserveMemory waits until a run with the given memory limit fits in the
+// node's budget and returns the function that gives it back.
+func (r *Runner) reserveMemory(ctx context.Context, mb uint32) (func(), error) {
+	n := int64(mb)
+	if r.memory != nil {
+		if n > r.memoryTotal {
+			return nil, fmt.Errorf("exec: the request's memory limit of %d MiB is larger than this node's whole budget of %d MiB", mb, r.memoryTotal)
+		}
+		if err := r.memory.Acquire(ctx, n); err != nil {
+			return nil, fmt.Errorf("exec: waiting for %d MiB of the node's memory budget: %w", mb, err)
+		}
+	}
+	r.memoryInUse.Add(n)
+	return func() {
+		r.memoryInUse.Add(-n)
+		if r.memory != nil {
+			r.memory.Release(n)
+		}
+	}, nil
 }
 
 // CachedModules is the number of compiled programs held in memory.
@@ -165,6 +204,11 @@ func (r *Runner) Run(ctx context.Context, req Request) (res Result, err error) {
 		return res, failure(ErrMemoryLimit, "memory limit exceeded: the module starts with %d MiB of memory, above the limit of %d MiB",
 			uint64(prog.minMemoryPages)*wasmPageSize>>20, limits.MaxMemoryMB)
 	}
+	releaseMemory, err := r.reserveMemory(ctx, limits.MaxMemoryMB)
+	if err != nil {
+		return res, err
+	}
+	defer releaseMemory()
 	err = r.execute(ctx, prog, &req, limits, env, &res)
 	r.logger.Debug("exec: run finished", "cached", hit, "instructions", res.Instructions, "time", res.Time, "err", err)
 	return res, err
