@@ -658,10 +658,58 @@ func TestSecretsDepositArithmetic(t *testing.T) {
 		t.Errorf("after update the contract stores %s yocto worth of bytes, deposit %s", perByte, required2)
 	}
 
+	// update_access re-prices storage: growth needs a deposit, created_at stays.
+	var info []contracts.UserSecretInfo
+	w.view(contractID, contracts.MethodListUserSecrets, contracts.ListUserSecretsArgs{AccountID: w.alice.AccountID()}, &info)
+	createdAt := info[0].CreatedAt
+	wider := contracts.AccessCondition{Kind: contracts.AccessWhitelist, Accounts: []string{"bob.near", "carol.near", "dave.near"}}
+	update := contracts.UpdateAccessArgs{Accessor: accessor, Profile: "default", NewAccess: wider}
+	_, err = w.call(w.alice, contractID, contracts.MethodUpdateAccess, update, near.U128{})
+	mustPanic(t, err, "Insufficient storage deposit")
+	before = w.balance(w.alice.AccountID())
+	res, err = w.call(w.alice, contractID, contracts.MethodUpdateAccess, update, near.OneNEAR)
+	if err != nil {
+		t.Fatalf("update_access: %v", err)
+	}
+	w.view(contractID, contracts.MethodListUserSecrets, contracts.ListUserSecretsArgs{AccountID: w.alice.AccountID()}, &info)
+	grew := sub(info[0].StorageDeposit, required2)
+	if info[0].CreatedAt != createdAt || info[0].UpdatedAt <= createdAt || len(info[0].Access.Accounts) != 3 {
+		t.Fatalf("after update_access: %+v", info[0])
+	}
+	if got, want := w.balance(w.alice.AccountID()), sub(sub(before, grew), burnt(res)); got != want {
+		t.Errorf("alice %s after update_access, want %s (paid %s for the growth)", got, want, grew)
+	}
+	if perByte, _ := near.NewU128(contracts.StoragePricePerByte).Mul64(w.storageUsage(contractID) - storageBefore); perByte != info[0].StorageDeposit {
+		t.Errorf("after update_access the contract stores %s yocto worth of bytes, deposit %s", perByte, info[0].StorageDeposit)
+	}
+	required2 = info[0].StorageDeposit
+
 	var list []contracts.UserSecretInfo
 	w.view(contractID, contracts.MethodListUserSecrets, contracts.ListUserSecretsArgs{AccountID: w.alice.AccountID()}, &list)
-	if len(list) != 1 || list[0].StorageDeposit != required2 || list[0].Access.Kind != contracts.AccessWhitelist {
+	if len(list) != 1 || list[0].StorageDeposit != required2 || list[0].Access.Kind != contracts.AccessWhitelist || list[0].Profile != "default" {
 		t.Fatalf("list_user_secrets = %+v", list)
+	}
+
+	// A second secret shares the owner's index; it pays only for what it adds.
+	second := contracts.SecretAccessor{WasmHash: &contracts.WasmHashAccessor{Hash: strings.Repeat("CD", 32)}}
+	var required3 near.U128
+	w.view(contractID, contracts.MethodEstimateStorageCost, contracts.EstimateStorageCostArgs{
+		Accessor: second, Profile: "p2", Owner: w.alice.AccountID(), EncryptedSecretsBase64: ciphertext, Access: contracts.AllowAll(),
+	}, &required3)
+	if _, err := w.call(w.alice, contractID, contracts.MethodStoreSecrets, contracts.StoreSecretsArgs{
+		Accessor: second, Profile: "p2", EncryptedSecretsBase64: ciphertext, Access: contracts.AllowAll()}, required3); err != nil {
+		t.Fatalf("second store: %v", err)
+	}
+	if perByte, _ := near.NewU128(contracts.StoragePricePerByte).Mul64(w.storageUsage(contractID) - storageBefore); perByte != add(required2, required3) {
+		t.Errorf("two secrets occupy %s yocto worth of bytes, deposits sum to %s", perByte, add(required2, required3))
+	}
+	before = w.balance(w.alice.AccountID())
+	res, err = w.call(w.alice, contractID, contracts.MethodDeleteSecrets, contracts.SecretKeyArgs{Accessor: second, Profile: "p2"}, near.U128{})
+	if err != nil {
+		t.Fatalf("delete the second secret: %v", err)
+	}
+	if got, want := w.balance(w.alice.AccountID()), sub(add(before, required3), burnt(res)); got != want {
+		t.Errorf("alice %s after deleting the second secret, want %s", got, want)
 	}
 
 	// Delete: the whole deposit comes back and the contract's storage returns to where it was.
