@@ -223,9 +223,14 @@ func TestDevchainContractCallsAndConcurrentNonces(t *testing.T) {
 	}
 
 	// A panicking contract: NEAR's message, typed error, state unchanged.
+	// Deploy with an init call in the same transaction.
 	p := newAccount(t, ctx, root, "panicker", 5)
-	if _, err := p.DeployContract(ctx, examplecontracts.Panicker, "", nil, 0); err != nil {
+	if _, err := p.DeployContract(ctx, examplecontracts.Panicker, "set", map[string]string{"key": "k", "value": "v"}, 0); err != nil {
 		t.Fatal(err)
+	}
+	var v string
+	if err := client.ViewFunction(ctx, p.AccountID(), "get", map[string]string{"key": "k"}, &v); err != nil || v != "v" {
+		t.Fatalf("value set by the init call = %q (%v)", v, err)
 	}
 	_, err = root.CallFunction(ctx, p.AccountID(), "panic_msg", map[string]string{"message": "no way"}, 0, near.U128{})
 	var txErr *near.TxExecutionError
