@@ -1,0 +1,339 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/store"
+)
+
+// The HTTP API every node serves. Reads come from the local replica (add
+// ?consistent=1 to wait until it holds every committed write); the one write,
+// removing a member, goes through Raft and so reaches the leader wherever it
+// is sent.
+
+func (n *Node) startHTTP() error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", n.handleHealth)
+	mux.HandleFunc("GET /status", n.handleStatus)
+	mux.HandleFunc("GET /requests/{id}", n.handleRequest)
+	mux.HandleFunc("GET /requests", n.handleRequests)
+	mux.HandleFunc("GET /history", n.handleHistory)
+	mux.HandleFunc("GET /stats", n.handleStats)
+	mux.HandleFunc("GET /pricing", n.handlePricing)
+	mux.HandleFunc("POST /nodes/{peer}/remove", n.handleRemove)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP API on %s: %w", n.cfg.HTTPAddr, err)
+	}
+	n.httpLn = ln
+	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("HTTP API stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// consistent honours ?consistent=1 with a linearizable read.
+func (n *Node) consistent(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Query().Get("consistent") == "" {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := n.cons.LinearizableRead(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "cannot confirm the replica is current: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	leader := n.cons.Leader().String()
+	status := "ok"
+	code := http.StatusOK
+	if leader == "" {
+		status, code = "no leader", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{"status": status, "peer_id": n.PeerID(), "leader": n.cons.IsLeader(), "leader_id": leader})
+}
+
+// StatusNode is one member in /status.
+type StatusNode struct {
+	PeerID             string    `json:"peer_id"`
+	Role               string    `json:"role"`
+	Leader             bool      `json:"leader"`
+	Reachable          bool      `json:"reachable"`
+	Addresses          []string  `json:"addresses,omitempty"`
+	Attestation        string    `json:"attestation"`
+	JoinedAt           time.Time `json:"joined_at,omitzero"`
+	Running            int       `json:"running"`
+	SimulatedAttestion bool      `json:"simulated_attestation"`
+}
+
+// Status is /status.
+type Status struct {
+	PeerID       string        `json:"peer_id"`
+	Leader       string        `json:"leader"`
+	IsLeader     bool          `json:"is_leader"`
+	Nodes        []StatusNode  `json:"nodes"`
+	Attestation  string        `json:"attestation"`
+	Contract     string        `json:"contract"`
+	Operator     string        `json:"operator"`
+	ChainCursor  *store.Cursor `json:"chain_cursor,omitempty"`
+	AppliedIndex uint64        `json:"applied_index"`
+	Builds       bool          `json:"builds_available"`
+}
+
+// ClusterStatus describes the cluster as this node sees it.
+func (n *Node) ClusterStatus() (*Status, error) {
+	st := n.cons.Store()
+	servers, err := n.cons.Servers()
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := st.Nodes()
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*store.Node{}
+	for _, nd := range nodes {
+		byID[nd.PeerID] = nd
+	}
+	leases, err := st.Leases(time.Unix(1<<31-1, 0), 0)
+	if err != nil {
+		return nil, err
+	}
+	load := map[string]int{}
+	for _, j := range leases {
+		load[j.Node]++
+	}
+	leader := n.cons.Leader().String()
+	net := n.cons.Host().LibP2P().Network()
+	s := &Status{PeerID: n.PeerID(), Leader: leader, IsLeader: n.cons.IsLeader(), Contract: n.cfg.ContractID,
+		Operator: n.cfg.OperatorAccount, AppliedIndex: n.cons.AppliedIndex(), Builds: n.builder != nil}
+	simulated := 0
+	for _, srv := range servers {
+		id := srv.ID.String()
+		sn := StatusNode{PeerID: id, Role: "nonvoter", Leader: id == leader, Running: load[id],
+			Reachable: srv.ID == n.cons.PeerID() || net.Connectedness(srv.ID) == network.Connected}
+		if srv.Voter {
+			sn.Role = "voter"
+		}
+		if rec, ok := byID[id]; ok {
+			sn.Addresses = rec.Addresses
+			sn.Attestation = rec.AttestationSummary
+			sn.JoinedAt = rec.JoinedAt
+			sn.SimulatedAttestion = strings.Contains(strings.ToLower(rec.AttestationSummary), "simulated")
+		}
+		if sn.SimulatedAttestion {
+			simulated++
+		}
+		s.Nodes = append(s.Nodes, sn)
+	}
+	switch {
+	case simulated == len(s.Nodes):
+		s.Attestation = "simulated attestation: no node has proven it runs in a TEE (development mode)"
+	case simulated > 0:
+		s.Attestation = fmt.Sprintf("mixed: %d of %d nodes joined with simulated attestation", simulated, len(s.Nodes))
+	default:
+		s.Attestation = "every node joined with verified attestation"
+	}
+	if c, ok, err := st.Cursor(); err == nil && ok {
+		s.ChainCursor = &c
+	}
+	return s, nil
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	if !n.consistent(w, r) {
+		return
+	}
+	s, err := n.ClusterStatus()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("request id %q is not a number", r.PathValue("id")))
+		return
+	}
+	if !n.consistent(w, r) {
+		return
+	}
+	j, err := n.cons.Store().Get(id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("request %d is not known to the cluster", id))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+func pageFrom(r *http.Request) (store.Page, error) {
+	p := store.Page{Token: r.URL.Query().Get("token")}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		v, err := strconv.Atoi(l)
+		if err != nil || v < 1 {
+			return p, fmt.Errorf("limit %q must be a positive number", l)
+		}
+		p.Limit = min(v, store.MaxPageSize)
+	}
+	return p, nil
+}
+
+type pageJSON struct {
+	Requests  []*store.Job `json:"requests"`
+	NextToken string       `json:"next_token,omitempty"`
+}
+
+func (n *Node) handleRequests(w http.ResponseWriter, r *http.Request) {
+	p, err := pageFrom(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !n.consistent(w, r) {
+		return
+	}
+	res, err := n.cons.Store().Latest(p)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, pageJSON{Requests: nonNil(res.Jobs), NextToken: res.NextToken})
+}
+
+func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
+	sender := r.URL.Query().Get("sender")
+	if sender == "" {
+		writeError(w, http.StatusBadRequest, "give the account: /history?sender=ACCOUNT")
+		return
+	}
+	p, err := pageFrom(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !n.consistent(w, r) {
+		return
+	}
+	res, err := n.cons.Store().BySender(sender, p)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, pageJSON{Requests: nonNil(res.Jobs), NextToken: res.NextToken})
+}
+
+func nonNil(j []*store.Job) []*store.Job {
+	if j == nil {
+		return []*store.Job{}
+	}
+	return j
+}
+
+func (n *Node) handleStats(w http.ResponseWriter, r *http.Request) {
+	if !n.consistent(w, r) {
+		return
+	}
+	st := n.cons.Store()
+	counts, err := st.Counts()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	blobBytes, _ := st.BlobBytes()
+	var total uint64
+	for _, c := range counts {
+		total += c
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"requests":              total,
+		"by_status":             counts,
+		"wasm_cache_bytes":      blobBytes,
+		"builds_here":           n.worker.builds.Load(),
+		"compiled_modules_here": n.runner.CachedModules(),
+	})
+}
+
+// pricingCache keeps the contract's pricing for a few seconds.
+type pricingCache struct {
+	mu  sync.Mutex
+	at  time.Time
+	val contracts.Pricing
+}
+
+func (n *Node) handlePricing(w http.ResponseWriter, r *http.Request) {
+	n.pricing.mu.Lock()
+	defer n.pricing.mu.Unlock()
+	if time.Since(n.pricing.at) > 10*time.Second {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		var p contracts.Pricing
+		if err := n.chain.ViewFunction(ctx, n.cfg.ContractID, contracts.MethodGetPricing, nil, &p); err != nil {
+			writeError(w, http.StatusBadGateway, "reading the contract's pricing: "+err.Error())
+			return
+		}
+		n.pricing.val, n.pricing.at = p, time.Now()
+	}
+	p := n.pricing.val
+	writeJSON(w, http.StatusOK, map[string]any{
+		"contract":                     n.cfg.ContractID,
+		"base_fee":                     p.BaseFee,
+		"per_million_instructions_fee": p.PerMillionInstructionsFee,
+		"per_ms_fee":                   p.PerMsFee,
+		"per_compile_ms_fee":           p.PerCompileMsFee,
+		"default_limits_estimate":      p.Estimate(contracts.DefaultResourceLimits()),
+	})
+}
+
+func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
+	pid, err := peerIDFromString(r.PathValue("peer"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "not a peer id: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	if err := n.cons.Remove(ctx, pid); err != nil {
+		writeError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": pid.String()})
+}

@@ -1,0 +1,150 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/exec/build"
+)
+
+// Config is everything one node needs. Zero fields take the defaults listed
+// on each; Validate reports what is missing.
+type Config struct {
+	// DataDir holds the node's libp2p key, the Raft log, the replicated
+	// store, the compiled-module cache and build work directories.
+	DataDir string
+	// ListenAddrs are libp2p TCP multiaddrs (default /ip4/0.0.0.0/tcp/4001).
+	ListenAddrs []string
+	// Join lists cluster members (multiaddrs ending in /p2p/<peer id>) to
+	// join through when this data directory is not yet in a cluster. With
+	// none, a fresh node bootstraps a new cluster.
+	Join []string
+	// HTTPAddr is where the JSON API and /metrics listen (default
+	// 127.0.0.1:8080; ":0" picks a port, see Node.HTTPAddr).
+	HTTPAddr string
+
+	// RPCURL is the NEAR JSON-RPC endpoint.
+	RPCURL string
+	// ContractID is the OutLayer contract the cluster serves.
+	ContractID string
+	// OperatorAccount is the account the contract accepts results from;
+	// OperatorKeyFile holds this node's key on it (a function-call key
+	// limited to the resolve methods, as the registration contract adds).
+	OperatorAccount string
+	OperatorKeyFile string
+	// OperatorKey, when set, is used instead of reading OperatorKeyFile
+	// (tests and the local testnet).
+	OperatorKey *near.KeyPair
+
+	// YieldTimeoutBlocks is the chain's yield/resume timeout (NEAR: 200).
+	YieldTimeoutBlocks uint64
+	// YieldMarginBlocks: a request not completed when fewer than this many
+	// blocks of its yield window remain is failed, so the failure (and the
+	// refund) still reaches the chain. Default 20.
+	YieldMarginBlocks uint64
+	// PollInterval is how often the leader polls the contract for new
+	// requests (default 100ms).
+	PollInterval time.Duration
+
+	// Slots is how many requests this node runs at once; the scheduler
+	// also uses it as the per-node assignment bound (default NumCPU).
+	Slots int
+	// LeaseExtra is added to a request's execution time limit to form its
+	// lease (default 30s); BuildLease is added when the WASM must be built
+	// or downloaded first (default 5m).
+	LeaseExtra time.Duration
+	BuildLease time.Duration
+	// MaxAttempts bounds how many nodes may try one request (default 3).
+	MaxAttempts int
+
+	// Build configures source builds. WorkDir defaults to DataDir/build.
+	Build build.Config
+	// MaxWasmDownloadBytes bounds a WasmUrl download (default 32 MiB).
+	MaxWasmDownloadBytes int64
+
+	// DevMode allows simulated attestation and local git repositories.
+	DevMode bool
+	// Voters is how many Raft voters the cluster keeps (default 3).
+	Voters int
+	// Raft tunes Raft timeouts (tests shorten them).
+	Raft consensus.RaftTuning
+	// Verifier and Attester check and produce join evidence (the simulated
+	// ones in dev mode when nil).
+	Verifier consensus.JoinVerifier
+	Attester consensus.Attester
+
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if len(c.ListenAddrs) == 0 {
+		c.ListenAddrs = []string{"/ip4/0.0.0.0/tcp/4001"}
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.YieldTimeoutBlocks == 0 {
+		c.YieldTimeoutBlocks = contracts.YieldTimeoutBlocks
+	}
+	if c.YieldMarginBlocks == 0 {
+		c.YieldMarginBlocks = 20
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 100 * time.Millisecond
+	}
+	if c.Slots <= 0 {
+		c.Slots = runtime.NumCPU()
+	}
+	if c.LeaseExtra <= 0 {
+		c.LeaseExtra = 30 * time.Second
+	}
+	if c.BuildLease <= 0 {
+		c.BuildLease = 5 * time.Minute
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
+	}
+	if c.MaxWasmDownloadBytes <= 0 {
+		c.MaxWasmDownloadBytes = 32 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every missing or inconsistent setting at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("a data directory is required (--data-dir)"))
+	}
+	if c.RPCURL == "" {
+		errs = append(errs, errors.New("a NEAR RPC URL is required (--near-rpc)"))
+	}
+	if c.ContractID == "" {
+		errs = append(errs, errors.New("the OutLayer contract account is required (--contract)"))
+	} else if err := near.ValidateAccountID(c.ContractID); err != nil {
+		errs = append(errs, fmt.Errorf("contract %q: %w", c.ContractID, err))
+	}
+	if c.OperatorAccount == "" {
+		errs = append(errs, errors.New("the operator account is required (--operator)"))
+	} else if err := near.ValidateAccountID(c.OperatorAccount); err != nil {
+		errs = append(errs, fmt.Errorf("operator %q: %w", c.OperatorAccount, err))
+	}
+	if c.OperatorKey == nil && c.OperatorKeyFile == "" {
+		errs = append(errs, errors.New("this node's operator key file is required (--operator-key)"))
+	}
+	if c.YieldMarginBlocks >= c.YieldTimeoutBlocks {
+		errs = append(errs, fmt.Errorf("the yield margin (%d blocks) must be below the yield timeout (%d blocks)", c.YieldMarginBlocks, c.YieldTimeoutBlocks))
+	}
+	if c.Build.AllowLocalRepos && !c.DevMode {
+		errs = append(errs, errors.New("local git repositories may only be built in dev mode: a request could otherwise read any repository on the machine"))
+	}
+	return errors.Join(errs...)
+}

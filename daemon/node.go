@@ -1,0 +1,384 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/exec"
+	"github.com/outlayer/outlayer/exec/build"
+)
+
+// memberMarker records in the data directory that this node is in a cluster,
+// so a restart neither bootstraps a second cluster nor asks to join again.
+const memberMarker = "cluster-member"
+
+// Node is one running outlayerd: a consensus member, a worker, and, while it
+// leads, the cluster's coordinator.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	cons    *consensus.Node
+	runner  *exec.Runner
+	builder *build.Builder
+	chain   *near.Client
+	signer  *near.Signer
+	metrics *metrics
+	applied *notifier
+
+	httpSrv *http.Server
+	httpLn  net.Listener
+
+	// chainHeight is the last final block height the leader's watcher saw
+	// (zero on followers until they lead).
+	chainHeight atomic.Uint64
+	// isLeading is true while the leader-only loops run.
+	isLeading atomic.Bool
+
+	// warm remembers, on the leader, which nodes recently ran which WASM:
+	// they hold its compiled module in memory.
+	warm    *warmSet
+	pricing pricingCache
+
+	worker *worker
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stopped atomic.Bool
+	// consClosed is set once the consensus node is closed (under stopMu).
+	consClosed bool
+	stopMu     sync.Mutex
+}
+
+// Start opens (or reopens) a node and starts all its loops. A fresh data
+// directory bootstraps a new cluster, or joins one when cfg.Join is set;
+// a data directory that was in a cluster rejoins it.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("node configuration: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	key := cfg.OperatorKey
+	if key == nil {
+		account, kp, err := near.LoadKeyFile(cfg.OperatorKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the operator key: %w", err)
+		}
+		if account != "" && account != cfg.OperatorAccount {
+			return nil, fmt.Errorf("the operator key file %s is for %s, not the operator account %s", cfg.OperatorKeyFile, account, cfg.OperatorAccount)
+		}
+		key = kp
+	}
+
+	n := &Node{cfg: cfg, log: cfg.Logger, warm: newWarmSet()}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.metrics = newMetrics()
+	n.chain = near.NewClient(cfg.RPCURL, near.WithLogger(cfg.Logger))
+	signer, err := near.NewSigner(n.chain, cfg.OperatorAccount, key,
+		near.WithWaitUntil(near.TxExecutedOptimistic), near.WithSignerLogger(cfg.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("operator signer: %w", err)
+	}
+	n.signer = signer
+
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeParts()
+		}
+	}()
+
+	n.runner, err = exec.NewRunner(ctx, exec.Config{
+		CacheDir:         filepath.Join(cfg.DataDir, "modules"),
+		MaxCachedModules: 64,
+		Logger:           cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the WASM runner: %w", err)
+	}
+	bcfg := cfg.Build
+	if bcfg.WorkDir == "" {
+		bcfg.WorkDir = filepath.Join(cfg.DataDir, "build")
+	}
+	if err := os.MkdirAll(bcfg.WorkDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the build directory: %w", err)
+	}
+	if bcfg.Logger == nil {
+		bcfg.Logger = cfg.Logger
+	}
+	n.builder, err = build.New(ctx, bcfg)
+	if err != nil {
+		// A node that cannot build can still run cached and downloaded
+		// WASM; requests that need a build fail with this reason.
+		n.log.Warn("source builds are unavailable on this node", "err", err)
+		n.builder = nil
+	}
+
+	n.cons, err = consensus.Open(ctx, consensus.Config{
+		DataDir:     cfg.DataDir,
+		ListenAddrs: cfg.ListenAddrs,
+		Bootstrap:   cfg.Join,
+		Voters:      cfg.Voters,
+		DevMode:     cfg.DevMode,
+		Verifier:    cfg.Verifier,
+		Attester:    cfg.Attester,
+		DisableMDNS: true,
+		Raft:        cfg.Raft,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the consensus node: %w", err)
+	}
+	n.log = n.log.With("node", shortPeer(n.cons.PeerID().String()))
+	n.registerBlobProtocol()
+
+	if err := n.enterCluster(ctx); err != nil {
+		return nil, err
+	}
+
+	n.applied = newNotifier(n.cons.AppliedIndex)
+	n.worker = newWorker(n)
+
+	if err := n.startHTTP(); err != nil {
+		return nil, err
+	}
+
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.applied.run(n.ctx) }()
+	go func() { defer n.wg.Done(); n.leadershipLoop() }()
+	go func() { defer n.wg.Done(); n.worker.run(n.ctx) }()
+	ok = true
+	n.log.Info("node started", "peer_id", n.cons.PeerID().String(), "http", n.HTTPAddr(),
+		"p2p", n.P2PAddrs(), "contract", cfg.ContractID, "operator", cfg.OperatorAccount,
+		"operator_key", key.PublicKey().String(), "dev_mode", cfg.DevMode)
+	return n, nil
+}
+
+func (n *Node) enterCluster(ctx context.Context) error {
+	marker := filepath.Join(n.cfg.DataDir, memberMarker)
+	if _, err := os.Stat(marker); err == nil {
+		n.log.Info("rejoining the cluster from the state in the data directory")
+		return nil
+	}
+	if len(n.cfg.Join) > 0 {
+		if err := n.cons.Join(ctx, n.cfg.Join...); err != nil {
+			return fmt.Errorf("joining the cluster through %v: %w", n.cfg.Join, err)
+		}
+	} else if err := n.cons.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("bootstrapping a new cluster: %w", err)
+	}
+	if err := os.WriteFile(marker, []byte(n.cons.PeerID().String()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("recording cluster membership: %w", err)
+	}
+	return nil
+}
+
+// PeerID is the node's libp2p identity (its Raft server id).
+func (n *Node) PeerID() string { return n.cons.PeerID().String() }
+
+// P2PAddrs are the multiaddrs other nodes join through.
+func (n *Node) P2PAddrs() []string {
+	var out []string
+	for _, a := range n.cons.Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// HTTPAddr is the address the API listens on.
+func (n *Node) HTTPAddr() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return n.httpLn.Addr().String()
+}
+
+// IsLeader reports whether this node coordinates the cluster now.
+func (n *Node) IsLeader() bool { return n.cons.IsLeader() }
+
+// Consensus exposes the consensus node (tests, the CLI's status).
+func (n *Node) Consensus() *consensus.Node { return n.cons }
+
+// Builds is how many source builds this node has run (tests, metrics).
+func (n *Node) Builds() uint64 { return n.worker.builds.Load() }
+
+// Stop shuts the node down gracefully: no new assignments are taken, the
+// running ones get until ctx ends to finish and report (after that their
+// leases expire and the scheduler hands them to another node), leadership
+// is handed to another voter, then Raft, the host and the store close.
+// The node stays a cluster member and rejoins when started again.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopMu.Lock()
+	defer n.stopMu.Unlock()
+	if n.stopped.Swap(true) {
+		return nil
+	}
+	n.log.Info("stopping node")
+	n.worker.drain(ctx)
+	if n.cons.IsLeader() {
+		if err := n.cons.HandOffLeadership(); err != nil {
+			n.log.Warn("handing off leadership failed; the others will elect a leader after the election timeout", "err", err)
+		}
+	}
+	n.cancel()
+	n.wg.Wait()
+	return n.closeParts()
+}
+
+// Kill stops the node abruptly, as a crash would (tests): nothing is
+// finished or handed over.
+func (n *Node) Kill() error {
+	n.stopMu.Lock()
+	defer n.stopMu.Unlock()
+	if n.stopped.Swap(true) {
+		return nil
+	}
+	// Raft and the host go first, so that the cluster sees the node vanish
+	// mid-run; the loops and runs then wind down against a closed node.
+	err := n.cons.Close()
+	n.consClosed = true
+	n.cancel()
+	n.worker.abort()
+	n.worker.wg.Wait()
+	n.wg.Wait()
+	return errors.Join(err, n.closeParts())
+}
+
+func (n *Node) closeParts() error {
+	var errs []error
+	if n.cancel != nil {
+		n.cancel()
+	}
+	if n.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, ignoreClosed(n.httpSrv.Shutdown(ctx)))
+		cancel()
+	}
+	if n.cons != nil && !n.consClosed {
+		errs = append(errs, n.cons.Close())
+		n.consClosed = true
+	}
+	if n.runner != nil {
+		errs = append(errs, n.runner.Close(context.Background()))
+	}
+	return errors.Join(errs...)
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// leadershipLoop starts the coordinator loops when this node becomes leader
+// and stops them when it stops being leader.
+func (n *Node) leadershipLoop() {
+	ch, cancelSub := n.cons.Subscribe()
+	defer cancelSub()
+	var (
+		stopLeader context.CancelFunc
+		leaderWG   sync.WaitGroup
+	)
+	stop := func() {
+		if stopLeader != nil {
+			stopLeader()
+			leaderWG.Wait()
+			stopLeader = nil
+			n.isLeading.Store(false)
+			n.metrics.leader.Set(0)
+			n.log.Info("stepped down: coordinator loops stopped")
+		}
+	}
+	defer stop()
+	start := func() {
+		if stopLeader != nil {
+			return
+		}
+		ctx, cancel := context.WithCancel(n.ctx)
+		stopLeader = cancel
+		n.isLeading.Store(true)
+		n.metrics.leader.Set(1)
+		leaderWG.Add(1)
+		go func() {
+			defer leaderWG.Done()
+			n.lead(ctx)
+		}()
+	}
+	if n.cons.IsLeader() {
+		start()
+	}
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case leading := <-ch:
+			if leading {
+				start()
+			} else {
+				stop()
+			}
+		}
+	}
+}
+
+// lead runs the coordinator: it first makes sure the local replica holds
+// every committed entry (a new leader may be behind its own commit index),
+// then runs the watcher, scheduler and resolver until ctx ends.
+func (n *Node) lead(ctx context.Context) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := n.cons.LinearizableRead(rctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		n.log.Warn("new leader cannot confirm its replica is current yet", "err", err)
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return
+		}
+	}
+	n.log.Info("leading: chain watcher, scheduler and resolver started")
+	n.warm.reset()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); newWatcher(n).run(ctx) }()
+	go func() { defer wg.Done(); newScheduler(n).run(ctx) }()
+	go func() { defer wg.Done(); newResolver(n).run(ctx) }()
+	wg.Wait()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func shortPeer(id string) string {
+	if len(id) > 8 {
+		return id[len(id)-8:]
+	}
+	return id
+}

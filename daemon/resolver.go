@@ -1,0 +1,308 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/store"
+)
+
+// resolveGas is what upstream attaches to every resolve transaction.
+const resolveGas = 300_000_000_000_000
+
+// maxConcurrentResolves bounds the resolve transactions in flight; the
+// Signer gives each its own nonce.
+const maxConcurrentResolves = 32
+
+// resolver submits finished requests to the chain and records the outcome.
+type resolver struct {
+	n *Node
+
+	mu       sync.Mutex
+	inflight map[uint64]bool
+	retryAt  map[uint64]time.Time
+	attempts map[uint64]int
+	// sent remembers the hash of a resolve whose fate is unknown (a
+	// timeout): before sending again we ask the chain about it, so our own
+	// landed transaction is recorded as such rather than as a refusal.
+	sent map[uint64]near.CryptoHash
+}
+
+func newResolver(n *Node) *resolver {
+	return &resolver{n: n, inflight: map[uint64]bool{}, retryAt: map[uint64]time.Time{},
+		attempts: map[uint64]int{}, sent: map[uint64]near.CryptoHash{}}
+}
+
+func (r *resolver) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, maxConcurrentResolves)
+	for {
+		ch := r.n.applied.C()
+		jobs, err := r.n.cons.Store().Unresolved(0)
+		if err != nil {
+			r.n.log.Warn("reading requests to resolve", "err", err)
+		}
+		now := time.Now()
+		for _, j := range jobs {
+			if j.Result != nil && j.Result.WasmHash != "" {
+				if h, err := store.ParseBlobHash(j.Result.WasmHash); err == nil {
+					r.n.warm.add(h, j.Result.Node)
+				}
+			}
+			r.mu.Lock()
+			skip := r.inflight[j.ID] || now.Before(r.retryAt[j.ID])
+			if !skip {
+				r.inflight[j.ID] = true
+			}
+			r.mu.Unlock()
+			if skip {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r.resolveOne(ctx, j)
+				r.mu.Lock()
+				delete(r.inflight, j.ID)
+				r.mu.Unlock()
+				r.n.applied.Poke()
+			}()
+		}
+		if !r.n.applied.wait(ctx, ch, 200*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// terminal answers: the chain will never accept a resolve for this request.
+var terminalAnswers = []string{
+	"Execution request not found",
+	"Execution request already resolved",
+	"Unable to resume execution promise",
+}
+
+func isTerminalAnswer(err error) (string, bool) {
+	msg := err.Error()
+	for _, t := range terminalAnswers {
+		if strings.Contains(msg, t) {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
+	log := r.n.log.With("request_id", j.ID, "loop", "resolver")
+	if h, ok := r.pendingHash(j.ID); ok {
+		out, err := r.n.chain.TxStatus(ctx, h, r.n.signer.AccountID(), near.TxExecutedOptimistic)
+		if err == nil && out.Err() == nil {
+			r.record(ctx, log, j, h.String())
+			return
+		}
+	}
+	method, args, err := resolveCall(j)
+	if err != nil {
+		// Cannot happen for results the store accepted; fail safe by
+		// resolving as a failure with the reason.
+		log.Error("building the resolve arguments failed; resolving as a failure", "err", err)
+		method, args = contracts.MethodResolveExecution, failureArgs(j.ID, "the cluster could not encode this result: "+err.Error())
+	}
+	out, err := r.n.signer.CallFunction(ctx, r.n.cfg.ContractID, method, args, resolveGas, near.U128{})
+	if err == nil {
+		h, _ := out.TxHash()
+		r.record(ctx, log, j, h.String())
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if answer, ok := isTerminalAnswer(err); ok {
+		reason := "the chain refused the resolve: " + answer
+		if answer == "Execution request already resolved" || answer == "Execution request not found" {
+			reason += " (a previous leader's resolve probably landed, or the request was cancelled)"
+		}
+		if _, aerr := r.n.cons.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); aerr != nil {
+			log.Warn("recording a terminal chain answer failed; will retry", "err", aerr)
+			r.backoff(j.ID)
+			return
+		}
+		r.n.metrics.resolves.WithLabelValues("terminal").Inc()
+		log.Warn("resolve refused for good; request closed", "answer", answer)
+		r.forget(j.ID)
+		return
+	}
+	var se *near.SendError
+	if errors.As(err, &se) {
+		r.mu.Lock()
+		r.sent[j.ID] = se.TxHash
+		r.mu.Unlock()
+	}
+	r.n.metrics.resolves.WithLabelValues("error").Inc()
+	wait := r.backoff(j.ID)
+	log.Warn("resolve transaction failed; retrying", "err", err, "retry_in", wait)
+}
+
+func (r *resolver) pendingHash(id uint64) (near.CryptoHash, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, ok := r.sent[id]
+	return h, ok
+}
+
+func (r *resolver) record(ctx context.Context, log interface {
+	Info(string, ...any)
+	Warn(string, ...any)
+}, j *store.Job, tx string) {
+	r.n.metrics.resolves.WithLabelValues("resolved").Inc()
+	if h := r.n.chainHeight.Load(); h >= j.BlockHeight {
+		r.n.metrics.resolveBlocks.Observe(float64(h - j.BlockHeight))
+	}
+	// Resolved is idempotent: retry until it sticks or leadership ends.
+	for attempt := 0; ; attempt++ {
+		_, err := r.n.cons.Apply(ctx, &consensus.Resolved{ID: j.ID, TxHash: tx})
+		if err == nil || errors.Is(err, store.ErrInvalidTransition) {
+			break
+		}
+		if ctx.Err() != nil || attempt > 20 {
+			log.Warn("recording the resolve failed; the next leader will find the chain already resolved", "tx", tx, "err", err)
+			return
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	success := j.Result != nil && j.Result.Success && j.Status == store.StatusCompleted
+	log.Info("request resolved on chain", "tx", tx, "success", success)
+	r.forget(j.ID)
+}
+
+func (r *resolver) forget(id uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.retryAt, id)
+	delete(r.attempts, id)
+	delete(r.sent, id)
+}
+
+func (r *resolver) backoff(id uint64) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.attempts[id]++
+	d := min(200*time.Millisecond<<min(r.attempts[id]-1, 6), 10*time.Second)
+	r.retryAt[id] = time.Now().Add(d)
+	return d
+}
+
+// resolveCall picks the resolution method as upstream does: the response
+// inline when its JSON is under 1024 bytes, else (success with output)
+// submit_execution_output_and_resolve, else (failure) the error cut to 512
+// bytes.
+func resolveCall(j *store.Job) (string, any, error) {
+	resp := responseFor(j)
+	fits, err := resp.FitsYieldPayload()
+	if err != nil {
+		return "", nil, err
+	}
+	if fits {
+		return contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{RequestID: j.ID, Response: resp}, nil
+	}
+	if resp.Success && resp.Output != nil {
+		return contracts.MethodSubmitExecutionOutputAndResolve, contracts.SubmitExecutionOutputAndResolveArgs{
+			RequestID: j.ID, Output: *resp.Output, Success: true, ResourcesUsed: resp.ResourcesUsed,
+			CompilationNote: resp.CompilationNote,
+		}, nil
+	}
+	if resp.Error != nil {
+		cut := truncateError(*resp.Error, 512)
+		resp.Error = &cut
+	}
+	if resp.CompilationNote != nil {
+		note := truncateError(*resp.CompilationNote, 128)
+		resp.CompilationNote = &note
+	}
+	resp.Output = nil
+	return contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{RequestID: j.ID, Response: resp}, nil
+}
+
+func failureArgs(id uint64, msg string) contracts.ResolveExecutionArgs {
+	msg = truncateError(msg, 512)
+	return contracts.ResolveExecutionArgs{RequestID: id, Response: contracts.ExecutionResponse{Success: false, Error: &msg}}
+}
+
+// truncateError cuts s to at most n bytes on a rune boundary and says so
+// (upstream sliced bytes and could panic on multi-byte characters).
+func truncateError(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (truncated, original size: %d bytes)", s[:cut], len(s))
+}
+
+// responseFor is the ExecutionResponse for a finished request.
+func responseFor(j *store.Job) contracts.ExecutionResponse {
+	res := j.Result
+	if j.Status == store.StatusFailed || res == nil {
+		msg := j.Error
+		if msg == "" && res != nil {
+			msg = res.Error
+		}
+		if msg == "" {
+			msg = "the cluster could not execute this request"
+		}
+		return contracts.ExecutionResponse{Success: false, Error: &msg, CompilationNote: notePtr(res)}
+	}
+	used := contracts.ResourceMetrics{Instructions: res.Instructions, TimeMs: res.TimeMs, CompileTimeMs: res.CompileMs}
+	if !res.Success {
+		msg := res.Error
+		if msg == "" {
+			msg = "execution failed"
+		}
+		return contracts.ExecutionResponse{Success: false, Error: &msg, ResourcesUsed: used, CompilationNote: notePtr(res)}
+	}
+	return contracts.ExecutionResponse{Success: true, Output: outputFor(j.ResponseFormat, res.Output), ResourcesUsed: used, CompilationNote: notePtr(res)}
+}
+
+func notePtr(res *store.Result) *string {
+	if res == nil || res.CompilationNote == "" {
+		return nil
+	}
+	n := res.CompilationNote
+	return &n
+}
+
+// outputFor wraps a program's stdout in the response format. The worker
+// checked Json output already; a bad one here is reported as text rather
+// than sent as invalid JSON.
+func outputFor(format string, out []byte) *contracts.ExecutionOutput {
+	switch contracts.ResponseFormat(format) {
+	case contracts.FormatBytes:
+		return contracts.BytesOutput(out)
+	case contracts.FormatJSON:
+		if json.Valid(out) {
+			return contracts.JSONOutput(json.RawMessage(trimJSON(out)))
+		}
+	}
+	return contracts.TextOutput(string(out))
+}
+
+func trimJSON(b []byte) []byte {
+	return []byte(strings.TrimSpace(string(b)))
+}

@@ -1,0 +1,330 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/exec"
+	"github.com/outlayer/outlayer/store"
+)
+
+// scheduler is the leader's dispatcher: it ends expired leases, gives up on
+// requests whose yield window is nearly over, and leases queued requests to
+// live nodes, preferring nodes that ran the same WASM recently.
+type scheduler struct {
+	n *Node
+}
+
+func newScheduler(n *Node) *scheduler { return &scheduler{n: n} }
+
+func (s *scheduler) run(ctx context.Context) {
+	log := s.n.log.With("loop", "scheduler")
+	for {
+		ch := s.n.applied.C()
+		if err := s.tick(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("scheduling round failed", "err", err)
+			if !sleepCtx(ctx, 200*time.Millisecond) {
+				return
+			}
+		}
+		if !s.n.applied.wait(ctx, ch, 100*time.Millisecond) {
+			return
+		}
+	}
+}
+
+func (s *scheduler) tick(ctx context.Context) error {
+	st := s.n.cons.Store()
+	now := time.Now()
+
+	// 1. Leases that ran out go back to the queue (or fail, out of attempts).
+	if due, err := st.Leases(now, 1); err != nil {
+		return err
+	} else if len(due) > 0 {
+		res, err := s.n.cons.Apply(ctx, &consensus.RequeueExpired{MaxAttempts: s.n.cfg.MaxAttempts})
+		if err != nil {
+			return fmt.Errorf("requeueing expired leases: %w", err)
+		}
+		for _, r := range res.Requeued {
+			s.n.metrics.requeued.Inc()
+			s.n.log.Warn("lease expired", "request_id", r.ID, "holder", shortPeer(r.Node), "now", r.Status)
+		}
+	}
+
+	// 2. Requests whose yield window is (nearly) over.
+	if err := s.enforceDeadlines(ctx); err != nil {
+		return err
+	}
+
+	// 3. Hand out queued requests.
+	return s.assign(ctx, now)
+}
+
+// deadline is the last block at which the chain still accepts a resolve.
+func (s *scheduler) deadline(j *store.Job) uint64 {
+	return j.BlockHeight + s.n.cfg.YieldTimeoutBlocks
+}
+
+func (s *scheduler) enforceDeadlines(ctx context.Context) error {
+	height := s.n.chainHeight.Load()
+	if height == 0 {
+		return nil
+	}
+	st := s.n.cons.Store()
+	queued, err := st.Queued(0)
+	if err != nil {
+		return err
+	}
+	leased, err := st.Leases(time.Unix(math.MaxInt32, 0), 0)
+	if err != nil {
+		return err
+	}
+	for _, j := range append(queued, leased...) {
+		dl := s.deadline(j)
+		switch {
+		case height >= dl:
+			reason := fmt.Sprintf("the chain's yield window closed at block %d before the request finished", dl)
+			if _, err := s.n.cons.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); err != nil && !errors.Is(err, store.ErrInvalidTransition) {
+				return fmt.Errorf("marking request %d expired: %w", j.ID, err)
+			}
+			s.n.log.Warn("request expired on chain before it finished", "request_id", j.ID, "deadline", dl, "height", height)
+		case height+s.n.cfg.YieldMarginBlocks >= dl:
+			reason := fmt.Sprintf("not finished %d blocks before the chain's yield timeout (block %d): given up so the caller is refunded now",
+				dl-height, dl)
+			if j.Status == store.StatusAssigned {
+				reason = fmt.Sprintf("node %s did not finish %d blocks before the chain's yield timeout (block %d): given up so the caller is refunded now",
+					shortPeer(j.Node), dl-height, dl)
+			}
+			if _, err := s.n.cons.Apply(ctx, &consensus.Fail{ID: j.ID, Reason: reason}); err != nil && !errors.Is(err, store.ErrInvalidTransition) {
+				return fmt.Errorf("failing request %d: %w", j.ID, err)
+			}
+			s.n.metrics.givenUp.Inc()
+			s.n.log.Warn("request given up before its yield deadline", "request_id", j.ID, "deadline", dl, "height", height)
+		}
+	}
+	return nil
+}
+
+// liveNodes are the cluster members this leader can reach now (itself
+// included), with how many leases each holds.
+func (s *scheduler) liveNodes() (map[string]int, error) {
+	servers, err := s.n.cons.Servers()
+	if err != nil {
+		return nil, err
+	}
+	self := s.n.cons.PeerID()
+	net := s.n.cons.Host().LibP2P().Network()
+	live := map[string]int{}
+	for _, srv := range servers {
+		if srv.ID == self || net.Connectedness(srv.ID) == network.Connected {
+			live[srv.ID.String()] = 0
+		}
+	}
+	return live, nil
+}
+
+func (s *scheduler) assign(ctx context.Context, now time.Time) error {
+	st := s.n.cons.Store()
+	queued, err := st.Queued(1000)
+	if err != nil || len(queued) == 0 {
+		return err
+	}
+	live, err := s.liveNodes()
+	if err != nil {
+		return err
+	}
+	leased, err := st.Leases(time.Unix(math.MaxInt32, 0), 0)
+	if err != nil {
+		return err
+	}
+	building := map[store.BlobSource]bool{}
+	for _, j := range leased {
+		if _, ok := live[j.Node]; ok {
+			live[j.Node]++
+		}
+		if src, ok := gitBlobSource(j); ok {
+			if _, cached, _ := st.BlobBySource(src); !cached {
+				building[src] = true
+			}
+		}
+	}
+	slots := s.n.cfg.Slots
+	type proposal struct {
+		job   *store.Job
+		node  string
+		until time.Time
+	}
+	var props []proposal
+	for _, j := range queued {
+		hash, cached := s.cachedHash(j)
+		if src, ok := gitBlobSource(j); ok && !cached {
+			// One build per source at a time: the others wait for its blob
+			// instead of building the same commit on every node.
+			if building[src] {
+				continue
+			}
+			building[src] = true
+		}
+		node := s.pick(j, hash, live, slots)
+		if node == "" {
+			break // every live node is full
+		}
+		live[node]++
+		props = append(props, proposal{job: j, node: node, until: now.Add(s.leaseFor(j, cached))})
+	}
+	// Propose concurrently: Raft batches concurrent entries into one fsync.
+	var wg sync.WaitGroup
+	errs := make([]error, len(props))
+	sem := make(chan struct{}, 32)
+	for i, p := range props {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := s.n.cons.Apply(ctx, &consensus.Assign{ID: p.job.ID, Node: p.node, LeaseUntil: p.until})
+			if err != nil {
+				if !errors.Is(err, store.ErrInvalidTransition) {
+					errs[i] = fmt.Errorf("assigning request %d: %w", p.job.ID, err)
+				}
+				return
+			}
+			s.n.metrics.assigned.Inc()
+			s.n.log.Debug("request assigned", "request_id", p.job.ID, "to", shortPeer(p.node), "lease_until", p.until)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// cachedHash returns the WASM hash of a request whose WASM is already in the
+// replicated cache.
+func (s *scheduler) cachedHash(j *store.Job) (store.BlobHash, bool) {
+	st := s.n.cons.Store()
+	if src, ok := gitBlobSource(j); ok {
+		if j.Params.ForceRebuild {
+			return store.BlobHash{}, false
+		}
+		h, ok, err := st.BlobBySource(src)
+		return h, ok && err == nil
+	}
+	if j.Code.Wasm != nil {
+		h, err := store.ParseBlobHash(j.Code.Wasm.Hash)
+		if err != nil {
+			return store.BlobHash{}, false
+		}
+		if _, err := st.BlobInfo(h); err == nil {
+			return h, true
+		}
+	}
+	return store.BlobHash{}, false
+}
+
+// pick chooses the node for j: among live nodes with a free slot, prefer
+// one that has not tried j before, then one that ran the same WASM recently
+// (its compiled module is in memory), then the least loaded; ties by id.
+func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int, slots int) string {
+	tried := map[string]bool{}
+	for _, a := range j.Attempts {
+		tried[a.Node] = true
+	}
+	warm := s.n.warm.nodes(hash)
+	ids := make([]string, 0, len(live))
+	for id, load := range live {
+		if load < slots {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	score := func(id string) (int, int, int) {
+		t, w := 0, 1
+		if tried[id] {
+			t = 1
+		}
+		if warm[id] {
+			w = 0
+		}
+		return t, w, live[id]
+	}
+	sort.Slice(ids, func(a, b int) bool {
+		ta, wa, la := score(ids[a])
+		tb, wb, lb := score(ids[b])
+		if ta != tb {
+			return ta < tb
+		}
+		if wa != wb {
+			return wa < wb
+		}
+		if la != lb {
+			return la < lb
+		}
+		return ids[a] < ids[b]
+	})
+	return ids[0]
+}
+
+// leaseFor is how long a node may hold j: its time limit plus a margin, plus
+// the build budget when the WASM must be built or downloaded first.
+func (s *scheduler) leaseFor(j *store.Job, cached bool) time.Duration {
+	run := exec.DefaultTimeout
+	if j.Limits.MaxExecutionSeconds > 0 {
+		run = time.Duration(j.Limits.MaxExecutionSeconds) * time.Second
+	}
+	d := run + s.n.cfg.LeaseExtra
+	if !cached {
+		d += s.n.cfg.BuildLease
+	}
+	return d
+}
+
+// gitBlobSource is the cache key of a git request's WASM.
+func gitBlobSource(j *store.Job) (store.BlobSource, bool) {
+	if j.Code.Git == nil {
+		return store.BlobSource{}, false
+	}
+	return store.BlobSource{Repo: j.Code.Git.Repo, Commit: j.Code.Git.Commit, Target: j.Code.Git.BuildTarget}, true
+}
+
+// warmSet is the leader's memory of which node ran which WASM lately. It is
+// a hint for placement only, rebuilt from results as they arrive.
+type warmSet struct {
+	mu sync.Mutex
+	m  map[store.BlobHash]map[string]bool
+}
+
+func newWarmSet() *warmSet { return &warmSet{m: map[store.BlobHash]map[string]bool{}} }
+
+func (w *warmSet) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.m = map[store.BlobHash]map[string]bool{}
+}
+
+func (w *warmSet) add(h store.BlobHash, node string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m[h] == nil {
+		w.m[h] = map[string]bool{}
+	}
+	w.m[h][node] = true
+}
+
+func (w *warmSet) nodes(h store.BlobHash) map[string]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]bool{}
+	for k := range w.m[h] {
+		out[k] = true
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/exec/build"
+	"github.com/outlayer/outlayer/store"
+)
+
+// programError is a failure caused by the request's code source (a build
+// error, a missing repository, a download whose hash does not match): the
+// caller gets it as a failed result. Any other error from obtainWasm is the
+// node's problem and the request is left to be retried elsewhere.
+type programError struct {
+	kind string // store.Result.ErrorKind
+	msg  string
+}
+
+func (e *programError) Error() string { return e.msg }
+
+// wasmInfo is the WASM a request runs and where it came from.
+type wasmInfo struct {
+	bytes     []byte
+	hash      store.BlobHash
+	compileMs *uint64
+	note      string
+	from      string // cache | peer | build | download
+}
+
+// supportedTarget is the one target this cluster builds (Go, WASI preview 1).
+const supportedTarget = "wasm32-wasip1"
+
+// obtainWasm gets the request's WASM: the replicated cache first, then
+// another member by hash, then a build from source (git) or a download
+// (WasmUrl). New WASM goes into the replicated cache.
+func (w *worker) obtainWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
+	switch {
+	case j.Code.Git != nil:
+		return w.gitWasm(ctx, j)
+	case j.Code.Wasm != nil:
+		return w.urlWasm(ctx, j)
+	}
+	return nil, &programError{kind: "invalid_request", msg: "the request has no code source"}
+}
+
+func (w *worker) cached(ctx context.Context, h store.BlobHash) (*wasmInfo, bool) {
+	st := w.n.cons.Store()
+	if data, err := st.Blob(h); err == nil {
+		note := "Cached WASM"
+		if info, err := st.BlobInfo(h); err == nil {
+			note = "Cached WASM from " + info.StoredAt.UTC().Format(time.RFC3339)
+		}
+		return &wasmInfo{bytes: data, hash: h, note: note, from: "cache"}, true
+	}
+	data, from, err := w.n.fetchBlobFromPeers(ctx, h)
+	if err != nil {
+		w.n.log.Debug("no member could send the blob", "hash", h.String(), "err", err)
+		return nil, false
+	}
+	w.n.log.Info("WASM fetched from a peer", "hash", h.String(), "from", shortPeer(from))
+	return &wasmInfo{bytes: data, hash: h, note: "Cached WASM (from a peer)", from: "peer"}, true
+}
+
+func (w *worker) gitWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
+	g := j.Code.Git
+	if g.BuildTarget != supportedTarget {
+		return nil, &programError{kind: "compilation_failed", msg: fmt.Sprintf(
+			"Compilation failed: build target %q is not supported; this cluster builds Go programs for %s", g.BuildTarget, supportedTarget)}
+	}
+	src := store.BlobSource{Repo: g.Repo, Commit: g.Commit, Target: g.BuildTarget}
+	if !j.Params.ForceRebuild {
+		if h, ok, err := w.n.cons.Store().BlobBySource(src); err == nil && ok {
+			if info, ok := w.cached(ctx, h); ok {
+				return info, nil
+			}
+		}
+	}
+	// One build per source per node at a time; a second request for the
+	// same source waits and then finds the blob.
+	unlock := w.buildLocks.lock(src)
+	defer unlock()
+	if !j.Params.ForceRebuild {
+		if h, ok, err := w.n.cons.Store().BlobBySource(src); err == nil && ok {
+			if info, ok := w.cached(ctx, h); ok {
+				return info, nil
+			}
+		}
+	}
+	if w.n.builder == nil {
+		return nil, errors.New("this node cannot build from source (the build sandbox is unavailable)")
+	}
+	started := time.Now()
+	res, err := w.n.builder.Build(ctx, build.Source{Repo: g.Repo, Commit: g.Commit})
+	w.n.metrics.buildSeconds.Observe(time.Since(started).Seconds())
+	if err != nil {
+		var be *build.Error
+		if errors.As(err, &be) && !errors.Is(err, build.ErrSandboxUnavailable) && ctx.Err() == nil {
+			w.n.metrics.builds.WithLabelValues("failed").Inc()
+			w.builds.Add(1)
+			msg := "Compilation failed: " + be.Error()
+			if be.Output != "" && !strings.Contains(msg, be.Output) {
+				msg += "\n" + tail(be.Output, 1500)
+			}
+			return nil, &programError{kind: "compilation_failed", msg: msg}
+		}
+		return nil, fmt.Errorf("building %s@%s: %w", g.Repo, g.Commit, err)
+	}
+	w.builds.Add(1)
+	w.n.metrics.builds.WithLabelValues("ok").Inc()
+	h := store.BlobHash(sha256.Sum256(res.Wasm))
+	ms := uint64(res.Duration.Milliseconds())
+	// Index by the resolved commit only: a branch name moves, and caching
+	// under it would serve stale code forever (upstream's bug).
+	indexed := store.BlobSource{Repo: g.Repo, Commit: res.ResolvedCommit, Target: g.BuildTarget}
+	if _, err := w.n.cons.Apply(ctx, &consensus.PutBlob{Hash: h, Data: res.Wasm, Source: &indexed}); err != nil {
+		w.n.log.Warn("storing the built WASM in the cluster cache failed; it will be built again next time", "request_id", j.ID, "err", err)
+	}
+	return &wasmInfo{bytes: res.Wasm, hash: h, compileMs: &ms, from: "build",
+		note: fmt.Sprintf("Freshly compiled from %s (%s)", shortCommit(res.ResolvedCommit), res.GoVersion)}, nil
+}
+
+func (w *worker) urlWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
+	u := j.Code.Wasm
+	h, err := store.ParseBlobHash(u.Hash)
+	if err != nil {
+		return nil, &programError{kind: "compilation_failed", msg: fmt.Sprintf("WasmUrl hash %q is not a sha256 in hex", u.Hash)}
+	}
+	if info, ok := w.cached(ctx, h); ok {
+		return info, nil
+	}
+	data, err := w.download(ctx, u.URL)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, &programError{kind: "compilation_failed", msg: "WASM download failed: " + err.Error()}
+	}
+	if got := sha256.Sum256(data); got != h {
+		return nil, &programError{kind: "compilation_failed", msg: fmt.Sprintf(
+			"WASM download from %s has sha256 %s, but the request names %s", u.URL, hex.EncodeToString(got[:]), u.Hash)}
+	}
+	if _, err := w.n.cons.Apply(ctx, &consensus.PutBlob{Hash: h, Data: data}); err != nil {
+		w.n.log.Warn("storing the downloaded WASM in the cluster cache failed", "request_id", j.ID, "err", err)
+	}
+	return &wasmInfo{bytes: data, hash: h, note: "Downloaded from " + u.URL, from: "download"}, nil
+}
+
+func (w *worker) download(ctx context.Context, url string) ([]byte, error) {
+	if !strings.HasPrefix(url, "https://") && !(w.n.cfg.DevMode && strings.HasPrefix(url, "http://")) {
+		return nil, fmt.Errorf("%q: only https:// URLs can be downloaded", url)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	limit := w.n.cfg.MaxWasmDownloadBytes
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("%s is %d bytes, above the %d-byte limit", url, resp.ContentLength, limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than the %d-byte limit", url, limit)
+	}
+	return data, nil
+}
+
+// keyedLocks serialises work per key.
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[store.BlobSource]*sync.Mutex
+}
+
+func (k *keyedLocks) lock(key store.BlobSource) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[store.BlobSource]*sync.Mutex{}
+	}
+	l, ok := k.m[key]
+	if !ok {
+		l = &sync.Mutex{}
+		k.m[key] = l
+	}
+	k.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
+}

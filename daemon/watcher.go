@@ -1,0 +1,206 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/store"
+)
+
+// pendingPage is the largest page get_pending_requests returns.
+const pendingPage = 100
+
+// watcher is the leader's view of the chain. It polls the contract's
+// get_pending_requests view at the final block, starting just above the
+// highest request id the replicated store knows, and proposes every new
+// pending request in one Enqueue entry together with the block height as
+// the cursor. See DESIGN.md for why this is a view poll, not a block scan.
+type watcher struct {
+	n *Node
+}
+
+func newWatcher(n *Node) *watcher { return &watcher{n: n} }
+
+func (w *watcher) run(ctx context.Context) {
+	log := w.n.log.With("loop", "watcher")
+	backoff := w.n.cfg.PollInterval
+	for {
+		err := w.poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := w.n.cfg.PollInterval
+		if err != nil {
+			log.Warn("polling the contract failed; retrying", "err", err, "retry_in", backoff)
+			wait = backoff
+			backoff = min(backoff*2, 10*time.Second)
+		} else {
+			backoff = w.n.cfg.PollInterval
+		}
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+	}
+}
+
+// highestKnownID is the largest request id in the replica (0 when empty).
+func (w *watcher) highestKnownID() (uint64, bool, error) {
+	page, err := w.n.cons.Store().Latest(store.Page{Limit: 1})
+	if err != nil {
+		return 0, false, err
+	}
+	if len(page.Jobs) == 0 {
+		return 0, false, nil
+	}
+	return page.Jobs[0].ID, true, nil
+}
+
+func (w *watcher) poll(ctx context.Context) error {
+	blk, err := w.n.chain.Block(ctx, near.Final())
+	if err != nil {
+		return fmt.Errorf("reading the final block: %w", err)
+	}
+	height := blk.Header.Height
+	w.n.chainHeight.Store(height)
+	w.n.metrics.chainHeight.Set(float64(height))
+	ref := near.AtHeight(height)
+	cursor := &store.Cursor{Height: height, Hash: blk.Header.Hash.String()}
+
+	for {
+		last, known, err := w.highestKnownID()
+		if err != nil {
+			return fmt.Errorf("reading the replica: %w", err)
+		}
+		from := uint64(0)
+		if known {
+			from = last + 1
+		}
+		limit := uint64(pendingPage)
+		var reqs []contracts.ExecutionRequest
+		if err := w.n.chain.ViewFunctionAt(ctx, w.n.cfg.ContractID, contracts.MethodGetPendingRequests,
+			contracts.PageArgs{FromIndex: &from, Limit: &limit}, &reqs, ref); err != nil {
+			return fmt.Errorf("listing pending requests from id %d: %w", from, err)
+		}
+		batch := make([]store.Request, 0, len(reqs))
+		for _, r := range reqs {
+			if r.RequestID < from {
+				continue // a contract that ignores from_index; never go back
+			}
+			if r.Resolved {
+				// Resolved by someone before we saw it: nothing for us to do,
+				// and enqueuing it would only produce a refused resolve.
+				w.n.log.Info("skipping a request the chain already has a resolution for", "request_id", r.RequestID)
+				continue
+			}
+			batch = append(batch, requestFromChain(r, cursor))
+		}
+		// The cursor moves with every poll, so the replica records how far
+		// the cluster has looked even when nothing is pending; an empty
+		// block range costs a small Raft entry every few polls only.
+		if len(batch) == 0 {
+			return w.advance(ctx, cursor)
+		}
+		res, err := w.n.cons.Apply(ctx, &consensus.Enqueue{Requests: batch, Cursor: cursor})
+		if err != nil {
+			return fmt.Errorf("proposing %d new requests: %w", len(batch), err)
+		}
+		for i, out := range res.Enqueued {
+			if i >= len(batch) {
+				break
+			}
+			switch out {
+			case store.Enqueued:
+				w.n.metrics.enqueued.Inc()
+				w.n.log.Info("request enqueued", "request_id", batch[i].ID, "sender", batch[i].Sender,
+					"block", batch[i].BlockHeight, "code", describeCode(batch[i].Code))
+			case store.EnqueuedInvalid:
+				w.n.metrics.enqueued.Inc()
+				w.n.log.Warn("request enqueued as failed: the cluster cannot execute it", "request_id", batch[i].ID)
+			}
+		}
+		if len(reqs) < pendingPage {
+			return nil
+		}
+	}
+}
+
+// advance records the cursor without requests, at most every ~second, so the
+// log does not grow by an entry per poll.
+func (w *watcher) advance(ctx context.Context, c *store.Cursor) error {
+	cur, ok, err := w.n.cons.Store().Cursor()
+	if err != nil {
+		return err
+	}
+	if ok && c.Height < cur.Height+10 {
+		return nil
+	}
+	if _, err := w.n.cons.Apply(ctx, &consensus.AdvanceCursor{Cursor: *c}); err != nil {
+		return fmt.Errorf("advancing the chain cursor to %d: %w", c.Height, err)
+	}
+	return nil
+}
+
+// requestFromChain turns the contract's stored request (get_request's shape)
+// into the replicated request. The contract's state is the source: nothing
+// here comes from an event log that someone else could have shaped.
+func requestFromChain(r contracts.ExecutionRequest, seen *store.Cursor) store.Request {
+	req := store.Request{
+		ID:     r.RequestID,
+		DataID: r.DataID.Hex(),
+		Sender: r.SenderID,
+		Payer:  r.PayerAccountID,
+		Limits: store.Limits{
+			MaxInstructions:     r.ResourceLimits.MaxInstructions,
+			MaxMemoryMB:         r.ResourceLimits.MaxMemoryMB,
+			MaxExecutionSeconds: r.ResourceLimits.MaxExecutionSeconds,
+		},
+		ResponseFormat: string(r.ResponseFormat),
+		Params:         store.Params{CompileOnly: r.CompileOnly, ForceRebuild: r.ForceRebuild, StoreOnFastFS: r.StoreOnFastFS},
+		Deposit:        r.Payment.U128.String(),
+		RequestedAtNs:  r.Timestamp,
+		BlockHeight:    r.BlockHeight,
+	}
+	if req.BlockHeight == 0 {
+		req.BlockHeight = seen.Height
+	}
+	if r.InputData != nil {
+		req.Input = *r.InputData
+	}
+	if r.SecretsRef != nil {
+		req.Secrets = &store.SecretsRef{Profile: r.SecretsRef.Profile, AccountID: r.SecretsRef.AccountID}
+	}
+	switch {
+	case r.CodeSource.GitHub != nil:
+		g := r.CodeSource.GitHub
+		req.Code.Git = &store.GitSource{Repo: g.Repo, Commit: g.Commit, BuildTarget: normalTarget(g.BuildTarget)}
+	case r.CodeSource.WasmURL != nil:
+		u := r.CodeSource.WasmURL
+		req.Code.Wasm = &store.WasmSource{URL: u.URL, Hash: strings.ToLower(u.Hash)}
+	}
+	return req
+}
+
+// normalTarget maps upstream's two spellings of WASI preview 1 to one, so
+// the same code is never cached twice under two targets (upstream's monitor
+// defaulted to wasm32-wasi and its coordinator to wasm32-wasip1).
+func normalTarget(t *string) string {
+	if t == nil || *t == "" || *t == "wasm32-wasi" || *t == "wasm32-wasip1" {
+		return "wasm32-wasip1"
+	}
+	return *t
+}
+
+func describeCode(c store.CodeSource) string {
+	switch {
+	case c.Git != nil:
+		return c.Git.Repo + "@" + c.Git.Commit
+	case c.Wasm != nil:
+		return "wasm:" + c.Wasm.Hash
+	}
+	return "none"
+}

@@ -1,0 +1,265 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/exec"
+	"github.com/outlayer/outlayer/store"
+)
+
+// worker runs the requests leased to this node: every node, leader
+// included, has one.
+type worker struct {
+	n          *Node
+	slots      chan struct{}
+	buildLocks keyedLocks
+	builds     atomic.Uint64
+
+	mu       sync.Mutex
+	running  map[uint64]context.CancelFunc
+	draining bool
+	wg       sync.WaitGroup
+	// runCtx is cancelled by abort (a crash) but not by drain.
+	runCtx    context.Context
+	runCancel context.CancelFunc
+}
+
+func newWorker(n *Node) *worker {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &worker{n: n, slots: make(chan struct{}, n.cfg.Slots), running: map[uint64]context.CancelFunc{},
+		runCtx: ctx, runCancel: cancel}
+}
+
+func (w *worker) run(ctx context.Context) {
+	self := w.n.cons.PeerID().String()
+	for {
+		ch := w.n.applied.C()
+		jobs, err := w.n.cons.Store().AssignedTo(self)
+		if err != nil && ctx.Err() == nil {
+			w.n.log.Warn("reading this node's assignments", "err", err)
+		}
+		now := time.Now()
+		for _, j := range jobs {
+			if !now.Before(j.LeaseUntil) {
+				continue // the lease is over; the scheduler takes it back
+			}
+			if !w.start(j) {
+				break
+			}
+		}
+		if !w.n.applied.wait(ctx, ch, 250*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// start launches j if it is not running and a slot is free; it reports
+// whether the caller should look at more assignments.
+func (w *worker) start(j *store.Job) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.draining {
+		return false
+	}
+	if _, ok := w.running[j.ID]; ok {
+		return true
+	}
+	select {
+	case w.slots <- struct{}{}:
+	default:
+		return false
+	}
+	// The run may go on until the lease ends, not longer: after that its
+	// result would be late and unused.
+	ctx, cancel := context.WithDeadline(w.runCtx, j.LeaseUntil)
+	w.running[j.ID] = cancel
+	w.wg.Add(1)
+	w.n.metrics.running.Inc()
+	go func() {
+		defer w.wg.Done()
+		defer func() {
+			cancel()
+			w.mu.Lock()
+			delete(w.running, j.ID)
+			w.mu.Unlock()
+			<-w.slots
+			w.n.metrics.running.Dec()
+			w.n.applied.Poke()
+		}()
+		w.execute(ctx, j)
+	}()
+	return true
+}
+
+// drain stops taking assignments and waits for the running ones until ctx
+// ends; whatever is still running then is cancelled and its lease left to
+// expire, so the scheduler gives it to another node.
+func (w *worker) drain(ctx context.Context) {
+	w.mu.Lock()
+	w.draining = true
+	n := len(w.running)
+	w.mu.Unlock()
+	if n > 0 {
+		w.n.log.Info("waiting for running requests to finish", "running", n)
+	}
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		w.n.log.Warn("shutdown deadline reached; unfinished requests will be re-run elsewhere after their leases expire")
+		w.abort()
+		<-done
+	}
+}
+
+// abort cancels every run at once.
+func (w *worker) abort() {
+	w.mu.Lock()
+	w.draining = true
+	w.mu.Unlock()
+	w.runCancel()
+}
+
+func (w *worker) execute(ctx context.Context, j *store.Job) {
+	log := w.n.log.With("request_id", j.ID)
+	log.Info("running request", "code", describeCode(j.Code), "lease_until", j.LeaseUntil.Format(time.RFC3339Nano))
+	res, err := w.runJob(ctx, log, j)
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Warn("run abandoned: lease over or node stopping; the request will be re-run elsewhere", "err", err)
+		} else {
+			log.Error("this node could not run the request; it will be re-run elsewhere after the lease expires", "err", err)
+		}
+		return
+	}
+	w.report(log, j, res)
+}
+
+// report proposes the result. Complete is idempotent, so an indeterminate
+// outcome (leader change mid-flight) is simply proposed again.
+func (w *worker) report(log *slog.Logger, j *store.Job, res store.Result) {
+	self := w.n.cons.PeerID().String()
+	ctx, cancel := context.WithTimeout(w.runCtx, 30*time.Second)
+	defer cancel()
+	for {
+		out, err := w.n.cons.Apply(ctx, &consensus.Complete{ID: j.ID, Node: self, Result: res})
+		if err == nil {
+			log.Info("result reported", "outcome", out.Completed.String(), "success", res.Success,
+				"instructions", res.Instructions, "time_ms", res.TimeMs, "error", res.Error)
+			return
+		}
+		if errors.Is(err, store.ErrInvalidTransition) || errors.Is(err, store.ErrNotHolder) || errors.Is(err, store.ErrNotFound) {
+			log.Warn("result not accepted", "err", err)
+			return
+		}
+		if ctx.Err() != nil {
+			log.Warn("could not report the result; the lease will expire and the request run again", "err", err)
+			return
+		}
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// runJob produces the request's result. A returned error is the node's
+// problem (no result is reported); everything the program or its source did
+// wrong is a failed Result.
+func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (store.Result, error) {
+	if j.Secrets != nil {
+		return store.Result{Success: false, ErrorKind: "access_denied",
+			Error: "this request names secrets (profile " + j.Secrets.Profile + " of " + j.Secrets.AccountID +
+				"), but this cluster has no keystore configured yet, so it cannot decrypt them"}, nil
+	}
+	wasm, err := w.obtainWasm(ctx, j)
+	if err != nil {
+		var pe *programError
+		if errors.As(err, &pe) {
+			log.Warn("code source failed", "kind", pe.kind, "err", pe.msg)
+			return store.Result{Success: false, Error: pe.msg, ErrorKind: pe.kind, CompilationNote: "Compilation failed"}, nil
+		}
+		return store.Result{}, err
+	}
+	w.n.metrics.wasmSource.WithLabelValues(wasm.from).Inc()
+	log.Debug("WASM ready", "from", wasm.from, "hash", wasm.hash.String(), "bytes", len(wasm.bytes))
+	if j.Params.CompileOnly {
+		return store.Result{Success: true, Output: []byte(wasm.hash.String()), CompileMs: wasm.compileMs,
+			CompilationNote: wasm.note, WasmHash: wasm.hash.String()}, nil
+	}
+
+	format, err := exec.ParseFormat(j.ResponseFormat)
+	if err != nil {
+		format = exec.FormatText
+	}
+	req := exec.Request{
+		Wasm:       wasm.bytes,
+		WasmSHA256: wasm.hash,
+		Input:      []byte(j.Input),
+		Format:     format,
+		Limits: exec.Limits{
+			MaxInstructions: j.Limits.MaxInstructions,
+			MaxMemoryMB:     j.Limits.MaxMemoryMB,
+			Timeout:         time.Duration(j.Limits.MaxExecutionSeconds) * time.Second,
+		},
+		Context: exec.Context{
+			RequestID:       j.ID,
+			SenderID:        j.Sender,
+			ContractID:      w.n.cfg.ContractID,
+			BlockHeight:     j.BlockHeight,
+			BlockTimestamp:  j.RequestedAtNs,
+			ReceiptID:       j.ReceiptID,
+			PredecessorID:   j.Sender,
+			UserAccountID:   j.Sender,
+			PaymentYocto:    j.Deposit,
+			TransactionHash: j.TxHash,
+		},
+		Seed: requestSeed(j),
+	}
+	started := time.Now()
+	out, runErr := w.n.runner.Run(ctx, req)
+	w.n.metrics.execSeconds.Observe(time.Since(started).Seconds())
+	if runErr != nil && !exec.IsProgramFailure(runErr) {
+		return store.Result{}, runErr
+	}
+	res := store.Result{
+		Success:         runErr == nil,
+		Instructions:    out.Instructions,
+		TimeMs:          uint64(out.Time.Milliseconds()),
+		CompileMs:       wasm.compileMs,
+		CompilationNote: wasm.note,
+		WasmHash:        wasm.hash.String(),
+	}
+	if runErr != nil {
+		res.Error = "Execution failed: " + runErr.Error()
+		res.ErrorKind = "execution_failed"
+		w.n.metrics.executions.WithLabelValues("failure").Inc()
+	} else {
+		res.Output = out.Output
+		w.n.metrics.executions.WithLabelValues("success").Inc()
+	}
+	return res, nil
+}
+
+// requestSeed keys the program's randomness from the request alone, so every
+// node that runs it sees the same numbers.
+func requestSeed(j *store.Job) [32]byte {
+	h := sha256.New()
+	var id [8]byte
+	binary.BigEndian.PutUint64(id[:], j.ID)
+	h.Write([]byte("outlayer-seed-v1"))
+	h.Write(id[:])
+	h.Write([]byte(j.DataID))
+	h.Write([]byte(j.BlockHash))
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}

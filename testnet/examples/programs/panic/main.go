@@ -1,0 +1,8 @@
+// Command panic always panics: a Go runtime panic, which the sandbox reports
+// as exit status 2 with the panic message from stderr.
+package main
+
+func main() {
+	var m map[string]int
+	m["boom"] = 1 // assignment to entry in nil map
+}
