@@ -84,8 +84,13 @@ type Config struct {
 	GoRoot string
 	// GoProxy is GOPROXY for the module download step. Empty means
 	// https://proxy.golang.org. "direct" is discouraged: it runs VCS
-	// tools against arbitrary hosts.
+	// tools against arbitrary hosts. A single file:///dir proxy (an
+	// offline mirror) is mounted read-only into the download sandbox.
 	GoProxy string
+	// GoSumDB is GOSUMDB for the download step. Empty means
+	// sum.golang.org. go.sum is verified either way; "off" only skips the
+	// checksum database (offline mirrors, tests).
+	GoSumDB string
 	// GitPath, BwrapPath and PrlimitPath override the tools found in PATH.
 	GitPath, BwrapPath, PrlimitPath string
 	// AllowLocalRepos accepts file:// URLs and local paths (tests and the
@@ -342,15 +347,23 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 		if proxy == "" {
 			proxy = "https://proxy.golang.org"
 		}
+		sumdb := b.cfg.GoSumDB
+		if sumdb == "" {
+			sumdb = "sum.golang.org"
+		}
+		mounts := []mount{
+			{path: b.goroot}, {path: srcDir}, {path: modCache, writable: true}, {path: tmp, writable: true},
+			// Name resolution and TLS roots for the proxy, nothing else of /etc.
+			{path: "/etc/resolv.conf", optional: true}, {path: "/etc/hosts", optional: true},
+			{path: "/etc/nsswitch.conf", optional: true}, {path: "/etc/ssl", optional: true},
+			{path: "/etc/ca-certificates", optional: true}, {path: "/usr/share/ca-certificates", optional: true},
+		}
+		if dir, ok := strings.CutPrefix(proxy, "file://"); ok && !strings.Contains(dir, ",") && !strings.Contains(dir, "|") {
+			mounts = append(mounts, mount{path: dir})
+		}
 		j := jail{
-			mounts: []mount{
-				{path: b.goroot}, {path: srcDir}, {path: modCache, writable: true}, {path: tmp, writable: true},
-				// Name resolution and TLS roots for the proxy, nothing else of /etc.
-				{path: "/etc/resolv.conf", optional: true}, {path: "/etc/hosts", optional: true},
-				{path: "/etc/nsswitch.conf", optional: true}, {path: "/etc/ssl", optional: true},
-				{path: "/etc/ca-certificates", optional: true}, {path: "/usr/share/ca-certificates", optional: true},
-			},
-			env:     slices.Concat(env, []string{"GOPROXY=" + proxy}),
+			mounts:  mounts,
+			env:     slices.Concat(env, []string{"GOPROXY=" + proxy, "GOSUMDB=" + sumdb}),
 			dir:     pkg.modRoot,
 			network: true,
 			rlimits: limits,
@@ -361,7 +374,14 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, newError(ErrDependencies, "go mod download failed (is go.sum committed?)", truncate(string(out), maxCompileOutput))
+			detail := "go mod download failed"
+			switch text := string(out); {
+			case strings.Contains(text, "updating go.sum"), strings.Contains(text, "missing go.sum entry"):
+				detail = "go.sum is missing or incomplete: run `go mod tidy` and commit go.sum"
+			case strings.Contains(text, "checksum mismatch"):
+				detail = "a module does not match its go.sum hash"
+			}
+			return nil, newError(ErrDependencies, detail, truncate(string(out), maxCompileOutput))
 		}
 	} else {
 		logf("go mod download: skipped, no module requirements outside the repository")
