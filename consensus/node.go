@@ -72,6 +72,7 @@ type Node struct {
 	cfg   Config
 	log   *slog.Logger
 	key   crypto.PrivKey
+	lock  *dirLock
 	host  *p2p.Host
 	store *store.Store
 
@@ -142,8 +143,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	log := cfg.Logger.With("component", "consensus")
 
+	// The lock comes first: the identity key, the store and the Raft log
+	// all assume this process is alone in the directory.
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	key, err := p2p.LoadOrCreateIdentity(cfg.DataDir)
 	if err != nil {
+		_ = lock.release()
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
 
@@ -151,6 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		cfg:     cfg,
 		log:     log,
 		key:     key,
+		lock:    lock,
 		refresh: make(chan struct{}, 1),
 		notify:  make(chan bool, 64),
 		subs:    map[chan bool]struct{}{},
@@ -814,6 +823,10 @@ func (n *Node) Close() error {
 			if err := n.store.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close store: %w", err))
 			}
+		}
+		// Last: until everything above is closed, the directory is ours.
+		if err := n.lock.release(); err != nil {
+			errs = append(errs, fmt.Errorf("release the data directory lock: %w", err))
 		}
 	})
 	return errors.Join(errs...)
