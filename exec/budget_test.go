@@ -59,3 +59,30 @@ func TestMemoryBudget(t *testing.T) {
 		t.Fatalf("%d MiB still reserved after every run ended", n)
 	}
 }
+
+// TestCloseDuringRun: a run cut short by Close is the node's failure, never
+// a success with partial output nor a verdict on the program.
+func TestCloseDuringRun(t *testing.T) {
+	r, err := outexec.NewRunner(context.Background(), outexec.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(context.Background(), outexec.Request{Wasm: sample(t, "loop"),
+			Limits: outexec.Limits{MaxInstructions: outexec.MaxInstructionsCap, Timeout: time.Minute}})
+		done <- err
+	}()
+	waitFor(t, "the run to start", func() bool { return r.MemoryInUseMB() > 0 })
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || outexec.IsProgramFailure(err) {
+			t.Fatalf("a run stopped by Close returned %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Close did not stop the run")
+	}
+}

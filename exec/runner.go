@@ -61,6 +61,10 @@ type Runner struct {
 	memory      *semaphore.Weighted // nil: no budget
 	memoryTotal int64
 	memoryInUse atomic.Int64
+
+	// closing is set before the runtime closes, so runs cut short by Close
+	// report the node's error, not a (false) verdict on the program.
+	closing atomic.Bool
 }
 
 // NewRunner starts a wazero runtime with WASI preview 1 and an empty module
@@ -105,6 +109,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 
 // Close stops the runtime. Runs in progress fail.
 func (r *Runner) Close(ctx context.Context) error {
+	r.closing.Store(true)
 	r.modules.close()
 	return r.closeRuntime(ctx)
 }
@@ -301,6 +306,9 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 
 	mod, err := r.runtime.InstantiateModule(runCtx, prog.compiled, mc)
 	if err != nil {
+		if r.closing.Load() {
+			return errRunnerClosed
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("exec: run cancelled: %w", ctx.Err())
 		}
@@ -315,6 +323,9 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 		return fmt.Errorf("exec: setting the instruction budget: %w", err)
 	}
 	_, callErr := mod.ExportedFunction("_start").Call(runCtx)
+	if r.closing.Load() {
+		return errRunnerClosed
+	}
 	used, uerr := meter.Used(mod, limits.MaxInstructions)
 	if uerr != nil {
 		return fmt.Errorf("exec: reading the instruction count: %w", uerr)
