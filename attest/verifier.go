@@ -82,6 +82,13 @@ func (v *Verifier) Verify(ctx context.Context, ev Evidence, expected ReportData)
 	return r, nil
 }
 
+// VerifyNodeKey is Verify for a join: the evidence must bind publicKey
+// (the raw ed25519 key of the node's libp2p identity) and the verifier's
+// nonce.
+func (v *Verifier) VerifyNodeKey(ctx context.Context, ev Evidence, publicKey, nonce []byte) (Report, error) {
+	return v.Verify(ctx, ev, NodeKeyReportData(publicKey, nonce))
+}
+
 // Inspect is Verify without the report-data check: for looking at a quote
 // by hand. Anything that admits a node or trusts a result must use Verify.
 func (v *Verifier) Inspect(ctx context.Context, ev Evidence) (Report, error) {
