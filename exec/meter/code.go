@@ -23,19 +23,28 @@ type ctrlFrame struct {
 	targeted bool
 }
 
-// insertion is injected code placed before the original instruction at
-// pos (an offset into the function's expression).
+// insertion is code injected before the original instruction at pos (an
+// offset into the function's expression). Its parts are emitted in the
+// order of the fields.
 type insertion struct {
 	pos    int
-	charge int64 // cost to subtract from the budget; 0 means none
-	check  bool  // trap if the budget is overdrawn
-	dead   bool  // the metered block starting here is unreachable
+	reload bool  // counter = budget global (function entry, after a call)
+	charge int64 // counter -= charge (the metered block starting here)
+	dead   bool  // the metered block starting here is unreachable: no charge
+	check  bool  // if counter < 0 { budget global = counter; unreachable }
+	store  bool  // budget global = counter (before a call or an exit)
 }
 
 // funcRewriter scans one function body and records where to inject code.
+//
+// Within a function the budget lives in a local, the counter: charging a
+// block is then register arithmetic. The global is the source of truth
+// across frames, so the counter is stored to it before every call and every
+// exit, and reloaded from it at entry and after every call.
 type funcRewriter struct {
 	info       *moduleInfo
 	global     uint32
+	local      uint32 // index of the counter local
 	hostFacing bool
 
 	ins   []insertion
@@ -45,9 +54,18 @@ type funcRewriter struct {
 	costs *CostTable
 }
 
+// at returns the insertion for pos, creating it after all earlier ones.
+func (f *funcRewriter) at(pos int) *insertion {
+	if n := len(f.ins); n > 0 && f.ins[n-1].pos == pos {
+		return &f.ins[n-1]
+	}
+	f.ins = append(f.ins, insertion{pos: pos})
+	return &f.ins[len(f.ins)-1]
+}
+
 // beginBlock closes the open metered block and opens one at pos.
 func (f *funcRewriter) beginBlock(pos int, dead bool) {
-	f.ins = append(f.ins, insertion{pos: pos, dead: dead})
+	f.at(pos).dead = dead
 	f.cur = len(f.ins) - 1
 	f.dead = dead
 }
@@ -58,14 +76,25 @@ func (f *funcRewriter) charge(n int64) {
 
 // checkAt asks for a budget check before the instruction at pos.
 func (f *funcRewriter) checkAt(pos int) {
-	if f.dead {
-		return
+	if !f.dead {
+		f.at(pos).check = true
 	}
-	if last := &f.ins[len(f.ins)-1]; last.pos == pos {
-		last.check = true
-		return
+}
+
+// storeAt asks for the counter to be written to the global before pos.
+func (f *funcRewriter) storeAt(pos int) {
+	if !f.dead {
+		f.at(pos).store = true
 	}
-	f.ins = append(f.ins, insertion{pos: pos, check: true})
+}
+
+// exitAt prepares an exit from the function at pos: host-facing functions
+// check the budget, and every function publishes its counter.
+func (f *funcRewriter) exitAt(pos int) {
+	if f.hostFacing {
+		f.checkAt(pos)
+	}
+	f.storeAt(pos)
 }
 
 // target marks the frame a branch of relative depth depth leaves to, and
@@ -79,11 +108,10 @@ func (f *funcRewriter) target(depth uint32) (exits bool, err error) {
 	return fr.kind == ctrlFunc, nil
 }
 
-// scan walks the instructions of one function expression (after the local
-// declarations) and fills f.ins. expr must end with the function's end.
 func (f *funcRewriter) scan(r *reader) error {
 	f.ctrl = append(f.ctrl[:0], ctrlFrame{kind: ctrlFunc})
 	f.ins = f.ins[:0]
+	f.at(0).reload = true
 	f.beginBlock(0, false)
 	f.checkAt(0)
 	for {
@@ -108,6 +136,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 	switch op {
 	case 0x00: // unreachable
 		f.charge(f.costs.Default)
+		f.storeAt(pos) // so that the host sees what the trapping block charged
 		f.beginBlock(r.pos, true)
 	case 0x02, 0x03, 0x04: // block, loop, if
 		if err := skipBlockType(r); err != nil {
@@ -142,9 +171,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		f.ctrl = f.ctrl[:len(f.ctrl)-1]
 		switch fr.kind {
 		case ctrlFunc:
-			if f.hostFacing {
-				f.checkAt(pos)
-			}
+			f.exitAt(pos)
 		case ctrlLoop:
 			// Branches to a loop go to its head; its end is reached only by
 			// falling through, so the continuation joins the open block.
@@ -165,8 +192,8 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			return err
 		}
 		f.charge(f.costs.Default)
-		if exits && f.hostFacing {
-			f.checkAt(pos)
+		if exits {
+			f.exitAt(pos)
 		}
 		f.beginBlock(r.pos, true)
 	case 0x0d: // br_if
@@ -179,8 +206,8 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			return err
 		}
 		f.charge(f.costs.Default)
-		if exits && f.hostFacing {
-			f.checkAt(pos)
+		if exits {
+			f.exitAt(pos)
 		}
 		f.beginBlock(r.pos, f.dead)
 	case 0x0e: // br_table
@@ -201,15 +228,13 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			exits = exits || e
 		}
 		f.charge(f.costs.Default)
-		if exits && f.hostFacing {
-			f.checkAt(pos)
+		if exits {
+			f.exitAt(pos)
 		}
 		f.beginBlock(r.pos, true)
 	case 0x0f: // return
 		f.charge(f.costs.Default)
-		if f.hostFacing {
-			f.checkAt(pos)
-		}
+		f.exitAt(pos)
 		f.beginBlock(r.pos, true)
 	case 0x10: // call
 		idx, err := r.u32()
@@ -222,6 +247,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			// one with the budget overdrawn.
 			f.checkAt(pos)
 		}
+		f.storeAt(pos)
 		f.afterCall(r.pos)
 	case 0x11: // call_indirect
 		if _, err := r.u32(); err != nil {
@@ -233,6 +259,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		f.charge(f.costs.Default)
 		// The table may hold a host function.
 		f.checkAt(pos)
+		f.storeAt(pos)
 		f.afterCall(r.pos)
 	case 0x12, 0x13:
 		return fmt.Errorf("tail calls: %w", ErrUnsupported)
@@ -286,6 +313,9 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 // it (see DESIGN.md: whether instructions after a call that never returns
 // are charged).
 func (f *funcRewriter) afterCall(next int) {
+	if !f.dead {
+		f.at(next).reload = true
+	}
 	if f.costs.SplitAtCalls {
 		f.beginBlock(next, f.dead)
 	}
@@ -387,27 +417,32 @@ func skipPlainImmediates(r *reader, op byte) error {
 	return err
 }
 
-// emit writes the expression with the injected code, in front of each
-// recorded position, and returns the new expression.
+// emit writes the expression with the injected code in front of each
+// recorded position.
 func (f *funcRewriter) emit(dst, expr []byte) []byte {
 	last := 0
 	for _, in := range f.ins {
 		dst = append(dst, expr[last:in.pos]...)
 		last = in.pos
-		if in.charge != 0 && !in.dead {
-			// global.get g; i64.const c; i64.sub; global.set g
-			dst = append(dst, 0x23)
-			dst = appendU32(dst, f.global)
-			dst = append(dst, 0x42)
-			dst = appendS64(dst, in.charge)
-			dst = append(dst, 0x7d, 0x24)
-			dst = appendU32(dst, f.global)
+		if in.reload { // global.get g; local.set t
+			dst = appendU32(append(dst, 0x23), f.global)
+			dst = appendU32(append(dst, 0x21), f.local)
 		}
-		if in.check {
-			// global.get g; i64.const 0; i64.lt_s; if; unreachable; end
-			dst = append(dst, 0x23)
-			dst = appendU32(dst, f.global)
-			dst = append(dst, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b)
+		if in.charge != 0 && !in.dead { // local.get t; i64.const c; i64.sub; local.set t
+			dst = appendU32(append(dst, 0x20), f.local)
+			dst = appendS64(append(dst, 0x42), in.charge)
+			dst = appendU32(append(dst, 0x7d, 0x21), f.local)
+		}
+		if in.check { // local.get t; i64.const 0; i64.lt_s; if; local.get t; global.set g; unreachable; end
+			dst = appendU32(append(dst, 0x20), f.local)
+			dst = append(dst, 0x42, 0x00, 0x53, 0x04, 0x40)
+			dst = appendU32(append(dst, 0x20), f.local)
+			dst = appendU32(append(dst, 0x24), f.global)
+			dst = append(dst, 0x00, 0x0b)
+		}
+		if in.store { // local.get t; global.set g
+			dst = appendU32(append(dst, 0x20), f.local)
+			dst = appendU32(append(dst, 0x24), f.global)
 		}
 	}
 	return append(dst, expr[last:]...)

@@ -136,8 +136,8 @@ func goCases() []goCase {
 	return []goCase{
 		{prog: "collatz", args: []string{"2000"}},
 		{prog: "sieve", args: []string{"50000"}},
-		{prog: "sha", args: []string{"1"}},
-		{prog: "jsonwork", args: []string{"3"}},
+		{prog: "sha", args: []string{"200"}},
+		{prog: "jsonwork", args: []string{"1"}},
 		{prog: "echo", stdin: "hello, metered world\n"},
 		{prog: "echo", args: []string{"exit3"}, stdin: "bye"},
 	}

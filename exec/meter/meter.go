@@ -71,6 +71,8 @@ func Instrument(wasm []byte, opts Options) ([]byte, error) {
 	for i := range sections {
 		s := sections[i]
 		switch s.id {
+		case secType:
+			err = parseTypes(s, info)
 		case secImport:
 			err = parseImports(s, info)
 		case secFunction:
@@ -206,16 +208,25 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) (
 			return nil, &SectionError{Section: "code", Offset: sizeOff, Err: fmt.Errorf("function %d body claims %d bytes, only %d remain: %w", i, size, len(r.buf)-r.pos, errTruncated)}
 		}
 		br := &reader{buf: raw, base: bodyOff}
-		if err := skipLocals(br); err != nil {
+		groups, declared, countEnd, err := readLocals(br)
+		if err != nil {
 			return nil, secErr("code", br, fmt.Errorf("function %d locals: %w", i, err))
 		}
 		localsEnd := br.pos
+		// Our counter is one more i64 local after all existing ones.
+		counter := uint64(info.paramCounts[info.funcTypes[i]]) + declared
+		if counter >= math.MaxUint32 || groups == math.MaxUint32 {
+			return nil, &SectionError{Section: "code", Offset: bodyOff, Err: fmt.Errorf("function %d has too many locals to add one", i)}
+		}
 		expr := &reader{buf: raw[localsEnd:], base: bodyOff + localsEnd}
 		fr.hostFacing = info.hostFacing[info.importedFuncs+i]
+		fr.local = uint32(counter)
 		if err := fr.scan(expr); err != nil {
 			return nil, &SectionError{Section: "code", Offset: expr.offset(), Err: fmt.Errorf("function %d (index %d): %w", i, info.importedFuncs+i, err)}
 		}
-		body = append(body[:0], raw[:localsEnd]...)
+		body = appendU32(body[:0], groups+1)
+		body = append(body, raw[countEnd:localsEnd]...)
+		body = append(body, 0x01, 0x7e)
 		body = fr.emit(body, raw[localsEnd:])
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
@@ -226,20 +237,25 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) (
 	return out, nil
 }
 
-func skipLocals(r *reader) error {
-	groups, err := r.u32()
-	if err != nil {
-		return err
+// readLocals reads the local declarations and returns the number of groups,
+// of declared locals, and the position just after the group count (which
+// may be a padded LEB128, so its length is not implied by its value).
+func readLocals(r *reader) (groups uint32, declared uint64, countEnd int, err error) {
+	if groups, err = r.u32(); err != nil {
+		return 0, 0, 0, err
 	}
+	countEnd = r.pos
 	for g := uint32(0); g < groups; g++ {
-		if _, err := r.u32(); err != nil {
-			return err
+		n, err := r.u32()
+		if err != nil {
+			return 0, 0, 0, err
 		}
+		declared += uint64(n)
 		if err := parseValType(r); err != nil {
-			return err
+			return 0, 0, 0, err
 		}
 	}
-	return nil
+	return groups, declared, countEnd, nil
 }
 
 // ErrNotInstrumented is returned by the helpers for a module that lacks

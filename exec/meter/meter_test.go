@@ -250,12 +250,18 @@ func TestHostCallsStopAtTheExactBudget(t *testing.T) {
 	}
 }
 
-func TestTrapMidBlockChargesTheBlock(t *testing.T) {
-	// 100 / x + 1: five instructions in one metered block, charged on
-	// entry; dividing by zero traps inside it.
+// After a trap that is not the meter's, the count covers every frame up to
+// its last sync with the global: the callers' charges up to the call, not the
+// trapping frame's own (see DESIGN.md).
+func TestTrapCountsUpToTheTrappingCall(t *testing.T) {
+	// f(x) = i32.const 1; drop; g(x)   charges 4 before the call
+	// g(x) = 100 / x + 1                charges 5, traps inside for x = 0
 	m := testModule{
-		types:   [][2][]byte{{{tI32}, {tI32}}},
-		funcs:   []testFunc{{typ: 0, code: code(i32c(100), lget(0), opI32DivU, i32c(1), opI32Add, opEnd)}},
+		types: [][2][]byte{{{tI32}, {tI32}}},
+		funcs: []testFunc{
+			{typ: 0, code: code(i32c(1), opDrop, lget(0), call(1), opEnd)},
+			{typ: 0, code: code(i32c(100), lget(0), opI32DivU, i32c(1), opI32Add, opEnd)},
+		},
 		exports: []testExport{{"f", 0, 0}},
 	}
 	for _, e := range engines() {
@@ -264,8 +270,8 @@ func TestTrapMidBlockChargesTheBlock(t *testing.T) {
 			t.Fatal(err)
 		}
 		res, used, err := callCount(t, mod, "f", 1000, 4)
-		if err != nil || used != 5 || res[0] != 26 {
-			t.Fatalf("%s: 100/4+1 = %v used %d err %v", e.name, res, used, err)
+		if err != nil || used != 9 || res[0] != 26 {
+			t.Fatalf("%s: f(4) = %v used %d err %v; want 26 used 9", e.name, res, used, err)
 		}
 		_, used, err = callCount(t, mod, "f", 1000, 0)
 		if err == nil || !strings.Contains(err.Error(), "divide by zero") {
@@ -274,8 +280,8 @@ func TestTrapMidBlockChargesTheBlock(t *testing.T) {
 		if Exhausted(mod) {
 			t.Errorf("%s: divide by zero attributed to the meter", e.name)
 		}
-		if used != 5 {
-			t.Errorf("%s: trap mid-block used %d, want the whole block's 5", e.name, used)
+		if used != 4 {
+			t.Errorf("%s: trap in the callee used %d, want the caller's 4", e.name, used)
 		}
 	}
 }

@@ -143,7 +143,12 @@ type moduleInfo struct {
 	importedFuncs   uint32
 	importedGlobals uint32
 	definedFuncs    uint32
-	definedGlobals  uint32
+	// paramCounts[t] is the number of parameters of type t; funcTypes[i]
+	// the type of defined function i. The rewriter needs them to number the
+	// local it adds to each function.
+	paramCounts    []uint32
+	funcTypes      []uint32
+	definedGlobals uint32
 	// hostFacing holds the function indices that the host can enter: exports
 	// and the start function. Their exits get a budget check so that a call
 	// never returns successfully with the budget overdrawn.
@@ -244,6 +249,43 @@ func parseImports(s section, info *moduleInfo) error {
 	return nil
 }
 
+func parseTypes(s section, info *moduleInfo) error {
+	r := &reader{buf: s.body, base: s.bodyOff}
+	n, err := r.u32()
+	if err != nil {
+		return secErr("type", r, err)
+	}
+	for i := uint32(0); i < n; i++ {
+		form, err := r.byte()
+		if err != nil {
+			return secErr("type", r, fmt.Errorf("type %d: %w", i, err))
+		}
+		if form != 0x60 {
+			return secErr("type", r, fmt.Errorf("type %d has form 0x%02x, not a function type (GC types?): %w", i, form, ErrUnsupported))
+		}
+		var params uint32
+		for part := 0; part < 2; part++ {
+			count, err := r.u32()
+			if err != nil {
+				return secErr("type", r, fmt.Errorf("type %d: %w", i, err))
+			}
+			for j := uint32(0); j < count; j++ {
+				if err := parseValType(r); err != nil {
+					return secErr("type", r, fmt.Errorf("type %d: %w", i, err))
+				}
+			}
+			if part == 0 {
+				params = count
+			}
+		}
+		info.paramCounts = append(info.paramCounts, params)
+	}
+	if !r.eof() {
+		return secErr("type", r, errors.New("trailing bytes after the last type"))
+	}
+	return nil
+}
+
 func parseFunctions(s section, info *moduleInfo) error {
 	r := &reader{buf: s.body, base: s.bodyOff}
 	n, err := r.u32()
@@ -251,9 +293,14 @@ func parseFunctions(s section, info *moduleInfo) error {
 		return secErr("function", r, err)
 	}
 	for i := uint32(0); i < n; i++ {
-		if _, err := r.u32(); err != nil {
+		t, err := r.u32()
+		if err != nil {
 			return secErr("function", r, fmt.Errorf("function %d type index: %w", i, err))
 		}
+		if uint64(t) >= uint64(len(info.paramCounts)) {
+			return secErr("function", r, fmt.Errorf("function %d has type index %d, but there are %d types", i, t, len(info.paramCounts)))
+		}
+		info.funcTypes = append(info.funcTypes, t)
 	}
 	if !r.eof() {
 		return secErr("function", r, errors.New("trailing bytes after the last function"))

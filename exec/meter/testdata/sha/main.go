@@ -1,4 +1,4 @@
-// Command sha hashes N MiB (argv[1], default 8) of generated data with
+// Command sha hashes N KiB (argv[1], default 8192) of generated data with
 // SHA-256 and prints the digest.
 package main
 
@@ -10,18 +10,18 @@ import (
 )
 
 func main() {
-	mib := 8
+	kib := 8192
 	if len(os.Args) > 1 {
 		if v, err := strconv.Atoi(os.Args[1]); err == nil {
-			mib = v
+			kib = v
 		}
 	}
-	chunk := make([]byte, 64<<10)
+	chunk := make([]byte, 1<<10)
 	for i := range chunk {
 		chunk[i] = byte(i*7 + i>>8)
 	}
 	h := sha256.New()
-	for i := 0; i < mib*16; i++ {
+	for i := 0; i < kib; i++ {
 		chunk[0] = byte(i)
 		h.Write(chunk)
 	}
