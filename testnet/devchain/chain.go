@@ -115,8 +115,11 @@ type Chain struct {
 	waitingData map[near.CryptoHash]near.CryptoHash
 	received    map[near.CryptoHash]*dataValue
 	yields      map[near.CryptoHash]string // pending yield data id -> account
-	timeouts    []yieldTimeout
-	changed     chan struct{} // closed and replaced after every block
+	// resumeInitiated marks pending yields whose resume already ran, so a
+	// timeout that fires before the payload arrives is cancelled.
+	resumeInitiated map[near.CryptoHash]bool
+	timeouts        []yieldTimeout
+	changed         chan struct{} // closed and replaced after every block
 
 	listener net.Listener
 	server   *http.Server
@@ -168,7 +171,8 @@ func New(cfg Config) (*Chain, error) {
 		receipts: map[near.CryptoHash]*receipt{}, outcomes: map[near.CryptoHash]*outcomeWithID{},
 		postponed: map[near.CryptoHash]*receipt{}, waitingData: map[near.CryptoHash]near.CryptoHash{},
 		received: map[near.CryptoHash]*dataValue{}, yields: map[near.CryptoHash]string{},
-		changed: make(chan struct{}), started: time.Now(),
+		resumeInitiated: map[near.CryptoHash]bool{},
+		changed:         make(chan struct{}), started: time.Now(),
 	}
 	c.keyFile = filepath.Join(cfg.Home, cfg.RootAccount+".json")
 	if err := c.loadOrCreateRootKey(); err != nil {

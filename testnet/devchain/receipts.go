@@ -71,6 +71,12 @@ func (c *Chain) applyReceipt(ctx context.Context, b *block, r *receipt) {
 		if _, dup := c.received[r.DataID]; dup {
 			return // a second resume, or a resume after the timeout: the first one won
 		}
+		if r.DataNone && r.IsResume && c.resumeInitiated[r.DataID] {
+			// nearcore's PromiseYieldStatus::ResumeInitiated: a resume already
+			// ran (its payload is on the way), so the timeout is cancelled.
+			return
+		}
+		delete(c.resumeInitiated, r.DataID)
 		if r.DataNone {
 			c.received[r.DataID] = &dataValue{}
 		} else {
@@ -95,9 +101,6 @@ func (c *Chain) applyReceipt(ctx context.Context, b *block, r *receipt) {
 				c.waitingData[id] = r.ID
 			}
 		}
-		if r.IsYield {
-			c.timeouts = append(c.timeouts, yieldTimeout{dataID: r.InputDataIDs[0], expiresAt: b.Height + c.cfg.YieldTimeout})
-		}
 		return
 	}
 	c.executeAction(ctx, b, r)
@@ -115,23 +118,26 @@ func (c *Chain) inputsReady(r *receipt) bool {
 // fireYieldTimeouts resumes, with a failed result, every yield whose timeout
 // has come and that nobody resumed.
 func (c *Chain) fireYieldTimeouts(b *block) {
-	kept := c.timeouts[:0]
+	// The queue is ordered by expiresAt (entries are appended block by block).
+	n := 0
 	for _, t := range c.timeouts {
 		if t.expiresAt > b.Height {
-			kept = append(kept, t)
-			continue
+			break
 		}
+		n++
 		if _, done := c.received[t.dataID]; done {
 			continue
 		}
-		waiting := c.postponed[c.waitingData[t.dataID]]
-		r := &receipt{ID: deriveID(t.dataID, "yield-timeout", b.Height), IsData: true, DataID: t.dataID, DataNone: true, IsResume: true, Predecessor: systemAccount}
-		if waiting != nil {
-			r.Receiver, r.Tx = waiting.Receiver, waiting.Tx
+		// As nearcore: a PromiseResume with no data from the contract to itself.
+		owner := c.yields[t.dataID]
+		r := &receipt{ID: deriveID(t.dataID, "yield-timeout", b.Height), IsData: true, DataID: t.dataID, DataNone: true, IsResume: true,
+			Predecessor: owner, Receiver: owner}
+		if waiting := c.postponed[c.waitingData[t.dataID]]; waiting != nil {
+			r.Tx = waiting.Tx
 		}
 		c.enqueue(r)
 	}
-	c.timeouts = kept
+	c.timeouts = append(c.timeouts[:0], c.timeouts[n:]...)
 }
 
 // actionFailure is an ActionError: which action failed and why.
@@ -339,7 +345,13 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 		}
 		childIDs = append(childIDs, cr.ID.String())
 		if cr.IsYield {
+			// nearcore queues the timeout when the creating call succeeds, at
+			// the creating block's height (not when the yield receipt arrives
+			// one block later): it fires at the end of block created+timeout
+			// and the callback runs, with PromiseResult::Failed, one block
+			// after that.
 			c.yields[cr.InputDataIDs[0]] = cr.Receiver
+			c.timeouts = append(c.timeouts, yieldTimeout{dataID: cr.InputDataIDs[0], expiresAt: b.Height + c.cfg.YieldTimeout})
 		}
 		c.enqueue(cr)
 	}
@@ -347,7 +359,11 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 		status = map[string]string{"SuccessReceiptId": created[returnRcpt].ID.String()}
 	}
 	for _, dr := range resumes {
-		c.enqueueData(r, near.CryptoHash(dr.DataID), dr.Receiver, dr.Data, false)
+		id := near.CryptoHash(dr.DataID)
+		if c.yields[id] != "" {
+			c.resumeInitiated[id] = true
+		}
+		c.enqueueData(r, id, dr.Receiver, dr.Data, false)
 	}
 	if r.IsRefund && fail == nil {
 		c.restoreAllowance(r)
