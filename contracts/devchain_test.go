@@ -991,8 +991,28 @@ func TestFailureCancellationPricingAndLargeInputs(t *testing.T) {
 	if len(ids) != 0 {
 		t.Fatalf("get_pending_request_ids past the last = %v", ids)
 	}
-	if _, err := w.call(w.owner, outlayer, contracts.MethodClearAllPendingRequests, map[string]any{}, near.U128{}); err != nil {
+	// Two more pending requests; clear_all cancels all three in one event.
+	for i := 0; i < 2; i++ {
+		w.send(w.alice, outlayer, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
+			CodeSource: wasmSource(), ResourceLimits: &limits, PayerAccountID: w.payer}, newEstimate)
+	}
+	w.waitPending(3)
+	payerBefore = w.balance(w.payer)
+	clr, err := w.call(w.owner, outlayer, contracts.MethodClearAllPendingRequests, map[string]any{}, near.U128{})
+	if err != nil {
 		t.Fatalf("clear_all_pending_requests: %v", err)
+	}
+	var cleared uint64
+	if err := clr.DecodeResult(&cleared); err != nil || cleared != 3 {
+		t.Fatalf("clear_all_pending_requests = %d, %v", cleared, err)
+	}
+	evs, _ = contracts.OutLayerEvents(clr.Logs())
+	var all []contracts.ExecutionCancelled
+	if len(evs) != 1 || evs[0].DecodeList(contracts.EventExecutionCancelled, &all) != nil || len(all) != 3 || all[0].Reason != "clear_all" {
+		t.Fatalf("clear_all events = %v (%+v)", evs, all)
+	}
+	if got, want := w.balance(w.payer), add(payerBefore, add(newEstimate, newEstimate)); got != want {
+		t.Errorf("payer %s after clear_all, want %s", got, want)
 	}
 	w.view(outlayer, contracts.MethodGetPendingRequestIDs, contracts.PageArgs{}, &ids)
 	if len(ids) != 0 {

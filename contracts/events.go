@@ -90,6 +90,23 @@ func (e *Event) Decode(name string, out any) error {
 	return nil
 }
 
+// DecodeList unmarshals the whole data array into out (a pointer to a
+// slice) after checking the event's name. clear_all_pending_requests logs
+// one execution_cancelled event listing every request it cancelled.
+func (e *Event) DecodeList(name string, out any) error {
+	if e.Event != name {
+		return fmt.Errorf("event is %q, not %q", e.Event, name)
+	}
+	raw, err := json.Marshal(e.Data)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decoding %s event: %w", name, err)
+	}
+	return nil
+}
+
 // RequestData is the JSON object carried, as a string, in an
 // execution_requested event: upstream's keys in upstream's order, then
 // payer_account_id and input_data_in_state (true when the input was too

@@ -75,12 +75,17 @@ pub fn log(msg: &str) {
 
 /// Log a NEP-297 event: `EVENT_JSON:{"standard":..,"version":..,"event":..,"data":[data]}`.
 pub fn log_event(standard: &str, version: &str, event: &str, data: super::json::Value) {
+    log_event_list(standard, version, event, vec![data]);
+}
+
+/// Log one NEP-297 event whose `data` array has several entries.
+pub fn log_event_list(standard: &str, version: &str, event: &str, data: Vec<super::json::Value>) {
     use super::json::Value;
     let body = Value::object(vec![
         ("standard", Value::str(standard)),
         ("version", Value::str(version)),
         ("event", Value::str(event)),
-        ("data", Value::Array(vec![data])),
+        ("data", Value::Array(data)),
     ]);
     let mut line = String::from("EVENT_JSON:");
     body.write(&mut line);

@@ -775,22 +775,24 @@ fn parse_response_lenient(v: &Value) -> ExecutionResponse {
 // Cancellation.
 
 /// Remove a request and refund its whole payment (the yield, when it later
-/// fires, finds nothing and returns null).
-fn cancel(req: &Request, reason: &str) {
+/// fires, finds nothing and returns null). Returns the request's entry for
+/// the `execution_cancelled` event.
+fn cancel(req: &Request, reason: &str) -> Value {
     remove_request(req.request_id);
     env::transfer(&req.payer_account_id, req.payment);
-    emit(
-        "execution_cancelled",
-        Value::object(vec![
-            ("request_id", Value::u64(req.request_id)),
-            ("sender_id", Value::str(&req.sender_id)),
-            ("payer_account_id", Value::str(&req.payer_account_id)),
-            ("payment_refunded", Value::u128_string(req.payment)),
-            ("reason", Value::str(reason)),
-            ("timestamp", Value::u64(env::block_timestamp())),
-        ]),
-    );
+    Value::object(vec![
+        ("request_id", Value::u64(req.request_id)),
+        ("sender_id", Value::str(&req.sender_id)),
+        ("payer_account_id", Value::str(&req.payer_account_id)),
+        ("payment_refunded", Value::u128_string(req.payment)),
+        ("reason", Value::str(reason)),
+        ("timestamp", Value::u64(env::block_timestamp())),
+    ])
 }
+
+/// At most this many requests per clear_all_pending_requests call: one
+/// event entry is up to ~420 bytes and NEAR caps a call's logs at 16 KiB.
+const MAX_CLEAR_PER_CALL: u64 = 30;
 
 /// cancel_stale_execution({"request_id"}): the request's sender or payer,
 /// 600 s after the request, gets the full payment back.
@@ -806,7 +808,8 @@ pub extern "C" fn cancel_stale_execution() {
     if env::block_timestamp() <= req.timestamp.saturating_add(STALE_AFTER_NS) {
         env::panic_str("Execution is not yet stale, please wait");
     }
-    cancel(&req, "stale");
+    let entry = cancel(&req, "stale");
+    emit("execution_cancelled", entry);
 }
 
 /// emergency_cancel_execution({"request_id"}): owner; full refund.
@@ -816,24 +819,24 @@ pub extern "C" fn emergency_cancel_execution() {
     State::load().assert_owner();
     let args = Args::from_input();
     let req = Request::must_load(args.u64("request_id"));
-    cancel(&req, "emergency_cancel");
+    let entry = cancel(&req, "emergency_cancel");
+    emit("execution_cancelled", entry);
 }
 
-/// clear_all_pending_requests({"limit"?: u64 = 100}) -> u64: owner; cancels
-/// up to `limit` pending requests, oldest first, with full refunds.
+/// clear_all_pending_requests({"limit"?: u64 = 30, at most 30}) -> u64:
+/// owner; cancels up to `limit` pending requests, oldest first, with full
+/// refunds, and logs one `execution_cancelled` event listing them all.
 #[no_mangle]
 pub extern "C" fn clear_all_pending_requests() {
     env::assert_no_deposit("clear_all_pending_requests");
     State::load().assert_owner();
     let args = Args::from_input();
-    let limit = args.opt_u64("limit").unwrap_or(100) as usize;
+    let limit = args.opt_u64("limit").unwrap_or(MAX_CLEAR_PER_CALL).min(MAX_CLEAR_PER_CALL) as usize;
     let ids: Vec<u64> = pending_ids().into_iter().take(limit).collect();
-    let mut n = 0u64;
-    for id in ids {
-        if let Some(req) = Request::load(id) {
-            cancel(&req, "clear_all");
-            n += 1;
-        }
+    let entries: Vec<Value> = ids.into_iter().filter_map(Request::load).map(|req| cancel(&req, "clear_all")).collect();
+    let n = entries.len() as u64;
+    if n > 0 {
+        env::log_event_list(EVENT_STANDARD, EVENT_VERSION, "execution_cancelled", entries);
     }
     return_json(&Value::u64(n));
 }
