@@ -770,6 +770,21 @@ func TestRegisteredNodeKeyCanOnlyResolve(t *testing.T) {
 		fc.Allowance == nil || *fc.Allowance != near.OneNEAR {
 		t.Fatalf("node key permission = %+v", ak.Permission)
 	}
+	// Registering a key the account already holds fails to add it, and the
+	// callback takes the record back out.
+	dup := contracts.RegisterNodeArgs{PublicKey: w.operator.PublicKey().String(), Attestation: "simulated:dup"}
+	dres, err := initSigner.CallFunction(w.ctx, opID, contracts.RegisterMethodRegisterNode, dup, 100*tgas, near.U128{})
+	if err != nil {
+		t.Fatalf("register_node of an existing key: %v", err)
+	}
+	var added bool
+	if err := dres.DecodeResult(&added); err != nil || added {
+		t.Fatalf("register_node of an existing key returned %v, %v; logs %q", added, err, dres.Logs())
+	}
+	if ak, err := w.cl.ViewAccessKey(w.ctx, opID, w.operator.PublicKey(), near.BlockReference{Finality: "final"}); err != nil || !ak.Permission.IsFullAccess() {
+		t.Fatalf("the operator's own key changed: %+v, %v", ak, err)
+	}
+
 	var nodes []contracts.NodeSummary
 	w.view(opID, contracts.RegisterMethodListNodes, contracts.ListNodesArgs{}, &nodes)
 	if len(nodes) != 1 || nodes[0].NodeID != "node-1" || nodes[0].AttestationLen != uint64(len(register.Attestation)) {
