@@ -46,6 +46,14 @@ type Config struct {
 	CallTimeout time.Duration
 	// Logger receives block and RPC diagnostics (default: discarded).
 	Logger *slog.Logger
+	// KeepBlocks is how many recent blocks (with their chunks) stay in
+	// memory (default 10 000). Older blocks and chunks answer UNKNOWN_BLOCK
+	// and UNKNOWN_CHUNK, like a node that garbage-collected them.
+	KeepBlocks int
+	// KeepTransactions is how many finished transactions, with their
+	// receipts and outcomes, stay queryable (default 100 000, counted in
+	// inclusion order). Older ones answer UNKNOWN_TRANSACTION.
+	KeepTransactions int
 }
 
 // NEAR constants the devchain uses.
@@ -92,6 +100,12 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.KeepBlocks <= 0 {
+		c.KeepBlocks = 10_000
+	}
+	if c.KeepTransactions <= 0 {
+		c.KeepTransactions = 100_000
+	}
 }
 
 // Chain is a running devchain.
@@ -102,14 +116,21 @@ type Chain struct {
 	rootKey *near.KeyPair
 	keyFile string
 
-	mu          sync.Mutex
-	st          *state
-	blocks      []*block // index = height - blocks[0].Height
+	mu sync.Mutex
+	st *state
+	// blocks is the in-memory window of recent blocks, oldest first, with
+	// contiguous heights: index = height - blocks[0].Height.
+	blocks      []*block
 	byHash      map[near.CryptoHash]*block
+	byChunk     map[near.CryptoHash]*block
+	genesisHash near.CryptoHash
 	pendingTxs  []*txRecord
 	txs         map[near.CryptoHash]*txRecord
+	// included lists the retained included transactions, oldest first, so
+	// the oldest can be forgotten beyond Config.KeepTransactions.
+	included    []*txRecord
 	receipts    map[near.CryptoHash]*receipt // every receipt, for EXPERIMENTAL_receipt and tx status
-	outcomes    map[near.CryptoHash]*outcomeWithID
+	outcomes    map[near.CryptoHash]*near.ExecutionOutcomeWithIDView
 	incoming    []*receipt                   // to execute in the next block
 	postponed   map[near.CryptoHash]*receipt // action receipts waiting for data, by receipt id
 	waitingData map[near.CryptoHash]near.CryptoHash
@@ -139,6 +160,7 @@ type block struct {
 	Height    uint64
 	Hash      near.CryptoHash
 	PrevHash  near.CryptoHash
+	ChunkHash near.CryptoHash
 	Timestamp uint64
 	Txs       []*txRecord
 	Receipts  []*receipt // receipts executed in this block
@@ -167,8 +189,8 @@ func New(cfg Config) (*Chain, error) {
 	}
 	c := &Chain{
 		cfg: cfg, log: cfg.Logger, engine: engine,
-		st: newState(), byHash: map[near.CryptoHash]*block{}, txs: map[near.CryptoHash]*txRecord{},
-		receipts: map[near.CryptoHash]*receipt{}, outcomes: map[near.CryptoHash]*outcomeWithID{},
+		st: newState(), byHash: map[near.CryptoHash]*block{}, byChunk: map[near.CryptoHash]*block{}, txs: map[near.CryptoHash]*txRecord{},
+		receipts: map[near.CryptoHash]*receipt{}, outcomes: map[near.CryptoHash]*near.ExecutionOutcomeWithIDView{},
 		postponed: map[near.CryptoHash]*receipt{}, waitingData: map[near.CryptoHash]near.CryptoHash{},
 		received: map[near.CryptoHash]*dataValue{}, yields: map[near.CryptoHash]string{},
 		resumeInitiated: map[near.CryptoHash]bool{},
@@ -224,8 +246,44 @@ func (c *Chain) genesis() {
 	c.st.commit()
 	g := &block{Height: genesisHeight, Timestamp: uint64(time.Now().UnixNano())}
 	g.Hash = sha256.Sum256([]byte("devchain genesis " + c.cfg.ChainID + " " + time.Now().String()))
-	c.blocks = append(c.blocks, g)
-	c.byHash[g.Hash] = g
+	c.genesisHash = g.Hash
+	c.addBlock(g)
+}
+
+// addBlock appends b to the window and indexes it.
+func (c *Chain) addBlock(b *block) {
+	b.ChunkHash = deriveID(b.Hash, "chunk", 0)
+	c.blocks = append(c.blocks, b)
+	c.byHash[b.Hash] = b
+	c.byChunk[b.ChunkHash] = b
+}
+
+// prune drops the blocks beyond Config.KeepBlocks and the finished
+// transactions beyond Config.KeepTransactions, with their receipts and
+// outcomes, so memory stays bounded however long the chain runs.
+func (c *Chain) prune() {
+	for len(c.blocks) > c.cfg.KeepBlocks {
+		old := c.blocks[0]
+		delete(c.byHash, old.Hash)
+		delete(c.byChunk, old.ChunkHash)
+		c.blocks[0] = nil
+		c.blocks = c.blocks[1:]
+	}
+	for len(c.included) > c.cfg.KeepTransactions {
+		tx := c.included[0]
+		if txLevel(tx) < levelFinal {
+			// Still running (a pending yield finishes within the yield
+			// timeout); younger transactions wait behind it.
+			break
+		}
+		c.included[0] = nil
+		c.included = c.included[1:]
+		delete(c.txs, tx.hash)
+		for _, id := range tx.allReceipts {
+			delete(c.receipts, id)
+			delete(c.outcomes, id)
+		}
+	}
 }
 
 // RootAccount is the genesis account id.
@@ -324,6 +382,9 @@ func (c *Chain) Height() uint64 {
 
 func (c *Chain) head() *block { return c.blocks[len(c.blocks)-1] }
 
+// earliest is the oldest block still in memory.
+func (c *Chain) earliest() *block { return c.blocks[0] }
+
 func (c *Chain) blockAt(height uint64) *block {
 	base := c.blocks[0].Height // genesis, or the head a persisted state restarted from
 	if height < base || height-base >= uint64(len(c.blocks)) {
@@ -356,8 +417,7 @@ func (c *Chain) produceBlock(ctx context.Context) {
 	binary.Write(hh, binary.LittleEndian, b.Height)
 	binary.Write(hh, binary.LittleEndian, b.Timestamp)
 	hh.Sum(b.Hash[:0])
-	c.blocks = append(c.blocks, b)
-	c.byHash[b.Hash] = b
+	c.addBlock(b)
 
 	incoming := c.incoming
 	c.incoming = nil
@@ -370,6 +430,7 @@ func (c *Chain) produceBlock(ctx context.Context) {
 		c.includeTx(b, tx)
 	}
 	c.fireYieldTimeouts(b)
+	c.prune()
 	close(c.changed)
 	c.changed = make(chan struct{})
 }

@@ -115,7 +115,7 @@ func (c *Chain) loadSnapshot() (bool, error) {
 		c.st.accounts[id] = a
 	}
 	g := &block{Height: s.Height, Hash: s.Hash, Timestamp: s.Timestamp}
-	c.blocks = []*block{g}
-	c.byHash[g.Hash] = g
+	c.genesisHash = g.Hash
+	c.addBlock(g)
 	return true, nil
 }

@@ -148,12 +148,13 @@ type actionFailure struct {
 
 func failAt(i int, kind any) *actionFailure { return &actionFailure{index: &i, kind: kind} }
 
-func (f *actionFailure) json() any {
-	var idx any
+func (f *actionFailure) err() *near.TxExecutionError {
+	ae := &near.ActionError{Kind: variantOf(f.kind)}
 	if f.index != nil {
-		idx = *f.index
+		i := uint64(*f.index)
+		ae.Index = &i
 	}
-	return map[string]any{"ActionError": map[string]any{"index": idx, "kind": f.kind}}
+	return &near.TxExecutionError{ActionError: ae}
 }
 
 // executeAction runs all actions of an action receipt atomically.
@@ -299,12 +300,12 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 		burnt = r.PrepaidGas
 	}
 
-	var status any
-	var childIDs []string
+	var status near.ExecutionStatus
+	var childIDs []near.CryptoHash
 	if fail != nil {
 		c.st.rollback(mark)
 		created, resumes, childGas = nil, nil, 0
-		status = map[string]any{"Failure": fail.json()}
+		status = near.Failure(fail.err())
 		// Refund the deposits of a failed receipt to its predecessor.
 		var deposits u128.U128
 		for _, a := range r.Actions {
@@ -322,10 +323,10 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 	} else {
 		c.st.commit()
 		if returnRcpt >= 0 {
-			status = map[string]string{"SuccessReceiptId": ""} // filled once ids are assigned
+			// SuccessReceiptId is filled in once ids are assigned.
 			created[returnRcpt].OutputDataReceivers = append(created[returnRcpt].OutputDataReceivers, r.OutputDataReceivers...)
 		} else {
-			status = map[string]string{"SuccessValue": b64(returnData)}
+			status = near.SuccessValue(returnData)
 			for _, od := range r.OutputDataReceivers {
 				c.enqueueData(r, near.CryptoHash(od.DataID), od.Receiver, returnData, false)
 			}
@@ -343,7 +344,7 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 		if cr.IsRefund && cr.Signer == "" {
 			cr.Signer = systemAccount
 		}
-		childIDs = append(childIDs, cr.ID.String())
+		childIDs = append(childIDs, cr.ID)
 		if cr.IsYield {
 			// nearcore queues the timeout when the creating call succeeds, at
 			// the creating block's height (not when the yield receipt arrives
@@ -355,8 +356,8 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 		}
 		c.enqueue(cr)
 	}
-	if s, ok := status.(map[string]string); ok && s["SuccessReceiptId"] == "" && returnRcpt >= 0 && fail == nil {
-		status = map[string]string{"SuccessReceiptId": created[returnRcpt].ID.String()}
+	if fail == nil && returnRcpt >= 0 {
+		status = near.SuccessReceiptID(created[returnRcpt].ID)
 	}
 	for _, dr := range resumes {
 		id := near.CryptoHash(dr.DataID)
@@ -368,18 +369,12 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 	if r.IsRefund && fail == nil {
 		c.restoreAllowance(r)
 	}
-	if logs == nil {
-		logs = []string{}
-	}
-	if childIDs == nil {
-		childIDs = []string{}
-	}
 	b.GasBurnt += burnt
-	c.outcomes[r.ID] = &outcomeWithID{
-		Proof: []any{}, BlockHash: b.Hash.String(), ID: r.ID.String(),
-		Outcome: outcomeView{
-			Logs: logs, ReceiptIDs: childIDs, GasBurnt: burnt, TokensBurnt: u128.Mul64x64(burnt, r.GasPrice).String(),
-			ExecutorID: r.Receiver, Status: rawJSON(status), Metadata: outcomeMetadata{Version: 3, GasProfile: []any{}},
+	c.outcomes[r.ID] = &near.ExecutionOutcomeWithIDView{
+		BlockHash: b.Hash, ID: r.ID,
+		Outcome: near.ExecutionOutcomeView{
+			Logs: logs, ReceiptIDs: childIDs, GasBurnt: burnt, TokensBurnt: near.U128(u128.Mul64x64(burnt, r.GasPrice)),
+			ExecutorID: r.Receiver, Status: status, Metadata: near.ExecutionMetadataView{Version: 3, GasProfile: []near.CostGasUsed{}},
 		},
 	}
 	if tx := r.Tx; tx != nil {

@@ -8,54 +8,33 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/outlayer/outlayer/contracts/near"
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 	"github.com/outlayer/outlayer/testnet/devchain/internal/vm"
 )
 
 const maxRequestBody = 16 << 20
 
-type rpcRequest struct {
-	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"`
-	Method  string          `json:"method"`
-	Params  json.RawMessage `json:"params"`
-}
+// rpcError is contracts/near's RPC error, so the chain answers with exactly
+// the shapes the client parses.
+type rpcError = near.RPCError
 
-// rpcError is nearcore's structured error with the legacy code/message/data.
-type rpcError struct {
-	Name    string    `json:"name"`
-	Cause   *rpcCause `json:"cause"`
-	Code    int       `json:"code"`
-	Message string    `json:"message"`
-	Data    any       `json:"data"`
-	status  int
-}
-
-type rpcCause struct {
-	Name string `json:"name"`
-	Info any    `json:"info"`
-}
-
-func handlerError(cause string, info any, data any) *rpcError {
+func handlerError(cause string, info any, data string) *rpcError {
 	if info == nil {
 		info = map[string]any{}
 	}
-	return &rpcError{Name: "HANDLER_ERROR", Cause: &rpcCause{Name: cause, Info: info}, Code: -32000, Message: "Server error", Data: data, status: http.StatusOK}
+	return near.NewHandlerError(cause, info, data)
 }
 
 func parseError(format string, a ...any) *rpcError {
-	msg := fmt.Sprintf(format, a...)
-	return &rpcError{Name: "REQUEST_VALIDATION_ERROR", Cause: &rpcCause{Name: "PARSE_ERROR", Info: map[string]any{"error_message": msg}},
-		Code: -32700, Message: "Parse error", Data: msg, status: http.StatusBadRequest}
+	return near.NewParseError(fmt.Sprintf(format, a...))
 }
 
-func invalidTxError(e *txError) *rpcError {
-	return handlerError("INVALID_TRANSACTION", map[string]any{}, map[string]any{"TxExecutionError": map[string]any{"InvalidTxError": e.JSON}})
+func unknownBlock(ref string, id any) *rpcError {
+	return handlerError("UNKNOWN_BLOCK", map[string]any{"block_reference": map[string]any{"block_id": id}},
+		fmt.Sprintf("DB Not Found Error: %s: %v", ref, id))
 }
 
 func (c *Chain) rpcHandler() http.Handler {
@@ -65,7 +44,7 @@ func (c *Chain) rpcHandler() http.Handler {
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(req.Body, maxRequestBody))
-		var r rpcRequest
+		var r near.Request
 		if err == nil {
 			err = json.Unmarshal(body, &r)
 		}
@@ -76,17 +55,19 @@ func (c *Chain) rpcHandler() http.Handler {
 		} else {
 			result, rerr = c.dispatch(req.Context(), r.Method, r.Params)
 		}
-		id := r.ID
-		if len(id) == 0 {
-			id = json.RawMessage(`null`)
+		resp := near.Response{JSONRPC: "2.0", ID: r.ID}
+		if len(resp.ID) == 0 {
+			resp.ID = json.RawMessage(`null`)
 		}
-		resp := map[string]any{"jsonrpc": "2.0", "id": id}
+		if rerr == nil {
+			if resp.Result, err = json.Marshal(result); err != nil {
+				rerr = near.NewInternalError(fmt.Sprintf("encoding the %s result: %v", r.Method, err))
+			}
+		}
 		status := http.StatusOK
 		if rerr != nil {
-			resp["error"] = rerr
-			status = rerr.status
-		} else {
-			resp["result"] = result
+			resp.Result, resp.Error = nil, rerr
+			status = rerr.HTTPStatus
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -103,7 +84,7 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 	case "chunk":
 		return c.rpcChunk(params)
 	case "gas_price":
-		return map[string]string{"gas_price": strconv.Itoa(GasPrice)}, nil
+		return near.GasPriceResult{GasPrice: near.NewU128(GasPrice)}, nil
 	case "query":
 		return c.rpcQuery(ctx, params, "")
 	case "EXPERIMENTAL_view_account", "EXPERIMENTAL_view_code", "EXPERIMENTAL_view_state",
@@ -145,7 +126,7 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 		if r == nil {
 			return nil, handlerError("UNKNOWN_RECEIPT", map[string]any{"receipt_id": p.ReceiptID.String()}, fmt.Sprintf("Receipt with id %s has never been observed on this node", p.ReceiptID))
 		}
-		return receiptJSON(r), nil
+		return receiptView(r), nil
 	case "sandbox_fast_forward":
 		var p struct {
 			DeltaHeight uint64 `json:"delta_height"`
@@ -154,12 +135,11 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 			return nil, parseError("sandbox_fast_forward params: %v", err)
 		}
 		if err := c.FastForward(ctx, p.DeltaHeight); err != nil {
-			return nil, handlerError("INTERNAL_ERROR", nil, err.Error())
+			return nil, near.NewInternalError(err.Error())
 		}
 		return map[string]any{}, nil
 	}
-	return nil, &rpcError{Name: "REQUEST_VALIDATION_ERROR", Cause: &rpcCause{Name: "METHOD_NOT_FOUND", Info: map[string]any{"method_name": method}},
-		Code: -32601, Message: "Method not found", Data: method, status: http.StatusBadRequest}
+	return nil, near.NewMethodNotFoundError(method)
 }
 
 func firstString(params json.RawMessage) (string, *rpcError) {
@@ -170,93 +150,78 @@ func firstString(params json.RawMessage) (string, *rpcError) {
 	return arr[0], nil
 }
 
-func (c *Chain) rpcStatus() any {
+func (c *Chain) rpcStatus() *near.StatusResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h, g := c.head(), c.blocks[0]
-	return map[string]any{
-		"version":                 map[string]any{"version": "devchain", "build": "outlayer", "rustc_version": ""},
-		"chain_id":                c.cfg.ChainID,
-		"protocol_version":        protocolVersion,
-		"latest_protocol_version": protocolVersion,
-		"rpc_addr":                c.cfg.RPCAddr,
-		"validators":              []any{map[string]any{"account_id": c.cfg.RootAccount, "is_slashed": false}},
-		"sync_info": map[string]any{
-			"latest_block_hash": h.Hash.String(), "latest_block_height": h.Height, "latest_state_root": h.Hash.String(),
-			"latest_block_time": time.Unix(0, int64(h.Timestamp)).UTC().Format(time.RFC3339Nano), "syncing": false,
-			"earliest_block_hash": g.Hash.String(), "earliest_block_height": g.Height,
-			"earliest_block_time": time.Unix(0, int64(g.Timestamp)).UTC().Format(time.RFC3339Nano),
-			"epoch_id":            near.CryptoHash{}.String(), "epoch_start_height": genesisHeight,
+	h, e := c.head(), c.earliest()
+	s := &near.StatusResult{
+		ChainID: c.cfg.ChainID, ProtocolVersion: protocolVersion, LatestProtocolVersion: protocolVersion,
+		Validators: []near.ValidatorInfo{{AccountID: c.cfg.RootAccount}},
+		SyncInfo: near.SyncInfo{
+			LatestBlockHash: h.Hash, LatestBlockHeight: h.Height, LatestStateRoot: h.Hash,
+			LatestBlockTime: time.Unix(0, int64(h.Timestamp)).UTC().Format(time.RFC3339Nano),
 		},
-		"validator_account_id":  c.cfg.RootAccount,
-		"validator_public_key":  c.rootKey.PublicKey().String(),
-		"node_public_key":       c.rootKey.PublicKey().String(),
-		"node_key":              nil,
-		"uptime_sec":            int64(time.Since(c.started).Seconds()),
-		"genesis_hash":          g.Hash.String(),
-		"detailed_debug_status": nil,
+		NodePublicKey: c.rootKey.PublicKey().String(),
+		UptimeSec:     int64(time.Since(c.started).Seconds()),
+		GenesisHash:   c.genesisHash,
 	}
+	s.Version.Version, s.Version.Build = "devchain", "outlayer"
+	addr, validator, pk := c.cfg.RPCAddr, c.cfg.RootAccount, c.rootKey.PublicKey()
+	s.RPCAddr, s.ValidatorAccountID, s.ValidatorPublicKey = &addr, &validator, &pk
+	earliestTime := time.Unix(0, int64(e.Timestamp)).UTC().Format(time.RFC3339Nano)
+	epochID, epochStart := near.CryptoHash{}, uint64(genesisHeight)
+	s.SyncInfo.EarliestBlockHash, s.SyncInfo.EarliestBlockHeight, s.SyncInfo.EarliestBlockTime = &e.Hash, &e.Height, &earliestTime
+	s.SyncInfo.EpochID, s.SyncInfo.EpochStartHeight = &epochID, &epochStart
+	return s
 }
 
-// blockRef is a block reference: finality, block_id (height or hash) or
+// resolveBlock finds the block a reference names: finality (every finality
+// is the head on a single node), block_id (height or hash) or
 // sync_checkpoint.
-type blockRef struct {
-	Finality       string          `json:"finality"`
-	BlockID        json.RawMessage `json:"block_id"`
-	SyncCheckpoint string          `json:"sync_checkpoint"`
-}
-
-func (c *Chain) resolveBlock(ref blockRef) (*block, *rpcError) {
-	if len(ref.BlockID) > 0 && string(ref.BlockID) != "null" {
-		var height uint64
-		if err := json.Unmarshal(ref.BlockID, &height); err == nil {
-			if b := c.blockAt(height); b != nil {
+func (c *Chain) resolveBlock(ref near.BlockReference) (*block, *rpcError) {
+	if id := ref.BlockID; id != nil {
+		if id.Hash != nil {
+			if b := c.byHash[*id.Hash]; b != nil {
 				return b, nil
 			}
-			return nil, handlerError("UNKNOWN_BLOCK", map[string]any{"block_reference": map[string]any{"block_id": height}}, fmt.Sprintf("DB Not Found Error: BLOCK HEIGHT: %d", height))
+			return nil, unknownBlock("BLOCK", id.Hash.String())
 		}
-		var s string
-		if err := json.Unmarshal(ref.BlockID, &s); err != nil {
-			return nil, parseError("block_id must be a height or a block hash")
-		}
-		h, err := near.ParseCryptoHash(s)
-		if err != nil {
-			return nil, parseError("block_id: %v", err)
-		}
-		if b := c.byHash[h]; b != nil {
+		if b := c.blockAt(id.Height); b != nil {
 			return b, nil
 		}
-		return nil, handlerError("UNKNOWN_BLOCK", map[string]any{"block_reference": map[string]any{"block_id": s}}, fmt.Sprintf("DB Not Found Error: BLOCK: %s", s))
+		return nil, unknownBlock("BLOCK HEIGHT", id.Height)
 	}
 	if ref.SyncCheckpoint == "genesis" || ref.SyncCheckpoint == "earliest_available" {
-		return c.blocks[0], nil
+		return c.earliest(), nil
 	}
-	return c.head(), nil // every finality is the head on a single node
+	return c.head(), nil
 }
 
-func chunkHash(b *block) near.CryptoHash { return deriveID(b.Hash, "chunk", 0) }
-
-func (c *Chain) chunkHeader(b *block) map[string]any {
-	return map[string]any{
-		"chunk_hash": chunkHash(b).String(), "prev_block_hash": b.PrevHash.String(), "outcome_root": near.CryptoHash{}.String(),
-		"prev_state_root": near.CryptoHash{}.String(), "encoded_merkle_root": near.CryptoHash{}.String(), "encoded_length": 0,
-		"height_created": b.Height, "height_included": b.Height, "shard_id": 0, "gas_used": b.GasBurnt, "gas_limit": 1_000_000_000_000_000,
-		"rent_paid": "0", "validator_reward": "0", "balance_burnt": u128.Mul64x64(b.GasBurnt, GasPrice).String(),
-		"outgoing_receipts_root": near.CryptoHash{}.String(), "tx_root": near.CryptoHash{}.String(), "validator_proposals": []any{},
-		"congestion_info": nil, "signature": "ed25519:1111111111111111111111111111111111111111111111111111111111111111",
+// parseBlockRef reads a block reference from object params, or the legacy
+// [block_id] array form.
+func parseBlockRef(params json.RawMessage, what string) (near.BlockReference, *rpcError) {
+	var ref near.BlockReference
+	if len(params) == 0 || string(params) == "null" {
+		return ref, nil
 	}
+	if err := json.Unmarshal(params, &ref); err != nil {
+		var arr []json.RawMessage
+		if json.Unmarshal(params, &arr) != nil || len(arr) != 1 {
+			return ref, parseError("%s params: %v", what, err)
+		}
+		var id near.BlockID
+		if err := json.Unmarshal(arr[0], &id); err != nil {
+			return ref, parseError("%s params: %v", what, err)
+		}
+		ref.BlockID = &id
+	}
+	return ref, nil
 }
 
 func (c *Chain) rpcBlock(params json.RawMessage) (any, *rpcError) {
-	var ref blockRef
-	if len(params) > 0 && string(params) != "null" {
-		if err := json.Unmarshal(params, &ref); err != nil {
-			var arr []json.RawMessage
-			if json.Unmarshal(params, &arr) != nil || len(arr) != 1 {
-				return nil, parseError("block params: %v", err)
-			}
-			ref.BlockID = arr[0]
-		}
+	ref, rerr := parseBlockRef(params, "block")
+	if rerr != nil {
+		return nil, rerr
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -264,123 +229,51 @@ func (c *Chain) rpcBlock(params json.RawMessage) (any, *rpcError) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	prevHeight := any(nil)
-	if b.Height > genesisHeight {
-		prevHeight = b.Height - 1
-	}
-	zero := near.CryptoHash{}.String()
-	return map[string]any{
-		"author": c.cfg.RootAccount,
-		"header": map[string]any{
-			"height": b.Height, "prev_height": prevHeight, "epoch_id": zero, "next_epoch_id": zero, "hash": b.Hash.String(),
-			"prev_hash": b.PrevHash.String(), "prev_state_root": zero, "block_body_hash": zero, "chunk_receipts_root": zero,
-			"chunk_headers_root": zero, "chunk_tx_root": zero, "outcome_root": zero, "chunks_included": 1, "challenges_root": zero,
-			"timestamp": b.Timestamp, "timestamp_nanosec": strconv.FormatUint(b.Timestamp, 10), "random_value": deriveID(b.Hash, "random", 0).String(),
-			"validator_proposals": []any{}, "chunk_mask": []bool{true}, "gas_price": strconv.Itoa(GasPrice), "block_ordinal": b.Height,
-			"rent_paid": "0", "validator_reward": "0", "total_supply": "0", "challenges_result": []any{},
-			"last_final_block": b.Hash.String(), "last_ds_final_block": b.Hash.String(), "next_bp_hash": zero, "block_merkle_root": zero,
-			"epoch_sync_data_hash": nil, "approvals": []any{}, "signature": "ed25519:1111111111111111111111111111111111111111111111111111111111111111",
-			"latest_protocol_version": protocolVersion,
-		},
-		"chunks": []any{c.chunkHeader(b)},
-	}, nil
+	return c.blockView(b), nil
 }
 
 func (c *Chain) rpcChunk(params json.RawMessage) (any, *rpcError) {
 	var p struct {
-		ChunkID string          `json:"chunk_id"`
-		BlockID json.RawMessage `json:"block_id"`
-		ShardID *uint64         `json:"shard_id"`
+		ChunkID *near.CryptoHash `json:"chunk_id"`
+		BlockID *near.BlockID    `json:"block_id"`
+		ShardID *uint64          `json:"shard_id"`
 	}
 	if err := json.Unmarshal(params, &p); err != nil {
-		var arr []string
+		var arr []near.CryptoHash
 		if json.Unmarshal(params, &arr) != nil || len(arr) != 1 {
 			return nil, parseError("chunk params: %v", err)
 		}
-		p.ChunkID = arr[0]
+		p.ChunkID = &arr[0]
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var b *block
-	if p.ChunkID != "" {
-		h, err := near.ParseCryptoHash(p.ChunkID)
-		if err != nil {
-			return nil, parseError("chunk_id: %v", err)
-		}
-		// A chunk hash is derived from its block hash; scan recent blocks.
-		for i := len(c.blocks) - 1; i >= 0 && b == nil; i-- {
-			if chunkHash(c.blocks[i]) == h {
-				b = c.blocks[i]
-			}
-		}
-		if b == nil {
-			return nil, handlerError("UNKNOWN_CHUNK", map[string]any{"chunk_hash": p.ChunkID}, fmt.Sprintf("Chunk Missing (unavailable on the node): ChunkHash(%s)", p.ChunkID))
+	if p.ChunkID != nil {
+		if b = c.byChunk[*p.ChunkID]; b == nil {
+			return nil, handlerError("UNKNOWN_CHUNK", map[string]any{"chunk_hash": p.ChunkID.String()},
+				fmt.Sprintf("Chunk Missing (unavailable on the node): ChunkHash(%s)", p.ChunkID))
 		}
 	} else {
 		if p.ShardID != nil && *p.ShardID != 0 {
 			return nil, handlerError("INVALID_SHARD_ID", map[string]any{"shard_id": *p.ShardID}, fmt.Sprintf("Shard id %d does not exist", *p.ShardID))
 		}
+		if p.BlockID == nil {
+			return nil, parseError("chunk params: give chunk_id, or block_id and shard_id")
+		}
 		var rerr *rpcError
-		if b, rerr = c.resolveBlock(blockRef{BlockID: p.BlockID}); rerr != nil {
+		if b, rerr = c.resolveBlock(near.BlockReference{BlockID: p.BlockID}); rerr != nil {
 			return nil, rerr
 		}
 	}
-	txs := []any{}
+	v := &near.ChunkView{Author: c.cfg.RootAccount, Header: c.chunkHeaderView(b),
+		Transactions: make([]near.SignedTransactionView, 0, len(b.Txs)), Receipts: make([]near.ReceiptView, 0, len(b.Receipts))}
 	for _, tx := range b.Txs {
-		txs = append(txs, c.signedTxJSON(tx))
+		v.Transactions = append(v.Transactions, near.NewSignedTransactionView(tx.signed))
 	}
-	receipts := []any{}
 	for _, r := range b.Receipts {
-		receipts = append(receipts, receiptJSON(r))
+		v.Receipts = append(v.Receipts, receiptView(r))
 	}
-	return map[string]any{"author": c.cfg.RootAccount, "header": c.chunkHeader(b), "transactions": txs, "receipts": receipts}, nil
-}
-
-func (c *Chain) signedTxJSON(tx *txRecord) signedTxView {
-	t := &tx.signed.Transaction
-	acts := []any{}
-	for i := range tx.actions {
-		acts = append(acts, actionView(&tx.actions[i]))
-	}
-	return signedTxView{SignerID: t.SignerID, PublicKey: t.PublicKey.String(), Nonce: t.Nonce, ReceiverID: t.ReceiverID,
-		Actions: acts, Signature: tx.signed.Signature.String(), Hash: tx.hash.String()}
-}
-
-func receiptJSON(r *receipt) receiptView {
-	v := receiptView{PredecessorID: r.Predecessor, ReceiverID: r.Receiver, ReceiptID: r.ID.String()}
-	if r.IsData {
-		var data any
-		if !r.DataNone {
-			data = b64(r.Data)
-		}
-		v.Receipt = map[string]any{"Data": map[string]any{"data_id": r.DataID.String(), "data": data, "is_promise_resume": r.IsResume}}
-		return v
-	}
-	acts := []any{}
-	for i := range r.Actions {
-		acts = append(acts, actionView(&r.Actions[i]))
-	}
-	outs := []any{}
-	for _, o := range r.OutputDataReceivers {
-		outs = append(outs, map[string]any{"data_id": near.CryptoHash(o.DataID).String(), "receiver_id": o.Receiver})
-	}
-	ins := []string{}
-	for _, id := range r.InputDataIDs {
-		ins = append(ins, id.String())
-	}
-	gasPrice := strconv.FormatUint(r.GasPrice, 10)
-	signerKey := pkString(r.SignerKey)
-	if r.IsRefund {
-		gasPrice = "0"
-		if signerKey == "" {
-			signerKey = "ed25519:11111111111111111111111111111111"
-		}
-	}
-	v.Receipt = map[string]any{"Action": map[string]any{
-		"signer_id": r.Signer, "signer_public_key": signerKey, "gas_price": gasPrice,
-		"output_data_receivers": outs, "input_data_ids": ins, "actions": acts, "is_promise_yield": r.IsYield,
-	}}
-	return v
+	return v, nil
 }
 
 // --- transactions ---
@@ -409,7 +302,7 @@ func waitLevel(s string) (int, *rpcError) {
 
 func txLevel(tx *txRecord) int {
 	switch {
-	case tx.included == nil:
+	case !tx.included:
 		return levelNone
 	case tx.pending > 0:
 		return levelIncluded
@@ -419,7 +312,7 @@ func txLevel(tx *txRecord) int {
 	return levelFinal
 }
 
-var levelNames = [...]string{"NONE", "INCLUDED_FINAL", "EXECUTED", "FINAL"}
+var levelNames = [...]near.TxExecutionStatus{near.TxNone, near.TxIncludedFinal, near.TxExecuted, near.TxFinal}
 
 // submit accepts a base64 signed transaction and waits for wait_until.
 func (c *Chain) submit(ctx context.Context, b64tx, waitUntil string, hashOnly bool) (any, *rpcError) {
@@ -441,7 +334,7 @@ func (c *Chain) submit(ctx context.Context, b64tx, waitUntil string, hashOnly bo
 	if tx == nil { // a transaction seen before is answered with its known result
 		if _, terr := c.validateTx(st); terr != nil {
 			c.mu.Unlock()
-			return nil, invalidTxError(terr)
+			return nil, terr.rpcError()
 		}
 		tx = &txRecord{signed: st, hash: hash}
 		c.txs[hash] = tx
@@ -449,7 +342,7 @@ func (c *Chain) submit(ctx context.Context, b64tx, waitUntil string, hashOnly bo
 	}
 	c.mu.Unlock()
 	if hashOnly {
-		return hash.String(), nil
+		return hash, nil
 	}
 	return c.waitTx(ctx, tx, level, false)
 }
@@ -461,7 +354,7 @@ func (c *Chain) waitTx(ctx context.Context, tx *txRecord, level int, withReceipt
 		c.mu.Lock()
 		if tx.invalid != nil {
 			c.mu.Unlock()
-			return nil, invalidTxError(tx.invalid)
+			return nil, tx.invalid.rpcError()
 		}
 		reached := txLevel(tx)
 		if reached >= level {
@@ -474,8 +367,7 @@ func (c *Chain) waitTx(ctx context.Context, tx *txRecord, level int, withReceipt
 		select {
 		case <-ch:
 		case <-timer.C:
-			return nil, &rpcError{Name: "HANDLER_ERROR", Cause: &rpcCause{Name: "TIMEOUT_ERROR", Info: map[string]any{}},
-				Code: -32000, Message: "Server error", Data: "Timeout", status: http.StatusRequestTimeout}
+			return nil, near.NewTimeoutError()
 		case <-ctx.Done():
 			return nil, handlerError("TIMEOUT_ERROR", nil, "the request was cancelled")
 		}
@@ -483,57 +375,48 @@ func (c *Chain) waitTx(ctx context.Context, tx *txRecord, level int, withReceipt
 }
 
 // txResult is the FinalExecutionOutcome (flattened with final_execution_status).
-func (c *Chain) txResult(tx *txRecord, reached int, withReceipts bool) any {
-	res := map[string]any{"final_execution_status": levelNames[reached]}
-	if tx.included == nil {
+func (c *Chain) txResult(tx *txRecord, reached int, withReceipts bool) *near.FinalExecutionOutcome {
+	res := &near.FinalExecutionOutcome{FinalExecutionStatus: levelNames[reached]}
+	if !tx.included {
 		return res
 	}
-	res["transaction"] = c.signedTxJSON(tx)
-	res["transaction_outcome"] = tx.outcome
-	outs := []*outcomeWithID{}
+	tv := near.NewSignedTransactionView(tx.signed)
+	res.Transaction = &tv
+	res.TransactionOutcome = tx.outcome
+	res.ReceiptsOutcome = make([]near.ExecutionOutcomeWithIDView, 0, len(tx.receiptIDs))
 	for _, id := range tx.receiptIDs {
 		if o := c.outcomes[id]; o != nil {
-			outs = append(outs, o)
+			res.ReceiptsOutcome = append(res.ReceiptsOutcome, *o)
 		}
 	}
-	res["receipts_outcome"] = outs
-	res["status"] = c.finalStatus(tx)
+	status := c.finalStatus(tx)
+	res.Status = &status
 	if withReceipts {
-		rs := []receiptView{}
+		res.Receipts = []near.ReceiptView{}
 		for _, id := range tx.allReceipts {
 			if r := c.receipts[id]; r != nil && !r.IsData {
-				rs = append(rs, receiptJSON(r))
+				res.Receipts = append(res.Receipts, receiptView(r))
 			}
 		}
-		res["receipts"] = rs
 	}
 	return res
 }
 
 // finalStatus follows SuccessReceiptId links from the transaction outcome to
 // the first SuccessValue or Failure.
-func (c *Chain) finalStatus(tx *txRecord) json.RawMessage {
+func (c *Chain) finalStatus(tx *txRecord) near.ExecutionStatus {
 	status := tx.outcome.Outcome.Status
 	for range 10_000 {
-		var s map[string]json.RawMessage
-		if json.Unmarshal(status, &s) != nil {
+		if status.Kind != near.StatusSuccessReceiptID {
 			return status
 		}
-		next, ok := s["SuccessReceiptId"]
-		if !ok {
-			return status
-		}
-		var id near.CryptoHash
-		if json.Unmarshal(next, &id) != nil {
-			return status
-		}
-		o := c.outcomes[id]
+		o := c.outcomes[status.ReceiptID]
 		if o == nil {
-			return json.RawMessage(`"Started"`)
+			break
 		}
 		status = o.Outcome.Status
 	}
-	return json.RawMessage(`"Started"`)
+	return near.ExecutionStatus{Kind: near.StatusStarted}
 }
 
 func (c *Chain) rpcTxStatus(ctx context.Context, params json.RawMessage, withReceipts bool) (any, *rpcError) {
@@ -589,7 +472,7 @@ func (c *Chain) rpcTxStatus(ctx context.Context, params json.RawMessage, withRec
 
 func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestType string) (any, *rpcError) {
 	var p struct {
-		blockRef
+		near.BlockReference
 		RequestType string `json:"request_type"`
 		AccountID   string `json:"account_id"`
 		PublicKey   string `json:"public_key"`
@@ -605,36 +488,31 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, rerr := c.resolveBlock(p.blockRef); rerr != nil {
+	if _, rerr := c.resolveBlock(p.BlockReference); rerr != nil {
 		return nil, rerr
 	}
 	// The devchain keeps only the latest state; every query reads it.
 	b := c.head()
-	withBlock := func(m map[string]any) map[string]any {
-		m["block_height"] = b.Height
-		m["block_hash"] = b.Hash.String()
-		return m
-	}
+	at := near.QueryResultHeader{BlockHeight: b.Height, BlockHash: b.Hash}
+	accountInfo := map[string]any{"requested_account_id": p.AccountID, "block_height": b.Height, "block_hash": b.Hash.String()}
 	if near.ValidateAccountID(p.AccountID) != nil {
-		return nil, handlerError("INVALID_ACCOUNT", map[string]any{"requested_account_id": p.AccountID, "block_height": b.Height, "block_hash": b.Hash.String()},
-			fmt.Sprintf("Account ID %q is invalid", p.AccountID))
+		return nil, handlerError("INVALID_ACCOUNT", accountInfo, fmt.Sprintf("Account ID %q is invalid", p.AccountID))
 	}
 	acc := c.st.accounts[p.AccountID]
 	if acc == nil {
-		return nil, handlerError("UNKNOWN_ACCOUNT", map[string]any{"requested_account_id": p.AccountID, "block_height": b.Height, "block_hash": b.Hash.String()},
-			fmt.Sprintf("account %s does not exist while viewing", p.AccountID))
+		return nil, handlerError("UNKNOWN_ACCOUNT", accountInfo, fmt.Sprintf("account %s does not exist while viewing", p.AccountID))
 	}
 	switch p.RequestType {
 	case "view_account":
-		return withBlock(map[string]any{"amount": acc.Amount.String(), "locked": acc.Locked.String(), "code_hash": acc.CodeHash.String(),
-			"storage_usage": acc.StorageUsage, "storage_paid_at": 0}), nil
+		return &near.AccountView{Amount: near.U128(acc.Amount), Locked: near.U128(acc.Locked), CodeHash: acc.CodeHash,
+			StorageUsage: acc.StorageUsage, QueryResultHeader: at}, nil
 	case "view_code":
 		code := c.st.codeOf(acc)
 		if code == nil {
 			return nil, handlerError("NO_CONTRACT_CODE", map[string]any{"contract_account_id": p.AccountID, "block_height": b.Height, "block_hash": b.Hash.String()},
 				fmt.Sprintf("Contract code for contract ID %s has never been observed on the node", p.AccountID))
 		}
-		return withBlock(map[string]any{"code_base64": b64(code), "hash": acc.CodeHash.String()}), nil
+		return &near.ContractCodeView{Code: code, Hash: acc.CodeHash, QueryResultHeader: at}, nil
 	case "view_access_key":
 		pk, err := near.ParsePublicKey(p.PublicKey)
 		if err != nil {
@@ -642,19 +520,16 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 		}
 		k, ok := acc.Keys[pk]
 		if !ok {
-			return withBlock(map[string]any{"error": fmt.Sprintf("access key %s does not exist while viewing", pk), "logs": []string{}}), nil
+			return &near.QueryErrorResult{Error: fmt.Sprintf("access key %s does not exist while viewing", pk), Logs: []string{}, QueryResultHeader: at}, nil
 		}
-		v := accessKeyJSON(k)
-		return withBlock(map[string]any{"nonce": v.Nonce, "permission": v.Permission}), nil
+		return &near.AccessKeyView{AccessKey: accessKeyView(k), QueryResultHeader: at}, nil
 	case "view_access_key_list":
-		keys := []any{}
+		list := &near.AccessKeyList{Keys: make([]near.AccessKeyInfoView, 0, len(acc.Keys)), QueryResultHeader: at}
 		for pk, k := range acc.Keys {
-			keys = append(keys, map[string]any{"public_key": pk.String(), "access_key": accessKeyJSON(k)})
+			list.Keys = append(list.Keys, near.AccessKeyInfoView{PublicKey: pk, AccessKey: accessKeyView(k)})
 		}
-		sort.Slice(keys, func(i, j int) bool {
-			return keys[i].(map[string]any)["public_key"].(string) < keys[j].(map[string]any)["public_key"].(string)
-		})
-		return withBlock(map[string]any{"keys": keys}), nil
+		sort.Slice(list.Keys, func(i, j int) bool { return list.Keys[i].PublicKey.String() < list.Keys[j].PublicKey.String() })
+		return list, nil
 	case "view_state":
 		prefix, err := base64.StdEncoding.DecodeString(p.Prefix)
 		if err != nil {
@@ -667,11 +542,11 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 			}
 		}
 		sort.Strings(names)
-		values := []any{}
+		res := &near.ViewStateResult{Values: make([]near.StateItem, 0, len(names)), QueryResultHeader: at}
 		for _, k := range names {
-			values = append(values, map[string]any{"key": b64([]byte(k)), "value": b64(acc.Data[k])})
+			res.Values = append(res.Values, near.StateItem{Key: []byte(k), Value: acc.Data[k]})
 		}
-		return withBlock(map[string]any{"values": values}), nil
+		return res, nil
 	case "call_function":
 		args, err := base64.StdEncoding.DecodeString(p.ArgsBase64)
 		if err != nil {
@@ -683,13 +558,13 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 			logs = []string{}
 		}
 		if out.Err != nil {
-			return withBlock(map[string]any{"error": "wasm execution failed with error: " + out.Err.Text, "logs": logs}), nil
+			return &near.QueryErrorResult{Error: "wasm execution failed with error: " + out.Err.Text, Logs: logs, QueryResultHeader: at}, nil
 		}
-		result := make([]int, len(out.ReturnData))
-		for i, x := range out.ReturnData {
-			result[i] = int(x)
+		result := out.ReturnData
+		if result == nil {
+			result = []byte{}
 		}
-		return withBlock(map[string]any{"result": result, "logs": logs}), nil
+		return &near.CallResult{Result: result, Logs: logs, QueryResultHeader: at}, nil
 	}
 	return nil, parseError("unknown query request_type %q", p.RequestType)
 }

@@ -13,8 +13,8 @@ type txRecord struct {
 	signed   *near.SignedTransaction
 	hash     near.CryptoHash
 	actions  []vm.Action
-	included *block
-	outcome  *outcomeWithID
+	included bool // the transaction is in a block
+	outcome  *near.ExecutionOutcomeWithIDView
 	// invalid is the InvalidTxError of a transaction that was accepted by RPC
 	// but failed validation when its block was built (e.g. a nonce race).
 	invalid *txError
@@ -34,6 +34,12 @@ type txError struct {
 }
 
 func (e *txError) Error() string { return e.Text }
+
+// rpcError is the INVALID_TRANSACTION error nearcore answers with (details
+// only in error.data).
+func (e *txError) rpcError() *near.RPCError {
+	return near.NewInvalidTransactionError(near.NewInvalidTxError(variantOf(e.JSON)))
+}
 
 func invalidTx(json any, format string, a ...any) *txError {
 	return &txError{JSON: json, Text: fmt.Sprintf(format, a...)}
@@ -268,16 +274,17 @@ func (c *Chain) includeTx(b *block, tx *txRecord) {
 		GasPrice: GasPrice, Tx: tx,
 	}
 	tx.actions = p.actions
-	tx.included = b
+	tx.included = true
+	c.included = append(c.included, tx)
 	b.Txs = append(b.Txs, tx)
 	burnt := p.fees.Send
 	b.GasBurnt += burnt
-	tx.outcome = &outcomeWithID{
-		Proof: []any{}, BlockHash: b.Hash.String(), ID: tx.hash.String(),
-		Outcome: outcomeView{
-			Logs: []string{}, ReceiptIDs: []string{r.ID.String()}, GasBurnt: burnt,
-			TokensBurnt: u128.Mul64x64(burnt, GasPrice).String(), ExecutorID: t.SignerID,
-			Status: rawJSON(map[string]string{"SuccessReceiptId": r.ID.String()}), Metadata: outcomeMetadata{Version: 3, GasProfile: []any{}},
+	tx.outcome = &near.ExecutionOutcomeWithIDView{
+		BlockHash: b.Hash, ID: tx.hash,
+		Outcome: near.ExecutionOutcomeView{
+			ReceiptIDs: []near.CryptoHash{r.ID}, GasBurnt: burnt,
+			TokensBurnt: near.U128(u128.Mul64x64(burnt, GasPrice)), ExecutorID: t.SignerID,
+			Status: near.SuccessReceiptID(r.ID), Metadata: near.ExecutionMetadataView{Version: 3, GasProfile: []near.CostGasUsed{}},
 		},
 	}
 	c.enqueue(r)

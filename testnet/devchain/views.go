@@ -3,115 +3,84 @@ package devchain
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 
 	"github.com/outlayer/outlayer/contracts/near"
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 	"github.com/outlayer/outlayer/testnet/devchain/internal/vm"
 )
 
-// The JSON shapes of NEAR's RPC (nearcore chain/jsonrpc-primitives and
-// core/primitives/src/views.rs), as the devchain serves them.
+// The devchain serves its RPC results with contracts/near's view types, so
+// the client and the chain share one definition of every JSON shape. This
+// file converts the chain's internal records into those views.
 
-type outcomeView struct {
-	Logs        []string        `json:"logs"`
-	ReceiptIDs  []string        `json:"receipt_ids"`
-	GasBurnt    uint64          `json:"gas_burnt"`
-	TokensBurnt string          `json:"tokens_burnt"`
-	ExecutorID  string          `json:"executor_id"`
-	Status      json.RawMessage `json:"status"`
-	Metadata    outcomeMetadata `json:"metadata"`
-}
-
-type outcomeMetadata struct {
-	Version    int   `json:"version"`
-	GasProfile []any `json:"gas_profile"`
-}
-
-type outcomeWithID struct {
-	Proof     []any       `json:"proof"`
-	BlockHash string      `json:"block_hash"`
-	ID        string      `json:"id"`
-	Outcome   outcomeView `json:"outcome"`
-}
-
-type signedTxView struct {
-	SignerID    string `json:"signer_id"`
-	PublicKey   string `json:"public_key"`
-	Nonce       uint64 `json:"nonce"`
-	ReceiverID  string `json:"receiver_id"`
-	Actions     []any  `json:"actions"`
-	PriorityFee uint64 `json:"priority_fee"`
-	Signature   string `json:"signature"`
-	Hash        string `json:"hash"`
-}
-
-type receiptView struct {
-	PredecessorID string         `json:"predecessor_id"`
-	ReceiverID    string         `json:"receiver_id"`
-	ReceiptID     string         `json:"receipt_id"`
-	Receipt       map[string]any `json:"receipt"`
-	Priority      uint64         `json:"priority"`
-}
-
-type accessKeyView struct {
-	Nonce      uint64 `json:"nonce"`
-	Permission any    `json:"permission"`
-}
-
-func accessKeyJSON(k near.AccessKey) accessKeyView {
-	if k.Permission.IsFullAccess() {
-		return accessKeyView{Nonce: k.Nonce, Permission: "FullAccess"}
-	}
-	p := k.Permission.FunctionCall
-	var allowance any
-	if p.Allowance != nil {
-		allowance = p.Allowance.String()
-	}
-	names := p.MethodNames
-	if names == nil {
-		names = []string{}
-	}
-	return accessKeyView{Nonce: k.Nonce, Permission: map[string]any{"FunctionCall": map[string]any{
-		"allowance": allowance, "receiver_id": p.ReceiverID, "method_names": names,
-	}}}
-}
+// zeroSignature stands in for block, chunk and approval signatures (a single
+// node signs nothing).
+var zeroSignature, _ = near.NewSignature(near.ED25519, make([]byte, 64))
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-func u128String(v u128.U128) string { return v.String() }
+// variantOf turns an error kind built as "Name" or {"Name": body} into a
+// near.Variant (how nearcore's externally tagged enums are modelled).
+func variantOf(kind any) near.Variant {
+	switch k := kind.(type) {
+	case string:
+		return near.UnitVariant(k)
+	case near.Variant:
+		return k
+	case map[string]any:
+		if len(k) == 1 {
+			for name, body := range k {
+				return near.NewVariant(name, body)
+			}
+		}
+	}
+	var v near.Variant
+	b, err := json.Marshal(kind)
+	if err == nil && v.UnmarshalJSON(b) == nil {
+		return v
+	}
+	return near.UnitVariant("Unknown")
+}
 
-// actionView is nearcore's ActionView JSON of a vm action.
-func actionView(a *vm.Action) any {
+// nearAction is the contracts/near action of a receipt action.
+func nearAction(a *vm.Action) near.Action {
 	switch a.Kind {
 	case vm.ActCreateAccount:
-		return "CreateAccount"
+		return near.CreateAccount{}
 	case vm.ActDeployContract:
-		h := near.HashBytes(a.Code)
-		return map[string]any{"DeployContract": map[string]any{"code": b64(h[:])}}
+		return near.DeployContract{Code: a.Code}
 	case vm.ActFunctionCall:
-		return map[string]any{"FunctionCall": map[string]any{
-			"method_name": a.Method, "args": b64(a.Args), "gas": a.Gas, "deposit": a.Deposit.String(),
-		}}
+		return near.FunctionCall{MethodName: a.Method, Args: a.Args, Gas: a.Gas, Deposit: near.U128(a.Deposit)}
 	case vm.ActTransfer:
-		return map[string]any{"Transfer": map[string]any{"deposit": a.Deposit.String()}}
+		return near.Transfer{Deposit: near.U128(a.Deposit)}
 	case vm.ActStake:
-		return map[string]any{"Stake": map[string]any{"stake": a.Deposit.String(), "public_key": pkString(a.PublicKey)}}
+		pk, _ := pkFromBorsh(a.PublicKey)
+		return near.Stake{Stake: near.U128(a.Deposit), PublicKey: pk}
 	case vm.ActAddKey:
-		return map[string]any{"AddKey": map[string]any{"public_key": pkString(a.PublicKey), "access_key": accessKeyJSON(vmAccessKey(a))}}
+		pk, _ := pkFromBorsh(a.PublicKey)
+		return near.AddKey{PublicKey: pk, AccessKey: vmAccessKey(a)}
 	case vm.ActDeleteKey:
-		return map[string]any{"DeleteKey": map[string]any{"public_key": pkString(a.PublicKey)}}
+		pk, _ := pkFromBorsh(a.PublicKey)
+		return near.DeleteKey{PublicKey: pk}
 	case vm.ActDeleteAccount:
-		return map[string]any{"DeleteAccount": map[string]any{"beneficiary_id": a.Beneficiary}}
+		return near.DeleteAccount{BeneficiaryID: a.Beneficiary}
 	}
 	return nil
 }
 
-func pkString(borsh []byte) string {
-	pk, err := pkFromBorsh(borsh)
-	if err != nil {
-		return ""
+func actionViews(acts []vm.Action) []near.ActionView {
+	out := make([]near.ActionView, 0, len(acts))
+	for i := range acts {
+		if na := nearAction(&acts[i]); na != nil {
+			v := near.NewActionView(na)
+			if d, ok := na.(near.DeployContract); ok {
+				h := near.HashBytes(d.Code)
+				v.CodeHash = h[:]
+			}
+			out = append(out, v)
+		}
 	}
-	return pk.String()
+	return out
 }
 
 func pkFromBorsh(b []byte) (near.PublicKey, error) {
@@ -125,6 +94,9 @@ func vmAccessKey(a *vm.Action) near.AccessKey {
 		return near.AccessKey{Nonce: a.KeyNonce}
 	}
 	p := &near.FunctionCallPermission{ReceiverID: a.KeyReceiver, MethodNames: a.KeyMethods}
+	if p.MethodNames == nil {
+		p.MethodNames = []string{}
+	}
 	if a.Allowance != nil {
 		v := near.U128(*a.Allowance)
 		p.Allowance = &v
@@ -132,10 +104,78 @@ func vmAccessKey(a *vm.Action) near.AccessKey {
 	return near.AccessKey{Nonce: a.KeyNonce, Permission: near.AccessKeyPermission{FunctionCall: p}}
 }
 
-func rawJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return json.RawMessage(`null`)
+// accessKeyView makes sure a function-call permission lists its methods as
+// [] rather than null, as nearcore does.
+func accessKeyView(k near.AccessKey) near.AccessKey {
+	if p := k.Permission.FunctionCall; p != nil && p.MethodNames == nil {
+		np := *p
+		np.MethodNames = []string{}
+		k.Permission.FunctionCall = &np
 	}
-	return b
+	return k
+}
+
+// receiptView is nearcore's ReceiptView of a receipt.
+func receiptView(r *receipt) near.ReceiptView {
+	v := near.ReceiptView{PredecessorID: r.Predecessor, ReceiverID: r.Receiver, ReceiptID: r.ID}
+	if r.IsData {
+		d := &near.DataReceiptView{DataID: r.DataID, IsPromiseResume: r.IsResume}
+		if !r.DataNone {
+			d.Data = r.Data
+			if d.Data == nil {
+				d.Data = []byte{}
+			}
+		}
+		v.Receipt.Data = d
+		return v
+	}
+	outs := make([]near.DataReceiverView, 0, len(r.OutputDataReceivers))
+	for _, o := range r.OutputDataReceivers {
+		outs = append(outs, near.DataReceiverView{DataID: near.CryptoHash(o.DataID), ReceiverID: o.Receiver})
+	}
+	ins := make([]near.CryptoHash, 0, len(r.InputDataIDs))
+	ins = append(ins, r.InputDataIDs...)
+	signerKey, _ := pkFromBorsh(r.SignerKey)
+	gasPrice := near.NewU128(r.GasPrice)
+	if r.IsRefund {
+		gasPrice = near.U128{}
+		if signerKey.IsZero() {
+			signerKey, _ = near.NewPublicKey(near.ED25519, make([]byte, 32))
+		}
+	}
+	v.Receipt.Action = &near.ActionReceiptView{
+		SignerID: r.Signer, SignerPublicKey: signerKey, GasPrice: gasPrice,
+		OutputDataReceivers: outs, InputDataIDs: ins, Actions: actionViews(r.Actions), IsPromiseYield: r.IsYield,
+	}
+	return v
+}
+
+func (c *Chain) chunkHeaderView(b *block) near.ChunkHeaderView {
+	burnt, _ := near.NewU128(b.GasBurnt).Mul64(GasPrice)
+	return near.ChunkHeaderView{
+		ChunkHash: b.ChunkHash, PrevBlockHash: b.PrevHash, HeightCreated: b.Height, HeightIncluded: b.Height,
+		GasUsed: b.GasBurnt, GasLimit: 1_000_000_000_000_000, BalanceBurnt: burnt,
+		ValidatorProposals: []json.RawMessage{}, CongestionInfo: json.RawMessage(`null`), Signature: zeroSignature,
+	}
+}
+
+func (c *Chain) blockView(b *block) *near.BlockView {
+	var prevHeight *uint64
+	if b.Height > genesisHeight {
+		p := b.Height - 1
+		prevHeight = &p
+	}
+	ordinal := b.Height
+	return &near.BlockView{
+		Author: c.cfg.RootAccount,
+		Header: near.BlockHeaderView{
+			Height: b.Height, PrevHeight: prevHeight, Hash: b.Hash, PrevHash: b.PrevHash, BlockBodyHash: &near.CryptoHash{},
+			ChunksIncluded: 1, Timestamp: b.Timestamp, TimestampNanosec: strconv.FormatUint(b.Timestamp, 10),
+			RandomValue: deriveID(b.Hash, "random", 0), ValidatorProposals: []json.RawMessage{}, ChunkMask: []bool{true},
+			GasPrice: near.NewU128(GasPrice), BlockOrdinal: &ordinal, ChallengesResult: []json.RawMessage{},
+			LastFinalBlock: b.Hash, LastDSFinalBlock: b.Hash, Approvals: []*near.Signature{}, Signature: zeroSignature,
+			LatestProtocolVersion: protocolVersion,
+		},
+		Chunks: []near.ChunkHeaderView{c.chunkHeaderView(b)},
+	}
 }
