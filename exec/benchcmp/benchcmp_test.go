@@ -1,0 +1,316 @@
+package benchcmp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bytecodealliance/wasmtime-go/v39"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/outlayer/outlayer/exec/meter"
+)
+
+// program is one of the Go programs under exec/meter/testdata, at the size
+// the engines are compared on.
+type program struct {
+	name string
+	args []string
+}
+
+func programs() []program {
+	return []program{
+		{"collatz", []string{"300000"}},
+		{"sieve", []string{"5000000"}},
+		{"sha", []string{"8192"}}, // KiB
+		{"jsonwork", []string{"40"}},
+	}
+}
+
+// built holds each program compiled twice: for wasip1 and natively.
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func build(tb testing.TB) string {
+	tb.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "benchcmp-"); built.err != nil {
+			return
+		}
+		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		for _, p := range programs() {
+			for _, target := range []struct{ suffix, goos, goarch string }{
+				{".wasm", "wasip1", "wasm"},
+				{".native", runtime.GOOS, runtime.GOARCH},
+			} {
+				cmd := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(built.dir, p.name+target.suffix), "../meter/testdata/"+p.name)
+				cmd.Env = append(os.Environ(), "GOOS="+target.goos, "GOARCH="+target.goarch, "CGO_ENABLED=0")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					built.err = fmt.Errorf("building %s for %s/%s: %v\n%s", p.name, target.goos, target.goarch, err, out)
+					return
+				}
+			}
+		}
+	})
+	if built.err != nil {
+		tb.Fatal(built.err)
+	}
+	return built.dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+func readWasm(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(build(tb), name+".wasm"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// runner runs a program once and returns its stdout and the instructions
+// or fuel it used (0 when the engine does not count).
+type runner func(tb testing.TB) (stdout string, count uint64)
+
+// wazeroRunner compiles wasm once and returns a runner that instantiates
+// and runs it. budget 0 means unmetered.
+func wazeroRunner(tb testing.TB, cfg wazero.RuntimeConfig, wasm []byte, args []string, metered bool) runner {
+	tb.Helper()
+	ctx := context.Background()
+	if metered {
+		var err error
+		if wasm, err = meter.Instrument(wasm, meter.Options{}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	tb.Cleanup(func() { rt.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const budget = 500_000_000_000 // the protocol's cap
+	return func(tb testing.TB) (string, uint64) {
+		var stdout bytes.Buffer
+		mod, err := rt.InstantiateModule(ctx, compiled, wazero.NewModuleConfig().WithName("").
+			WithStartFunctions().WithStdout(&stdout).WithArgs(append([]string{"prog"}, args...)...))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer mod.Close(ctx)
+		if metered {
+			if err := meter.SetBudget(mod, budget); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		_, err = mod.ExportedFunction("_start").Call(ctx)
+		var exit *sys.ExitError
+		if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {
+			tb.Fatalf("wazero run failed: %v", err)
+		}
+		var used uint64
+		if metered {
+			if used, err = meter.Used(mod, budget); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		return stdout.String(), used
+	}
+}
+
+// wasmtimeRunner compiles wasm once (Cranelift, default optimisation) and
+// returns a runner that instantiates and runs it in a fresh store.
+func wasmtimeRunner(tb testing.TB, wasm []byte, args []string, fuel bool) runner {
+	tb.Helper()
+	cfg := wasmtime.NewConfig()
+	cfg.SetConsumeFuel(fuel)
+	engine := wasmtime.NewEngineWithConfig(cfg)
+	module, err := wasmtime.NewModule(engine, wasm)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	linker := wasmtime.NewLinker(engine)
+	if err := linker.DefineWasi(); err != nil {
+		tb.Fatal(err)
+	}
+	stdoutPath := filepath.Join(tb.TempDir(), "stdout")
+	const budget = 500_000_000_000
+	return func(tb testing.TB) (string, uint64) {
+		wasi := wasmtime.NewWasiConfig()
+		wasi.SetArgv(append([]string{"prog"}, args...))
+		if err := wasi.SetStdoutFile(stdoutPath); err != nil {
+			tb.Fatal(err)
+		}
+		store := wasmtime.NewStore(engine)
+		store.SetWasi(wasi)
+		if fuel {
+			if err := store.SetFuel(budget); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		inst, err := linker.Instantiate(store, module)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		_, err = inst.GetFunc(store, "_start").Call(store)
+		var werr *wasmtime.Error
+		if err != nil {
+			if !errors.As(err, &werr) {
+				tb.Fatalf("wasmtime run failed: %v", err)
+			}
+			if status, ok := werr.ExitStatus(); !ok || status != 0 {
+				tb.Fatalf("wasmtime run failed: %v", err)
+			}
+		}
+		var used uint64
+		if fuel {
+			left, err := store.GetFuel()
+			if err != nil {
+				tb.Fatal(err)
+			}
+			used = budget - left
+		}
+		store.Close()
+		out, err := os.ReadFile(stdoutPath)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return string(out), used
+	}
+}
+
+// nativeRunner runs the native build as a subprocess: process start-up
+// (about a millisecond) is included in its time.
+func nativeRunner(tb testing.TB, name string, args []string) runner {
+	bin := filepath.Join(build(tb), name+".native")
+	return func(tb testing.TB) (string, uint64) {
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil {
+			tb.Fatalf("native %s: %v", name, err)
+		}
+		return string(out), 0
+	}
+}
+
+type engineCase struct {
+	name string
+	make func(tb testing.TB, p program) runner
+}
+
+func engineCases() []engineCase {
+	return []engineCase{
+		{"native", func(tb testing.TB, p program) runner { return nativeRunner(tb, p.name, p.args) }},
+		{"wasmtime-fuel", func(tb testing.TB, p program) runner {
+			return wasmtimeRunner(tb, readWasm(tb, p.name), p.args, true)
+		}},
+		{"wasmtime", func(tb testing.TB, p program) runner {
+			return wasmtimeRunner(tb, readWasm(tb, p.name), p.args, false)
+		}},
+		{"wazero-compiler", func(tb testing.TB, p program) runner {
+			return wazeroRunner(tb, wazero.NewRuntimeConfigCompiler(), readWasm(tb, p.name), p.args, false)
+		}},
+		{"wazero-compiler-metered", func(tb testing.TB, p program) runner {
+			return wazeroRunner(tb, wazero.NewRuntimeConfigCompiler(), readWasm(tb, p.name), p.args, true)
+		}},
+		{"wazero-interpreter-metered", func(tb testing.TB, p program) runner {
+			return wazeroRunner(tb, wazero.NewRuntimeConfigInterpreter(), readWasm(tb, p.name), p.args, true)
+		}},
+	}
+}
+
+// cpuTime is the user+system CPU time of this process and its waited-for
+// children. The machine is shared; CPU time is steadier than wall time.
+func cpuTime(tb testing.TB) time.Duration {
+	var total time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(who, &ru); err != nil {
+			tb.Fatal(err)
+		}
+		total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return total
+}
+
+// BenchmarkEngines runs every program on every engine. Compilation is
+// outside the timed loop; each iteration instantiates and runs the program
+// (native: starts the process). Every engine must print the same output.
+func BenchmarkEngines(b *testing.B) {
+	for _, p := range programs() {
+		var want string
+		for _, e := range engineCases() {
+			b.Run(p.name+"/"+e.name, func(b *testing.B) {
+				run := e.make(b, p)
+				b.ResetTimer()
+				cpu0 := cpuTime(b)
+				for i := 0; i < b.N; i++ {
+					out, count := run(b)
+					if want == "" {
+						want = out
+					}
+					if out != want || !strings.HasSuffix(out, "\n") {
+						b.Fatalf("printed %q, the first engine printed %q", out, want)
+					}
+					if count != 0 {
+						b.ReportMetric(float64(count), "count/op")
+					}
+				}
+				b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			})
+		}
+	}
+}
+
+// TestCounts runs collatz three times under the meter and under wasmtime's
+// fuel. The meter's count must be identical each time (and on the
+// interpreter); fuel is logged, with a note if it varies.
+func TestCounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs collatz over 1..300000 seven times")
+	}
+	p := programs()[0]
+	wasm := readWasm(t, p.name)
+	ours := wazeroRunner(t, wazero.NewRuntimeConfigCompiler(), wasm, p.args, true)
+	fuel := wasmtimeRunner(t, wasm, p.args, true)
+	var counts, fuels []uint64
+	for i := 0; i < 3; i++ {
+		_, c := ours(t)
+		_, f := fuel(t)
+		counts = append(counts, c)
+		fuels = append(fuels, f)
+	}
+	t.Logf("collatz %v: meter counts %v, wasmtime fuel %v", p.args, counts, fuels)
+	for _, c := range counts {
+		if c != counts[0] || c == 0 {
+			t.Errorf("meter counts differ across runs: %v", counts)
+		}
+	}
+	for _, f := range fuels {
+		if f != fuels[0] {
+			t.Logf("note: wasmtime fuel varies across runs: %v", fuels)
+		}
+	}
+}

@@ -1,0 +1,10 @@
+// Package benchcmp holds benchmarks only: it compares, on the same Go
+// programs, a native build, wasmtime with and without fuel (through cgo),
+// and wazero with and without the instruction meter of exec/meter.
+//
+// The wasmtime bindings are imported only by this package's _test.go files,
+// so nothing that links the daemon links cgo. Run:
+//
+//	go test -run '^$' -bench . -benchtime 3x ./exec/benchcmp
+//	go test -run Counts -v ./exec/benchcmp
+package benchcmp
