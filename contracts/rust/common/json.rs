@@ -1,8 +1,10 @@
 //! A small JSON value with an order-preserving object, a strict parser, a
 //! compact writer, and `Args` for reading method arguments.
 //!
-//! Numbers are kept as their source text: contracts read them as u64 or
-//! u128 explicitly, so nothing is ever rounded through a float. Objects are
+//! Numbers are never rounded through a float: a plain non-negative integer
+//! that fits u64 is kept as `Int` (no allocation, which matters for
+//! `Vec<u8>` outputs written as arrays of numbers), anything else as its
+//! validated source text; contracts read them as u64 or u128 explicitly. Objects are
 //! a `Vec` of pairs so output keys come out in the order they were built,
 //! which keeps events byte-compatible with upstream's `preserve_order`.
 
@@ -13,7 +15,9 @@ use super::num;
 pub enum Value {
     Null,
     Bool(bool),
-    /// A number's validated source text.
+    /// A non-negative integer that fits u64.
+    Int(u64),
+    /// Any other number's validated source text.
     Number(String),
     String(String),
     Array(Vec<Value>),
@@ -30,12 +34,16 @@ impl Value {
     }
 
     pub fn u64(n: u64) -> Value {
-        Value::Number(num::u64_to_string(n))
+        Value::Int(n)
     }
 
     /// A u128 as a JSON number (upstream's raw `Balance` fields).
     pub fn u128_number(n: u128) -> Value {
-        Value::Number(num::u128_to_string(n))
+        if n <= u64::MAX as u128 {
+            Value::Int(n as u64)
+        } else {
+            Value::Number(num::u128_to_string(n))
+        }
     }
 
     /// A u128 as a decimal string (near-sdk's `U128`).
@@ -98,6 +106,7 @@ impl Value {
     /// A non-negative integer number (no fraction, no exponent) that fits u64.
     pub fn as_u64(&self) -> Option<u64> {
         match self {
+            Value::Int(n) => Some(*n),
             Value::Number(s) => num::parse_u64(s),
             _ => None,
         }
@@ -107,6 +116,7 @@ impl Value {
     /// integer number.
     pub fn as_u128(&self) -> Option<u128> {
         match self {
+            Value::Int(n) => Some(*n as u128),
             Value::String(s) | Value::Number(s) => num::parse_u128(s),
             _ => None,
         }
@@ -136,6 +146,7 @@ impl Value {
             Value::Null => out.push_str("null"),
             Value::Bool(true) => out.push_str("true"),
             Value::Bool(false) => out.push_str("false"),
+            Value::Int(n) => write_u64(*n, out),
             Value::Number(n) => out.push_str(n),
             Value::String(s) => write_string(s, out),
             Value::Array(items) => {
@@ -167,6 +178,22 @@ impl Value {
         let mut s = String::new();
         self.write(&mut s);
         s
+    }
+}
+
+fn write_u64(mut n: u64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
     }
 }
 
@@ -342,6 +369,15 @@ impl<'a> Parser<'a> {
             if self.digits() == 0 {
                 return Err("invalid JSON number");
             }
+        }
+        let bytes = &self.s[start..self.i];
+        if bytes[0] != b'-' && bytes.len() <= 19 && bytes.iter().all(|b| b.is_ascii_digit()) {
+            // At most 19 digits always fits u64; no leading zeros (checked above).
+            let mut n = 0u64;
+            for &b in bytes {
+                n = n * 10 + (b - b'0') as u64;
+            }
+            return Ok(Value::Int(n));
         }
         // Only ASCII was consumed.
         let text = core::str::from_utf8(&self.s[start..self.i]).map_err(|_| "invalid JSON number")?;
