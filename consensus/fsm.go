@@ -27,6 +27,18 @@ type fsm struct {
 	// Raft's own AppliedIndex moves when entries are handed to the FSM
 	// goroutine, before they are in the store, so reads wait on this.
 	applied atomic.Uint64
+	// held is the applied index recorded in the store itself (written in
+	// the same transaction as the entries): entries at or below it are
+	// already in the store and are skipped. Raft replays them after a
+	// restart that kept the store, or after installing a snapshot taken
+	// while its sender was still replaying (see DESIGN.md).
+	held atomic.Uint64
+	// broken is set when a store transaction failed: the replica no longer
+	// matches its log and must be rebuilt on the next start.
+	broken atomic.Bool
+	// skipped and written count entries skipped as already held and
+	// entries written to the store (tests).
+	skipped, written atomic.Uint64
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -44,7 +56,25 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	cmds := make([]decoded, 0, len(logs))
 	membership := false
+	held := f.held.Load()
+	// lastCmd is the highest new command entry of the batch; it becomes the
+	// store's applied index. Configuration entries do not count: they do not
+	// touch the store, and leaving them out keeps the recorded index (and
+	// so the store's bytes) the same on every replica however raft batched
+	// the entries.
+	lastCmd := uint64(0)
 	for i, l := range logs {
+		if l.Index <= held {
+			out[i] = applyResponse{result: Result{Index: l.Index}}
+			f.skipped.Add(1)
+			if l.Type == raft.LogConfiguration {
+				membership = true
+			}
+			continue
+		}
+		if l.Type == raft.LogCommand {
+			lastCmd = l.Index
+		}
 		switch l.Type {
 		case raft.LogCommand:
 			cmd, now, err := decodeCommand(l.Data)
@@ -64,27 +94,38 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			membership = true
 		}
 	}
-	if len(cmds) > 0 {
+	// An undecodable entry still moves the applied index (every replica
+	// refuses it alike), so the transaction runs even when cmds is empty.
+	if lastCmd > 0 {
 		err := f.store.Update(func(tx *store.Tx) error {
 			for _, d := range cmds {
 				res, err := applyOne(tx, d.cmd, d.now)
 				res.Index = logs[d.i].Index
 				out[d.i] = applyResponse{result: res, err: err}
 			}
-			return nil
+			return tx.SetAppliedIndex(lastCmd)
 		})
 		if err != nil {
 			// The transaction itself failed (disk full, I/O error): nothing
 			// of the batch is in the store. The replica is now behind its
-			// log; it will be rebuilt from snapshot and log on restart.
-			f.log.Error("store transaction failed; this replica no longer matches the log", "first_index", logs[0].Index, "err", err)
+			// log; it is marked broken so that the next start rebuilds it
+			// from snapshot and log instead of trusting it.
+			f.broken.Store(true)
+			f.log.Error("store transaction failed; this replica no longer matches the log and will be rebuilt on restart", "first_index", logs[0].Index, "err", err)
 			for _, d := range cmds {
 				out[d.i] = applyResponse{err: fmt.Errorf("apply to store: %w", err)}
 			}
+		} else {
+			f.held.Store(lastCmd)
+			f.written.Add(uint64(len(cmds)))
 		}
 	}
 	if len(logs) > 0 {
-		f.applied.Store(logs[len(logs)-1].Index)
+		// Skipped entries are below what the store already holds: the
+		// watermark only moves forward.
+		if last := logs[len(logs)-1].Index; last > f.applied.Load() {
+			f.applied.Store(last)
+		}
 	}
 	if membership && f.membershipChanged != nil {
 		f.membershipChanged()
@@ -160,6 +201,19 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	if err := f.store.Restore(rc); err != nil {
 		return fmt.Errorf("restore the store from a raft snapshot: %w", err)
+	}
+	// The snapshot carries the applied index of the state it holds, which
+	// may be past the index raft labelled it with (taken while its sender
+	// was still skipping through a replay): raft then hands us entries the
+	// state already holds, and they must be skipped.
+	held, err := f.store.AppliedIndex()
+	if err != nil {
+		f.broken.Store(true)
+		return fmt.Errorf("restore the store from a raft snapshot: read its applied index: %w", err)
+	}
+	f.held.Store(held)
+	if held > f.applied.Load() {
+		f.applied.Store(held)
 	}
 	if f.membershipChanged != nil {
 		f.membershipChanged()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -185,19 +184,6 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
 
-	// The store is rebuilt from the latest snapshot and the Raft log on
-	// every start, so it never has to be durable on its own: it runs
-	// without fsync and a crash can never leave it ahead of, or different
-	// from, the log. See DESIGN.md, "Snapshots and restarts".
-	statePath := filepath.Join(cfg.DataDir, "state.db")
-	if err := os.Remove(statePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("consensus: remove the previous store (it is rebuilt from the raft log): %w", err)
-	}
-	n.store, err = store.Open(statePath, store.Options{NoSync: true, Logger: cfg.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("consensus: open store: %w", err)
-	}
-
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, fmt.Errorf("consensus: create raft directory: %w", err)
@@ -210,6 +196,17 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
+	}
+	// The store runs without fsync: the Raft log is the durable copy. It
+	// is kept across a clean shutdown (synced, applied index recorded in
+	// the same transactions as the data) and rebuilt from the latest
+	// snapshot and the log after anything else. See DESIGN.md, "Snapshots
+	// and restarts".
+	var held uint64
+	var skipRestore bool
+	n.store, held, skipRestore, err = openState(cfg.DataDir, store.Options{NoSync: true, Logger: cfg.Logger}, n.logStore, snaps, log)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
 	}
 	stream := p2p.NewStreamLayer(n.host, p2p.RaftProtocol)
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -224,11 +221,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	rc.Logger = hlog
 	rc.NotifyCh = n.notify
 	rc.BatchApplyCh = true
+	rc.NoSnapshotRestoreOnStart = skipRestore
 	applyTuning(rc, cfg.Raft)
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("consensus: raft configuration: %w", err)
 	}
 	f := &fsm{store: n.store, log: log, membershipChanged: n.requestRefresh}
+	f.held.Store(held)
+	f.applied.Store(held)
 	n.fsm = f
 	n.raft, err = raft.NewRaft(rc, f, n.logStore, n.logStore, snaps, n.transport)
 	if err != nil {
@@ -820,8 +820,8 @@ func (n *Node) Close() error {
 			}
 		}
 		if n.store != nil {
-			if err := n.store.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close store: %w", err))
+			if err := n.closeState(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		// Last: until everything above is closed, the directory is ours.
