@@ -52,10 +52,10 @@ func TestAccessConditions(t *testing.T) {
 	v := chainViews{
 		balances: map[string]uint64{"alice.near": 5_000, "bob.near": 10},
 		calls: map[string]string{
-			`ft.near.ft_balance_of({"account_id":"alice.near"})`:               `"1000"`,
-			`ft.near.ft_balance_of({"account_id":"bob.near"})`:                 `"0"`,
-			`nft.near.nft_token({"token_id":"7"})`:                             `{"token_id":"7","owner_id":"alice.near"}`,
-			`nft.near.nft_token({"token_id":"8"})`:                             `null`,
+			`ft.near.ft_balance_of({"account_id":"alice.near"})`:                   `"1000"`,
+			`ft.near.ft_balance_of({"account_id":"bob.near"})`:                     `"0"`,
+			`nft.near.nft_token({"token_id":"7"})`:                                 `{"token_id":"7","owner_id":"alice.near"}`,
+			`nft.near.nft_token({"token_id":"8"})`:                                 `null`,
 			`nft.near.nft_tokens_for_owner({"account_id":"alice.near","limit":1})`: `[{"token_id":"7"}]`,
 			`nft.near.nft_tokens_for_owner({"account_id":"bob.near","limit":1})`:   `[]`,
 			`dao.near.get_policy(null)`: `{"roles":[{"name":"council","kind":{"Group":["alice.near"]}},

@@ -495,4 +495,3 @@ func TestSecretsEndToEnd(t *testing.T) {
 		t.Fatalf("after a full restart: %v, %v", again, err)
 	}
 }
-
