@@ -17,3 +17,12 @@ build:
 check:
     test -z "$(gofmt -l $(git ls-files '*.go'))"
     go vet ./...
+
+# Rebuild the contract .wasm artifacts and rewrite contracts/SHA256SUMS.
+contracts:
+    contracts/build.sh
+
+# Rebuild the contracts in a temp dir and compare with the committed bytes; run the Rust unit tests.
+contracts-check:
+    contracts/build.sh --check
+    contracts/build.sh --test
