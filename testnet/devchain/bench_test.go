@@ -2,6 +2,7 @@ package devchain
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -58,4 +59,28 @@ func BenchmarkFastForward(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
+}
+
+// BenchmarkFastForwardMillion fast-forwards a million blocks per iteration and
+// reports the heap still in use afterwards (what the chain keeps of them).
+func BenchmarkFastForwardMillion(b *testing.B) {
+	const n = 1_000_000
+	for b.Loop() {
+		c, err := New(Config{Home: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.FastForward(context.Background(), n); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
+		if err := c.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
 }

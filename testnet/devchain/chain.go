@@ -120,12 +120,17 @@ type Chain struct {
 	st *state
 	// blocks is the in-memory window of recent blocks, oldest first, with
 	// contiguous heights: index = height - blocks[0].Height.
-	blocks      []*block
-	byHash      map[near.CryptoHash]*block
-	byChunk     map[near.CryptoHash]*block
-	genesisHash near.CryptoHash
-	pendingTxs  []*txRecord
-	txs         map[near.CryptoHash]*txRecord
+	blocks []*block
+	// recentHashes are the hashes of the last transactionValidityPeriod
+	// blocks, oldest first (recentHashes[i] is at height hashesBase+i), so
+	// transactions can name a block that already left the window. Lookups
+	// scan from the newest: clients name recent blocks, and a scan avoids
+	// the churn of a hash map that loses an entry every block.
+	recentHashes []near.CryptoHash
+	hashesBase   uint64
+	genesisHash  near.CryptoHash
+	pendingTxs   []*txRecord
+	txs          map[near.CryptoHash]*txRecord
 	// included lists the retained included transactions, oldest first, so
 	// the oldest can be forgotten beyond Config.KeepTransactions.
 	included    []*txRecord
@@ -189,7 +194,7 @@ func New(cfg Config) (*Chain, error) {
 	}
 	c := &Chain{
 		cfg: cfg, log: cfg.Logger, engine: engine,
-		st: newState(), byHash: map[near.CryptoHash]*block{}, byChunk: map[near.CryptoHash]*block{}, txs: map[near.CryptoHash]*txRecord{},
+		st: newState(), txs: map[near.CryptoHash]*txRecord{},
 		receipts: map[near.CryptoHash]*receipt{}, outcomes: map[near.CryptoHash]*near.ExecutionOutcomeWithIDView{},
 		postponed: map[near.CryptoHash]*receipt{}, waitingData: map[near.CryptoHash]near.CryptoHash{},
 		received: map[near.CryptoHash]*dataValue{}, yields: map[near.CryptoHash]string{},
@@ -254,8 +259,41 @@ func (c *Chain) genesis() {
 func (c *Chain) addBlock(b *block) {
 	b.ChunkHash = deriveID(b.Hash, "chunk", 0)
 	c.blocks = append(c.blocks, b)
-	c.byHash[b.Hash] = b
-	c.byChunk[b.ChunkHash] = b
+	if len(c.recentHashes) == 0 {
+		c.hashesBase = b.Height
+	}
+	c.recentHashes = append(c.recentHashes, b.Hash)
+}
+
+// blockByHash finds a block of the in-memory window.
+func (c *Chain) blockByHash(h near.CryptoHash) *block {
+	for i := len(c.blocks) - 1; i >= 0; i-- {
+		if c.blocks[i].Hash == h {
+			return c.blocks[i]
+		}
+	}
+	return nil
+}
+
+// blockByChunk finds the block of a chunk hash in the in-memory window.
+func (c *Chain) blockByChunk(h near.CryptoHash) *block {
+	for i := len(c.blocks) - 1; i >= 0; i-- {
+		if c.blocks[i].ChunkHash == h {
+			return c.blocks[i]
+		}
+	}
+	return nil
+}
+
+// heightOfHash is the height of a block among the last
+// transactionValidityPeriod blocks.
+func (c *Chain) heightOfHash(h near.CryptoHash) (uint64, bool) {
+	for i := len(c.recentHashes) - 1; i >= 0; i-- {
+		if c.recentHashes[i] == h {
+			return c.hashesBase + uint64(i), true
+		}
+	}
+	return 0, false
 }
 
 // prune drops the blocks beyond Config.KeepBlocks and the finished
@@ -263,11 +301,12 @@ func (c *Chain) addBlock(b *block) {
 // outcomes, so memory stays bounded however long the chain runs.
 func (c *Chain) prune() {
 	for len(c.blocks) > c.cfg.KeepBlocks {
-		old := c.blocks[0]
-		delete(c.byHash, old.Hash)
-		delete(c.byChunk, old.ChunkHash)
 		c.blocks[0] = nil
 		c.blocks = c.blocks[1:]
+	}
+	if n := len(c.recentHashes) - transactionValidityPeriod; n > 0 {
+		c.recentHashes = c.recentHashes[n:]
+		c.hashesBase += uint64(n)
 	}
 	for len(c.included) > c.cfg.KeepTransactions {
 		tx := c.included[0]
@@ -395,15 +434,11 @@ func (c *Chain) blockAt(height uint64) *block {
 
 // deriveID makes a deterministic unique 32-byte id (receipt ids, data ids).
 func deriveID(parent near.CryptoHash, kind string, n uint64) near.CryptoHash {
-	h := sha256.New()
-	h.Write(parent[:])
-	h.Write([]byte(kind))
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], n)
-	h.Write(b[:])
-	var out near.CryptoHash
-	h.Sum(out[:0])
-	return out
+	var stack [128]byte
+	buf := append(stack[:0], parent[:]...)
+	buf = append(buf, kind...)
+	buf = binary.LittleEndian.AppendUint64(buf, n)
+	return sha256.Sum256(buf)
 }
 
 // produceBlock makes the next block: it executes the receipts of the previous
@@ -412,11 +447,11 @@ func deriveID(parent near.CryptoHash, kind string, n uint64) near.CryptoHash {
 func (c *Chain) produceBlock(ctx context.Context) {
 	prev := c.head()
 	b := &block{Height: prev.Height + 1, PrevHash: prev.Hash, Timestamp: max(uint64(time.Now().UnixNano()), prev.Timestamp+1)}
-	hh := sha256.New()
-	hh.Write(prev.Hash[:])
-	binary.Write(hh, binary.LittleEndian, b.Height)
-	binary.Write(hh, binary.LittleEndian, b.Timestamp)
-	hh.Sum(b.Hash[:0])
+	var pre [48]byte // prev hash, height, timestamp
+	copy(pre[:32], prev.Hash[:])
+	binary.LittleEndian.PutUint64(pre[32:], b.Height)
+	binary.LittleEndian.PutUint64(pre[40:], b.Timestamp)
+	b.Hash = sha256.Sum256(pre[:])
 	c.addBlock(b)
 
 	incoming := c.incoming

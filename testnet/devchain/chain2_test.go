@@ -203,3 +203,78 @@ func TestStatusGasPriceAndAliases(t *testing.T) {
 		t.Fatalf("height %d after fast-forwarding 50 from %d", c.Height(), before)
 	}
 }
+
+// TestBoundedHistory keeps a small window: blocks, chunks and transactions
+// that fell out of it answer NEAR's UNKNOWN_* errors, recent ones still
+// answer, and the chain's maps stay bounded through a long fast-forward.
+func TestBoundedHistory(t *testing.T) {
+	ctx := context.Background()
+	c, cl, root := startChain(t, Config{KeepBlocks: 50, KeepTransactions: 3})
+	counter := newContractAccount(t, ctx, root, "counter", "counter", 10)
+	var first near.CryptoHash
+	var firstBlock near.CryptoHash
+	var chunk near.CryptoHash
+	for i := range 5 {
+		out, err := root.CallFunction(ctx, counter.AccountID(), "increment", map[string]any{}, 0, near.U128{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first, _ = out.TxHash()
+			firstBlock = out.TransactionOutcome.BlockHash
+			b, err := cl.Block(ctx, near.AtHash(firstBlock))
+			if err != nil {
+				t.Fatal(err)
+			}
+			chunk = b.Chunks[0].ChunkHash
+			if ch, err := cl.Chunk(ctx, chunk); err != nil || len(ch.Transactions) != 1 {
+				t.Fatalf("chunk of the first call = %+v, %v", ch, err)
+			}
+		}
+	}
+	last, err := root.CallFunction(ctx, counter.AccountID(), "increment", map[string]any{}, 0, near.U128{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastHash, _ := last.TxHash()
+	if err := cl.SandboxFastForward(ctx, 200); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.TxStatus(ctx, first, root.AccountID(), near.TxNone); !errors.Is(err, near.ErrUnknownTransaction) {
+		t.Fatalf("status of a forgotten transaction: %v, want UNKNOWN_TRANSACTION", err)
+	}
+	if out, err := cl.TxStatus(ctx, lastHash, root.AccountID(), near.TxFinal); err != nil || len(out.ReceiptsOutcome) == 0 {
+		t.Fatalf("status of a recent transaction: %+v, %v", out, err)
+	}
+	if _, err := cl.Block(ctx, near.AtHash(firstBlock)); !errors.Is(err, near.ErrUnknownBlock) {
+		t.Fatalf("old block by hash: %v, want UNKNOWN_BLOCK", err)
+	}
+	if _, err := cl.Block(ctx, near.AtHeight(2)); !errors.Is(err, near.ErrUnknownBlock) {
+		t.Fatalf("old block by height: %v, want UNKNOWN_BLOCK", err)
+	}
+	if _, err := cl.Chunk(ctx, chunk); !errors.Is(err, near.ErrUnknownChunk) {
+		t.Fatalf("old chunk: %v, want UNKNOWN_CHUNK", err)
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := st.SyncInfo.LatestBlockHeight; *st.SyncInfo.EarliestBlockHeight != h-49 {
+		t.Fatalf("earliest block %d, latest %d: want a 50-block window", *st.SyncInfo.EarliestBlockHeight, h)
+	}
+	if _, err := cl.Block(ctx, near.AtHeight(*st.SyncInfo.EarliestBlockHeight)); err != nil {
+		t.Fatalf("earliest retained block: %v", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.blocks) != 50 {
+		t.Fatalf("retained %d blocks, want 50", len(c.blocks))
+	}
+	if len(c.included) > 3 || len(c.txs) > 3 {
+		t.Fatalf("retained %d included / %d known transactions, want at most 3", len(c.included), len(c.txs))
+	}
+	if len(c.received) != 0 || len(c.postponed) != 0 || len(c.waitingData) != 0 || len(c.yields) != 0 {
+		t.Fatalf("leftover receipt state: %d received, %d postponed, %d waiting, %d yields",
+			len(c.received), len(c.postponed), len(c.waitingData), len(c.yields))
+	}
+}

@@ -68,25 +68,24 @@ func (c *Chain) enqueue(r *receipt) {
 func (c *Chain) applyReceipt(ctx context.Context, b *block, r *receipt) {
 	b.Receipts = append(b.Receipts, r)
 	if r.IsData {
-		if _, dup := c.received[r.DataID]; dup {
-			return // a second resume, or a resume after the timeout: the first one won
-		}
 		if r.DataNone && r.IsResume && c.resumeInitiated[r.DataID] {
 			// nearcore's PromiseYieldStatus::ResumeInitiated: a resume already
 			// ran (its payload is on the way), so the timeout is cancelled.
 			return
 		}
-		delete(c.resumeInitiated, r.DataID)
-		if r.DataNone {
-			c.received[r.DataID] = &dataValue{}
-		} else {
-			c.received[r.DataID] = &dataValue{data: r.Data}
-		}
-		delete(c.yields, r.DataID)
 		waiting, ok := c.waitingData[r.DataID]
 		if !ok {
+			if r.IsResume {
+				return // the yield already ran: a second resume or a late timeout; the first one won
+			}
+			if _, dup := c.received[r.DataID]; !dup {
+				c.received[r.DataID] = &dataValue{data: dataOrNil(r)}
+			}
 			return
 		}
+		c.received[r.DataID] = &dataValue{data: dataOrNil(r)}
+		delete(c.resumeInitiated, r.DataID)
+		delete(c.yields, r.DataID)
 		delete(c.waitingData, r.DataID)
 		if ar := c.postponed[waiting]; ar != nil && c.inputsReady(ar) {
 			delete(c.postponed, waiting)
@@ -115,6 +114,18 @@ func (c *Chain) inputsReady(r *receipt) bool {
 	return true
 }
 
+// dataOrNil is a data receipt's payload: nil for None, non-nil (maybe
+// empty) for Some.
+func dataOrNil(r *receipt) []byte {
+	if r.DataNone {
+		return nil
+	}
+	if r.Data == nil {
+		return []byte{}
+	}
+	return r.Data
+}
+
 // fireYieldTimeouts resumes, with a failed result, every yield whose timeout
 // has come and that nobody resumed.
 func (c *Chain) fireYieldTimeouts(b *block) {
@@ -125,8 +136,8 @@ func (c *Chain) fireYieldTimeouts(b *block) {
 			break
 		}
 		n++
-		if _, done := c.received[t.dataID]; done {
-			continue
+		if c.yields[t.dataID] == "" {
+			continue // resumed already
 		}
 		// As nearcore: a PromiseResume with no data from the contract to itself.
 		owner := c.yields[t.dataID]
@@ -180,6 +191,7 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 		} else {
 			results[i] = vm.PromiseResult{Failed: true}
 		}
+		delete(c.received, id) // consumed: nothing else waits for this data id
 	}
 	acc := c.st.accounts[r.Receiver]
 	createdHere := false

@@ -181,7 +181,7 @@ func (c *Chain) rpcStatus() *near.StatusResult {
 func (c *Chain) resolveBlock(ref near.BlockReference) (*block, *rpcError) {
 	if id := ref.BlockID; id != nil {
 		if id.Hash != nil {
-			if b := c.byHash[*id.Hash]; b != nil {
+			if b := c.blockByHash(*id.Hash); b != nil {
 				return b, nil
 			}
 			return nil, unknownBlock("BLOCK", id.Hash.String())
@@ -249,7 +249,7 @@ func (c *Chain) rpcChunk(params json.RawMessage) (any, *rpcError) {
 	defer c.mu.Unlock()
 	var b *block
 	if p.ChunkID != nil {
-		if b = c.byChunk[*p.ChunkID]; b == nil {
+		if b = c.blockByChunk(*p.ChunkID); b == nil {
 			return nil, handlerError("UNKNOWN_CHUNK", map[string]any{"chunk_hash": p.ChunkID.String()},
 				fmt.Sprintf("Chunk Missing (unavailable on the node): ChunkHash(%s)", p.ChunkID))
 		}

@@ -154,9 +154,9 @@ func (c *Chain) validateTx(st *near.SignedTransaction) (*txPlan, *txError) {
 		return nil, invalidTx("InvalidSignature", "transaction has an invalid signature")
 	}
 	// block_hash must be a recent block of this chain.
-	ref, ok := c.byHash[t.BlockHash]
+	refHeight, ok := c.heightOfHash(t.BlockHash)
 	head := c.head()
-	if !ok || head.Height+1-ref.Height > transactionValidityPeriod {
+	if !ok || head.Height+1-refHeight > transactionValidityPeriod {
 		return nil, invalidTx("Expired", "transaction has expired (block hash %s is unknown or older than %d blocks)", t.BlockHash, transactionValidityPeriod)
 	}
 	acts, verr := c.convertActions(t.Actions)

@@ -210,4 +210,12 @@ func TestYieldTimeoutBoundary(t *testing.T) {
 	if err := m.cl.ViewFunction(context.Background(), y, "get_count", nil, &count); err != nil || count.Resumed != 2 || count.TimedOut != 1 {
 		t.Fatalf("get_count = %+v, %v; want 2 resumed, 1 timed out", count, err)
 	}
+	// The cancelled timeout and the consumed payloads leave nothing behind.
+	m.step(2)
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	if n := len(m.c.received) + len(m.c.yields) + len(m.c.resumeInitiated) + len(m.c.timeouts) + len(m.c.postponed); n != 0 {
+		t.Fatalf("leftover yield state: %d received, %d yields, %d resume-initiated, %d timeouts, %d postponed",
+			len(m.c.received), len(m.c.yields), len(m.c.resumeInitiated), len(m.c.timeouts), len(m.c.postponed))
+	}
 }
