@@ -46,7 +46,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Builds share the toolchain's own cache, which the programs above (and
+	// any earlier test run) filled with the standard library for wasip1; a
+	// cold cache costs over a minute of compiling on a small machine.
 	goCacheDir = filepath.Join(dir, "gocache")
+	if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+		goCacheDir = strings.TrimSpace(string(out))
+	}
 	for _, p := range []string{"echo", "loop", "membomb", "panic", "spin"} {
 		out := filepath.Join(dir, p+".wasm")
 		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "../testnet/examples/programs/"+p)
@@ -178,9 +184,9 @@ func (w *world) nodeKey() *near.KeyPair {
 
 func fastRaft() consensus.RaftTuning {
 	return consensus.RaftTuning{
-		HeartbeatTimeout:   300 * time.Millisecond,
-		ElectionTimeout:    300 * time.Millisecond,
-		LeaderLeaseTimeout: 200 * time.Millisecond,
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
 	}
 }

@@ -134,8 +134,9 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 	}
 	if answer, ok := isTerminalAnswer(err); ok {
 		reason := "the chain refused the resolve: " + answer
-		if answer == "Execution request already resolved" || answer == "Execution request not found" {
-			reason += " (a previous leader's resolve probably landed, or the request was cancelled)"
+		if answer != "Unable to resume execution promise" {
+			reason = "the chain already settled or is settling this request (it answered: " + answer +
+				"); a previous leader's resolve probably landed before it could record it, or the request was cancelled"
 		}
 		if _, aerr := r.n.cons.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); aerr != nil {
 			log.Warn("recording a terminal chain answer failed; will retry", "err", aerr)
