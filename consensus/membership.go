@@ -167,6 +167,21 @@ func (n *Node) joinVia(ctx context.Context, m peer.AddrInfo) error {
 	}
 }
 
+// inCluster reports whether this node is in its own latest Raft
+// configuration: bootstrapped or joined, and not removed since.
+func (n *Node) inCluster() bool {
+	servers, err := n.Servers()
+	if err != nil {
+		return false
+	}
+	for _, s := range servers {
+		if s.ID == n.host.ID() {
+			return true
+		}
+	}
+	return false
+}
+
 func (n *Node) dropSeed() {
 	n.joinMu.Lock()
 	n.joinSeed = nil
@@ -207,6 +222,13 @@ func (n *Node) handleJoin(s network.Stream) {
 	var hello joinMessage
 	if err := readFrame(s, &hello); err != nil {
 		_ = s.Reset()
+		return
+	}
+	// A node in no cluster has no leader to relay to and never will by
+	// waiting: say so at once instead of letting the joiner wait out the
+	// join window.
+	if !n.inCluster() {
+		_ = writeFrame(s, rpcResponse{Err: toWire(fmt.Errorf("%w: %s was never bootstrapped or joined, or was removed; join through a member of the cluster", ErrNotInCluster, n.host.ID()))})
 		return
 	}
 	resp, err := n.leaderCall(ctx, rpcRequest{Kind: rpcJoinChallenge, Peer: joiner.String(), Addrs: hello.Addrs})
@@ -296,6 +318,10 @@ func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce
 		return nil, fmt.Errorf("%w: attestation of %s: %w", ErrJoinRefused, p, err)
 	}
 
+	// The voter count decided here must still hold when the node is
+	// added: a promotion in between would overfill the voters.
+	n.voterMu.Lock()
+	defer n.voterMu.Unlock()
 	servers, err := n.Servers()
 	if err != nil {
 		return nil, err

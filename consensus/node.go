@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/store"
@@ -86,6 +87,11 @@ type Node struct {
 
 	refresh chan struct{}
 	notify  chan bool
+
+	// voterCheck wakes the voter loop; voterMu keeps a promotion and a
+	// join from filling the same voter vacancy.
+	voterCheck chan struct{}
+	voterMu    sync.Mutex
 
 	subsMu sync.Mutex
 	subs   map[chan bool]struct{}
@@ -155,14 +161,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	n := &Node{
-		cfg:     cfg,
-		log:     log,
-		key:     key,
-		lock:    lock,
-		refresh: make(chan struct{}, 1),
-		notify:  make(chan bool, 64),
-		subs:    map[chan bool]struct{}{},
-		pending: map[peer.ID]pendingJoin{},
+		cfg:        cfg,
+		log:        log,
+		key:        key,
+		lock:       lock,
+		refresh:    make(chan struct{}, 1),
+		voterCheck: make(chan struct{}, 1),
+		notify:     make(chan bool, 64),
+		subs:       map[chan bool]struct{}{},
+		pending:    map[peer.ID]pendingJoin{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
@@ -188,7 +195,19 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, fmt.Errorf("consensus: create raft directory: %w", err)
 	}
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db")})
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(raftDir, "raft.db"),
+		BoltOptions: &bolt.Options{
+			// The data directory lock makes this wait moot; it only
+			// turns a surprise into an error instead of a hang.
+			Timeout: time.Second,
+			// Every append is a commit with fsync: not writing the
+			// freelist on each one halves the pages written. bbolt
+			// rebuilds the freelist by scanning on open.
+			NoFreelistSync: true,
+			FreelistType:   bolt.FreelistMapType,
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("consensus: open raft log %s: %w", filepath.Join(raftDir, "raft.db"), err)
 	}
@@ -250,9 +269,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.host.AddAddrs(info.ID, info.Addrs)
 	}
 
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.refreshLoop()
 	go n.leadershipLoop()
+	go n.voterLoop()
 	n.refreshMembership()
 	ok = true
 	log.Info("consensus node open", "peer", n.host.ID(), "data_dir", cfg.DataDir)
@@ -387,6 +407,9 @@ func (n *Node) leadershipLoop() {
 			return
 		case leader := <-n.notify:
 			n.log.Info("leadership changed", "leader", leader, "peer", n.host.ID())
+			if leader {
+				n.requestVoterCheck()
+			}
 			n.subsMu.Lock()
 			for ch := range n.subs {
 				select {
@@ -415,6 +438,7 @@ func (n *Node) refreshLoop() {
 			return
 		case <-n.refresh:
 			n.refreshMembership()
+			n.requestVoterCheck()
 		}
 	}
 }

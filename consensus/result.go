@@ -40,6 +40,10 @@ var (
 	ErrIndeterminate = errors.New("outcome unknown: the command may or may not have been applied")
 	// ErrJoinRefused: the cluster refused a join; nothing changed.
 	ErrJoinRefused = errors.New("join refused")
+	// ErrNotInCluster: a join was sent to a node that is not a member of
+	// any cluster (never bootstrapped or joined, or removed). Nothing
+	// changed; join through a member instead.
+	ErrNotInCluster = errors.New("the node asked is not a member of a cluster")
 	// ErrClosed: the node is shut down.
 	ErrClosed = errors.New("consensus node is closed")
 )
@@ -66,6 +70,7 @@ var errorCodes = []struct {
 	{"not_leader", ErrNotLeader},
 	{"indeterminate", ErrIndeterminate},
 	{"join_refused", ErrJoinRefused},
+	{"not_in_cluster", ErrNotInCluster},
 	{"closed", ErrClosed},
 }
 
