@@ -332,7 +332,7 @@ func (c *Chain) submit(ctx context.Context, b64tx, waitUntil string, hashOnly bo
 	c.mu.Lock()
 	tx := c.txs[hash]
 	if tx == nil { // a transaction seen before is answered with its known result
-		if _, terr := c.validateTx(st); terr != nil {
+		if _, terr := c.validateTx(st, true); terr != nil {
 			c.mu.Unlock()
 			return nil, terr.rpcError()
 		}

@@ -138,7 +138,7 @@ func (c *Chain) convertActions(acts []near.Action) ([]vm.Action, *txError) {
 }
 
 // validateTx applies nearcore's verifier rules against the current state.
-func (c *Chain) validateTx(st *near.SignedTransaction) (*txPlan, *txError) {
+func (c *Chain) validateTx(st *near.SignedTransaction, checkSignature bool) (*txPlan, *txError) {
 	t := &st.Transaction
 	if st.Size() > maxTransactionSize {
 		return nil, invalidTx(map[string]any{"TransactionSizeExceeded": map[string]any{"size": st.Size(), "limit": maxTransactionSize}},
@@ -150,8 +150,12 @@ func (c *Chain) validateTx(st *near.SignedTransaction) (*txPlan, *txError) {
 	if near.ValidateAccountID(t.ReceiverID) != nil {
 		return nil, invalidTx(map[string]any{"InvalidReceiverId": map[string]any{"receiver_id": t.ReceiverID}}, "invalid receiver account id %q", t.ReceiverID)
 	}
-	if err := st.Verify(); err != nil {
-		return nil, invalidTx("InvalidSignature", "transaction has an invalid signature")
+	// The signature cannot change between submission and inclusion, so the
+	// second validation (in the block) skips the costly ed25519 check.
+	if checkSignature {
+		if err := st.Verify(); err != nil {
+			return nil, invalidTx("InvalidSignature", "transaction has an invalid signature")
+		}
 	}
 	// block_hash must be a recent block of this chain.
 	refHeight, ok := c.heightOfHash(t.BlockHash)
@@ -243,7 +247,7 @@ func contains(list []string, s string) bool {
 // includeTx validates the transaction again in block b and converts it into
 // a receipt executed in the next block.
 func (c *Chain) includeTx(b *block, tx *txRecord) {
-	p, terr := c.validateTx(tx.signed)
+	p, terr := c.validateTx(tx.signed, false)
 	if terr != nil {
 		tx.invalid = terr
 		delete(c.txs, tx.hash) // like nearcore, an invalid transaction is never part of the chain

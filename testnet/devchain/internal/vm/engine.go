@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 )
@@ -38,11 +40,15 @@ type Engine struct {
 	rt       wazero.Runtime
 	mu       sync.Mutex
 	compiled map[[32]byte]*compiledContract
+	memory   memoryPool
 }
 
 type compiledContract struct {
 	mod wazero.CompiledModule
 	err *FunctionCallError // a contract that does not compile fails the same way every time
+	// peakMemory is the largest linear memory (bytes) a call of this code
+	// has used; new instances start with that much capacity.
+	peakMemory atomic.Uint64
 }
 
 type logicKey struct{}
@@ -154,7 +160,8 @@ func (e *Engine) Run(ctx context.Context, code []byte, method string, vctx *Cont
 
 	callCtx, cancel := context.WithTimeout(context.WithValue(ctx, logicKey{}, l), e.cfg.Timeout)
 	defer cancel()
-	mod, err := e.rt.InstantiateModule(callCtx, c.mod, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	memCtx := experimental.WithMemoryAllocator(callCtx, e.memory.allocator(&c.peakMemory))
+	mod, err := e.rt.InstantiateModule(memCtx, c.mod, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	instantiated := err == nil
 	if err != nil && l.err == nil && isLinkError(err) {
 		return l.fail(ExecutionError("Link Error: " + firstLine(err.Error())))
