@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/outlayer/outlayer/daemon"
+	"github.com/outlayer/outlayer/exec/build"
+)
+
+// nodeFlags are shared by run and join; every flag also reads an
+// OUTLAYER_* environment variable.
+func nodeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data-dir", Usage: "node state: key, Raft log, replica, caches", Value: "outlayer-data", EnvVars: []string{"OUTLAYER_DATA_DIR"}},
+		&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen multiaddr", Value: cli.NewStringSlice("/ip4/0.0.0.0/tcp/4001"), EnvVars: []string{"OUTLAYER_LISTEN"}},
+		&cli.StringSliceFlag{Name: "bootstrap", Usage: "cluster member to join through (multiaddr ending in /p2p/<id>)", EnvVars: []string{"OUTLAYER_BOOTSTRAP"}},
+		&cli.StringFlag{Name: "http-addr", Usage: "JSON API and /metrics address", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_HTTP_ADDR"}},
+		&cli.StringFlag{Name: "near-rpc", Usage: "NEAR JSON-RPC URL", EnvVars: []string{"OUTLAYER_NEAR_RPC"}},
+		&cli.StringFlag{Name: "contract", Usage: "OutLayer contract account", EnvVars: []string{"OUTLAYER_CONTRACT"}},
+		&cli.StringFlag{Name: "operator", Usage: "operator account (the contract accepts results from it)", EnvVars: []string{"OUTLAYER_OPERATOR"}},
+		&cli.StringFlag{Name: "operator-key", Usage: "this node's key file on the operator account (near-cli format)", EnvVars: []string{"OUTLAYER_OPERATOR_KEY"}},
+		&cli.IntFlag{Name: "slots", Usage: "requests this node runs at once (0: one per CPU)", EnvVars: []string{"OUTLAYER_SLOTS"}},
+		&cli.Uint64Flag{Name: "yield-timeout", Usage: "the chain's yield timeout in blocks", Value: 200, EnvVars: []string{"OUTLAYER_YIELD_TIMEOUT"}},
+		&cli.Uint64Flag{Name: "yield-margin", Usage: "give up on a request this many blocks before its yield timeout", Value: 20, EnvVars: []string{"OUTLAYER_YIELD_MARGIN"}},
+		&cli.DurationFlag{Name: "build-timeout", Usage: "wall-clock budget of one source build", Value: 5 * time.Minute, EnvVars: []string{"OUTLAYER_BUILD_TIMEOUT"}},
+		&cli.StringFlag{Name: "go-proxy", Usage: "GOPROXY for builds' module downloads", EnvVars: []string{"OUTLAYER_GO_PROXY"}},
+		&cli.BoolFlag{Name: "dev", Usage: "development mode: simulated attestation, local git repositories", EnvVars: []string{"OUTLAYER_DEV"}},
+		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"OUTLAYER_LOG_LEVEL"}},
+	}
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "start (or restart) a node; a fresh data directory bootstraps a new cluster unless --bootstrap names members",
+		Description: "A node watches the OutLayer contract (while it leads), runs the requests assigned to it,\n" +
+			"and serves the JSON API (/health /status /requests /history /stats /pricing /metrics).\n" +
+			"Restarting with the same --data-dir rejoins the cluster. Stop with Ctrl-C: running\n" +
+			"requests get 30 s to finish and leadership is handed over.",
+		Flags:  nodeFlags(),
+		Action: func(c *cli.Context) error { return runNode(c, c.StringSlice("bootstrap")) },
+	}
+}
+
+func joinCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "join",
+		Usage:     "start a node that joins an existing cluster through any member",
+		ArgsUsage: "MEMBER-MULTIADDR...",
+		Flags:     nodeFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageError("join needs the multiaddr of a member, e.g. /ip4/10.0.0.1/tcp/4001/p2p/12D3Koo...")
+			}
+			return runNode(c, append(c.Args().Slice(), c.StringSlice("bootstrap")...))
+		},
+	}
+}
+
+func nodeConfig(c *cli.Context, join []string, logger *slog.Logger) daemon.Config {
+	dataDir := c.String("data-dir")
+	abs, err := filepath.Abs(dataDir)
+	if err == nil {
+		dataDir = abs
+	}
+	return daemon.Config{
+		DataDir:            dataDir,
+		ListenAddrs:        c.StringSlice("listen"),
+		Join:               join,
+		HTTPAddr:           c.String("http-addr"),
+		RPCURL:             c.String("near-rpc"),
+		ContractID:         c.String("contract"),
+		OperatorAccount:    c.String("operator"),
+		OperatorKeyFile:    c.String("operator-key"),
+		Slots:              c.Int("slots"),
+		YieldTimeoutBlocks: c.Uint64("yield-timeout"),
+		YieldMarginBlocks:  c.Uint64("yield-margin"),
+		DevMode:            c.Bool("dev"),
+		Build: build.Config{
+			GoProxy:         c.String("go-proxy"),
+			AllowLocalRepos: c.Bool("dev"),
+			Limits:          build.Limits{Timeout: c.Duration("build-timeout")},
+		},
+		Logger: logger,
+	}
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runNode(c *cli.Context, join []string) error {
+	logger, err := newLogger(c.String("log-level"), os.Stderr)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	cfg := nodeConfig(c, join, logger)
+	if err := cfg.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := daemon.Start(ctx, cfg)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	fmt.Fprintf(c.App.Writer, "outlayerd node %s\n  join through: %v\n  HTTP API:     http://%s\n", n.PeerID(), n.P2PAddrs(), n.HTTPAddr())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Stop(sctx); err != nil {
+		return cli.Exit(fmt.Sprintf("stopping: %v", err), exitFailure)
+	}
+	return nil
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the cluster as a node sees it (members, roles, leader, attestation, request counts)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "node", Usage: "a node's HTTP API address", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_NODE"}},
+			&cli.BoolFlag{Name: "json", Usage: "print the raw JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError("status takes no arguments")
+			}
+			base := "http://" + c.String("node")
+			var st daemon.Status
+			if err := fetchJSON(c.Context, base+"/status", &st); err != nil {
+				return cli.Exit(err.Error(), exitFailure)
+			}
+			var stats map[string]any
+			if err := fetchJSON(c.Context, base+"/stats", &stats); err != nil {
+				return cli.Exit(err.Error(), exitFailure)
+			}
+			w := c.App.Writer
+			if c.Bool("json") {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"status": st, "stats": stats})
+			}
+			fmt.Fprintf(w, "contract %s, operator %s\nleader   %s\nattestation: %s\n", st.Contract, st.Operator, st.Leader, st.Attestation)
+			for _, nd := range st.Nodes {
+				mark := " "
+				if nd.Leader {
+					mark = "*"
+				}
+				reach := "reachable"
+				if !nd.Reachable {
+					reach = "UNREACHABLE"
+				}
+				fmt.Fprintf(w, "%s %s  %-8s %-11s running %d  %s\n", mark, nd.PeerID, nd.Role, reach, nd.Running, nd.Attestation)
+			}
+			if st.ChainCursor != nil {
+				fmt.Fprintf(w, "chain cursor: block %d\n", st.ChainCursor.Height)
+			}
+			fmt.Fprintf(w, "requests: %v %v\n", stats["requests"], stats["by_status"])
+			return nil
+		},
+	}
+}
+
+func fetchJSON(ctx context.Context, url string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking the node: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
+	}
+	return json.Unmarshal(body, out)
+}
