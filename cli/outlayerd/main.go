@@ -50,6 +50,7 @@ func newApp() *cli.App {
 			execCommand(),
 			devchainCommand(),
 			nearCommand(),
+			runCommand(), joinCommand(), statusCommand(), testnetCommand(), requestCommand(),
 			secretsCommand(),
 		},
 		// Errors are printed once, by run, with the right exit status.
