@@ -21,6 +21,14 @@ type ctrlFrame struct {
 	// block's continuation that no branch targets is entered only by falling
 	// through, so it can share the metered block that falls into it.
 	targeted bool
+
+	// For loops: the metered blocks involved in hoisting the loop head's
+	// charge into the edges that enter it (see hoistLoopHead).
+	pre     int      // block open when the loop was entered (falls into it)
+	head    int      // first metered block of the body
+	brs     []int    // blocks ending in an unconditional br to the loop
+	brIfs   [][2]int // blocks ending in br_if to the loop, and the block after
+	noHoist bool     // some entry cannot take the charge
 }
 
 // insertion is code injected before the original instruction at pos (an
@@ -147,11 +155,12 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		case 0x02:
 			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlBlock})
 		case 0x03:
-			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlLoop})
+			pre := f.cur
 			// Every iteration enters here: charge and check, so that a loop
 			// can never run unmetered or past its budget.
 			f.beginBlock(r.pos, f.dead)
 			f.checkAt(r.pos)
+			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlLoop, pre: pre, head: f.cur, noHoist: f.dead || !f.costs.SplitAtCalls})
 		case 0x04:
 			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlIf})
 			f.beginBlock(r.pos, f.dead)
@@ -175,6 +184,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		case ctrlLoop:
 			// Branches to a loop go to its head; its end is reached only by
 			// falling through, so the continuation joins the open block.
+			f.hoistLoopHead(&fr)
 		case ctrlBlock:
 			if fr.targeted {
 				f.beginBlock(r.pos, false)
@@ -190,6 +200,9 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		exits, err := f.target(l)
 		if err != nil {
 			return err
+		}
+		if lp := f.loopAt(l); lp != nil {
+			lp.brs = append(lp.brs, f.cur)
 		}
 		f.charge(f.costs.Default)
 		if exits {
@@ -209,7 +222,18 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		if exits {
 			f.exitAt(pos)
 		}
+		src := f.cur
 		f.beginBlock(r.pos, f.dead)
+		if lp := f.loopAt(l); lp != nil {
+			// The charge for the loop head is taken before we know whether
+			// the branch is taken: no check may see it in between.
+			for _, in := range f.ins[src : len(f.ins)-1] {
+				if in.check {
+					lp.noHoist = true
+				}
+			}
+			lp.brIfs = append(lp.brIfs, [2]int{src, f.cur})
+		}
 	case 0x0e: // br_table
 		n, err := r.u32()
 		if err != nil {
@@ -224,6 +248,9 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			e, err := f.target(l)
 			if err != nil {
 				return err
+			}
+			if lp := f.loopAt(l); lp != nil {
+				lp.noHoist = true
 			}
 			exits = exits || e
 		}
@@ -307,6 +334,42 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		f.charge(f.costs.Default)
 	}
 	return nil
+}
+
+// loopAt returns the loop frame a branch of depth l targets, or nil.
+// Depth was validated by target.
+func (f *funcRewriter) loopAt(l uint32) *ctrlFrame {
+	fr := &f.ctrl[len(f.ctrl)-1-int(l)]
+	if fr.kind != ctrlLoop {
+		return nil
+	}
+	return fr
+}
+
+// hoistLoopHead moves the charge of a loop's first metered block onto the
+// edges that enter it: the block that falls into the loop and every block
+// that branches back. Those blocks are charged anyway, so each iteration
+// saves one charge; in Go's output, where every backward jump goes through
+// one dispatch loop, that is one charge per jump. A br_if edge is charged
+// optimistically and refunded by the block after it (also charged anyway).
+// Every path into the head still pays exactly once; the head keeps its
+// check. Skipped when a check could see an optimistic charge, for br_table
+// edges, and without SplitAtCalls (a call inside a source block could
+// observe the early charge).
+func (f *funcRewriter) hoistLoopHead(fr *ctrlFrame) {
+	if fr.noHoist || f.ins[fr.head].dead {
+		return
+	}
+	c := f.ins[fr.head].charge
+	f.ins[fr.head].charge = 0
+	f.ins[fr.pre].charge += c
+	for _, s := range fr.brs {
+		f.ins[s].charge += c
+	}
+	for _, e := range fr.brIfs {
+		f.ins[e[0]].charge += c
+		f.ins[e[1]].charge -= c
+	}
 }
 
 // afterCall ends the metered block at a call when the cost table asks for
