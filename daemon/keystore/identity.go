@@ -98,7 +98,10 @@ func (id Identity) Seed() string {
 		}
 		return r.Repo + ":" + id.Owner
 	}
-	return "wasm_hash:" + id.Accessor.WasmHash.Hash + ":" + id.Owner
+	if w := id.Accessor.WasmHash; w != nil {
+		return "wasm_hash:" + w.Hash + ":" + id.Owner
+	}
+	return ""
 }
 
 func (id Identity) String() string { return id.Seed() + " profile " + id.Profile }
