@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outlayer/outlayer/contracts/near"
@@ -152,6 +153,7 @@ type Chain struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	started  time.Time
+	closed   atomic.Bool
 }
 
 type dataValue struct{ data []byte }
@@ -364,7 +366,11 @@ func (c *Chain) RPCURL() string {
 }
 
 // Close stops block production and RPC, and with Persist saves the state.
+// Calling it again does nothing.
 func (c *Chain) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
 	var errs []error
 	if c.cancel != nil {
 		c.cancel()

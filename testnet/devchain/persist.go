@@ -12,15 +12,75 @@ import (
 	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 )
 
-// snapshot is the persisted state: accounts, keys, contract data and code,
-// and the head block. Transactions, receipts in flight and pending yields are
-// not persisted (see DESIGN.md).
+// snapshot is the persisted chain: accounts, keys, contract data and code;
+// the in-memory window of blocks with their transactions, receipts and
+// outcomes; the block hashes transactions may still name; and everything in
+// flight (pending transactions, receipts due next block, postponed receipts
+// and their data, pending yields and their timeouts). A restarted chain
+// therefore continues at the next height with the same hashes, answers for
+// the blocks and transactions it answered for before, and still resumes or
+// times out the yields that were waiting. Files written before the history
+// was persisted (no Blocks) still load: the chain continues from their head.
 type snapshot struct {
 	Height    uint64                     `json:"height"`
 	Hash      near.CryptoHash            `json:"hash"`
 	Timestamp uint64                     `json:"timestamp"`
 	Accounts  map[string]snapshotAccount `json:"accounts"`
 	Code      map[string][]byte          `json:"code"` // by base58 hash
+
+	GenesisHash  near.CryptoHash   `json:"genesis_hash"`
+	Blocks       []snapshotBlock   `json:"blocks,omitempty"` // oldest first, ending at the head
+	RecentHashes []near.CryptoHash `json:"recent_hashes,omitempty"`
+	HashesBase   uint64            `json:"hashes_base,omitempty"`
+	// Txs holds every transaction a block, a receipt or the chain refers to.
+	Txs             []snapshotTx                                         `json:"txs,omitempty"`
+	Included        []near.CryptoHash                                    `json:"included,omitempty"` // retained, in inclusion order
+	Pending         []near.CryptoHash                                    `json:"pending_txs,omitempty"`
+	Receipts        []snapshotReceipt                                    `json:"receipts,omitempty"`
+	Outcomes        map[near.CryptoHash]*near.ExecutionOutcomeWithIDView `json:"outcomes,omitempty"`
+	Incoming        []near.CryptoHash                                    `json:"incoming,omitempty"`
+	Postponed       []near.CryptoHash                                    `json:"postponed,omitempty"`
+	WaitingData     map[near.CryptoHash]near.CryptoHash                  `json:"waiting_data,omitempty"`
+	Received        map[near.CryptoHash]snapshotData                     `json:"received,omitempty"`
+	Yields          map[near.CryptoHash]string                           `json:"yields,omitempty"`
+	ResumeInitiated []near.CryptoHash                                    `json:"resume_initiated,omitempty"`
+	Timeouts        []snapshotTimeout                                    `json:"timeouts,omitempty"`
+}
+
+type snapshotBlock struct {
+	Height    uint64            `json:"height"`
+	Hash      near.CryptoHash   `json:"hash"`
+	PrevHash  near.CryptoHash   `json:"prev_hash"`
+	Timestamp uint64            `json:"timestamp"`
+	GasBurnt  uint64            `json:"gas_burnt"`
+	Txs       []near.CryptoHash `json:"txs,omitempty"`
+	Receipts  []near.CryptoHash `json:"receipts,omitempty"`
+}
+
+type snapshotTx struct {
+	Signed         []byte                           `json:"signed"` // borsh SignedTransaction
+	Known          bool                             `json:"known"`  // answered by tx / EXPERIMENTAL_tx_status
+	Included       bool                             `json:"included"`
+	Outcome        *near.ExecutionOutcomeWithIDView `json:"outcome,omitempty"`
+	ReceiptIDs     []near.CryptoHash                `json:"receipt_ids,omitempty"`
+	AllReceipts    []near.CryptoHash                `json:"all_receipts,omitempty"`
+	PendingCount   int                              `json:"pending"`
+	PendingRefunds int                              `json:"pending_refunds"`
+}
+
+type snapshotReceipt struct {
+	Receipt   *receipt         `json:"receipt"`
+	TxHash    *near.CryptoHash `json:"tx_hash,omitempty"`
+	RefundGas uint64           `json:"refund_gas,omitempty"`
+}
+
+type snapshotData struct {
+	Data []byte `json:"data"` // null = None (a failed or timed-out result)
+}
+
+type snapshotTimeout struct {
+	DataID    near.CryptoHash `json:"data_id"`
+	ExpiresAt uint64          `json:"expires_at"`
 }
 
 type snapshotAccount struct {
@@ -51,6 +111,7 @@ func (c *Chain) saveSnapshot() error {
 	for h, code := range c.st.code {
 		s.Code[h.String()] = code
 	}
+	c.snapshotHistory(&s)
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("devchain: encode state: %w", err)
@@ -114,8 +175,208 @@ func (c *Chain) loadSnapshot() (bool, error) {
 		}
 		c.st.accounts[id] = a
 	}
-	g := &block{Height: s.Height, Hash: s.Hash, Timestamp: s.Timestamp}
-	c.genesisHash = g.Hash
-	c.addBlock(g)
+	if len(s.Blocks) == 0 { // a file from before history was persisted
+		g := &block{Height: s.Height, Hash: s.Hash, Timestamp: s.Timestamp}
+		c.genesisHash = g.Hash
+		c.addBlock(g)
+		return true, nil
+	}
+	if err := c.restoreHistory(&s); err != nil {
+		return false, fmt.Errorf("devchain: state file %s: %w", c.snapshotPath(), err)
+	}
 	return true, nil
+}
+
+// snapshotHistory adds blocks, transactions, receipts and in-flight work.
+func (c *Chain) snapshotHistory(s *snapshot) {
+	s.GenesisHash, s.RecentHashes, s.HashesBase = c.genesisHash, c.recentHashes, c.hashesBase
+	txs := map[near.CryptoHash]*txRecord{}
+	receipts := map[near.CryptoHash]*receipt{}
+	addReceipt := func(r *receipt) {
+		receipts[r.ID] = r
+		if r.Tx != nil {
+			txs[r.Tx.hash] = r.Tx
+		}
+	}
+	for _, b := range c.blocks {
+		sb := snapshotBlock{Height: b.Height, Hash: b.Hash, PrevHash: b.PrevHash, Timestamp: b.Timestamp, GasBurnt: b.GasBurnt}
+		for _, tx := range b.Txs {
+			sb.Txs = append(sb.Txs, tx.hash)
+			txs[tx.hash] = tx
+		}
+		for _, r := range b.Receipts {
+			sb.Receipts = append(sb.Receipts, r.ID)
+			addReceipt(r)
+		}
+		s.Blocks = append(s.Blocks, sb)
+	}
+	for _, tx := range c.included {
+		s.Included = append(s.Included, tx.hash)
+		txs[tx.hash] = tx
+	}
+	for _, tx := range c.pendingTxs {
+		s.Pending = append(s.Pending, tx.hash)
+		txs[tx.hash] = tx
+	}
+	for _, r := range c.receipts {
+		addReceipt(r)
+	}
+	for _, r := range c.incoming {
+		s.Incoming = append(s.Incoming, r.ID)
+		addReceipt(r)
+	}
+	for id, r := range c.postponed {
+		s.Postponed = append(s.Postponed, id)
+		addReceipt(r)
+	}
+	for _, r := range receipts {
+		sr := snapshotReceipt{Receipt: r, RefundGas: r.refundGas}
+		if r.Tx != nil {
+			h := r.Tx.hash
+			sr.TxHash = &h
+		}
+		s.Receipts = append(s.Receipts, sr)
+	}
+	for _, tx := range txs {
+		_, known := c.txs[tx.hash]
+		s.Txs = append(s.Txs, snapshotTx{Signed: tx.signed.Bytes(), Known: known, Included: tx.included, Outcome: tx.outcome,
+			ReceiptIDs: tx.receiptIDs, AllReceipts: tx.allReceipts, PendingCount: tx.pending, PendingRefunds: tx.pendingRefunds})
+	}
+	s.Outcomes = c.outcomes
+	s.WaitingData, s.Yields = c.waitingData, c.yields
+	s.Received = map[near.CryptoHash]snapshotData{}
+	for id, d := range c.received {
+		s.Received[id] = snapshotData{Data: d.data}
+	}
+	for id := range c.resumeInitiated {
+		s.ResumeInitiated = append(s.ResumeInitiated, id)
+	}
+	for _, t := range c.timeouts {
+		s.Timeouts = append(s.Timeouts, snapshotTimeout{DataID: t.dataID, ExpiresAt: t.expiresAt})
+	}
+}
+
+// restoreHistory rebuilds what snapshotHistory saved.
+func (c *Chain) restoreHistory(s *snapshot) error {
+	txs := map[near.CryptoHash]*txRecord{}
+	for _, st := range s.Txs {
+		signed, err := near.DecodeSignedTransaction(st.Signed)
+		if err != nil {
+			return fmt.Errorf("transaction: %w", err)
+		}
+		tx := &txRecord{signed: signed, hash: signed.Hash(), included: st.Included, outcome: st.Outcome,
+			receiptIDs: st.ReceiptIDs, allReceipts: st.AllReceipts, pending: st.PendingCount, pendingRefunds: st.PendingRefunds}
+		txs[tx.hash] = tx
+		if st.Known {
+			c.txs[tx.hash] = tx
+		}
+	}
+	lookupTx := func(h near.CryptoHash) (*txRecord, error) {
+		if tx := txs[h]; tx != nil {
+			return tx, nil
+		}
+		return nil, fmt.Errorf("transaction %s is referred to but missing", h)
+	}
+	receipts := map[near.CryptoHash]*receipt{}
+	for _, sr := range s.Receipts {
+		if sr.Receipt == nil {
+			return errors.New("an empty receipt")
+		}
+		r := sr.Receipt
+		r.refundGas = sr.RefundGas
+		if sr.TxHash != nil {
+			tx, err := lookupTx(*sr.TxHash)
+			if err != nil {
+				return err
+			}
+			r.Tx = tx
+		}
+		receipts[r.ID] = r
+	}
+	lookupReceipt := func(id near.CryptoHash) (*receipt, error) {
+		if r := receipts[id]; r != nil {
+			return r, nil
+		}
+		return nil, fmt.Errorf("receipt %s is referred to but missing", id)
+	}
+	// c.receipts holds the receipts of retained transactions, as while running.
+	for _, tx := range c.txs {
+		for _, id := range tx.allReceipts {
+			if r := receipts[id]; r != nil {
+				c.receipts[id] = r
+			}
+		}
+	}
+	for i, sb := range s.Blocks {
+		if i > 0 && sb.Height != s.Blocks[i-1].Height+1 {
+			return fmt.Errorf("block %d does not follow block %d", sb.Height, s.Blocks[i-1].Height)
+		}
+		b := &block{Height: sb.Height, Hash: sb.Hash, PrevHash: sb.PrevHash, Timestamp: sb.Timestamp, GasBurnt: sb.GasBurnt}
+		for _, h := range sb.Txs {
+			tx, err := lookupTx(h)
+			if err != nil {
+				return err
+			}
+			b.Txs = append(b.Txs, tx)
+		}
+		for _, id := range sb.Receipts {
+			r, err := lookupReceipt(id)
+			if err != nil {
+				return err
+			}
+			b.Receipts = append(b.Receipts, r)
+		}
+		c.addBlock(b)
+	}
+	c.genesisHash, c.recentHashes, c.hashesBase = s.GenesisHash, s.RecentHashes, s.HashesBase
+	if len(c.recentHashes) == 0 || c.recentHashes[len(c.recentHashes)-1] != c.head().Hash {
+		return errors.New("the recent block hashes do not end at the head block")
+	}
+	for _, h := range s.Included {
+		tx, err := lookupTx(h)
+		if err != nil {
+			return err
+		}
+		c.included = append(c.included, tx)
+	}
+	for _, h := range s.Pending {
+		tx, err := lookupTx(h)
+		if err != nil {
+			return err
+		}
+		c.pendingTxs = append(c.pendingTxs, tx)
+	}
+	for _, id := range s.Incoming {
+		r, err := lookupReceipt(id)
+		if err != nil {
+			return err
+		}
+		c.incoming = append(c.incoming, r)
+	}
+	for _, id := range s.Postponed {
+		r, err := lookupReceipt(id)
+		if err != nil {
+			return err
+		}
+		c.postponed[id] = r
+	}
+	for id, o := range s.Outcomes {
+		c.outcomes[id] = o
+	}
+	for id, r := range s.WaitingData {
+		c.waitingData[id] = r
+	}
+	for id, d := range s.Received {
+		c.received[id] = &dataValue{data: d.Data}
+	}
+	for id, acc := range s.Yields {
+		c.yields[id] = acc
+	}
+	for _, id := range s.ResumeInitiated {
+		c.resumeInitiated[id] = true
+	}
+	for _, t := range s.Timeouts {
+		c.timeouts = append(c.timeouts, yieldTimeout{dataID: t.DataID, expiresAt: t.ExpiresAt})
+	}
+	return nil
 }

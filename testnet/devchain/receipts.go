@@ -13,7 +13,7 @@ type receipt struct {
 	ID          near.CryptoHash
 	Predecessor string
 	Receiver    string
-	Tx          *txRecord
+	Tx          *txRecord `json:"-"` // persisted by hash
 
 	// Action receipt.
 	Signer              string

@@ -12,7 +12,6 @@ import (
 type txRecord struct {
 	signed   *near.SignedTransaction
 	hash     near.CryptoHash
-	actions  []vm.Action
 	included bool // the transaction is in a block
 	outcome  *near.ExecutionOutcomeWithIDView
 	// invalid is the InvalidTxError of a transaction that was accepted by RPC
@@ -277,7 +276,6 @@ func (c *Chain) includeTx(b *block, tx *txRecord) {
 		Signer: t.SignerID, SignerKey: w.Bytes(), Actions: p.actions, PrepaidGas: p.fees.Exec + p.prepaid,
 		GasPrice: GasPrice, Tx: tx,
 	}
-	tx.actions = p.actions
 	tx.included = true
 	c.included = append(c.included, tx)
 	b.Txs = append(b.Txs, tx)
