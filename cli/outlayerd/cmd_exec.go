@@ -32,7 +32,7 @@ same instruction count every time.
 Prints the output on stdout and the resources used on stderr (with --json, one
 JSON object on stdout instead). Exit status: 0 when the program succeeded, 1
 when it failed (trap, non-zero exit, a limit hit, output not matching
---format), 2 when the command line is wrong. Flags go before FILE.wasm.
+--format), 2 when the command line is wrong. Flags may come before or after FILE.wasm.
 
 --env NAME=VALUE sets a secret; NEAR_* context variables (NEAR_SENDER_ID,
 NEAR_CONTRACT_ID, NEAR_BLOCK_HEIGHT, NEAR_BLOCK_TIMESTAMP, NEAR_REQUEST_ID, ...)
@@ -92,9 +92,6 @@ func runExec(c *cli.Context) error {
 	case c.NArg() == 0:
 		return usageError("exec needs a FILE.wasm to run (see outlayerd exec --help)")
 	case c.NArg() > 1:
-		if strings.HasPrefix(c.Args().Get(1), "-") {
-			return usageError("flags go before the file: outlayerd exec [flags] %s (got %q after it)", c.Args().First(), c.Args().Get(1))
-		}
 		return usageError("exec runs one file, got %d arguments: %s", c.NArg(), strings.Join(c.Args().Slice(), " "))
 	}
 	req, err := execRequest(c)

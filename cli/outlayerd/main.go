@@ -24,7 +24,7 @@ func main() {
 
 func run(args []string) int {
 	app := newApp()
-	err := app.Run(args)
+	err := app.Run(interspersedArgs(app, args))
 	if err == nil {
 		return exitOK
 	}
