@@ -10,9 +10,10 @@ import (
 	"github.com/outlayer/outlayer/store"
 )
 
-// CommandVersion is the envelope version this binary writes. A node refuses
-// to apply an entry whose version it does not know (see DESIGN.md: upgrade
-// followers before the leader).
+// CommandVersion is the envelope version of JSON-bodied commands, which
+// this binary writes for every type but Enqueue (see CommandVersionCompact).
+// A node refuses to apply an entry whose version it does not know (see
+// DESIGN.md: upgrade followers before the leader).
 const CommandVersion byte = 1
 
 // CommandType names a command in the envelope.
@@ -219,6 +220,13 @@ func encodeCommand(c Command, now time.Time) ([]byte, error) {
 	if _, err := newCommand(c.Type()); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadCommand, err)
 	}
+	if e, ok := c.(*Enqueue); ok {
+		out := make([]byte, envelopeHeader, envelopeHeader+64+len(e.Requests)*256)
+		out[0] = CommandVersionCompact
+		out[1] = byte(TypeEnqueue)
+		binary.BigEndian.PutUint64(out[2:], uint64(now.UnixNano()))
+		return appendEnqueueCompact(out, e), nil
+	}
 	body, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode %s: %w", ErrBadCommand, c.Type(), err)
@@ -235,14 +243,24 @@ func decodeCommand(b []byte) (Command, time.Time, error) {
 	if len(b) < envelopeHeader {
 		return nil, time.Time{}, fmt.Errorf("%w: %d bytes is shorter than the %d-byte header", ErrBadCommand, len(b), envelopeHeader)
 	}
-	if b[0] != CommandVersion {
-		return nil, time.Time{}, fmt.Errorf("%w: command version %d, this node understands version %d (upgrade it)", ErrBadCommand, b[0], CommandVersion)
+	if b[0] != CommandVersion && b[0] != CommandVersionCompact {
+		return nil, time.Time{}, fmt.Errorf("%w: command version %d, this node understands versions %d and %d (upgrade it)", ErrBadCommand, b[0], CommandVersion, CommandVersionCompact)
 	}
 	c, err := newCommand(CommandType(b[1]))
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrBadCommand, err)
 	}
 	now := time.Unix(0, int64(binary.BigEndian.Uint64(b[2:10]))).UTC()
+	if b[0] == CommandVersionCompact {
+		if c.Type() != TypeEnqueue {
+			return nil, time.Time{}, fmt.Errorf("%w: %s has no compact encoding", ErrBadCommand, c.Type())
+		}
+		e, err := decodeEnqueueCompact(b[envelopeHeader:])
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("%w: decode compact %s: %w", ErrBadCommand, c.Type(), err)
+		}
+		return e, now, nil
+	}
 	if err := json.Unmarshal(b[envelopeHeader:], c); err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: decode %s: %w", ErrBadCommand, c.Type(), err)
 	}

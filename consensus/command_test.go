@@ -35,7 +35,11 @@ func TestCommandEnvelopeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("encode %s: %v", c.Type(), err)
 		}
-		if b[0] != CommandVersion || CommandType(b[1]) != c.Type() {
+		wantVersion := CommandVersion
+		if c.Type() == TypeEnqueue {
+			wantVersion = CommandVersionCompact
+		}
+		if b[0] != wantVersion || CommandType(b[1]) != c.Type() {
 			t.Fatalf("%s: header %v", c.Type(), b[:2])
 		}
 		got, at, err := decodeCommand(b)
@@ -61,13 +65,16 @@ func TestDecodeRefusesBadEnvelopes(t *testing.T) {
 		t.Fatal(err)
 	}
 	newer := append([]byte{}, good...)
-	newer[0] = CommandVersion + 1
+	newer[0] = CommandVersionCompact + 1
+	compactFail := append([]byte{}, good...)
+	compactFail[0] = CommandVersionCompact
 	unknown := append([]byte{}, good...)
 	unknown[1] = 200
 	cases := map[string][]byte{
 		"empty":            nil,
 		"short header":     good[:5],
 		"newer version":    newer,
+		"compact Fail":     compactFail,
 		"unknown type":     unknown,
 		"truncated body":   good[:len(good)-3],
 		"body is not json": append(append([]byte{}, good[:envelopeHeader]...), "{{"...),
