@@ -201,3 +201,5 @@ func compare(got *big.Int, op string, want *big.Int) (bool, error) {
 	}
 	return false, fmt.Errorf("%w: comparison operator %q (want Gte, Lte, Gt, Lt, Eq or Ne)", ErrAccessCheck, op)
 }
+
+var _ Viewer = (*near.Client)(nil)

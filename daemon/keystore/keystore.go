@@ -331,6 +331,16 @@ func (k *Keystore) Run(ctx context.Context) error {
 			lastWarn = time.Now()
 		}
 		if _, cerr := k.cfg.Cluster.Store().Sealed(entryCheck); cerr == nil {
+			// A restarted replica may hold the fingerprint before its own
+			// sealed copy; catch up first rather than ask for a new copy.
+			if errors.Is(err, ErrNoSealedCopy) {
+				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				rerr := k.cfg.Cluster.LinearizableRead(rctx)
+				cancel()
+				if rerr == nil && k.Recover(ctx) == nil {
+					return nil
+				}
+			}
 			ferr := k.Fetch(ctx)
 			if ferr == nil {
 				return nil
@@ -644,3 +654,5 @@ func (k *Keystore) GeneratedNames(id Identity) ([]string, error) {
 	sort.Strings(names)
 	return names, nil
 }
+
+var _ Cluster = (*consensus.Node)(nil)
