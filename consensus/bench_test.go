@@ -71,8 +71,16 @@ func BenchmarkEnqueueBlocks(b *testing.B) {
 }
 
 func benchConcurrent(b *testing.B, proposers, perEntry int) {
+	benchConcurrentOn(b, proposers, perEntry, false)
+}
+
+func benchConcurrentOn(b *testing.B, proposers, perEntry int, viaFollower bool) {
 	c := benchCluster(b)
-	n := c.node(c.leader())
+	l := c.leader()
+	n := c.node(l)
+	if viaFollower {
+		n = c.node((l + 1) % 3)
+	}
 	ctx := context.Background()
 	var (
 		mu   sync.Mutex
@@ -121,4 +129,12 @@ func BenchmarkEnqueueBatch64Sequential(b *testing.B) {
 // transaction.
 func BenchmarkEnqueueBatch64Concurrent(b *testing.B) {
 	benchConcurrent(b, 8, 64)
+}
+
+// BenchmarkEnqueueBatch64Forwarded: BenchmarkEnqueueBatch64Concurrent
+// proposed on a follower, so every entry is forwarded to the leader over
+// libp2p (/outlayer/rpc/1) and its result sent back: the path of a daemon
+// whose chain watcher is not on the leader.
+func BenchmarkEnqueueBatch64Forwarded(b *testing.B) {
+	benchConcurrentOn(b, 8, 64, true)
 }
