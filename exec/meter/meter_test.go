@@ -144,7 +144,19 @@ func handCases() []handCase {
 			lget(0), opEnd)}},
 		exports: export("f", 1),
 	}
+	// A loop whose head block is not the block that branches back, so its
+	// charge is hoisted onto the br_if edge and refunded after it:
+	// loop (1) + per iteration: local.get, i32.const, i32.sub, local.tee, if
+	// (5), nop while x != 0, local.get, br_if (2). n iterations: 8n.
+	hoisted := testModule{
+		types: [][2][]byte{i32ToVoid},
+		funcs: []testFunc{{typ: 0, code: code(opLoop, lget(0), i32c(1), opI32Sub, ltee(0), opIf, opNop, opEnd,
+			lget(0), brIf(0), opEnd, opEnd)}},
+		exports: export("f", 0),
+	}
 	return []handCase{
+		{name: "hoisted-loop1", mod: hoisted, fn: "f", args: []uint64{1}, want: 8},
+		{name: "hoisted-loop5", mod: hoisted, fn: "f", args: []uint64{5}, want: 40},
 		{name: "straight", mod: straight, fn: "f", want: 3, ret: []uint64{3}},
 		{name: "loop1", mod: countdown, fn: "f", args: []uint64{1}, want: 6},
 		{name: "loop10", mod: countdown, fn: "f", args: []uint64{10}, want: 51},
@@ -253,6 +265,18 @@ func TestHostCallsStopAtTheExactBudget(t *testing.T) {
 // After a trap that is not the meter's, the count covers every frame up to
 // its last sync with the global: the callers' charges up to the call, not the
 // trapping frame's own (see DESIGN.md).
+// The hoisted-loop case really is hoisted: its instrumented code refunds
+// the head's cost (i64.const -5; i64.sub) after the br_if.
+func TestLoopHeadChargeIsHoisted(t *testing.T) {
+	out, err := Instrument(handCases()[0].mod.bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte{0x42, 0x7b, 0x7d}) {
+		t.Error("no refund of the loop head's charge after br_if: hoisting did not happen")
+	}
+}
+
 func TestTrapCountsUpToTheTrappingCall(t *testing.T) {
 	// f(x) = i32.const 1; drop; g(x)   charges 4 before the call
 	// g(x) = 100 / x + 1                charges 5, traps inside for x = 0
