@@ -132,6 +132,19 @@ func splitSections(wasm []byte) ([]section, error) {
 				return nil, &SectionError{Section: sectionName(id), Offset: start, Err: errors.New("section is out of order or duplicated")}
 			}
 			lastRank = rank
+			if id != secStart && id != secDataCount {
+				// Every element takes at least one byte. Checking this here
+				// also spares the engine, which compiles our output, from
+				// pre-allocating for a count of billions in a tiny section.
+				vr := &reader{buf: body, base: bodyOff}
+				n, err := vr.u32()
+				if err != nil {
+					return nil, &SectionError{Section: sectionName(id), Offset: bodyOff, Err: fmt.Errorf("reading element count: %w", err)}
+				}
+				if uint64(n) > uint64(len(body)-vr.pos) {
+					return nil, &SectionError{Section: sectionName(id), Offset: bodyOff, Err: fmt.Errorf("declares %d elements in %d bytes", n, len(body)-vr.pos)}
+				}
+			}
 		}
 		out = append(out, section{id: id, body: body, bodyOff: bodyOff})
 	}
