@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -34,6 +35,10 @@ func (n *Node) startHTTP() error {
 	mux.HandleFunc("GET /stats", n.handleStats)
 	mux.HandleFunc("GET /pricing", n.handlePricing)
 	mux.HandleFunc("POST /nodes/{peer}/remove", n.handleRemove)
+	if n.keys != nil {
+		// GET pubkey, POST generate, GET status under /v1/keystore/.
+		mux.Handle(keystore.HTTPPrefix, n.keys.Handler())
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {

@@ -32,7 +32,7 @@ func checkOnce(t *testing.T, w *world, o outcome, wantOutput string) *store.Job 
 		t.Fatalf("result %q (%v), want %q", got, err, wantOutput)
 	}
 	j := w.job(o.requestID, 15*time.Second)
-	if j.Status != store.StatusResolved && !(j.Status == store.StatusExpired && strings.Contains(j.Error, "already")) {
+	if j.Status != store.StatusResolved {
 		t.Fatalf("replica: %s (%s)", j.Status, j.Error)
 	}
 	return j
@@ -82,7 +82,9 @@ func TestExecutingNodeKilledAnotherFinishes(t *testing.T) {
 // and the chain settles the request exactly once.
 func TestLeaderKilledRequestStillResolvedOnce(t *testing.T) {
 	w := newWorld(t, 50*time.Millisecond, 2400)
-	w.startCluster(3, nil)
+	// The leader prefers to run requests itself, so it is usually the
+	// executor too: a short build allowance lets its lease run out soon.
+	w.startCluster(3, func(c *daemon.Config) { c.BuildLease = 5 * time.Second })
 	var stats0 contracts.Stats
 	if err := w.cl.ViewFunction(w.ctx, w.outlayer, contracts.MethodGetStats, nil, &stats0); err != nil {
 		t.Fatal(err)
@@ -169,7 +171,61 @@ func TestTwoHundredRequestsAtOnce(t *testing.T) {
 		counts, _ = w.anyNode().Consensus().Store().Counts()
 		return counts[store.StatusResolved]+counts[store.StatusExpired] == n
 	})
-	if counts[store.StatusResolved] < n*9/10 {
-		t.Errorf("only %d of %d recorded as resolved: %v", counts[store.StatusResolved], n, counts)
+	if counts[store.StatusResolved] != n {
+		t.Errorf("%d of %d recorded as resolved: %v", counts[store.StatusResolved], n, counts)
+	}
+}
+
+// A graceful Stop of the leader while it runs a request: leadership moves
+// at once (well before the followers' heartbeat timeout would start an
+// election), the stopping node finishes the run and reports it, and the new
+// leader resolves the request exactly once.
+func TestLeaderStopHandsOffAndRequestResolvesOnce(t *testing.T) {
+	w := newWorld(t, 50*time.Millisecond, 2400)
+	const slow = 4 * time.Second // no follower calls an election sooner
+	w.startCluster(3, func(c *daemon.Config) {
+		c.Raft.HeartbeatTimeout, c.Raft.ElectionTimeout, c.Raft.LeaderLeaseTimeout = slow, slow, slow/2
+	})
+	var stats0 contracts.Stats
+	if err := w.cl.ViewFunction(w.ctx, w.outlayer, contracts.MethodGetStats, nil, &stats0); err != nil {
+		t.Fatal(err)
+	}
+	h := w.request(w.wasmSource("spin"), "20000", spinLimits, contracts.FormatText, nearAmount(t, "1"))
+	j := w.waitAssigned()
+	old := w.leader()
+	oldID := w.node(old).PeerID()
+
+	stopped := make(chan error, 1)
+	started := time.Now()
+	go func() { stopped <- w.node(old).Stop(w.ctx) }()
+	w.eventually(slow, "another node to lead", func() bool {
+		for i := range w.nodes {
+			if nd := w.node(i); nd != nil && i != old && nd.IsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	if d := time.Since(started); d >= slow {
+		t.Fatalf("leadership moved after %s: an election, not a hand-off", d)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	w.mu.Lock()
+	w.nodes[old] = nil
+	w.mu.Unlock()
+
+	o := parseOutcome(t, w.final(h, w.alice.AccountID(), 2*time.Minute))
+	done := checkOnce(t, w, o, "")
+	if j.Node == oldID && (len(done.Attempts) != 1 || done.Result.Node != oldID) {
+		t.Fatalf("the stopping leader's run was not the one used: attempts %+v", done.Attempts)
+	}
+	var stats contracts.Stats
+	if err := w.cl.ViewFunction(w.ctx, w.outlayer, contracts.MethodGetStats, nil, &stats); err != nil {
+		t.Fatal(err)
+	}
+	if stats.TotalExecutions != stats0.TotalExecutions+1 {
+		t.Fatalf("contract settled %d executions, want 1", stats.TotalExecutions-stats0.TotalExecutions)
 	}
 }

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -115,6 +116,20 @@ func TestCallerContractReceivesOutputAndPaysByPricing(t *testing.T) {
 	if !strings.Contains(string(body), "outlayer_resolves_total{outcome=\"resolved\"} 1") {
 		t.Errorf("leader's metrics lack the resolve:\n%s", grepLines(string(body), "outlayer_"))
 	}
+}
+
+// tryGetJSON fetches url into out; any failure is an error.
+func tryGetJSON(url string, out any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %s %s", url, resp.Status, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func getJSON(t *testing.T, url string, out any) {

@@ -63,10 +63,44 @@ func TestMain(m *testing.M) {
 		}
 		programs[p], _ = os.ReadFile(out)
 	}
+	if programsErr == nil {
+		programsErr = buildSource(dir, "secretenv", secretEnvMain)
+	}
 	code := m.Run()
 	_ = exec.Command("chmod", "-R", "u+w", dir).Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// secretEnvMain prints the secret API_KEY it finds in its environment.
+const secretEnvMain = `package main
+
+import "os"
+
+func main() { os.Stdout.WriteString("key=" + os.Getenv("API_KEY")) }
+`
+
+// buildSource builds a one-file program into programs[name].
+func buildSource(dir, name, src string) error {
+	pkg := filepath.Join(dir, name+"-src")
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "go.mod"), []byte("module example.com/"+name+"\n\ngo 1.24\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "main.go"), []byte(src), 0o644); err != nil {
+		return err
+	}
+	out := filepath.Join(dir, name+".wasm")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, ".")
+	cmd.Dir = pkg
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=-mod=mod", "GOWORK=off")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building %s: %v\n%s", name, err, b)
+	}
+	programs[name], _ = os.ReadFile(out)
+	return nil
 }
 
 func testLogger(t testing.TB, name string) *slog.Logger {
@@ -79,7 +113,7 @@ func testLogger(t testing.TB, name string) *slog.Logger {
 // world is a devchain with the contracts deployed, a few accounts, a WASM
 // file server, and a three-node cluster on loopback.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	chain    *devchain.Chain
 	cl       *near.Client
@@ -97,7 +131,7 @@ type world struct {
 	cfgs  []daemon.Config
 }
 
-func newWorld(t *testing.T, blockTime time.Duration, yield uint64) *world {
+func newWorld(t testing.TB, blockTime time.Duration, yield uint64) *world {
 	t.Helper()
 	if programsErr != nil {
 		t.Fatal(programsErr)
@@ -396,7 +430,7 @@ type outcome struct {
 	out       *near.FinalExecutionOutcome
 }
 
-func parseOutcome(t *testing.T, out *near.FinalExecutionOutcome) outcome {
+func parseOutcome(t testing.TB, out *near.FinalExecutionOutcome) outcome {
 	t.Helper()
 	evs, err := contracts.OutLayerEvents(out.Logs())
 	if err != nil {
@@ -454,7 +488,7 @@ func sub(a, b near.U128) near.U128 {
 	return d
 }
 
-func nearAmount(t *testing.T, s string) near.U128 {
+func nearAmount(t testing.TB, s string) near.U128 {
 	t.Helper()
 	u, err := near.ParseNEAR(s)
 	if err != nil {

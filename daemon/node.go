@@ -15,6 +15,7 @@ import (
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/exec/build"
 )
@@ -51,6 +52,8 @@ type Node struct {
 	pricing pricingCache
 
 	worker *worker
+	// keys is the keystore (nil when the node runs without one).
+	keys *keystore.Keystore
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -146,11 +149,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.log = n.log.With("node", shortPeer(n.cons.PeerID().String()))
 	n.registerBlobProtocol()
 
-	if err := n.enterCluster(ctx); err != nil {
+	bootstrapped, err := n.enterCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.openKeystore(ctx, bootstrapped); err != nil {
 		return nil, err
 	}
 
-	n.applied = newNotifier(n.cons.AppliedIndex)
+	n.applied = newNotifier(n.cons.StoreIndex)
 	n.worker = newWorker(n)
 
 	if err := n.startHTTP(); err != nil {
@@ -168,23 +175,28 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) enterCluster(ctx context.Context) error {
+// enterCluster bootstraps, joins or rejoins; it reports whether this node
+// bootstrapped a new cluster.
+func (n *Node) enterCluster(ctx context.Context) (bool, error) {
 	marker := filepath.Join(n.cfg.DataDir, memberMarker)
 	if _, err := os.Stat(marker); err == nil {
 		n.log.Info("rejoining the cluster from the state in the data directory")
-		return nil
+		return false, nil
 	}
+	bootstrapped := false
 	if len(n.cfg.Join) > 0 {
 		if err := n.cons.Join(ctx, n.cfg.Join...); err != nil {
-			return fmt.Errorf("joining the cluster through %v: %w", n.cfg.Join, err)
+			return false, fmt.Errorf("joining the cluster through %v: %w", n.cfg.Join, err)
 		}
 	} else if err := n.cons.Bootstrap(ctx); err != nil {
-		return fmt.Errorf("bootstrapping a new cluster: %w", err)
+		return false, fmt.Errorf("bootstrapping a new cluster: %w", err)
+	} else {
+		bootstrapped = true
 	}
 	if err := os.WriteFile(marker, []byte(n.cons.PeerID().String()+"\n"), 0o600); err != nil {
-		return fmt.Errorf("recording cluster membership: %w", err)
+		return false, fmt.Errorf("recording cluster membership: %w", err)
 	}
-	return nil
+	return bootstrapped, nil
 }
 
 // PeerID is the node's libp2p identity (its Raft server id).
@@ -216,11 +228,14 @@ func (n *Node) Consensus() *consensus.Node { return n.cons }
 // Builds is how many source builds this node has run (tests, metrics).
 func (n *Node) Builds() uint64 { return n.worker.builds.Load() }
 
-// Stop shuts the node down gracefully: no new assignments are taken, the
-// running ones get until ctx ends to finish and report (after that their
-// leases expire and the scheduler hands them to another node), leadership
-// is handed to another voter, then Raft, the host and the store close.
-// The node stays a cluster member and rejoins when started again.
+// Stop shuts the node down gracefully: the worker stops taking
+// assignments; a leader first hands leadership to another voter (a Raft
+// leadership transfer, so the cluster does not wait an election timeout,
+// and this node's scheduler stops assigning work, to itself included);
+// then the running requests get until ctx ends to finish and report (after
+// that they are cancelled and their leases expire: see DESIGN.md, Release);
+// then Raft, the host and the store close. The node stays a cluster member
+// and rejoins when started again.
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopMu.Lock()
 	defer n.stopMu.Unlock()
@@ -228,12 +243,15 @@ func (n *Node) Stop(ctx context.Context) error {
 		return nil
 	}
 	n.log.Info("stopping node")
-	n.worker.drain(ctx)
+	n.worker.stopTaking()
 	if n.cons.IsLeader() {
 		if err := n.cons.HandOffLeadership(); err != nil {
 			n.log.Warn("handing off leadership failed; the others will elect a leader after the election timeout", "err", err)
+		} else {
+			n.log.Info("leadership handed off", "to", n.cons.Leader().String())
 		}
 	}
+	n.worker.drain(ctx)
 	n.cancel()
 	n.wg.Wait()
 	return n.closeParts()
@@ -267,6 +285,9 @@ func (n *Node) closeParts() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		errs = append(errs, ignoreClosed(n.httpSrv.Shutdown(ctx)))
 		cancel()
+	}
+	if n.keys != nil {
+		n.keys.Close()
 	}
 	if n.cons != nil && !n.consClosed {
 		errs = append(errs, n.cons.Close())

@@ -7,8 +7,11 @@ import (
 )
 
 // notifier wakes loops when the local replica applies new Raft entries.
-// consensus exposes the applied index but no callback, so one goroutine
-// watches the index (an atomic read) every few milliseconds and closes a
+// consensus exposes the store's applied index (StoreIndex, not Raft's
+// AppliedIndex, which moves a moment before the store holds the entry: a
+// loop woken by it could read the store too early and then sleep a whole
+// timer period) but no callback, so one goroutine watches the index (an
+// atomic read) every few milliseconds and closes a
 // channel when it moves; each waiter picks up the channel, reads the store,
 // and waits on the next one. Loops still fall back to a timer, so nothing
 // depends on catching every change.

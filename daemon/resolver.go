@@ -133,10 +133,26 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 		return
 	}
 	if answer, ok := isTerminalAnswer(err); ok {
+		if answer != "Unable to resume execution promise" {
+			// Settled already: most likely by a previous leader that died
+			// before recording it. Find that transaction and close the
+			// request as what it is, resolved.
+			h, found, ferr := r.n.findLandedResolve(ctx, j)
+			if ferr != nil {
+				wait := r.backoff(j.ID)
+				log.Warn("the chain says the request is settled; looking for the earlier resolve failed, retrying", "answer", answer, "err", ferr, "retry_in", wait)
+				return
+			}
+			if found {
+				log.Info("the request was resolved earlier by this cluster (a previous leader); recording that transaction", "tx", h.String())
+				r.record(ctx, log, j, h.String())
+				return
+			}
+		}
 		reason := "the chain refused the resolve: " + answer
 		if answer != "Unable to resume execution promise" {
-			reason = "the chain already settled or is settling this request (it answered: " + answer +
-				"); a previous leader's resolve probably landed before it could record it, or the request was cancelled"
+			reason = "the chain already settled this request without a resolve from this cluster (it answered: " + answer +
+				"): the request was cancelled, or its blocks are no longer served by the RPC node"
 		}
 		if _, aerr := r.n.cons.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); aerr != nil {
 			log.Warn("recording a terminal chain answer failed; will retry", "err", aerr)
@@ -173,6 +189,9 @@ func (r *resolver) record(ctx context.Context, log interface {
 	r.n.metrics.resolves.WithLabelValues("resolved").Inc()
 	if h := r.n.chainHeight.Load(); h >= j.BlockHeight {
 		r.n.metrics.resolveBlocks.Observe(float64(h - j.BlockHeight))
+	}
+	if f := r.n.cfg.afterResolveLanded; f != nil && f(ctx, j.ID, tx) {
+		return
 	}
 	// Resolved is idempotent: retry until it sticks or leadership ends.
 	for attempt := 0; ; attempt++ {

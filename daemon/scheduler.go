@@ -230,13 +230,17 @@ func (s *scheduler) cachedHash(j *store.Job) (store.BlobHash, bool) {
 
 // pick chooses the node for j: among live nodes with a free slot, prefer
 // one that has not tried j before, then one that ran the same WASM recently
-// (its compiled module is in memory), then the least loaded; ties by id.
+// (its compiled module is in memory), then the least loaded, then the
+// leader itself (its lease reaches its worker without a commit round trip
+// to a follower, and its result is applied without forwarding: about a
+// fifth of a block less latency at 100 ms blocks); remaining ties by id.
 func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int, slots int) string {
 	tried := map[string]bool{}
 	for _, a := range j.Attempts {
 		tried[a.Node] = true
 	}
 	warm := s.n.warm.nodes(hash)
+	self := s.n.cons.PeerID().String()
 	ids := make([]string, 0, len(live))
 	for id, load := range live {
 		if load < slots {
@@ -246,27 +250,28 @@ func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int,
 	if len(ids) == 0 {
 		return ""
 	}
-	score := func(id string) (int, int, int) {
-		t, w := 0, 1
+	score := func(id string) [4]int {
+		var s [4]int
 		if tried[id] {
-			t = 1
+			s[0] = 1
 		}
-		if warm[id] {
-			w = 0
+		if !warm[id] {
+			s[1] = 1
 		}
-		return t, w, live[id]
+		s[2] = live[id]
+		if id != self {
+			s[3] = 1
+		}
+		return s
 	}
 	sort.Slice(ids, func(a, b int) bool {
-		ta, wa, la := score(ids[a])
-		tb, wb, lb := score(ids[b])
-		if ta != tb {
-			return ta < tb
-		}
-		if wa != wb {
-			return wa < wb
-		}
-		if la != lb {
-			return la < lb
+		sa, sb := score(ids[a]), score(ids[b])
+		if sa != sb {
+			for i := range sa {
+				if sa[i] != sb[i] {
+					return sa[i] < sb[i]
+				}
+			}
 		}
 		return ids[a] < ids[b]
 	})

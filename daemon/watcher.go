@@ -22,6 +22,11 @@ const pendingPage = 100
 // the cursor. See DESIGN.md for why this is a view poll, not a block scan.
 type watcher struct {
 	n *Node
+	// done is the last height whose pending requests were all enqueued: the
+	// view at a given height never changes, so polling it again is skipped
+	// and a poll interval shorter than the block time costs one cheap
+	// `block` call, not a view call.
+	done uint64
 }
 
 func newWatcher(n *Node) *watcher { return &watcher{n: n} }
@@ -68,6 +73,9 @@ func (w *watcher) poll(ctx context.Context) error {
 	height := blk.Header.Height
 	w.n.chainHeight.Store(height)
 	w.n.metrics.chainHeight.Set(float64(height))
+	if height == w.done {
+		return nil
+	}
 	ref := near.AtHeight(height)
 	cursor := &store.Cursor{Height: height, Hash: blk.Header.Hash.String()}
 
@@ -103,7 +111,11 @@ func (w *watcher) poll(ctx context.Context) error {
 		// the cluster has looked even when nothing is pending; an empty
 		// block range costs a small Raft entry every few polls only.
 		if len(batch) == 0 {
-			return w.advance(ctx, cursor)
+			if err := w.advance(ctx, cursor); err != nil {
+				return err
+			}
+			w.done = height
+			return nil
 		}
 		res, err := w.n.cons.Apply(ctx, &consensus.Enqueue{Requests: batch, Cursor: cursor})
 		if err != nil {
@@ -124,6 +136,7 @@ func (w *watcher) poll(ctx context.Context) error {
 			}
 		}
 		if len(reqs) < pendingPage {
+			w.done = height
 			return nil
 		}
 	}

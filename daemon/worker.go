@@ -99,6 +99,13 @@ func (w *worker) start(j *store.Job) bool {
 	return true
 }
 
+// stopTaking makes the worker refuse new assignments.
+func (w *worker) stopTaking() {
+	w.mu.Lock()
+	w.draining = true
+	w.mu.Unlock()
+}
+
 // drain stops taking assignments and waits for the running ones until ctx
 // ends; whatever is still running then is cancelled and its lease left to
 // expire, so the scheduler gives it to another node.
@@ -175,10 +182,19 @@ func (w *worker) report(log *slog.Logger, j *store.Job, res store.Result) {
 // problem (no result is reported); everything the program or its source did
 // wrong is a failed Result.
 func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (store.Result, error) {
+	// Secrets first: a request never runs without its secrets, and a
+	// denied one should not cost a build.
+	var secrets map[string]string
 	if j.Secrets != nil {
-		return store.Result{Success: false, ErrorKind: "access_denied",
-			Error: "this request names secrets (profile " + j.Secrets.Profile + " of " + j.Secrets.AccountID +
-				"), but this cluster has no keystore configured yet, so it cannot decrypt them"}, nil
+		s, failed, err := w.n.secretsFor(ctx, j)
+		if err != nil {
+			return store.Result{}, err
+		}
+		if failed != nil {
+			log.Warn("secrets refused; the request fails", "kind", failed.ErrorKind, "err", failed.Error)
+			return *failed, nil
+		}
+		secrets = s
 	}
 	wasm, err := w.obtainWasm(ctx, j)
 	if err != nil {
@@ -222,7 +238,8 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 			PaymentYocto:    j.Deposit,
 			TransactionHash: j.TxHash,
 		},
-		Seed: requestSeed(j),
+		Seed:    requestSeed(j),
+		Secrets: secrets,
 	}
 	started := time.Now()
 	out, runErr := w.n.runner.Run(ctx, req)

@@ -34,6 +34,7 @@ func nodeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "slots", Usage: "requests this node runs at once (0: one per CPU)", EnvVars: []string{"OUTLAYER_SLOTS"}},
 		&cli.Uint64Flag{Name: "yield-timeout", Usage: "the chain's yield timeout in blocks", Value: 200, EnvVars: []string{"OUTLAYER_YIELD_TIMEOUT"}},
 		&cli.Uint64Flag{Name: "yield-margin", Usage: "give up on a request this many blocks before its yield timeout", Value: 20, EnvVars: []string{"OUTLAYER_YIELD_MARGIN"}},
+		&cli.DurationFlag{Name: "poll-interval", Usage: "how often the leader asks the chain for new requests (a poll at an unchanged final block costs one `block` call)", Value: 100 * time.Millisecond, EnvVars: []string{"OUTLAYER_POLL_INTERVAL"}},
 		&cli.DurationFlag{Name: "build-timeout", Usage: "wall-clock budget of one source build", Value: 5 * time.Minute, EnvVars: []string{"OUTLAYER_BUILD_TIMEOUT"}},
 		&cli.StringFlag{Name: "go-proxy", Usage: "GOPROXY for builds' module downloads", EnvVars: []string{"OUTLAYER_GO_PROXY"}},
 		&cli.BoolFlag{Name: "dev", Usage: "development mode: simulated attestation, local git repositories", EnvVars: []string{"OUTLAYER_DEV"}},
@@ -87,6 +88,7 @@ func nodeConfig(c *cli.Context, join []string, logger *slog.Logger) daemon.Confi
 		Slots:              c.Int("slots"),
 		YieldTimeoutBlocks: c.Uint64("yield-timeout"),
 		YieldMarginBlocks:  c.Uint64("yield-margin"),
+		PollInterval:       c.Duration("poll-interval"),
 		DevMode:            c.Bool("dev"),
 		Build: build.Config{
 			GoProxy:         c.String("go-proxy"),

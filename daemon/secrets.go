@@ -1,0 +1,101 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/outlayer/outlayer/consensus/p2p"
+	"github.com/outlayer/outlayer/daemon/keystore"
+	"github.com/outlayer/outlayer/store"
+)
+
+// openKeystore starts this node's keystore: it creates the master secret on
+// the node that bootstrapped the cluster and otherwise recovers this node's
+// sealed copy or receives the secret from a member (in the background: a
+// joining node's replica, and so the member table, fills in as it catches
+// up). Without a sealer (not dev mode and no KMS sealer configured) the node
+// runs without a keystore and fails requests that name secrets, saying so.
+func (n *Node) openKeystore(ctx context.Context, bootstrapped bool) error {
+	sealer := n.cfg.Sealer
+	if sealer == nil {
+		if !n.cfg.DevMode {
+			_, err := keystore.NewTDXSealer()
+			n.log.Warn("running without a keystore: requests that name secrets will fail", "err", err)
+			return nil
+		}
+		s, err := keystore.NewFileSealer(n.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("opening the keystore's sealing key: %w", err)
+		}
+		sealer = s
+	}
+	key, err := p2p.LoadOrCreateIdentity(n.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("reading the node identity for the keystore: %w", err)
+	}
+	ks, err := keystore.New(keystore.Config{
+		Cluster:    n.cons,
+		Identity:   key,
+		Sealer:     sealer,
+		Viewer:     n.chain,
+		ContractID: n.cfg.ContractID,
+		DevMode:    n.cfg.DevMode,
+		Logger:     n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the keystore: %w", err)
+	}
+	n.keys = ks
+	if bootstrapped {
+		if err := ks.Bootstrap(ctx); err != nil {
+			return fmt.Errorf("creating the keystore's master secret: %w", err)
+		}
+		n.log.Info("keystore master secret created", "sealer", sealer.Describe())
+		return nil
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := ks.Run(n.ctx); err != nil && n.ctx.Err() == nil {
+			n.log.Error("the keystore could not obtain the master secret; requests that name secrets will run on other nodes", "err", err)
+			return
+		}
+		if n.ctx.Err() == nil {
+			n.log.Info("keystore ready", "sealer", sealer.Describe())
+		}
+	}()
+	return nil
+}
+
+// errNodeCannotDecrypt is a node-side secrets failure: the request is left
+// for another node (or a later attempt) instead of failing.
+var errNodeCannotDecrypt = errors.New("this node cannot decrypt secrets now")
+
+// secretsFor returns the decrypted secrets of j. A failure that is the
+// request's (access denied, no such profile, undecryptable) is returned as
+// a failed Result for the caller; one that is the node's (keystore not
+// ready yet, RPC trouble) as an error, so the request runs again.
+func (n *Node) secretsFor(ctx context.Context, j *store.Job) (map[string]string, *store.Result, error) {
+	ref := *j.Secrets
+	if n.keys == nil {
+		return nil, &store.Result{Success: false, ErrorKind: "access_denied",
+			Error: "this request names secrets (profile " + ref.Profile + " of " + ref.AccountID +
+				"), but this cluster runs without a keystore (no sealing configured), so it cannot decrypt them"}, nil
+	}
+	req, err := keystore.RequestFor(j.Code, ref, j.Sender)
+	if err != nil {
+		return nil, &store.Result{Success: false, ErrorKind: "secrets_invalid",
+			Error: "Secrets unavailable: " + err.Error()}, nil
+	}
+	secrets, err := n.keys.SecretsFor(ctx, req)
+	if err == nil {
+		return secrets, nil, nil
+	}
+	kind := keystore.ErrorKind(err)
+	if kind == "" {
+		return nil, nil, fmt.Errorf("%w: %w", errNodeCannotDecrypt, err)
+	}
+	return nil, &store.Result{Success: false, ErrorKind: kind,
+		Error: fmt.Sprintf("Secrets unavailable (profile %s of %s): %v", ref.Profile, ref.AccountID, err)}, nil
+}
