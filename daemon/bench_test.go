@@ -177,6 +177,7 @@ func BenchmarkClusterThroughput(b *testing.B) {
 	for i := range hashes {
 		hashes[i] = w.request(w.wasmSource("echo"), "t", benchLimits, contracts.FormatText, deposit)
 	}
+	sent := time.Now()
 	var wg sync.WaitGroup
 	failed := make(chan string, b.N)
 	for _, h := range hashes {
@@ -197,5 +198,20 @@ func BenchmarkClusterThroughput(b *testing.B) {
 		b.Errorf("request %s not settled once with success", h)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "requests/s")
+	b.ReportMetric(float64(sent.Sub(start).Milliseconds()), "broadcast-ms")
+	// Where the time went, averaged over every request.
+	var watch, assign, run, resolve float64
+	for _, h := range hashes {
+		s := w.measure(h)
+		watch += s.watch
+		assign += s.assign
+		run += s.run
+		resolve += s.resolve
+	}
+	n := float64(b.N)
+	b.ReportMetric(watch/n, "watch-ms")
+	b.ReportMetric(assign/n, "assign-ms")
+	b.ReportMetric(run/n, "run-ms")
+	b.ReportMetric(resolve/n, "resolve-ms")
 	b.ReportMetric(0, "ns/op")
 }
