@@ -115,6 +115,8 @@ type Status struct {
 	ChainCursor  *store.Cursor `json:"chain_cursor,omitempty"`
 	AppliedIndex uint64        `json:"applied_index"`
 	Builds       bool          `json:"builds_available"`
+	// ResultAttestation says how this node's results are attested.
+	ResultAttestation string `json:"result_attestation"`
 }
 
 // ClusterStatus describes the cluster as this node sees it.
@@ -143,7 +145,8 @@ func (n *Node) ClusterStatus() (*Status, error) {
 	leader := n.cons.Leader().String()
 	net := n.cons.Host().LibP2P().Network()
 	s := &Status{PeerID: n.PeerID(), Leader: leader, IsLeader: n.cons.IsLeader(), Contract: n.cfg.ContractID,
-		Operator: n.cfg.OperatorAccount, AppliedIndex: n.cons.AppliedIndex(), Builds: n.builder != nil}
+		Operator: n.cfg.OperatorAccount, AppliedIndex: n.cons.AppliedIndex(), Builds: n.builder != nil,
+		ResultAttestation: n.resultAttestationSummary()}
 	simulated := 0
 	for _, srv := range servers {
 		id := srv.ID.String()
@@ -207,7 +210,7 @@ func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, j)
+	writeJSON(w, http.StatusOK, viewJob(j))
 }
 
 func pageFrom(r *http.Request) (store.Page, error) {
@@ -223,8 +226,8 @@ func pageFrom(r *http.Request) (store.Page, error) {
 }
 
 type pageJSON struct {
-	Requests  []*store.Job `json:"requests"`
-	NextToken string       `json:"next_token,omitempty"`
+	Requests  []JobView `json:"requests"`
+	NextToken string    `json:"next_token,omitempty"`
 }
 
 func (n *Node) handleRequests(w http.ResponseWriter, r *http.Request) {
@@ -241,7 +244,7 @@ func (n *Node) handleRequests(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, pageJSON{Requests: nonNil(res.Jobs), NextToken: res.NextToken})
+	writeJSON(w, http.StatusOK, pageJSON{Requests: viewJobs(res.Jobs), NextToken: res.NextToken})
 }
 
 func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -263,14 +266,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, pageJSON{Requests: nonNil(res.Jobs), NextToken: res.NextToken})
-}
-
-func nonNil(j []*store.Job) []*store.Job {
-	if j == nil {
-		return []*store.Job{}
-	}
-	return j
+	writeJSON(w, http.StatusOK, pageJSON{Requests: viewJobs(res.Jobs), NextToken: res.NextToken})
 }
 
 func (n *Node) handleStats(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
@@ -81,6 +82,10 @@ type Config struct {
 	// ones in dev mode when nil).
 	Verifier consensus.JoinVerifier
 	Attester consensus.Attester
+	// ResultAttester attests every result this node reports. Nil: in dev
+	// mode a simulated attester signing with the node key; otherwise TDX
+	// when this machine is a TD, else results go out unattested (logged).
+	ResultAttester attest.Attester
 	// Sealer protects this node's copy of the keystore's master secret.
 	// Nil: a key file in the data directory in dev mode; outside dev mode
 	// the node runs without a keystore (see keystore.NewTDXSealer for why

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon/keystore"
@@ -54,6 +55,8 @@ type Node struct {
 	worker *worker
 	// keys is the keystore (nil when the node runs without one).
 	keys *keystore.Keystore
+	// resultAttester attests results (nil: they go out unattested).
+	resultAttester attest.Attester
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -148,6 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.log = n.log.With("node", shortPeer(n.cons.PeerID().String()))
 	n.registerBlobProtocol()
+	n.resultAttester = n.newResultAttester()
 
 	bootstrapped, err := n.enterCluster(ctx)
 	if err != nil {

@@ -148,6 +148,7 @@ func (w *worker) execute(ctx context.Context, j *store.Job) {
 		}
 		return
 	}
+	w.attestResult(ctx, log, j, &res)
 	w.report(log, j, res)
 }
 

@@ -1,0 +1,184 @@
+package daemon
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/outlayer/outlayer/attest"
+	"github.com/outlayer/outlayer/store"
+)
+
+// Result attestations: every result a node reports carries evidence (a TDX
+// quote, or in dev mode a simulated report signed with the node's libp2p
+// key) over attest.ResultClaim — request id, WASM sha256, input, success,
+// output or error text, instructions. See DESIGN.md, "Result attestations".
+
+// resultAttestTimeout bounds one quote: a TDX quote takes milliseconds, a
+// stuck quoting service must not hold the result past its lease.
+const resultAttestTimeout = 10 * time.Second
+
+// newResultAttester picks what attests this node's results: the configured
+// one; in dev mode a simulated attester signing with the node's own key (so
+// a verifier can check the signer is the node that reported); otherwise
+// TDX when this machine is a TD. Nil means results go out unattested.
+func (n *Node) newResultAttester() attest.Attester {
+	if n.cfg.ResultAttester != nil {
+		return n.cfg.ResultAttester
+	}
+	if n.cfg.DevMode {
+		lh := n.cons.Host().LibP2P()
+		priv := lh.Peerstore().PrivKey(lh.ID())
+		var raw []byte
+		var err error
+		if priv != nil {
+			raw, err = priv.Raw()
+		}
+		if err == nil && len(raw) == ed25519.PrivateKeySize {
+			a, err := attest.NewSimulated(ed25519.PrivateKey(raw), attest.Measurements{})
+			if err == nil {
+				n.log.Warn("results carry simulated attestation (dev mode): signed with the node key, NOT produced by a TEE")
+				return a
+			}
+		}
+		n.log.Error("results will carry no attestation: the node key cannot sign simulated attestations", "err", err)
+		return nil
+	}
+	a, err := attest.NewTDX(attest.TDXConfig{})
+	if err != nil {
+		n.log.Warn("results will carry no attestation", "err", err)
+		return nil
+	}
+	return a
+}
+
+// ResultClaimFor is the claim a result of request id with this input
+// attests: what the node signs and what a verifier recomputes from the
+// API's request view.
+func ResultClaimFor(id uint64, input string, res *store.Result) (attest.ResultClaim, error) {
+	var wasm [32]byte
+	if res.WasmHash != "" {
+		raw, err := hex.DecodeString(res.WasmHash)
+		if err != nil || len(raw) != len(wasm) {
+			return attest.ResultClaim{}, fmt.Errorf("request %d: wasm hash %q is not 32 bytes of hex", id, res.WasmHash)
+		}
+		copy(wasm[:], raw)
+	}
+	outcome := res.Output
+	if !res.Success {
+		outcome = []byte(res.Error)
+	}
+	return attest.NewResultClaim(id, wasm, []byte(input), res.Success, outcome, res.Instructions), nil
+}
+
+// attestResult attaches this node's evidence to res. A result that cannot
+// be attested still goes out, without evidence: the caller's contract call
+// waits on it, and an unattested result is visibly so (the API shows no
+// attestation, verify-result refuses it).
+func (w *worker) attestResult(ctx context.Context, log *slog.Logger, j *store.Job, res *store.Result) {
+	a := w.n.resultAttester
+	if a == nil {
+		return
+	}
+	claim, err := ResultClaimFor(j.ID, j.Input, res)
+	if err == nil {
+		qctx, cancel := context.WithTimeout(ctx, resultAttestTimeout)
+		var ev attest.Evidence
+		ev, err = attest.AttestResult(qctx, a, claim)
+		cancel()
+		if err == nil {
+			var raw []byte
+			raw, err = attest.MarshalEvidence(ev)
+			if err == nil && len(raw) > store.MaxAttestationBytes {
+				err = fmt.Errorf("evidence is %d bytes, more than the %d a result may carry", len(raw), store.MaxAttestationBytes)
+			}
+			if err == nil {
+				res.Attestation = raw
+				return
+			}
+		}
+	}
+	log.Error("the result goes out without attestation", "err", err)
+}
+
+// ResultAttestationView is how the API shows a result's attestation: what
+// it binds, the evidence, and, for simulated evidence, that it proves
+// nothing.
+type ResultAttestationView struct {
+	Kind attest.Kind `json:"kind"`
+	// Notice is attest.SimulatedNotice for simulated evidence.
+	Notice string `json:"notice,omitempty"`
+	// Claim is what the report data binds, recomputed from the request
+	// and result shown alongside; ReportData is its hex.
+	Claim      attest.ResultClaim `json:"claim"`
+	ReportData string             `json:"report_data"`
+	// Evidence is the stored evidence JSON (base64), as
+	// attest.ParseEvidence reads it.
+	Evidence []byte `json:"evidence"`
+	// Problem is set when the stored evidence does not even parse.
+	Problem string `json:"problem,omitempty"`
+}
+
+// JobView is a request as the API serves it: the stored job plus its
+// result's attestation, or why there is none.
+type JobView struct {
+	*store.Job
+	ResultAttestation *ResultAttestationView `json:"result_attestation,omitempty"`
+	// Unattested says why a completed result has no attestation.
+	Unattested string `json:"result_unattested,omitempty"`
+}
+
+func viewJob(j *store.Job) JobView {
+	v := JobView{Job: j}
+	if j.Result == nil {
+		return v
+	}
+	if len(j.Result.Attestation) == 0 {
+		v.Unattested = "the node that ran this request attached no attestation: nothing proves where this result came from"
+		return v
+	}
+	av := &ResultAttestationView{Evidence: j.Result.Attestation}
+	v.ResultAttestation = av
+	claim, err := ResultClaimFor(j.ID, j.Input, j.Result)
+	if err == nil {
+		rd := claim.ReportData()
+		av.Claim, av.ReportData = claim, hex.EncodeToString(rd[:])
+	}
+	ev, perr := attest.ParseEvidence(j.Result.Attestation)
+	err = errors.Join(err, perr)
+	if perr == nil {
+		av.Kind = ev.Kind
+		if ev.Kind == attest.KindSimulated {
+			av.Notice = attest.SimulatedNotice
+		}
+	}
+	if err != nil {
+		av.Problem = err.Error()
+	}
+	return v
+}
+
+func viewJobs(js []*store.Job) []JobView {
+	out := make([]JobView, 0, len(js))
+	for _, j := range js {
+		out = append(out, viewJob(j))
+	}
+	return out
+}
+
+// resultAttestationSummary is /status's line about this node's result
+// attestations.
+func (n *Node) resultAttestationSummary() string {
+	switch {
+	case n.resultAttester == nil:
+		return "none: this node's results carry no attestation"
+	case n.resultAttester.Kind() == attest.KindSimulated:
+		return "simulated attestation: results signed with the node key, NOT produced by a TEE (development mode)"
+	default:
+		return "Intel TDX quote over each result"
+	}
+}
