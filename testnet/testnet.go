@@ -221,7 +221,8 @@ func (tn *Testnet) startNode(ctx context.Context, i int, initSigner *near.Signer
 		OperatorAccount: tn.Operator.AccountID(),
 		OperatorKeyFile: keyFile,
 		DevMode:         true,
-		PollInterval:    tn.cfg.BlockTime / 2,
+		// A poll at an unchanged final block costs one cheap `block` call.
+		PollInterval: tn.cfg.BlockTime / 4,
 		Raft: consensus.RaftTuning{HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
 			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 5 * time.Millisecond},
 		Build:  build.Config{GoCacheDir: tn.cfg.GoCacheDir, AllowLocalRepos: true},
