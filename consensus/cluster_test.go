@@ -272,6 +272,10 @@ func TestThreeNodeClusterLifecycle(t *testing.T) {
 	if len(res.Enqueued) != 1 || res.Enqueued[0] != store.Enqueued || res.Index == 0 {
 		t.Fatalf("enqueue result %+v, want one Enqueued with an index", res)
 	}
+	// Read-your-writes: the proposing follower's own replica already has it.
+	if got, err := c.node(f).Store().Get(1); err != nil || got.Status != store.StatusQueued {
+		t.Fatalf("follower's replica right after its forwarded enqueue: %+v %v, want the queued request", got, err)
+	}
 	res, err = c.node(f).Apply(ctx, &Enqueue{Requests: []store.Request{testRequest(1)}})
 	if err != nil || res.Enqueued[0] != store.AlreadyKnown {
 		t.Fatalf("second enqueue: %+v %v, want AlreadyKnown", res, err)

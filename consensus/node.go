@@ -551,7 +551,8 @@ func (n *Node) loadPeers() {
 // command is forwarded to the leader over libp2p. The time the FSM sees is
 // the leader's clock when it proposes. Errors from the store keep their
 // sentinels (errors.Is(err, store.ErrInvalidTransition)). ErrIndeterminate
-// means the outcome is unknown.
+// means the outcome is unknown. When Apply returns, the write is visible in
+// this node's own Store() (read-your-writes), on followers too.
 func (n *Node) Apply(ctx context.Context, cmd Command) (Result, error) {
 	b, err := encodeCommand(cmd, time.Time{})
 	if err != nil {
@@ -601,6 +602,12 @@ func (n *Node) applyEncoded(ctx context.Context, b []byte) (Result, error) {
 		}
 		if resp.Result == nil {
 			return Result{}, fmt.Errorf("%w: leader %s sent no result", ErrIndeterminate, leader)
+		}
+		// Read-your-writes: the proposer reads its own replica next, so
+		// return only once that replica has applied the entry. If ctx ends
+		// first the write still stands; only its local visibility is late.
+		if err := n.waitApplied(ctx, resp.Result.Index); err != nil {
+			n.log.Debug("forwarded write committed but not yet applied locally", "index", resp.Result.Index, "err", err)
 		}
 		return *resp.Result, nil
 	}
