@@ -8,13 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/urfave/cli/v2"
 
 	"github.com/outlayer/outlayer/attest"
+	"github.com/outlayer/outlayer/daemon"
+	"github.com/outlayer/outlayer/store"
 )
 
 func attestCommand() *cli.Command {
@@ -57,6 +61,26 @@ the evidence is refused. Simulated evidence is accepted only with --dev.`,
 					&cli.BoolFlag{Name: "json", Usage: "print the verified report as JSON"},
 				),
 				Action: runAttestVerify,
+			},
+			{
+				Name:      "verify-result",
+				Usage:     "check that a request's result is attested: this program, this input, this output",
+				ArgsUsage: "REQUEST_ID",
+				Description: `Fetches the request from a node's API, recomputes the report data from the
+request id, the sha256 of its input, the WASM hash, the success flag, the sha256
+of the output (of the error text for a failure) and the instruction count, and
+verifies the result's evidence against it: the TDX quote to Intel's root (TCB
+with --collateral, measurements with --policy), or with --dev a simulated
+report, which must be signed by the key of the node that reported the result.
+Exit status 1 when the result is not attested or does not verify.`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "node", Usage: "a node's HTTP API (URL or host:port)", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_NODE"}},
+					&cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR0-3 allow-lists)"},
+					&cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, …)"},
+					&cli.BoolFlag{Name: "dev", Usage: "accept simulated attestation (development clusters; proves nothing)"},
+					&cli.BoolFlag{Name: "json", Usage: "print the verdict as JSON"},
+				},
+				Action: runAttestVerifyResult,
 			},
 		},
 	}
@@ -271,4 +295,145 @@ func runAttestVerify(c *cli.Context) error {
 		}
 	}
 	return nil
+}
+
+// resultVerdict is verify-result's JSON output.
+type resultVerdict struct {
+	RequestID uint64             `json:"request_id"`
+	Verified  bool               `json:"verified"`
+	Node      string             `json:"node"`
+	Claim     attest.ResultClaim `json:"claim"`
+	Report    attest.Report      `json:"report"`
+	Notice    string             `json:"notice,omitempty"`
+}
+
+func runAttestVerifyResult(c *cli.Context) error {
+	c, err := trailingFlags(c)
+	if err != nil {
+		return err
+	}
+	if c.NArg() != 1 {
+		return usageError("attest verify-result needs exactly one REQUEST_ID")
+	}
+	id, err := strconv.ParseUint(c.Args().First(), 10, 64)
+	if err != nil {
+		return usageError("REQUEST_ID %q is not a request number", c.Args().First())
+	}
+	cfg := attest.VerifierConfig{DevMode: c.Bool("dev")}
+	if p := c.String("policy"); p != "" {
+		if cfg.Policy, err = attest.LoadPolicy(p); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if d := c.String("collateral"); d != "" {
+		if cfg.Collateral, err = attest.LoadCollateral(d); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	base := strings.TrimRight(c.String("node"), "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+
+	// Only the stored request and result are taken from the node; the
+	// claim is recomputed here, never read from the node's view of it.
+	var job store.Job
+	if err := fetchJSON(c.Context, fmt.Sprintf("%s/requests/%d?consistent=1", base, id), &job); err != nil {
+		return cli.Exit(fmt.Sprintf("fetching request %d: %v", id, err), exitFailure)
+	}
+	refuse := func(format string, args ...any) error {
+		return cli.Exit(fmt.Sprintf("NOT VERIFIED: request %d: ", id)+fmt.Sprintf(format, args...), exitFailure)
+	}
+	switch {
+	case job.ID != id:
+		return refuse("the node answered with request %d", job.ID)
+	case job.Result == nil:
+		return refuse("it has no result (status %s)", job.Status)
+	case len(job.Result.Attestation) == 0:
+		return refuse("its result carries no attestation: nothing proves where it came from")
+	}
+	res := job.Result
+	if w := job.Code.Wasm; w != nil && res.WasmHash != "" && !strings.EqualFold(w.Hash, res.WasmHash) {
+		return refuse("the result is for WASM %s, but the request asked for %s", res.WasmHash, w.Hash)
+	}
+	claim, err := daemon.ResultClaimFor(job.ID, job.Input, res)
+	if err != nil {
+		return refuse("%v", err)
+	}
+	ev, err := attest.ParseEvidence(res.Attestation)
+	if err != nil {
+		return refuse("%v", err)
+	}
+	if ev.Kind == attest.KindSimulated && cfg.DevMode {
+		// A simulated report proves only who signed it: it must at least
+		// be the node that reported the result.
+		pub, err := nodePublicKey(res.Node)
+		if err != nil {
+			return refuse("the reporting node %q: %v", res.Node, err)
+		}
+		cfg.DevKeys = []ed25519.PublicKey{pub}
+	}
+	report, err := attest.VerifyResult(c.Context, attest.NewVerifier(cfg), ev, claim)
+	if err != nil {
+		if errors.Is(err, attest.ErrSimulatedRefused) {
+			return refuse("%v (the result carries simulated attestation; give --dev to accept it for a development cluster)", err)
+		}
+		return refuse("%v", err)
+	}
+
+	simulated := report.Kind == attest.KindSimulated
+	if simulated {
+		fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", attest.SimulatedNotice)
+	}
+	if c.Bool("json") {
+		v := resultVerdict{RequestID: id, Verified: true, Node: res.Node, Claim: claim, Report: report}
+		if simulated {
+			v.Notice = attest.SimulatedNotice
+		}
+		out, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		fmt.Fprintln(c.App.Writer, string(out))
+		return nil
+	}
+	w := c.App.Writer
+	if simulated {
+		fmt.Fprintf(w, "VERIFIED (SIMULATED ATTESTATION, proves nothing about the node): request %d\n", id)
+	} else {
+		fmt.Fprintf(w, "VERIFIED: request %d's result was produced in an attested Intel TDX machine\n", id)
+	}
+	row := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-15s"+format+"\n", append([]any{label + ":"}, args...)...)
+	}
+	row("node", "%s", res.Node)
+	row("wasm sha256", "%x", claim.WasmSHA256)
+	row("input sha256", "%x (of the input as the node served it; compare with the chain's request)", claim.InputSHA256)
+	if claim.Success {
+		row("success", "yes")
+		row("output sha256", "%x", claim.OutputSHA256)
+	} else {
+		row("success", "no")
+		row("error sha256", "%x (%q)", claim.OutputSHA256, res.Error)
+	}
+	row("instructions", "%d", claim.Instructions)
+	fmt.Fprint(w, report.String())
+	return nil
+}
+
+// nodePublicKey is the raw ed25519 key embedded in a libp2p peer id.
+func nodePublicKey(peerID string) (ed25519.PublicKey, error) {
+	pid, err := peer.Decode(peerID)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := pid.ExtractPublicKey()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := pub.Raw()
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("peer id %s does not embed an ed25519 key", peerID)
+	}
+	return raw, nil
 }
