@@ -45,6 +45,12 @@ func (s *Store) Complete(id uint64, node string, res Result, now time.Time) (out
 	return out, err
 }
 
+// Release runs Tx.Release in its own transaction.
+func (s *Store) Release(id uint64, node string, now time.Time) (job *Job, err error) {
+	err = s.Update(func(tx *Tx) error { job, err = tx.Release(id, node, now); return err })
+	return job, err
+}
+
 // RequeueExpired runs Tx.RequeueExpired in its own transaction.
 func (s *Store) RequeueExpired(now time.Time, maxAttempts int) (out []Requeued, err error) {
 	err = s.Update(func(tx *Tx) error { out, err = tx.RequeueExpired(now, maxAttempts); return err })

@@ -20,6 +20,7 @@ type op func(tx *Tx) error
 // FSM can apply, many of them invalid or conflicting.
 func randomOps(seed uint64, n int) []op {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rel := rand.New(rand.NewPCG(seed, 0x5e1ea5e))
 	nodes := []string{"nodeA", "nodeB", "nodeC"}
 	now := t0
 	height := uint64(1)
@@ -29,6 +30,11 @@ func randomOps(seed uint64, n int) []op {
 		at := now
 		id := uint64(r.IntN(40))
 		node := nodes[r.IntN(len(nodes))]
+		// Releases come from their own generator so that adding them left
+		// the rest of each seed's log as it was.
+		if rel.IntN(12) == 0 {
+			ops = append(ops, func(tx *Tx) error { _, err := tx.Release(id, node, at); return err })
+		}
 		switch k := r.IntN(12); k {
 		case 0, 1:
 			if r.IntN(10) == 0 {

@@ -438,10 +438,69 @@ func truncateText(s string, n int) string {
 	return strings.ToValidUTF8(s[:cut], "\uFFFD") + mark
 }
 
+// Release hands node's current lease on request id back: the request goes
+// back to the queue at once instead of waiting for the lease to run out, and
+// the attempt is marked released. A result node sends afterwards is kept on
+// that attempt as late and never used (Complete sees a node that no longer
+// holds the lease).
+//
+// Only the current holder may release, and only strictly before its lease
+// ends: from LeaseUntil on the lease is expired and RequeueExpired or Assign
+// owns it (a released attempt is not counted toward the attempt bound, so
+// letting a node release an expired lease would let it erase a failure).
+// A request that is not assigned is ErrInvalidTransition, another node's
+// lease ErrNotHolder, an unknown id ErrNotFound; a refusal writes nothing.
+func (t *Tx) Release(id uint64, node string, now time.Time) (*Job, error) {
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	if node == "" {
+		return nil, badInput("release request %d: node id is empty", id)
+	}
+	now = canonicalTime(now)
+	job, err := t.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case job.Status != StatusAssigned:
+		return nil, fmt.Errorf("release request %d by %s: it is %s, not assigned: %w", id, node, job.Status, ErrInvalidTransition)
+	case job.Node != node:
+		return nil, fmt.Errorf("release request %d by %s: it is leased to %s: %w", id, node, job.Node, ErrNotHolder)
+	case !now.Before(job.LeaseUntil):
+		return nil, fmt.Errorf("release request %d by %s: its lease ended at %s; expired leases are requeued, not released: %w", id, node, job.LeaseUntil.Format(time.RFC3339Nano), ErrInvalidTransition)
+	}
+	if err := t.endLease(job, AttemptReleased, now); err != nil {
+		return nil, err
+	}
+	t.setStatus(job, StatusQueued)
+	job.UpdatedAt = now
+	if err := t.bucket(bucketQueue).Put(u64key(id), nil); err != nil {
+		return nil, err
+	}
+	return job, t.putJob(job)
+}
+
+// countedAttempts is the number of attempts that count toward the attempt
+// bound: every lease except released ones. A release is a node stepping
+// aside (a graceful shutdown), not the request failing to run; counting it
+// would let a rolling restart of the cluster fail requests that never
+// misbehaved.
+func countedAttempts(job *Job) int {
+	n := 0
+	for i := range job.Attempts {
+		if job.Attempts[i].Outcome != AttemptReleased {
+			n++
+		}
+	}
+	return n
+}
+
 // RequeueExpired ends every lease that ran out at or before now. A request
 // that has had fewer than maxAttempts leases goes back to the queue; one that
 // has had maxAttempts becomes failed with an error saying so, so that it is
-// still resolved on chain and the caller refunded.
+// still resolved on chain and the caller refunded. Released attempts are not
+// counted (see countedAttempts).
 func (t *Tx) RequeueExpired(now time.Time, maxAttempts int) ([]Requeued, error) {
 	if err := checkNow(now); err != nil {
 		return nil, err
@@ -468,9 +527,9 @@ func (t *Tx) RequeueExpired(now time.Time, maxAttempts int) ([]Requeued, error) 
 			return nil, err
 		}
 		job.UpdatedAt = now
-		if len(job.Attempts) >= maxAttempts {
+		if n := countedAttempts(job); n >= maxAttempts {
 			t.setStatus(job, StatusFailed)
-			job.Error = fmt.Sprintf("gave up after %d attempts: the lease of the last node (%s) expired without a result", len(job.Attempts), node)
+			job.Error = fmt.Sprintf("gave up after %d attempts: the lease of the last node (%s) expired without a result", n, node)
 			job.DoneAt = now
 			if err := t.bucket(bucketUnresolved).Put(u64key(id), nil); err != nil {
 				return nil, err

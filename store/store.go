@@ -395,6 +395,16 @@ func verifyFile(path string, opts Options) (err error) {
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
+		// A truncated file whose meta pages survived names pages past its
+		// end; touching them through the mmap is a SIGBUS, which no recover
+		// catches, so the length is checked before any page is read.
+		fi, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("inspect the snapshot file: %w", err)
+		}
+		if fi.Size() < tx.Size() {
+			return fmt.Errorf("the snapshot is truncated: %d bytes, its meta page says %d: %w", fi.Size(), tx.Size(), ErrCorrupt)
+		}
 		// Structure first: reading buckets from a damaged file can panic.
 		for cerr := range tx.Check() {
 			// Drain the channel so the checker goroutine ends; report the first.

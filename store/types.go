@@ -197,6 +197,10 @@ const (
 	AttemptCompleted AttemptOutcome = "completed" // its result was accepted
 	AttemptExpired   AttemptOutcome = "expired"   // lease ran out (requeued, reassigned or given up)
 	AttemptCancelled AttemptOutcome = "cancelled" // the request was failed or expired while leased
+	// AttemptReleased: the holder handed the lease back before it ran out
+	// (a graceful shutdown). It is not a failure, so it does not count
+	// toward RequeueExpired's attempt bound.
+	AttemptReleased AttemptOutcome = "released"
 )
 
 // Job is a request plus everything the cluster did with it.
