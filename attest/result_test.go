@@ -153,3 +153,47 @@ func TestResultClaimJSON(t *testing.T) {
 }
 
 func hexOf(b []byte) string { return hex.EncodeToString(b) }
+
+// What attesting costs each result in dev mode, and checking it.
+func BenchmarkAttestResultSimulated(b *testing.B) {
+	ctx := context.Background()
+	_, devKey, _ := ed25519.GenerateKey(nil)
+	a, _ := attest.NewSimulated(devKey, attest.Measurements{})
+	claim := sampleClaim()
+	b.ReportAllocs()
+	for b.Loop() {
+		ev, err := attest.AttestResult(ctx, a, claim)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := attest.MarshalEvidence(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyResultSimulated(b *testing.B) {
+	ctx := context.Background()
+	_, devKey, _ := ed25519.GenerateKey(nil)
+	a, _ := attest.NewSimulated(devKey, attest.Measurements{})
+	claim := sampleClaim()
+	ev, err := attest.AttestResult(ctx, a, claim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := attest.NewVerifier(attest.VerifierConfig{DevMode: true})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := attest.VerifyResult(ctx, v, ev, claim); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkResultReportData(b *testing.B) {
+	claim := sampleClaim()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = claim.ReportData()
+	}
+}
