@@ -36,6 +36,7 @@ const (
 	TypeNodeRemove     CommandType = 13
 	TypeKeystorePut    CommandType = 14
 	TypeKeystoreDelete CommandType = 15
+	TypeRelease        CommandType = 16
 )
 
 func (t CommandType) String() string {
@@ -51,6 +52,7 @@ var commandNames = map[CommandType]string{
 	TypeExpired: "Expired", TypeAdvanceCursor: "AdvanceCursor", TypePutBlob: "PutBlob",
 	TypeTouchBlob: "TouchBlob", TypeEvictBlobs: "EvictBlobs", TypeNodeAdd: "NodeAdd",
 	TypeNodeRemove: "NodeRemove", TypeKeystorePut: "KeystorePut", TypeKeystoreDelete: "KeystoreDelete",
+	TypeRelease: "Release",
 }
 
 // Command is a state change proposed through Raft. The concrete types below
@@ -80,6 +82,14 @@ type Complete struct {
 	ID     uint64       `json:"id"`
 	Node   string       `json:"node"`
 	Result store.Result `json:"result"`
+}
+
+// Release hands a node's live lease back to the queue (a graceful shutdown
+// that will not finish the run). The attempt is marked released and does not
+// count toward the attempt bound; a later result from the node is late.
+type Release struct {
+	ID   uint64 `json:"id"`
+	Node string `json:"node"`
 }
 
 // RequeueExpired returns requests whose lease ended (at the command's time)
@@ -165,6 +175,7 @@ func (*NodeAdd) Type() CommandType        { return TypeNodeAdd }
 func (*NodeRemove) Type() CommandType     { return TypeNodeRemove }
 func (*KeystorePut) Type() CommandType    { return TypeKeystorePut }
 func (*KeystoreDelete) Type() CommandType { return TypeKeystoreDelete }
+func (*Release) Type() CommandType        { return TypeRelease }
 
 func newCommand(t CommandType) (Command, error) {
 	switch t {
@@ -198,6 +209,8 @@ func newCommand(t CommandType) (Command, error) {
 		return &KeystorePut{}, nil
 	case TypeKeystoreDelete:
 		return &KeystoreDelete{}, nil
+	case TypeRelease:
+		return &Release{}, nil
 	}
 	return nil, fmt.Errorf("unknown command type %d", byte(t))
 }

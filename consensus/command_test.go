@@ -28,6 +28,7 @@ func TestCommandEnvelopeRoundTrip(t *testing.T) {
 		&NodeRemove{PeerID: "p"},
 		&KeystorePut{Name: "k", Sealed: []byte("sealed")},
 		&KeystoreDelete{Name: "k"},
+		&Release{ID: 7, Node: "n1"},
 	}
 	seen := map[CommandType]bool{}
 	for _, c := range cmds {

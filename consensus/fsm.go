@@ -148,6 +148,8 @@ func applyOne(tx *store.Tx, c Command, now time.Time) (Result, error) {
 		r.Requeued, err = tx.RequeueExpired(now, c.MaxAttempts)
 	case *Fail:
 		r.Job, err = tx.Fail(c.ID, c.Reason, now)
+	case *Release:
+		r.Job, err = tx.Release(c.ID, c.Node, now)
 	case *Resolved:
 		r.Job, err = tx.MarkResolved(c.ID, c.TxHash, now)
 	case *Expired:
