@@ -55,7 +55,7 @@ func TestStatusAndRequestAgainstTestnet(t *testing.T) {
 	for {
 		code, o, errOut := runCLI(t, "", "status", "--node", node)
 		out = o
-		if code == exitOK && strings.Count(out, "reachable") == 3 && strings.Contains(out, "* ") {
+		if code == exitOK && strings.Count(out, "connected") == 3 && strings.Contains(out, "* ") {
 			break
 		}
 		if time.Now().After(deadline) {

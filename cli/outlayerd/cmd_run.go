@@ -159,15 +159,18 @@ func statusCommand() *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"status": st, "stats": stats})
 			}
-			fmt.Fprintf(w, "contract %s, operator %s\nleader   %s\nattestation: %s\n", st.Contract, st.Operator, st.Leader, st.Attestation)
+			fmt.Fprintf(w, "contract %s, operator %s\nleader   %s\nattestation: %s\nresults:     %s\n", st.Contract, st.Operator, st.Leader, st.Attestation, st.ResultAttestation)
 			for _, nd := range st.Nodes {
 				mark := " "
 				if nd.Leader {
 					mark = "*"
 				}
-				reach := "reachable"
+				// Reachability is this node's own libp2p view: followers
+				// need no link to each other, so ask the leader for the
+				// cluster-wide picture.
+				reach := "connected"
 				if !nd.Reachable {
-					reach = "UNREACHABLE"
+					reach = "no-link"
 				}
 				fmt.Fprintf(w, "%s %s  %-8s %-11s running %d  %s\n", mark, nd.PeerID, nd.Role, reach, nd.Running, nd.Attestation)
 			}
