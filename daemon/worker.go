@@ -107,8 +107,9 @@ func (w *worker) stopTaking() {
 }
 
 // drain stops taking assignments and waits for the running ones until ctx
-// ends; whatever is still running then is cancelled and its lease left to
-// expire, so the scheduler gives it to another node.
+// ends; whatever is still running then is cancelled. Assignments it refuses
+// meanwhile, and the leases of the cancelled runs, are released (see
+// release.go) so another node runs them now instead of after the lease.
 func (w *worker) drain(ctx context.Context) {
 	w.mu.Lock()
 	w.draining = true
@@ -117,15 +118,18 @@ func (w *worker) drain(ctx context.Context) {
 	if n > 0 {
 		w.n.log.Info("waiting for running requests to finish", "running", n)
 	}
+	stopReleasing := w.releaseWhileDraining()
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		w.n.log.Warn("shutdown deadline reached; unfinished requests will be re-run elsewhere after their leases expire")
+		w.n.log.Warn("shutdown deadline reached; unfinished requests are handed back to the cluster")
 		w.abort()
 		<-done
 	}
+	stopReleasing()
+	w.releaseHeld()
 }
 
 // abort cancels every run at once.
