@@ -33,7 +33,19 @@ func randomOps(seed uint64, n int) []op {
 		// Releases come from their own generator so that adding them left
 		// the rest of each seed's log as it was.
 		if rel.IntN(12) == 0 {
-			ops = append(ops, func(tx *Tx) error { _, err := tx.Release(id, node, at); return err })
+			byHolder, pick := rel.IntN(2) == 0, rel.IntN(1000)
+			ops = append(ops, func(tx *Tx) error {
+				// Half are a holder stepping down from one of its leases
+				// (refused when that lease already ended), half a random
+				// node and id, mostly refused.
+				rid, who := id, node
+				if leases, err := tx.Leases(at.Add(24*time.Hour), 0); err == nil && byHolder && len(leases) > 0 {
+					j := leases[pick%len(leases)]
+					rid, who = j.ID, j.Node
+				}
+				_, err := tx.Release(rid, who, at)
+				return err
+			})
 		}
 		switch k := r.IntN(12); k {
 		case 0, 1:
@@ -148,8 +160,19 @@ func TestDeterministicReplicas(t *testing.T) {
 		if len(latest.Jobs) < 30 || refused == 0 || refused == len(ops) {
 			t.Fatalf("seed %d: weak log: %d requests, %d of %d refused", seed, len(latest.Jobs), refused, len(ops))
 		}
-		t.Logf("seed %d: %d commands, %d refused, %d requests, %d awaiting resolve, dump %d bytes",
-			seed, len(ops), refused, len(latest.Jobs), done, len(da))
+		released := 0
+		for _, j := range latest.Jobs {
+			for _, at := range j.Attempts {
+				if at.Outcome == AttemptReleased {
+					released++
+				}
+			}
+		}
+		if released == 0 {
+			t.Fatalf("seed %d: weak log: no lease was ever released", seed)
+		}
+		t.Logf("seed %d: %d commands, %d refused, %d requests, %d awaiting resolve, %d released attempts, dump %d bytes",
+			seed, len(ops), refused, len(latest.Jobs), done, released, len(da))
 	}
 }
 
