@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,10 +32,17 @@ func TestRestartKeepsACleanStoreAndRebuildsAnUncleanOne(t *testing.T) {
 		c.waitLiveReplicated(next - 1)
 	}
 	statePath := filepath.Join(c.dirs[f], stateFile)
+	pins := 0
 	stat := func() os.FileInfo {
 		t.Helper()
 		fi, err := os.Stat(statePath)
 		if err != nil {
+			t.Fatal(err)
+		}
+		// A hard link keeps this inode alive, so a store rebuilt in a new
+		// file can never reuse its number and pass for the old file.
+		pins++
+		if err := os.Link(statePath, fmt.Sprintf("%s.pin%d", statePath, pins)); err != nil {
 			t.Fatal(err)
 		}
 		return fi
