@@ -29,6 +29,10 @@ func devchainCommand() *cli.Command {
 			&cli.StringFlag{Name: "root-account", Usage: "genesis account id", Value: "test.near"},
 			&cli.StringFlag{Name: "chain-id", Usage: "chain id reported by status", Value: "localnet"},
 			&cli.Uint64Flag{Name: "yield-timeout", Usage: "yield/resume timeout in blocks", Value: 200},
+			&cli.IntFlag{Name: "keep-blocks", Value: devchain.DefaultKeepBlocks,
+				Usage: "recent blocks (with chunks) kept queryable; older ones answer UNKNOWN_BLOCK, and status reports the window's start as earliest_block_height"},
+			&cli.IntFlag{Name: "keep-transactions", Value: devchain.DefaultKeepTransactions,
+				Usage: "finished transactions (with receipts and outcomes) kept queryable, oldest forgotten first; older ones answer UNKNOWN_TRANSACTION"},
 		},
 		Action: runDevchain,
 	}
@@ -41,11 +45,15 @@ func runDevchain(cctx *cli.Context) error {
 	if cctx.Duration("block-time") <= 0 {
 		return usageError("--block-time must be positive")
 	}
+	if cctx.Int("keep-blocks") <= 0 || cctx.Int("keep-transactions") <= 0 {
+		return usageError("--keep-blocks and --keep-transactions must be positive, got %d and %d", cctx.Int("keep-blocks"), cctx.Int("keep-transactions"))
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	chain, err := devchain.New(devchain.Config{
 		Home: cctx.String("home"), RPCAddr: cctx.String("rpc-addr"), BlockTime: cctx.Duration("block-time"),
 		Persist: cctx.Bool("persist"), RootAccount: cctx.String("root-account"), ChainID: cctx.String("chain-id"),
 		YieldTimeout: cctx.Uint64("yield-timeout"), Logger: logger,
+		KeepBlocks: cctx.Int("keep-blocks"), KeepTransactions: cctx.Int("keep-transactions"),
 	})
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)

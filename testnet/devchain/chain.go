@@ -48,14 +48,20 @@ type Config struct {
 	// Logger receives block and RPC diagnostics (default: discarded).
 	Logger *slog.Logger
 	// KeepBlocks is how many recent blocks (with their chunks) stay in
-	// memory (default 10 000). Older blocks and chunks answer UNKNOWN_BLOCK
+	// memory (default DefaultKeepBlocks). Older blocks and chunks answer UNKNOWN_BLOCK
 	// and UNKNOWN_CHUNK, like a node that garbage-collected them.
 	KeepBlocks int
 	// KeepTransactions is how many finished transactions, with their
-	// receipts and outcomes, stay queryable (default 100 000, counted in
-	// inclusion order). Older ones answer UNKNOWN_TRANSACTION.
+	// receipts and outcomes, stay queryable (default
+	// DefaultKeepTransactions, counted in inclusion order). Older ones answer UNKNOWN_TRANSACTION.
 	KeepTransactions int
 }
+
+// Defaults for Config's history window.
+const (
+	DefaultKeepBlocks       = 10_000
+	DefaultKeepTransactions = 100_000
+)
 
 // NEAR constants the devchain uses.
 const (
@@ -102,10 +108,10 @@ func (c *Config) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.KeepBlocks <= 0 {
-		c.KeepBlocks = 10_000
+		c.KeepBlocks = DefaultKeepBlocks
 	}
 	if c.KeepTransactions <= 0 {
-		c.KeepTransactions = 100_000
+		c.KeepTransactions = DefaultKeepTransactions
 	}
 }
 
