@@ -69,6 +69,9 @@ type harness struct {
 	verifier *refusingVerifier
 	viewer   Viewer
 	contract string
+	// memoryOnly starts keystores in memory-only mode (no Sealer), as a
+	// TDX node outside dev mode runs; attestation stays simulated.
+	memoryOnly bool
 }
 
 func newHarness(t *testing.T, viewer Viewer, contract string) *harness {
@@ -112,12 +115,14 @@ func (h *harness) start(i int) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	sealer, err := NewFileSealer(n.dir)
-	if err != nil {
-		h.t.Fatal(err)
+	cfg := Config{Cluster: cons, Identity: key, Viewer: h.viewer, ContractID: h.contract,
+		DevMode: true, MemoryOnly: h.memoryOnly, Logger: quietLogger().With("node", i)}
+	if !h.memoryOnly {
+		if cfg.Sealer, err = NewFileSealer(n.dir); err != nil {
+			h.t.Fatal(err)
+		}
 	}
-	ks, err := New(Config{Cluster: cons, Identity: key, Sealer: sealer, Viewer: h.viewer, ContractID: h.contract,
-		DevMode: true, Logger: quietLogger().With("node", i)})
+	ks, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}

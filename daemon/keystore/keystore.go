@@ -44,8 +44,16 @@ type Config struct {
 	// Identity is the node's libp2p ed25519 key: the key its attestation
 	// binds, and so the key a member encrypts the master secret to.
 	Identity crypto.PrivKey
-	// Sealer protects this node's copy of the master secret.
+	// Sealer protects this node's copy of the master secret. Exactly one
+	// of Sealer and MemoryOnly is set.
 	Sealer Sealer
+	// MemoryOnly keeps the master secret in this node's memory and nowhere
+	// else: no copy, sealed or clear, is written to disk or to the
+	// replicated state. A (re)started node receives it from a member; if
+	// no member holds it (every node restarted), it is lost and the
+	// keystore says so (ErrMasterLost). For TEEs without a sealing key
+	// (TDX); see DESIGN.md.
+	MemoryOnly bool
 	// Viewer reads the contract's secrets and evaluates access conditions.
 	Viewer Viewer
 	// ContractID is the OutLayer contract holding users' secrets.
@@ -76,6 +84,11 @@ var (
 	ErrRefused = errors.New("master secret refused")
 	// ErrUnauthenticated: a generation request's owner signature is wrong.
 	ErrUnauthenticated = errors.New("owner not authenticated")
+	// ErrMasterLost: a memory-only cluster's master secret existed but no
+	// node holds it any more and none has a sealed copy. It is final: the
+	// keystore never creates a replacement, which would orphan every
+	// secret encrypted to the old one.
+	ErrMasterLost = errors.New("master secret lost: every node restarted and none could seal it; secrets stored for this cluster can no longer be decrypted")
 )
 
 // Replicated entry names.
@@ -93,6 +106,7 @@ type Keystore struct {
 
 	mu     sync.RWMutex
 	master []byte
+	lost   bool // memory-only: no node holds the master and none can recover it
 	ready  chan struct{}
 
 	genMu sync.Mutex // serialises this node's generate requests
@@ -102,8 +116,11 @@ type Keystore struct {
 // keystore is not ready until Bootstrap, Recover or Fetch succeeds (Run
 // does the latter two until one works).
 func New(cfg Config) (*Keystore, error) {
-	if cfg.Cluster == nil || cfg.Identity == nil || cfg.Sealer == nil {
-		return nil, errors.New("keystore: Cluster, Identity and Sealer are required")
+	if cfg.Cluster == nil || cfg.Identity == nil {
+		return nil, errors.New("keystore: Cluster and Identity are required")
+	}
+	if (cfg.Sealer == nil) == !cfg.MemoryOnly {
+		return nil, errors.New("keystore: configure exactly one of a Sealer and MemoryOnly")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -162,17 +179,59 @@ type Status struct {
 	// derivation; equal on every node that holds the same master).
 	Fingerprint string `json:"fingerprint,omitempty"`
 	Sealing     string `json:"sealing"`
+	// MemoryOnly: this node never keeps a copy of the master on disk.
+	MemoryOnly bool `json:"memory_only,omitempty"`
+	// Lost: the cluster's master secret is gone (ErrMasterLost); Error
+	// says so in words.
+	Lost  bool   `json:"lost,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// memoryOnlyDescription is Status().Sealing in memory-only mode.
+const memoryOnlyDescription = "memory only: the master secret is never written to disk, sealed or clear; a restarted node receives it again from a member, and if every node restarts it is lost"
+
+func (k *Keystore) describeSealing() string {
+	if k.cfg.MemoryOnly {
+		return memoryOnlyDescription
+	}
+	return k.cfg.Sealer.Describe()
 }
 
 // Status reports readiness and the master's fingerprint.
 func (k *Keystore) Status() Status {
-	st := Status{Sealing: k.cfg.Sealer.Describe()}
+	st := Status{Sealing: k.describeSealing(), MemoryOnly: k.cfg.MemoryOnly}
 	if m := k.masterKey(); m != nil {
 		st.Ready = true
 		fp, _ := fingerprint(m)
 		st.Fingerprint = hex.EncodeToString(fp)
+	} else if k.isLost() {
+		st.Lost = true
+		st.Error = ErrMasterLost.Error()
 	}
 	return st
+}
+
+func (k *Keystore) isLost() bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.lost
+}
+
+func (k *Keystore) markLost() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.master == nil {
+		k.lost = true
+	}
+}
+
+// notReady is the error for a request this node cannot serve without
+// the master: ErrMasterLost when it is gone for good, else ErrNotReady.
+func (k *Keystore) notReady() error {
+	if k.isLost() {
+		return ErrMasterLost
+	}
+	return ErrNotReady
 }
 
 func (k *Keystore) masterKey() []byte {
@@ -211,6 +270,9 @@ func (k *Keystore) Bootstrap(ctx context.Context) error {
 	if !errors.Is(err, ErrNoSealedCopy) {
 		return err
 	}
+	// From here on the master is new, so memory-only needs no special
+	// case: the fingerprint check below refuses to replace an existing
+	// (even a lost) master, and storeOwnCopy writes nothing.
 	if err := k.cfg.Cluster.LinearizableRead(ctx); err != nil {
 		return fmt.Errorf("keystore bootstrap: read the cluster state: %w", err)
 	}
@@ -229,7 +291,7 @@ func (k *Keystore) Bootstrap(ctx context.Context) error {
 	if err := k.ensureCheck(ctx); err != nil {
 		return fmt.Errorf("keystore bootstrap: %w", err)
 	}
-	k.log.Info("master secret created and sealed", "sealing", k.cfg.Sealer.Describe())
+	k.log.Info("master secret created", "sealing", k.describeSealing())
 	return nil
 }
 
@@ -250,8 +312,12 @@ func (k *Keystore) ensureCheck(ctx context.Context) error {
 	return nil
 }
 
-// storeOwnCopy seals master for this node and replicates it.
+// storeOwnCopy seals master for this node and replicates it; in
+// memory-only mode it keeps nothing anywhere but memory.
 func (k *Keystore) storeOwnCopy(ctx context.Context, master []byte) error {
+	if k.cfg.MemoryOnly {
+		return nil
+	}
 	sealed, err := k.cfg.Sealer.Seal(k.ownEntry(), master)
 	if err != nil {
 		return fmt.Errorf("seal the master secret: %w", err)
@@ -269,6 +335,9 @@ func (k *Keystore) Recover(ctx context.Context) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if k.cfg.MemoryOnly {
+		return ErrNoSealedCopy
 	}
 	sealed, err := k.cfg.Cluster.Store().Sealed(k.ownEntry())
 	if errors.Is(err, store.ErrNotFound) {
@@ -319,6 +388,9 @@ func (k *Keystore) checkMaster(master []byte, required bool) error {
 // or ctx ends, since a restarted node's replica fills in only as it
 // catches up with the log.
 func (k *Keystore) Run(ctx context.Context) error {
+	if k.cfg.MemoryOnly {
+		return k.runMemoryOnly(ctx)
+	}
 	wait := 50 * time.Millisecond
 	lastWarn := time.Time{}
 	for !k.Ready() {
@@ -366,11 +438,20 @@ func (k *Keystore) Fetch(ctx context.Context) error {
 	if k.Ready() {
 		return nil
 	}
+	_, err := k.fetch(ctx)
+	return err
+}
+
+// fetch is Fetch that also reports whether every other member answered
+// that it does not hold the master (none unreachable, none refusing for
+// another reason): the evidence runMemoryOnly needs to call it lost.
+func (k *Keystore) fetch(ctx context.Context) (noneHolds bool, _ error) {
 	nodes, err := k.cfg.Cluster.Store().Nodes()
 	if err != nil {
-		return fmt.Errorf("keystore fetch: read the node table: %w", err)
+		return false, fmt.Errorf("keystore fetch: read the node table: %w", err)
 	}
 	var errs []error
+	noneHolds = true
 	for _, n := range nodes {
 		if n.PeerID == k.self.String() {
 			continue
@@ -380,6 +461,9 @@ func (k *Keystore) Fetch(ctx context.Context) error {
 			continue
 		}
 		master, err := k.requestMaster(ctx, p)
+		if !errors.Is(err, errNotHeld) {
+			noneHolds = false
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			if ctx.Err() != nil {
@@ -398,13 +482,13 @@ func (k *Keystore) Fetch(ctx context.Context) error {
 		}
 		k.setMaster(master)
 		clear(master)
-		k.log.Info("master secret received from a member and sealed", "from", p)
-		return nil
+		k.log.Info("master secret received from a member", "from", p, "sealing", k.describeSealing())
+		return false, nil
 	}
 	if len(errs) == 0 {
-		return errors.New("keystore fetch: no other member to ask")
+		return noneHolds, errors.New("keystore fetch: no other member to ask")
 	}
-	return fmt.Errorf("keystore fetch: %w", errors.Join(errs...))
+	return noneHolds, fmt.Errorf("keystore fetch: %w", errors.Join(errs...))
 }
 
 // PublicKey is the X25519 public key users encrypt id's secrets to.
@@ -415,7 +499,7 @@ func (k *Keystore) PublicKey(id Identity) (PublicKey, Identity, error) {
 	}
 	m := k.masterKey()
 	if m == nil {
-		return PublicKey{}, id, ErrNotReady
+		return PublicKey{}, id, k.notReady()
 	}
 	priv, err := deriveKey(m, id)
 	if err != nil {
@@ -451,7 +535,7 @@ func RequestFor(code store.CodeSource, ref store.SecretsRef, caller string) (Req
 // result. ErrorKind classifies errors for the request's result.
 func (k *Keystore) SecretsFor(ctx context.Context, req Request) (map[string]string, error) {
 	if k.masterKey() == nil {
-		return nil, ErrNotReady
+		return nil, k.notReady()
 	}
 	id, err := Identity{Accessor: req.Accessor, Owner: req.Owner, Profile: req.Profile}.Normalize()
 	if err != nil {
@@ -562,6 +646,10 @@ func ErrorKind(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrMasterLost):
+		// Checked first: no node of this cluster can ever serve it, so
+		// the request fails instead of waiting for one.
+		return "secrets_unavailable"
 	case errors.Is(err, ErrNotReady), errors.Is(err, ErrNEARView), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return ""
 	case errors.Is(err, ErrAccessDenied), errors.Is(err, ErrAccessCheck):

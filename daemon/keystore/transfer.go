@@ -35,7 +35,13 @@ type masterResponse struct {
 	// keyed by masterTransferInfo and the two peer ids as associated data.
 	Sealed []byte `json:"sealed,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// NotHeld: the requester is an authorised member, and the only reason
+	// for the refusal is that this node does not hold the master itself.
+	NotHeld bool `json:"not_held,omitempty"`
 }
+
+// errNotHeld: a member admitted the request but does not hold the master.
+var errNotHeld = errors.New("the member does not hold the master secret either")
 
 func transferAAD(requester, sender peer.ID) []byte {
 	return []byte("outlayer/keystore/master/v1\x00" + requester.String() + "\x00" + sender.String())
@@ -56,8 +62,13 @@ func (k *Keystore) serveMaster(s network.Stream) {
 	resp := masterResponse{}
 	sealed, err := k.sealMasterFor(remote, req)
 	if err != nil {
-		k.log.Warn("refused to hand over the master secret", "peer", remote, "err", err)
 		resp.Error = err.Error()
+		resp.NotHeld = errors.Is(err, ErrNotReady)
+		if resp.NotHeld {
+			k.log.Debug("asked for the master secret, which this node does not hold", "peer", remote)
+		} else {
+			k.log.Warn("refused to hand over the master secret", "peer", remote, "err", err)
+		}
 	} else {
 		k.log.Info("master secret handed to an attested member", "peer", remote)
 		resp.Sealed = sealed
@@ -139,6 +150,9 @@ func (k *Keystore) requestMaster(ctx context.Context, p peer.ID) ([]byte, error)
 			return nil, fmt.Errorf("%w: the member closed the stream (this node is not a member it admits)", ErrRefused)
 		}
 		return nil, fmt.Errorf("read answer: %w", err)
+	}
+	if resp.NotHeld {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, errNotHeld)
 	}
 	if resp.Error != "" {
 		return nil, fmt.Errorf("%w: %s", ErrRefused, resp.Error)
