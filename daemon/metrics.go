@@ -15,6 +15,7 @@ type metrics struct {
 	enqueued      prometheus.Counter
 	assigned      prometheus.Counter
 	requeued      prometheus.Counter
+	released      prometheus.Counter
 	givenUp       prometheus.Counter
 	executions    *prometheus.CounterVec // result=success|failure
 	execSeconds   prometheus.Histogram
@@ -35,6 +36,7 @@ func newMetrics() *metrics {
 	m.enqueued = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_requests_enqueued_total", Help: "Requests this node enqueued as leader."})
 	m.assigned = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_assignments_total", Help: "Assignments this node proposed as leader."})
 	m.requeued = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_leases_expired_total", Help: "Expired leases this node handled as leader."})
+	m.released = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_leases_released_total", Help: "Leases this node handed back to the cluster (while stopping) so another node could run the request at once."})
 	m.givenUp = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_requests_given_up_total", Help: "Requests failed because their yield deadline was near."})
 	m.executions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outlayer_executions_total", Help: "Programs this node ran, by outcome."}, []string{"result"})
 	m.execSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "outlayer_execution_seconds", Help: "Wall time of program runs.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)})
@@ -44,7 +46,7 @@ func newMetrics() *metrics {
 	m.resolves = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outlayer_resolves_total", Help: "Resolve transactions sent as leader, by outcome."}, []string{"outcome"})
 	m.resolveBlocks = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "outlayer_request_to_resolve_blocks", Help: "Blocks between a request and its resolve transaction.", Buckets: []float64{1, 2, 3, 4, 5, 8, 13, 21, 34, 55, 89, 144, 200}})
 	m.running = prometheus.NewGauge(prometheus.GaugeOpts{Name: "outlayer_running_executions", Help: "Requests this node is running now."})
-	for _, c := range []prometheus.Collector{m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.givenUp,
+	for _, c := range []prometheus.Collector{m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
 		m.executions, m.execSeconds, m.builds, m.buildSeconds, m.wasmSource, m.resolves, m.resolveBlocks, m.running,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

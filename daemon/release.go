@@ -89,6 +89,7 @@ func (w *worker) release(ctx context.Context, j *store.Job) bool {
 	_, err := w.n.cons.Apply(ctx, &consensus.Release{ID: j.ID, Node: w.n.cons.PeerID().String()})
 	switch {
 	case err == nil:
+		w.n.metrics.released.Inc()
 		log.Info("lease handed back; another node will run the request")
 		return true
 	case errors.Is(err, store.ErrNotHolder), errors.Is(err, store.ErrInvalidTransition), errors.Is(err, store.ErrNotFound):

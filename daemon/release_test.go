@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -30,7 +31,8 @@ func TestStopReleasesLeaseAnotherNodeFinishesEarly(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(w.ctx, 300*time.Millisecond)
 	defer cancel()
-	if err := w.node(holder).Stop(ctx); err != nil {
+	stopped := w.node(holder)
+	if err := stopped.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	w.mu.Lock()
@@ -55,6 +57,10 @@ func TestStopReleasesLeaseAnotherNodeFinishesEarly(t *testing.T) {
 	last := done.Attempts[len(done.Attempts)-1]
 	if last.Outcome != store.AttemptCompleted || last.Node != done.Result.Node {
 		t.Fatalf("last attempt %+v: want completed by %s", last, done.Result.Node)
+	}
+	// Stop returns after the final sweep, so the release is counted.
+	if got, ok := daemon.MetricValue(stopped, "outlayer_leases_released_total"); !ok || got < 1 {
+		t.Fatalf("outlayer_leases_released_total on the stopped node = %v (present %v), want >= 1", got, ok)
 	}
 	t.Logf("lease released %s after it was granted; completed by %s %s before the first lease would have ended",
 		a0.EndedAt.Sub(a0.AssignedAt).Round(time.Millisecond), done.Result.Node, first.LeaseUntil.Sub(done.DoneAt).Round(time.Second))
