@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/outlayer/outlayer/contracts/near"
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 	"github.com/outlayer/outlayer/testnet/devchain/internal/vm"
 )
 
@@ -252,7 +251,7 @@ func (c *Chain) loadOrCreateRootKey() error {
 
 func (c *Chain) genesis() {
 	root := c.st.createAccount(c.cfg.RootAccount)
-	root.Amount = u128.U128(c.cfg.RootBalance)
+	root.Amount = c.cfg.RootBalance
 	k := near.FullAccessKey()
 	root.Keys[c.rootKey.PublicKey()] = k
 	root.StorageUsage += accessKeyStorage(c.rootKey.PublicKey(), k)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/outlayer/outlayer/contracts/near"
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 )
 
 // snapshot is the persisted chain: accounts, keys, contract data and code;
@@ -151,10 +150,10 @@ func (c *Chain) loadSnapshot() (bool, error) {
 		if a.Data == nil {
 			a.Data = map[string][]byte{}
 		}
-		if a.Amount, err = u128.Parse(sa.Amount); err != nil {
+		if a.Amount, err = near.ParseU128(sa.Amount); err != nil {
 			return false, fmt.Errorf("devchain: state file: account %s: %w", id, err)
 		}
-		if a.Locked, err = u128.Parse(sa.Locked); err != nil {
+		if a.Locked, err = near.ParseU128(sa.Locked); err != nil {
 			return false, fmt.Errorf("devchain: state file: account %s: %w", id, err)
 		}
 		for pks, kb := range sa.Keys {

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/outlayer/outlayer/contracts/near"
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 	"github.com/outlayer/outlayer/testnet/devchain/internal/vm"
 )
 
@@ -257,7 +256,7 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 				fail = failAt(i, map[string]any{"DeleteAccountWithLargeState": map[string]any{"account_id": r.Receiver}})
 				break
 			}
-			if !acc.Amount.Zero() {
+			if !acc.Amount.IsZero() {
 				created = append(created, &receipt{Receiver: a.Beneficiary, Predecessor: systemAccount, IsRefund: true,
 					Actions: []vm.Action{{Kind: vm.ActTransfer, Deposit: acc.Amount}}})
 			}
@@ -319,13 +318,13 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 		created, resumes, childGas = nil, nil, 0
 		status = near.Failure(fail.err())
 		// Refund the deposits of a failed receipt to its predecessor.
-		var deposits u128.U128
+		var deposits near.U128
 		for _, a := range r.Actions {
 			if a.Kind == vm.ActTransfer || a.Kind == vm.ActFunctionCall {
 				deposits, _ = deposits.Add(a.Deposit)
 			}
 		}
-		if !deposits.Zero() && r.Predecessor != systemAccount {
+		if !deposits.IsZero() && r.Predecessor != systemAccount {
 			created = append(created, &receipt{Receiver: r.Predecessor, Predecessor: systemAccount, IsRefund: true,
 				Actions: []vm.Action{{Kind: vm.ActTransfer, Deposit: deposits}}})
 		}
@@ -348,7 +347,7 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 	if !r.IsRefund && r.PrepaidGas > burnt+childGas && r.Signer != "" && r.Predecessor != systemAccount {
 		refund := r.PrepaidGas - burnt - childGas
 		created = append(created, &receipt{Receiver: r.Signer, Predecessor: systemAccount, IsRefund: true, SignerKey: r.SignerKey,
-			Actions: []vm.Action{{Kind: vm.ActTransfer, Deposit: u128.Mul64x64(refund, r.GasPrice)}}, refundGas: refund})
+			Actions: []vm.Action{{Kind: vm.ActTransfer, Deposit: near.U128Product(refund, r.GasPrice)}}, refundGas: refund})
 	}
 	for n, cr := range created {
 		cr.ID = deriveID(r.ID, "receipt", uint64(n)+1)
@@ -385,7 +384,7 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 	c.outcomes[r.ID] = &near.ExecutionOutcomeWithIDView{
 		BlockHash: b.Hash, ID: r.ID,
 		Outcome: near.ExecutionOutcomeView{
-			Logs: logs, ReceiptIDs: childIDs, GasBurnt: burnt, TokensBurnt: near.U128(u128.Mul64x64(burnt, r.GasPrice)),
+			Logs: logs, ReceiptIDs: childIDs, GasBurnt: burnt, TokensBurnt: near.U128Product(burnt, r.GasPrice),
 			ExecutorID: r.Receiver, Status: status, Metadata: near.ExecutionMetadataView{Version: 3, GasProfile: []near.CostGasUsed{}},
 		},
 	}
@@ -460,12 +459,11 @@ func (c *Chain) restoreAllowance(r *receipt) {
 		return
 	}
 	np := *k.Permission.FunctionCall
-	v, ok := u128.U128(*np.Allowance).Add(u128.Mul64x64(r.refundGas, GasPrice))
+	v, ok := np.Allowance.Add(near.U128Product(r.refundGas, GasPrice))
 	if !ok {
 		return
 	}
-	nv := near.U128(v)
-	np.Allowance = &nv
+	np.Allowance = &v
 	k.Permission.FunctionCall = &np
 	signer.Keys[pk] = k
 	c.st.commit()

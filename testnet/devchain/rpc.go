@@ -504,7 +504,7 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 	}
 	switch p.RequestType {
 	case "view_account":
-		return &near.AccountView{Amount: near.U128(acc.Amount), Locked: near.U128(acc.Locked), CodeHash: acc.CodeHash,
+		return &near.AccountView{Amount: acc.Amount, Locked: acc.Locked, CodeHash: acc.CodeHash,
 			StorageUsage: acc.StorageUsage, QueryResultHeader: at}, nil
 	case "view_code":
 		code := c.st.codeOf(acc)

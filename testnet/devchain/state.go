@@ -2,7 +2,6 @@ package devchain
 
 import (
 	"github.com/outlayer/outlayer/contracts/near"
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 )
 
 // Storage accounting (nearcore RuntimeFeesConfig.storage_usage_config).
@@ -15,8 +14,8 @@ const (
 
 // account is one account's state.
 type account struct {
-	Amount       u128.U128
-	Locked       u128.U128
+	Amount       near.U128
+	Locked       near.U128
 	CodeHash     near.CryptoHash
 	StorageUsage uint64
 	Keys         map[near.PublicKey]near.AccessKey
@@ -59,7 +58,7 @@ func (s *state) deleteAccount(id string) {
 	s.journal = append(s.journal, func() { s.accounts[id] = a })
 }
 
-func (s *state) setAmount(a *account, v u128.U128) {
+func (s *state) setAmount(a *account, v near.U128) {
 	old := a.Amount
 	a.Amount = v
 	s.journal = append(s.journal, func() { a.Amount = old })
@@ -117,11 +116,11 @@ func accessKeyStorage(pk near.PublicKey, k near.AccessKey) uint64 {
 }
 
 // requiredForStorage is the balance an account must hold for its storage.
-func requiredForStorage(usage uint64) u128.U128 {
+func requiredForStorage(usage uint64) near.U128 {
 	if usage <= zeroBalanceMaxBytes {
-		return u128.U128{}
+		return near.U128{}
 	}
-	v, _ := u128.From64(usage).Mul64(storageAmountPerByte)
+	v, _ := near.NewU128(usage).Mul64(storageAmountPerByte)
 	return v
 }
 

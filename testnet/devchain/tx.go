@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/outlayer/outlayer/contracts/near"
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
 	"github.com/outlayer/outlayer/testnet/devchain/internal/vm"
 )
 
@@ -53,8 +52,8 @@ type txPlan struct {
 	actions   []vm.Action
 	fees      vm.Fee
 	prepaid   uint64 // function-call gas
-	deposits  u128.U128
-	cost      u128.U128
+	deposits  near.U128
+	cost      near.U128
 	key       near.AccessKey
 	signer    *account
 	signerPK  near.PublicKey
@@ -97,9 +96,9 @@ func (c *Chain) convertActions(acts []near.Action) ([]vm.Action, *txError) {
 				return nil, actionsValidation(map[string]any{"TotalPrepaidGasExceeded": map[string]any{"total_prepaid_gas": totalGas, "limit": c.cfg.MaxPrepaidGas}},
 					"total prepaid gas %d exceeds the limit %d", totalGas, c.cfg.MaxPrepaidGas)
 			}
-			out = append(out, vm.Action{Kind: vm.ActFunctionCall, Method: a.MethodName, Args: a.Args, Gas: a.Gas, Deposit: u128.U128(a.Deposit)})
+			out = append(out, vm.Action{Kind: vm.ActFunctionCall, Method: a.MethodName, Args: a.Args, Gas: a.Gas, Deposit: a.Deposit})
 		case near.Transfer:
-			out = append(out, vm.Action{Kind: vm.ActTransfer, Deposit: u128.U128(a.Deposit)})
+			out = append(out, vm.Action{Kind: vm.ActTransfer, Deposit: a.Deposit})
 		case near.AddKey:
 			w := near.NewWriter(33)
 			a.PublicKey.Encode(w)
@@ -110,7 +109,7 @@ func (c *Chain) convertActions(acts []near.Action) ([]vm.Action, *txError) {
 				}
 				va.KeyReceiver, va.KeyMethods = p.ReceiverID, p.MethodNames
 				if p.Allowance != nil {
-					v := u128.U128(*p.Allowance)
+					v := *p.Allowance
 					va.Allowance = &v
 				}
 			}
@@ -195,7 +194,7 @@ func (c *Chain) validateTx(st *near.SignedTransaction, checkSignature bool) (*tx
 		}
 	}
 	gas := p.fees.Send + p.fees.Exec + p.prepaid
-	gasCost := u128.Mul64x64(gas, GasPrice)
+	gasCost := near.U128Product(gas, GasPrice)
 	cost, ok := gasCost.Add(p.deposits)
 	if !ok {
 		return nil, invalidTx("CostOverflow", "transaction cost overflows u128")
@@ -205,7 +204,7 @@ func (c *Chain) validateTx(st *near.SignedTransaction, checkSignature bool) (*tx
 		if len(acts) != 1 || acts[0].Kind != vm.ActFunctionCall {
 			return nil, invalidTx(map[string]any{"InvalidAccessKeyError": "RequiresFullAccess"}, "a function-call access key can only sign a single FunctionCall action")
 		}
-		if !acts[0].Deposit.Zero() {
+		if !acts[0].Deposit.IsZero() {
 			return nil, invalidTx(map[string]any{"InvalidAccessKeyError": "DepositWithFunctionCall"}, "a function-call access key cannot attach a deposit")
 		}
 		if t.ReceiverID != perm.ReceiverID {
@@ -216,7 +215,7 @@ func (c *Chain) validateTx(st *near.SignedTransaction, checkSignature bool) (*tx
 			return nil, invalidTx(map[string]any{"InvalidAccessKeyError": map[string]any{"MethodNameMismatch": map[string]any{"method_name": acts[0].Method}}},
 				"method %s is not allowed by the access key", acts[0].Method)
 		}
-		if perm.Allowance != nil && u128.U128(*perm.Allowance).Cmp(gasCost) < 0 {
+		if perm.Allowance != nil && perm.Allowance.Cmp(gasCost) < 0 {
 			return nil, invalidTx(map[string]any{"InvalidAccessKeyError": map[string]any{"NotEnoughAllowance": map[string]any{
 				"account_id": t.SignerID, "public_key": t.PublicKey.String(), "allowance": perm.Allowance.String(), "cost": gasCost.String()}}},
 				"access key allowance %s is less than the cost %s", perm.Allowance, gasCost)
@@ -259,11 +258,10 @@ func (c *Chain) includeTx(b *block, tx *txRecord) {
 	key := p.key
 	key.Nonce = t.Nonce
 	if perm := key.Permission.FunctionCall; perm != nil && perm.Allowance != nil {
-		gasCost := u128.Mul64x64(p.fees.Send+p.fees.Exec+p.prepaid, GasPrice)
-		left, _ := u128.U128(*perm.Allowance).Sub(gasCost)
+		gasCost := near.U128Product(p.fees.Send+p.fees.Exec+p.prepaid, GasPrice)
+		left, _ := perm.Allowance.Sub(gasCost)
 		np := *perm
-		v := near.U128(left)
-		np.Allowance = &v
+		np.Allowance = &left
 		key.Permission.FunctionCall = &np
 	}
 	signer.Keys[t.PublicKey] = key
@@ -285,7 +283,7 @@ func (c *Chain) includeTx(b *block, tx *txRecord) {
 		BlockHash: b.Hash, ID: tx.hash,
 		Outcome: near.ExecutionOutcomeView{
 			ReceiptIDs: []near.CryptoHash{r.ID}, GasBurnt: burnt,
-			TokensBurnt: near.U128(u128.Mul64x64(burnt, GasPrice)), ExecutorID: t.SignerID,
+			TokensBurnt: near.U128Product(burnt, GasPrice), ExecutorID: t.SignerID,
 			Status: near.SuccessReceiptID(r.ID), Metadata: near.ExecutionMetadataView{Version: 3, GasProfile: []near.CostGasUsed{}},
 		},
 	}

@@ -50,12 +50,12 @@ func nearAction(a *vm.Action) near.Action {
 	case vm.ActDeployContract:
 		return near.DeployContract{Code: a.Code}
 	case vm.ActFunctionCall:
-		return near.FunctionCall{MethodName: a.Method, Args: a.Args, Gas: a.Gas, Deposit: near.U128(a.Deposit)}
+		return near.FunctionCall{MethodName: a.Method, Args: a.Args, Gas: a.Gas, Deposit: a.Deposit}
 	case vm.ActTransfer:
-		return near.Transfer{Deposit: near.U128(a.Deposit)}
+		return near.Transfer{Deposit: a.Deposit}
 	case vm.ActStake:
 		pk, _ := pkFromBorsh(a.PublicKey)
-		return near.Stake{Stake: near.U128(a.Deposit), PublicKey: pk}
+		return near.Stake{Stake: a.Deposit, PublicKey: pk}
 	case vm.ActAddKey:
 		pk, _ := pkFromBorsh(a.PublicKey)
 		return near.AddKey{PublicKey: pk, AccessKey: vmAccessKey(a)}
@@ -98,7 +98,7 @@ func vmAccessKey(a *vm.Action) near.AccessKey {
 		p.MethodNames = []string{}
 	}
 	if a.Allowance != nil {
-		v := near.U128(*a.Allowance)
+		v := *a.Allowance
 		p.Allowance = &v
 	}
 	return near.AccessKey{Nonce: a.KeyNonce, Permission: near.AccessKeyPermission{FunctionCall: p}}

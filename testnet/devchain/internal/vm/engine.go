@@ -14,7 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
+	"github.com/outlayer/outlayer/contracts/near"
 )
 
 // Config bounds every call.
@@ -266,9 +266,10 @@ func (l *logic) finish() *Outcome {
 				if a.GasWeight == 0 {
 					continue
 				}
-				share := u128.Mul64x64(unused, a.GasWeight).Div64(totalWeight).Lo
-				a.Gas += share
-				given += share
+				// unused*weight/total <= unused, so the quotient fits in 64 bits.
+				share, _ := near.U128Product(unused, a.GasWeight).DivMod64(totalWeight)
+				a.Gas += share.Lo
+				given += share.Lo
 				last = a
 			}
 		}

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // NEAR exposes RIPEMD-160; contracts rely on it
 	"golang.org/x/crypto/sha3"
 
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
+	"github.com/outlayer/outlayer/contracts/near"
 )
 
 type viewRule bool
@@ -348,7 +348,7 @@ var hostFunctions = []hostFunction{
 		receiver := l.accountID(a[5], a[6])
 		names := l.memOrRegister(a[8], a[7])
 		act := Action{Kind: ActAddKey, PublicKey: pk, KeyNonce: a[3], KeyReceiver: receiver, KeyMethods: splitMethodNames(string(names))}
-		if !allowance.Zero() {
+		if !allowance.IsZero() {
 			act.Allowance = &allowance
 		}
 		l.appendAction(a[0], act)
@@ -509,11 +509,11 @@ var hostFunctions = []hostFunction{
 	// Validators: the devchain has none with stake.
 	fn("validator_stake", 3, false, allowedInView, func(l *logic, a []uint64) uint64 {
 		_ = l.accountID(a[0], a[1])
-		l.memWriteU128(a[2], u128.U128{})
+		l.memWriteU128(a[2], near.U128{})
 		return 0
 	}),
 	fn("validator_total_stake", 1, false, allowedInView, func(l *logic, a []uint64) uint64 {
-		l.memWriteU128(a[0], u128.U128{})
+		l.memWriteU128(a[0], near.U128{})
 		return 0
 	}),
 }

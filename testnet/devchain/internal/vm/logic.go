@@ -9,7 +9,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
+	"github.com/outlayer/outlayer/contracts/near"
 )
 
 // NEAR's VM limits (nearcore parameters.yaml).
@@ -64,8 +64,8 @@ type logic struct {
 	dataReceipts  []DataReceipt
 	createdYields map[[32]byte]bool
 
-	balance      u128.U128
-	spent        u128.U128
+	balance      near.U128
+	spent        near.U128
 	storageUsage uint64
 
 	err error
@@ -188,10 +188,12 @@ func (l *logic) memWrite(ptr uint64, b []byte) {
 	}
 }
 
-func (l *logic) memReadU128(ptr uint64) u128.U128 { return u128.FromLE(l.memRead(ptr, 16)) }
+func (l *logic) memReadU128(ptr uint64) near.U128 {
+	return near.U128FromLittleEndian([16]byte(l.memRead(ptr, 16)))
+}
 
-func (l *logic) memWriteU128(ptr uint64, v u128.U128) {
-	b := v.LE()
+func (l *logic) memWriteU128(ptr uint64, v near.U128) {
+	b := v.LittleEndian()
 	l.memWrite(ptr, b[:])
 }
 

@@ -1,7 +1,7 @@
 package vm
 
 import (
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
+	"github.com/outlayer/outlayer/contracts/near"
 )
 
 // ActionKind is the borsh tag of a NEAR action.
@@ -30,12 +30,12 @@ type Action struct {
 	Args      []byte
 	Gas       uint64
 	GasWeight uint64
-	Deposit   u128.U128 // FunctionCall, Transfer; Stake amount
+	Deposit   near.U128 // FunctionCall, Transfer; Stake amount
 
 	PublicKey   []byte // borsh PublicKey: AddKey, DeleteKey, Stake
 	KeyNonce    uint64 // AddKey
 	FullAccess  bool   // AddKey
-	Allowance   *u128.U128
+	Allowance   *near.U128
 	KeyReceiver string
 	KeyMethods  []string
 
@@ -85,9 +85,9 @@ type Context struct {
 	EpochHeight     uint64
 	ChainID         string
 	RandomSeed      []byte
-	AccountBalance  u128.U128 // includes the attached deposit
-	AccountLocked   u128.U128
-	AttachedDeposit u128.U128
+	AccountBalance  near.U128 // includes the attached deposit
+	AccountLocked   near.U128
+	AttachedDeposit near.U128
 	StorageUsage    uint64
 	PrepaidGas      uint64
 	PromiseResults  []PromiseResult
@@ -124,7 +124,7 @@ type Outcome struct {
 	BurntGas uint64
 	UsedGas  uint64
 	// BalanceSpent is the sum of deposits attached to created receipts.
-	BalanceSpent u128.U128
+	BalanceSpent near.U128
 	StorageUsage uint64
 	Err          *FunctionCallError
 }

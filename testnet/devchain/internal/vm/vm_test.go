@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outlayer/outlayer/testnet/devchain/internal/u128"
+	"github.com/outlayer/outlayer/contracts/near"
 )
 
 // mapHost is an in-memory Host for tests.
@@ -51,7 +51,7 @@ func callCtx(input string, view bool) *Context {
 	return &Context{
 		CurrentAccount: "counter.test.near", Signer: "test.near", Predecessor: "test.near",
 		Input: []byte(input), BlockHeight: 10, PrepaidGas: 30_000_000_000_000,
-		AccountBalance: u128.From64(1_000_000), View: view, ChainID: "localnet",
+		AccountBalance: near.NewU128(1_000_000), View: view, ChainID: "localnet",
 		RandomSeed: make([]byte, 32),
 	}
 }
