@@ -88,9 +88,14 @@ type Config struct {
 	ResultAttester attest.Attester
 	// Sealer protects this node's copy of the keystore's master secret.
 	// Nil: a key file in the data directory in dev mode; outside dev mode
-	// the node runs without a keystore (see keystore.NewTDXSealer for why
-	// a TD needs a KMS sealer).
+	// the keystore is memory-only (TDX has no sealing key, see
+	// keystore.NewTDXSealer): the master is never written to disk, a
+	// restarted node receives it from a member, and if every node
+	// restarts at once it is lost (keystore.ErrMasterLost).
 	Sealer keystore.Sealer
+	// KeystoreMemoryOnly makes the keystore memory-only in dev mode too
+	// (outside dev mode it already is, unless Sealer is set).
+	KeystoreMemoryOnly bool
 
 	Logger *slog.Logger
 
@@ -174,6 +179,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Build.AllowLocalRepos && !c.DevMode {
 		errs = append(errs, errors.New("local git repositories may only be built in dev mode: a request could otherwise read any repository on the machine"))
+	}
+	if c.KeystoreMemoryOnly && c.Sealer != nil {
+		errs = append(errs, errors.New("the keystore is either memory-only or sealed with a Sealer, not both"))
 	}
 	return errors.Join(errs...)
 }

@@ -14,16 +14,13 @@ import (
 // the node that bootstrapped the cluster and otherwise recovers this node's
 // sealed copy or receives the secret from a member (in the background: a
 // joining node's replica, and so the member table, fills in as it catches
-// up). Without a sealer (not dev mode and no KMS sealer configured) the node
-// runs without a keystore and fails requests that name secrets, saying so.
+// up). The master is sealed with the configured Sealer, or in dev mode a
+// key file; otherwise (TDX has no sealing key) it is kept in memory only,
+// and a node restarted while no member holds it reports it lost.
 func (n *Node) openKeystore(ctx context.Context, bootstrapped bool) error {
 	sealer := n.cfg.Sealer
-	if sealer == nil {
-		if !n.cfg.DevMode {
-			_, err := keystore.NewTDXSealer()
-			n.log.Warn("running without a keystore: requests that name secrets will fail", "err", err)
-			return nil
-		}
+	memoryOnly := n.cfg.KeystoreMemoryOnly || (sealer == nil && !n.cfg.DevMode)
+	if sealer == nil && !memoryOnly {
 		s, err := keystore.NewFileSealer(n.cfg.DataDir)
 		if err != nil {
 			return fmt.Errorf("opening the keystore's sealing key: %w", err)
@@ -38,6 +35,7 @@ func (n *Node) openKeystore(ctx context.Context, bootstrapped bool) error {
 		Cluster:    n.cons,
 		Identity:   key,
 		Sealer:     sealer,
+		MemoryOnly: memoryOnly,
 		Viewer:     n.chain,
 		ContractID: n.cfg.ContractID,
 		DevMode:    n.cfg.DevMode,
@@ -51,18 +49,23 @@ func (n *Node) openKeystore(ctx context.Context, bootstrapped bool) error {
 		if err := ks.Bootstrap(ctx); err != nil {
 			return fmt.Errorf("creating the keystore's master secret: %w", err)
 		}
-		n.log.Info("keystore master secret created", "sealer", sealer.Describe())
+		n.log.Info("keystore master secret created", "sealing", ks.Status().Sealing)
 		return nil
 	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := ks.Run(n.ctx); err != nil && n.ctx.Err() == nil {
+		err := ks.Run(n.ctx)
+		if errors.Is(err, keystore.ErrMasterLost) {
+			n.log.Error("the keystore's master secret is lost; requests that name secrets fail", "err", err)
+			return
+		}
+		if err != nil && n.ctx.Err() == nil {
 			n.log.Error("the keystore could not obtain the master secret; requests that name secrets will run on other nodes", "err", err)
 			return
 		}
 		if n.ctx.Err() == nil {
-			n.log.Info("keystore ready", "sealer", sealer.Describe())
+			n.log.Info("keystore ready", "sealing", ks.Status().Sealing)
 		}
 	}()
 	return nil
@@ -81,7 +84,7 @@ func (n *Node) secretsFor(ctx context.Context, j *store.Job) (map[string]string,
 	if n.keys == nil {
 		return nil, &store.Result{Success: false, ErrorKind: "access_denied",
 			Error: "this request names secrets (profile " + ref.Profile + " of " + ref.AccountID +
-				"), but this cluster runs without a keystore (no sealing configured), so it cannot decrypt them"}, nil
+				"), but this node runs without a keystore, so it cannot decrypt them"}, nil
 	}
 	req, err := keystore.RequestFor(j.Code, ref, j.Sender)
 	if err != nil {

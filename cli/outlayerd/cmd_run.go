@@ -37,7 +37,8 @@ func nodeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "poll-interval", Usage: "how often the leader asks the chain for new requests (a poll at an unchanged final block costs one `block` call)", Value: 100 * time.Millisecond, EnvVars: []string{"OUTLAYER_POLL_INTERVAL"}},
 		&cli.DurationFlag{Name: "build-timeout", Usage: "wall-clock budget of one source build", Value: 5 * time.Minute, EnvVars: []string{"OUTLAYER_BUILD_TIMEOUT"}},
 		&cli.StringFlag{Name: "go-proxy", Usage: "GOPROXY for builds' module downloads", EnvVars: []string{"OUTLAYER_GO_PROXY"}},
-		&cli.BoolFlag{Name: "dev", Usage: "development mode: simulated attestation, local git repositories", EnvVars: []string{"OUTLAYER_DEV"}},
+		&cli.BoolFlag{Name: "dev", Usage: "development mode: simulated attestation, local git repositories, keystore sealed with a key file in the data directory", EnvVars: []string{"OUTLAYER_DEV"}},
+		&cli.BoolFlag{Name: "keystore-memory-only", Usage: "keep the keystore's master secret in memory only, never on disk: a restarted node receives it from a member, and it is lost if every node restarts at once (the default outside --dev, since TDX has no sealing key)", EnvVars: []string{"OUTLAYER_KEYSTORE_MEMORY_ONLY"}},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"OUTLAYER_LOG_LEVEL"}},
 	}
 }
@@ -90,6 +91,7 @@ func nodeConfig(c *cli.Context, join []string, logger *slog.Logger) daemon.Confi
 		YieldMarginBlocks:  c.Uint64("yield-margin"),
 		PollInterval:       c.Duration("poll-interval"),
 		DevMode:            c.Bool("dev"),
+		KeystoreMemoryOnly: c.Bool("keystore-memory-only"),
 		Build: build.Config{
 			GoProxy:         c.String("go-proxy"),
 			AllowLocalRepos: c.Bool("dev"),

@@ -7,6 +7,11 @@
 //	ks, err := keystore.New(keystore.Config{Cluster: node, Identity: key, Sealer: sealer, Viewer: client, ContractID: "outlayer.near"})
 //	err = ks.Bootstrap(ctx)               // first node of a new cluster: create the master secret
 //	go ks.Run(ctx)                        // every node: recover the sealed copy, or receive the master from a member
+//
+// With Config.MemoryOnly instead of a Sealer (TDX, which has no sealing
+// key) the master is never written anywhere: Run can only receive it from
+// a member, and reports ErrMasterLost when every node has restarted.
+//
 //	pub, err := ks.PublicKey(identity)    // what users encrypt to (also GET /v1/keystore/pubkey)
 //	env, err := ks.SecretsFor(ctx, req)   // the worker, before running a request that names secrets
 //	mux.Handle(keystore.HTTPPrefix, ks.Handler())

@@ -164,7 +164,8 @@ var ErrNoTDXSealing = errors.New("TDX offers no sealing key")
 // broker / KMS that verifies a quote). This build has no such broker, and
 // deriving a "sealing" key from the node identity and the measurements
 // would be theatre: both are on, or computable from, the host-visible disk.
-// A TDX node therefore needs a KMS Sealer (implement Sealer) or dev mode.
+// A TDX node therefore runs its keystore memory-only (Config.MemoryOnly,
+// the daemon's default outside dev mode), or with a KMS Sealer.
 func NewTDXSealer() (Sealer, error) {
-	return nil, fmt.Errorf("%w: a TD cannot re-derive a secret key after a restart (there is no SGX-style EGETKEY), so sealing needs a key broker that releases a key to a verified quote; none is configured in this build. Run in dev mode (sealing key file) or supply a KMS sealer", ErrNoTDXSealing)
+	return nil, fmt.Errorf("%w: a TD cannot re-derive a secret key after a restart (there is no SGX-style EGETKEY), so sealing needs a key broker that releases a key to a verified quote; none is configured in this build. Use the memory-only keystore (the default outside dev mode), dev mode (sealing key file), or supply a KMS sealer", ErrNoTDXSealing)
 }
