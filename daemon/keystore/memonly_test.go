@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/contracts"
 )
 
@@ -86,9 +87,29 @@ func TestMemoryOnlyKeystore(t *testing.T) {
 	for i := range h.nodes {
 		h.stop(i)
 	}
-	for i := range h.nodes {
-		h.start(i)
+	// With one member unreachable, the others cannot know it restarted
+	// (it may only be partitioned away), so they keep asking rather than
+	// call the master lost.
+	h.start(0)
+	h.start(1)
+	partial := make([]error, 2)
+	var pwg sync.WaitGroup
+	for i := range partial {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			partial[i] = h.nodes[i].ks.Run(rctx)
+		}()
 	}
+	pwg.Wait()
+	for i, err := range partial {
+		if !errors.Is(err, ErrNotReady) || errors.Is(err, ErrMasterLost) || h.nodes[i].ks.Status().Lost {
+			t.Fatalf("node %d with a member unreachable: Run = %v, status %+v; want still waiting", i, err, h.nodes[i].ks.Status())
+		}
+	}
+	h.start(2)
 	errs := make([]error, len(h.nodes))
 	var wg sync.WaitGroup
 	for i, n := range h.nodes {
@@ -169,5 +190,37 @@ func assertNothingStored(t *testing.T, h *harness, master []byte) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMemoryOnlyConfig: a keystore is either sealed or memory-only.
+func TestMemoryOnlyConfig(t *testing.T) {
+	h := newHarness(t, nil, "")
+	h.memoryOnly = true
+	h.add()
+	n := h.nodes[0]
+	key, err := p2p.LoadOrCreateIdentity(n.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := NewFileSealer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []Config{
+		{Cluster: n.cons, Identity: key, Sealer: sealer, MemoryOnly: true},
+		{Cluster: n.cons, Identity: key},
+	} {
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "exactly one of a Sealer and MemoryOnly") {
+			t.Fatalf("New(sealer=%v, memoryOnly=%v) = %v, want a configuration error", cfg.Sealer != nil, cfg.MemoryOnly, err)
+		}
+	}
+	// A fresh memory-only cluster: the bootstrap node creates the master,
+	// since the replicated state shows there never was one.
+	if err := n.cons.Bootstrap(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ks.Bootstrap(h.ctx); err != nil || !n.ks.Ready() {
+		t.Fatalf("memory-only bootstrap: %v", err)
 	}
 }
