@@ -29,6 +29,13 @@ type ctrlFrame struct {
 	brs     []int    // blocks ending in an unconditional br to the loop
 	brIfs   [][2]int // blocks ending in br_if to the loop, and the block after
 	noHoist bool     // some entry cannot take the charge
+
+	disp *dispatch // for a loop in Go's dispatch shape
+
+	// For the blocks of a dispatch loop's head: the loop, and the depth of
+	// the block as seen from its br_table.
+	caseOf  *dispatch
+	caseIdx int
 }
 
 // insertion is code injected before the original instruction at pos (an
@@ -40,7 +47,14 @@ type insertion struct {
 	charge int64 // counter -= charge (the metered block starting here)
 	dead   bool  // the metered block starting here is unreachable: no charge
 	check  bool  // if counter < 0 { budget global = counter; unreachable }
-	store  bool  // budget global = counter (before a call or an exit)
+	// depth of the check's br_if to the trap block (number of labels
+	// enclosing pos inside the function, plus one)
+	checkDepth uint32
+	store      bool      // budget global = counter (before a call or an exit)
+	entry      *dispatch // charge the first case of a dispatch loop (emitEntry)
+	// optimistic: the charge includes a loop head's, taken before a br_if
+	// that may not branch; it must not move before a check.
+	optimistic bool
 }
 
 // funcRewriter scans one function body and records where to inject code.
@@ -54,12 +68,28 @@ type funcRewriter struct {
 	global     uint32
 	local      uint32 // index of the counter local
 	hostFacing bool
+	// resultBlock is the block type of the function's results (0 if there
+	// is none): with it, the body is wrapped as
+	//   block; block (result); BODY; return; end; TRAP
+	// and a check is one br_if to TRAP, which keeps the hot path to a
+	// compare and an untaken branch.
+	resultBlock byte
 
 	ins   []insertion
 	ctrl  []ctrlFrame
 	cur   int  // index in ins of the open metered block's charge
 	dead  bool // the open metered block is unreachable: inject nothing
 	costs *CostTable
+
+	// Dispatch loop bookkeeping (see dispatch.go).
+	dispNext    *dispatch // loop whose head blocks are being opened
+	dispRemain  int       // head blocks still to open
+	inHeadTable bool      // scanning the head br_table of a dispatch loop
+	prevConst   bool      // the previous instruction was i32.const prevK
+	prevK       int64
+	pendSet     *dispatch // previous instruction was local.set $pc
+	pendOK      bool      // ... of the constant pendPC
+	pendPC      uint32
 }
 
 // at returns the insertion for pos, creating it after all earlier ones.
@@ -82,10 +112,19 @@ func (f *funcRewriter) charge(n int64) {
 	f.ins[f.cur].charge += n
 }
 
-// checkAt asks for a budget check before the instruction at pos.
+// checkAt asks for a budget check before the instruction at pos, inside
+// the current control frames.
 func (f *funcRewriter) checkAt(pos int) {
+	f.checkAtDepth(pos, uint32(len(f.ctrl)))
+}
+
+// checkAtDepth asks for a check at pos, where depth labels enclose it
+// (the function's own included).
+func (f *funcRewriter) checkAtDepth(pos int, depth uint32) {
 	if !f.dead {
-		f.at(pos).check = true
+		in := f.at(pos)
+		in.check = true
+		in.checkDepth = depth
 	}
 }
 
@@ -99,8 +138,12 @@ func (f *funcRewriter) storeAt(pos int) {
 // exitAt prepares an exit from the function at pos: host-facing functions
 // check the budget, and every function publishes its counter.
 func (f *funcRewriter) exitAt(pos int) {
+	f.exitAtDepth(pos, uint32(len(f.ctrl)))
+}
+
+func (f *funcRewriter) exitAtDepth(pos int, depth uint32) {
 	if f.hostFacing {
-		f.checkAt(pos)
+		f.checkAtDepth(pos, depth)
 	}
 	f.storeAt(pos)
 }
@@ -113,12 +156,17 @@ func (f *funcRewriter) target(depth uint32) (exits bool, err error) {
 	}
 	fr := &f.ctrl[len(f.ctrl)-1-int(depth)]
 	fr.targeted = true
+	if fr.caseOf != nil && !f.inHeadTable {
+		fr.caseOf.invalid = true // a case entered other than by its dispatch
+	}
 	return fr.kind == ctrlFunc, nil
 }
 
 func (f *funcRewriter) scan(r *reader) error {
 	f.ctrl = append(f.ctrl[:0], ctrlFrame{kind: ctrlFunc})
 	f.ins = f.ins[:0]
+	f.dispNext, f.dispRemain, f.inHeadTable = nil, 0, false
+	f.prevConst, f.pendSet = false, nil
 	f.at(0).reload = true
 	f.beginBlock(0, false)
 	f.checkAt(0)
@@ -141,6 +189,13 @@ func (f *funcRewriter) scan(r *reader) error {
 }
 
 func (f *funcRewriter) step(r *reader, pos int, op byte) error {
+	wasConst, k := f.prevConst, f.prevK
+	f.prevConst = false
+	pend := f.pendSet
+	f.pendSet = nil
+	if pend != nil && op != 0x0c {
+		pend.invalid = true // $pc set, but not for a jump
+	}
 	switch op {
 	case 0x00: // unreachable
 		f.charge(f.costs.Default)
@@ -153,14 +208,27 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		f.charge(f.costs.Default)
 		switch op {
 		case 0x02:
-			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlBlock})
+			fr := ctrlFrame{kind: ctrlBlock}
+			if f.dispRemain > 0 {
+				f.dispRemain--
+				fr.caseOf, fr.caseIdx = f.dispNext, f.dispRemain
+			}
+			f.ctrl = append(f.ctrl, fr)
 		case 0x03:
+			var disp *dispatch
+			if !f.dead && f.costs.SplitAtCalls {
+				if disp = detectDispatch(r.buf[r.pos:], r.pos); disp != nil {
+					f.at(pos)
+					disp.preIns = len(f.ins) - 1
+					f.dispNext, f.dispRemain = disp, len(disp.caseStart)
+				}
+			}
 			pre := f.cur
 			// Every iteration enters here: charge and check, so that a loop
 			// can never run unmetered or past its budget.
 			f.beginBlock(r.pos, f.dead)
-			f.checkAt(r.pos)
-			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlLoop, pre: pre, head: f.cur, noHoist: f.dead || !f.costs.SplitAtCalls})
+			f.checkAtDepth(r.pos, uint32(len(f.ctrl))+1) // inside the loop
+			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlLoop, pre: pre, head: f.cur, noHoist: f.dead || !f.costs.SplitAtCalls, disp: disp})
 		case 0x04:
 			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlIf})
 			f.beginBlock(r.pos, f.dead)
@@ -180,14 +248,22 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		f.ctrl = f.ctrl[:len(f.ctrl)-1]
 		switch fr.kind {
 		case ctrlFunc:
-			f.exitAt(pos)
+			f.exitAtDepth(pos, 1)
 		case ctrlLoop:
 			// Branches to a loop go to its head; its end is reached only by
 			// falling through, so the continuation joins the open block.
 			f.hoistLoopHead(&fr)
 		case ctrlBlock:
 			if fr.targeted {
+				fall := f.cur
+				if f.dead {
+					fall = -1
+				}
 				f.beginBlock(r.pos, false)
+				if fr.caseOf != nil {
+					fr.caseOf.fallPred[fr.caseIdx] = fall
+					fr.caseOf.caseStart[fr.caseIdx] = f.cur
+				}
 			}
 		case ctrlIf:
 			f.beginBlock(r.pos, false)
@@ -203,6 +279,16 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		}
 		if lp := f.loopAt(l); lp != nil {
 			lp.brs = append(lp.brs, f.cur)
+			if d := lp.disp; d != nil {
+				if pend == d && f.pendOK {
+					d.jumps = append(d.jumps, dispatchJump{block: f.cur, pc: f.pendPC})
+				} else {
+					d.invalid = true // a jump whose case is not known here
+				}
+			}
+		}
+		if pend != nil && pend != f.loopAt0(l) {
+			pend.invalid = true
 		}
 		f.charge(f.costs.Default)
 		if exits {
@@ -225,6 +311,9 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		src := f.cur
 		f.beginBlock(r.pos, f.dead)
 		if lp := f.loopAt(l); lp != nil {
+			if lp.disp != nil {
+				lp.disp.invalid = true
+			}
 			// The charge for the loop head is taken before we know whether
 			// the branch is taken: no check may see it in between.
 			for _, in := range f.ins[src : len(f.ins)-1] {
@@ -240,6 +329,10 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			return err
 		}
 		exits := false
+		if lp := f.enclosingDispatch(); lp != nil && lp.tablePos == pos {
+			f.inHeadTable = true
+			defer func() { f.inHeadTable = false }()
+		}
 		for i := uint64(0); i <= uint64(n); i++ {
 			l, err := r.u32()
 			if err != nil {
@@ -251,6 +344,9 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			}
 			if lp := f.loopAt(l); lp != nil {
 				lp.noHoist = true
+				if lp.disp != nil {
+					lp.disp.invalid = true
+				}
 			}
 			exits = exits || e
 		}
@@ -332,6 +428,50 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			return err
 		}
 		f.charge(f.costs.Default)
+		switch op {
+		case 0x41: // i32.const
+			imm := &reader{buf: r.buf[pos+1 : r.pos]}
+			f.prevK, _ = imm.signed(32)
+			f.prevConst = true
+		case 0x21, 0x22: // local.set, local.tee
+			imm := &reader{buf: r.buf[pos+1 : r.pos]}
+			x, _ := imm.u32()
+			f.localWrite(op, x, wasConst, k)
+		}
+	}
+	return nil
+}
+
+// localWrite watches writes to the $pc local of enclosing dispatch loops:
+// only `i32.const K; local.set $pc; br $loop` keeps the dispatch known.
+func (f *funcRewriter) localWrite(op byte, x uint32, wasConst bool, k int64) {
+	for i := range f.ctrl {
+		d := f.ctrl[i].disp
+		if d == nil || d.local != x {
+			continue
+		}
+		if op == 0x22 || f.pendSet != nil || !wasConst || k < 0 {
+			d.invalid = true
+			continue
+		}
+		f.pendSet, f.pendOK, f.pendPC = d, true, uint32(k)
+	}
+}
+
+// enclosingDispatch returns the innermost enclosing dispatch loop, if any.
+func (f *funcRewriter) enclosingDispatch() *dispatch {
+	for i := len(f.ctrl) - 1; i >= 0; i-- {
+		if f.ctrl[i].kind == ctrlLoop {
+			return f.ctrl[i].disp
+		}
+	}
+	return nil
+}
+
+// loopAt0 returns the dispatch of the loop a branch of depth l targets.
+func (f *funcRewriter) loopAt0(l uint32) *dispatch {
+	if lp := f.loopAt(l); lp != nil {
+		return lp.disp
 	}
 	return nil
 }
@@ -367,8 +507,12 @@ func (f *funcRewriter) hoistLoopHead(fr *ctrlFrame) {
 		f.ins[s].charge += c
 	}
 	for _, e := range fr.brIfs {
+		f.ins[e[0]].optimistic = true
 		f.ins[e[0]].charge += c
 		f.ins[e[1]].charge -= c
+	}
+	if fr.disp != nil && !fr.disp.invalid {
+		f.pushDispatchCases(fr.disp)
 	}
 }
 
@@ -483,6 +627,9 @@ func skipPlainImmediates(r *reader, op byte) error {
 // emit writes the expression with the injected code in front of each
 // recorded position.
 func (f *funcRewriter) emit(dst, expr []byte) []byte {
+	if f.resultBlock != 0 { // block (trap); block (results)
+		dst = append(dst, 0x02, 0x40, 0x02, f.resultBlock)
+	}
 	last := 0
 	for _, in := range f.ins {
 		dst = append(dst, expr[last:in.pos]...)
@@ -496,7 +643,11 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 			dst = appendS64(append(dst, 0x42), in.charge)
 			dst = appendU32(append(dst, 0x7d, 0x21), f.local)
 		}
-		if in.check { // local.get t; i64.const 0; i64.lt_s; if; local.get t; global.set g; unreachable; end
+		if in.check && f.resultBlock != 0 { // local.get t; i64.const 0; i64.lt_s; br_if TRAP
+			dst = appendU32(append(dst, 0x20), f.local)
+			dst = append(dst, 0x42, 0x00, 0x53, 0x0d)
+			dst = appendU32(dst, in.checkDepth)
+		} else if in.check { // local.get t; i64.const 0; i64.lt_s; if; local.get t; global.set g; unreachable; end
 			dst = appendU32(append(dst, 0x20), f.local)
 			dst = append(dst, 0x42, 0x00, 0x53, 0x04, 0x40)
 			dst = appendU32(append(dst, 0x20), f.local)
@@ -507,6 +658,22 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 			dst = appendU32(append(dst, 0x20), f.local)
 			dst = appendU32(append(dst, 0x24), f.global)
 		}
+		if in.entry != nil {
+			dst = emitEntry(dst, in.entry, f.local)
+		}
 	}
 	return append(dst, expr[last:]...)
+}
+
+// emitTrapTail closes the wrapping emit opened: the body's own end closed
+// the results block; return its values, and below the trap block publish
+// the overdrawn counter and trap.
+func (f *funcRewriter) emitTrapTail(dst []byte) []byte {
+	if f.resultBlock == 0 {
+		return dst
+	}
+	dst = append(dst, 0x0f, 0x0b)
+	dst = appendU32(append(dst, 0x20), f.local)
+	dst = appendU32(append(dst, 0x24), f.global)
+	return append(dst, 0x00, 0x0b)
 }

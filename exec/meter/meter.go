@@ -221,6 +221,7 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) (
 		expr := &reader{buf: raw[localsEnd:], base: bodyOff + localsEnd}
 		fr.hostFacing = info.hostFacing[info.importedFuncs+i]
 		fr.local = uint32(counter)
+		fr.resultBlock = info.resultBlock[info.funcTypes[i]]
 		if err := fr.scan(expr); err != nil {
 			return nil, &SectionError{Section: "code", Offset: expr.offset(), Err: fmt.Errorf("function %d (index %d): %w", i, info.importedFuncs+i, err)}
 		}
@@ -228,6 +229,7 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) (
 		body = append(body, raw[countEnd:localsEnd]...)
 		body = append(body, 0x01, 0x7e)
 		body = fr.emit(body, raw[localsEnd:])
+		body = fr.emitTrapTail(body)
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}

@@ -159,7 +159,11 @@ type moduleInfo struct {
 	// paramCounts[t] is the number of parameters of type t; funcTypes[i]
 	// the type of defined function i. The rewriter needs them to number the
 	// local it adds to each function.
-	paramCounts    []uint32
+	paramCounts []uint32
+	// resultBlock[t] is the block type with the results of type t: 0x40
+	// for none, the value type for one, 0 for more (no such block type
+	// without adding a type).
+	resultBlock    []byte
 	funcTypes      []uint32
 	definedGlobals uint32
 	// hostFacing holds the function indices that the host can enter: exports
@@ -277,21 +281,28 @@ func parseTypes(s section, info *moduleInfo) error {
 			return secErr("type", r, fmt.Errorf("type %d has form 0x%02x, not a function type (GC types?): %w", i, form, ErrUnsupported))
 		}
 		var params uint32
+		var result byte
 		for part := 0; part < 2; part++ {
 			count, err := r.u32()
 			if err != nil {
 				return secErr("type", r, fmt.Errorf("type %d: %w", i, err))
 			}
 			for j := uint32(0); j < count; j++ {
+				if part == 1 && count == 1 && r.pos < len(r.buf) {
+					result = r.buf[r.pos]
+				}
 				if err := parseValType(r); err != nil {
 					return secErr("type", r, fmt.Errorf("type %d: %w", i, err))
 				}
 			}
 			if part == 0 {
 				params = count
+			} else if count == 0 {
+				result = 0x40
 			}
 		}
 		info.paramCounts = append(info.paramCounts, params)
+		info.resultBlock = append(info.resultBlock, result)
 	}
 	if !r.eof() {
 		return secErr("type", r, errors.New("trailing bytes after the last type"))
