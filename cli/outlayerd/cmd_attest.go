@@ -72,12 +72,19 @@ of the output (of the error text for a failure) and the instruction count, and
 verifies the result's evidence against it: the TDX quote to Intel's root (TCB
 with --collateral, measurements with --policy), or with --dev a simulated
 report, which must be signed by the key of the node that reported the result.
-Exit status 1 when the result is not attested or does not verify.`,
+With --near-rpc and --contract, the request's input data, sender and code
+source are also compared with the OutLayer contract's get_request view, so a
+node cannot pass off a result for an input the chain never asked for; a
+settled request is no longer in the contract's state, and then only the node's
+copy can be checked (said in the output). Exit status 1 when the result is not
+attested, does not verify, or the node's request differs from the chain's.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "node", Usage: "a node's HTTP API (URL or host:port)", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_NODE"}},
 					&cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR0-3 allow-lists)"},
 					&cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, …)"},
 					&cli.BoolFlag{Name: "dev", Usage: "accept simulated attestation (development clusters; proves nothing)"},
+					&cli.StringFlag{Name: "near-rpc", Usage: "with --contract: a NEAR JSON-RPC URL to cross-check the request against the chain", EnvVars: []string{"NEAR_RPC"}},
+					&cli.StringFlag{Name: "contract", Usage: "with --near-rpc: the OutLayer contract account"},
 					&cli.BoolFlag{Name: "json", Usage: "print the verdict as JSON"},
 				},
 				Action: runAttestVerifyResult,
@@ -305,6 +312,10 @@ type resultVerdict struct {
 	Claim     attest.ResultClaim `json:"claim"`
 	Report    attest.Report      `json:"report"`
 	Notice    string             `json:"notice,omitempty"`
+	// Chain is the cross-check with the contract: "matched", "settled"
+	// (only the node's copy could be checked), or absent when not asked.
+	Chain       string `json:"chain,omitempty"`
+	ChainNotice string `json:"chain_notice,omitempty"`
 }
 
 func runAttestVerifyResult(c *cli.Context) error {
@@ -330,6 +341,10 @@ func runAttestVerifyResult(c *cli.Context) error {
 			return usageError("%v", err)
 		}
 	}
+	rpcURL, contract := c.String("near-rpc"), c.String("contract")
+	if (rpcURL == "") != (contract == "") {
+		return usageError("--near-rpc and --contract go together: the chain cross-check needs both")
+	}
 	base := strings.TrimRight(c.String("node"), "/")
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -347,6 +362,21 @@ func runAttestVerifyResult(c *cli.Context) error {
 	switch {
 	case job.ID != id:
 		return refuse("the node answered with request %d", job.ID)
+	}
+	var onChain chainCheck
+	if rpcURL != "" {
+		onChain, err = checkRequestOnChain(c.Context, rpcURL, contract, &job)
+		var mismatch *chainMismatchError
+		switch {
+		case errors.As(err, &mismatch):
+			return refuse("%v", err)
+		case err != nil:
+			return cli.Exit(fmt.Sprintf("cross-checking request %d with the chain: %v", id, err), exitFailure)
+		}
+	}
+	settledNotice := fmt.Sprintf("request %d is no longer in contract %s's state (settled requests are removed): "+
+		"its input, sender and code could not be checked against the chain, only the node's copy of them", id, contract)
+	switch {
 	case job.Result == nil:
 		return refuse("it has no result (status %s)", job.Status)
 	case len(job.Result.Attestation) == 0:
@@ -385,10 +415,19 @@ func runAttestVerifyResult(c *cli.Context) error {
 	if simulated {
 		fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", attest.SimulatedNotice)
 	}
+	if onChain == chainSettled {
+		fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", settledNotice)
+	}
 	if c.Bool("json") {
 		v := resultVerdict{RequestID: id, Verified: true, Node: res.Node, Claim: claim, Report: report}
 		if simulated {
 			v.Notice = attest.SimulatedNotice
+		}
+		switch onChain {
+		case chainMatched:
+			v.Chain = "matched"
+		case chainSettled:
+			v.Chain, v.ChainNotice = "settled", settledNotice
 		}
 		out, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
@@ -408,7 +447,14 @@ func runAttestVerifyResult(c *cli.Context) error {
 	}
 	row("node", "%s", res.Node)
 	row("wasm sha256", "%x", claim.WasmSHA256)
-	row("input sha256", "%x (of the input as the node served it; compare with the chain's request)", claim.InputSHA256)
+	switch onChain {
+	case chainMatched:
+		row("input sha256", "%x (the node's input, sender and code match contract %s's request)", claim.InputSHA256, contract)
+	case chainSettled:
+		row("input sha256", "%x (of the input as the node served it; the request is settled and gone from contract %s, so it could not be compared)", claim.InputSHA256, contract)
+	default:
+		row("input sha256", "%x (of the input as the node served it; give --near-rpc and --contract to compare it with the chain's request)", claim.InputSHA256)
+	}
 	if claim.Success {
 		row("success", "yes")
 		row("output sha256", "%x", claim.OutputSHA256)

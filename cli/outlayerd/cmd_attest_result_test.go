@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/testnet"
 )
 
@@ -176,6 +177,124 @@ func TestAttestVerifyResultAgainstTestnet(t *testing.T) {
 	}
 	if code, _, stderr := outlayerd(t, "attest", "verify-result", "999999", "--node", node, "--dev"); code != exitFailure || !strings.Contains(stderr, "not known") {
 		t.Errorf("unknown request: exit %d, %q", code, stderr)
+	}
+
+	// Cross-checking with the chain. Once settled, the request is gone
+	// from the contract: the result still verifies, saying loudly that
+	// only the node's copy of the request could be checked.
+	chainFlags := []string{"--near-rpc", tn.Chain.RPCURL(), "--contract", tn.Contract}
+	viewRequest := func(id uint64) *contracts.ExecutionRequest {
+		t.Helper()
+		var r *contracts.ExecutionRequest
+		if err := tn.Client.ViewFunction(ctx, tn.Contract, contracts.MethodGetRequest, contracts.RequestIDArgs{RequestID: id}, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for deadline := time.Now().Add(time.Minute); viewRequest(id) != nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("request %d is still in the contract's state a minute after its result", id)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+	code, stdout, stderr = outlayerd(t, append([]string{"attest", "verify-result", idArg, "--node", node, "--dev"}, chainFlags...)...)
+	if code != exitOK || !strings.Contains(stderr, "no longer in contract "+tn.Contract) || !strings.Contains(stderr, "only the node's copy") ||
+		!strings.Contains(stdout, "could not be compared") {
+		t.Fatalf("verify-result of a settled request with the chain: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = outlayerd(t, append([]string{"attest", "verify-result", idArg, "--node", node, "--dev", "--json"}, chainFlags...)...)
+	var chainVerdict struct {
+		Verified    bool   `json:"verified"`
+		Chain       string `json:"chain"`
+		ChainNotice string `json:"chain_notice"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(stdout), &chainVerdict) != nil || !chainVerdict.Verified || chainVerdict.Chain != "settled" ||
+		!strings.Contains(chainVerdict.ChainNotice, "only the node's copy") {
+		t.Fatalf("verify-result --json of a settled request with the chain: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	if code, _, stderr := outlayerd(t, "attest", "verify-result", idArg, "--node", node, "--dev", "--near-rpc", tn.Chain.RPCURL()); code != exitUsage || !strings.Contains(stderr, "go together") {
+		t.Errorf("--near-rpc without --contract: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := outlayerd(t, "attest", "verify-result", idArg, "--node", node, "--dev",
+		"--near-rpc", tn.Chain.RPCURL(), "--contract", "nobody.test.near"); code != exitFailure || !strings.Contains(stderr, "cross-checking request") {
+		t.Errorf("a contract that is not there: exit %d, %q", code, stderr)
+	}
+
+	// A pending request: with the cluster stopped nothing settles it, so
+	// the contract still holds it while a node (here a fake one serving
+	// the first request's result under its id) claims things about it.
+	stopCtx, stopCancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := tn.Nodes[0].Stop(stopCtx); err != nil {
+		t.Fatalf("stopping the node: %v", err)
+	}
+	stopCancel()
+	pendingInput := "still pending"
+	args, err := json.Marshal(contracts.RequestExecutionArgs{
+		CodeSource:     contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: files.URL + "/echo.wasm", Hash: hex.EncodeToString(sum[:])}},
+		ResourceLimits: &limits, InputData: &pendingInput, ResponseFormat: contracts.FormatText,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tn.User.Sign(ctx, tn.Contract, near.FunctionCall{MethodName: contracts.MethodRequestExecution, Args: args, Gas: 300_000_000_000_000, Deposit: deposit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.Client.BroadcastTxAsync(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	pendingID := id + 1 // the contract numbers requests in order
+	var pending *contracts.ExecutionRequest
+	for deadline := time.Now().Add(time.Minute); ; {
+		if pending = viewRequest(pendingID); pending != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %d never appeared in the contract's state", pendingID)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+	if pending.InputData == nil || *pending.InputData != pendingInput || pending.SenderID != tn.User.AccountID() {
+		t.Fatalf("request %d on chain is not the one sent: %+v", pendingID, pending)
+	}
+	pendingArg := strconv.FormatUint(pendingID, 10)
+	chainEdits := []struct {
+		name string
+		edit func(job map[string]any)
+		want string
+	}{
+		// Same input, sender and code as the chain: the chain check passes
+		// and the (borrowed) attestation is what fails.
+		{"nothing", func(map[string]any) {}, "report data mismatch"},
+		{"input", func(job map[string]any) { job["input"] = "an input the chain never saw" }, "the input data is"},
+		{"sender", func(job map[string]any) { job["sender"] = "mallory." + tn.Chain.RootAccount() }, "the sender is"},
+		{"code", func(job map[string]any) {
+			job["code"].(map[string]any)["wasm"].(map[string]any)["hash"] = strings.Repeat("ab", 32)
+		}, "the code source is"},
+	}
+	for _, e := range chainEdits {
+		var job map[string]any
+		raw, _ := json.Marshal(served)
+		_ = json.Unmarshal(raw, &job)
+		job["id"], job["input"] = pendingID, pendingInput
+		e.edit(job)
+		body, _ := json.Marshal(job)
+		fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/requests/"+pendingArg {
+				http.NotFound(w, r)
+				return
+			}
+			_, _ = w.Write(body)
+		}))
+		code, stdout, stderr := outlayerd(t, append([]string{"attest", "verify-result", pendingArg, "--node", fake.URL, "--dev"}, chainFlags...)...)
+		fake.Close()
+		mismatch := strings.Contains(stderr, "does not match the chain")
+		if code != exitFailure || !strings.Contains(stderr, "NOT VERIFIED") || !strings.Contains(stderr, e.want) || mismatch != (e.name != "nothing") {
+			t.Errorf("pending request, %s changed: exit %d\nstdout %s\nstderr %s", e.name, code, stdout, stderr)
+		}
+	}
+	if viewRequest(pendingID) == nil {
+		t.Fatalf("request %d left the contract's state during the checks (yield timeout?); the mismatch cases above did not test the chain", pendingID)
 	}
 }
 
