@@ -224,12 +224,6 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 				}
 			}
 			pre := f.cur
-			if pre == 0 && !f.dead && f.costs.SplitAtCalls {
-				// The function's entry runs straight into this loop's check,
-				// with no call or exit in between: the entry check adds
-				// nothing (every call of Go's code starts this way).
-				f.ins[0].check = false
-			}
 			// Every iteration enters here: charge and check, so that a loop
 			// can never run unmetered or past its budget.
 			f.beginBlock(r.pos, f.dead)

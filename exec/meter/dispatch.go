@@ -139,9 +139,8 @@ func (f *funcRewriter) pushDispatchCases(d *dispatch) {
 
 // emitEntry charges the case the loop's first br_table will pick:
 //
-//	local.get $pc; i32.eqz; if; charge case(0); else
 //	block; block ×k; local.get $pc; br_table (group of each label)
-//	end; charge v0; br; end; charge v1; br; ... end; end
+//	end; charge v0; br; end; charge v1; br; ... end
 //
 // with one block per distinct charge.
 func emitEntry(dst []byte, d *dispatch, local uint32) []byte {
@@ -162,12 +161,6 @@ func emitEntry(dst []byte, d *dispatch, local uint32) []byte {
 	if len(values) == 1 {
 		return appendCharge(dst, local, values[0])
 	}
-	// A plain call enters with $pc = 0; only a resumed goroutine brings
-	// another value. Spare the common case an indirect jump.
-	dst = appendU32(append(dst, 0x20), d.local)
-	dst = append(dst, 0x45, 0x04, 0x40) // i32.eqz; if
-	dst = appendCharge(dst, local, d.entry[d.caseOf(0)])
-	dst = append(dst, 0x05) // else
 	k := len(values)
 	dst = append(dst, 0x02, 0x40)
 	for i := 0; i < k; i++ {
@@ -185,7 +178,7 @@ func emitEntry(dst []byte, d *dispatch, local uint32) []byte {
 			dst = appendU32(append(dst, 0x0c), uint32(k-1-m))
 		}
 	}
-	return append(dst, 0x0b, 0x0b) // the table's block, the if
+	return append(dst, 0x0b)
 }
 
 // appendCharge emits counter -= c (nothing for 0).
