@@ -1,12 +1,11 @@
 package consensus
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"io"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/outlayer/outlayer/consensus/p2p"
 )
 
 // Protocols the consensus layer speaks besides the Raft transport.
@@ -22,43 +21,11 @@ const (
 // maxFrame bounds one message; forwarded PutBlob commands carry WASM.
 const maxFrame = 128 << 20
 
-// writeFrame writes a length-prefixed JSON message.
-func writeFrame(w io.Writer, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode message: %w", err)
-	}
-	if len(body) > maxFrame {
-		return fmt.Errorf("message of %d bytes exceeds the %d-byte limit", len(body), maxFrame)
-	}
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(body)))
-	if _, err := w.Write(hdr[:]); err != nil {
-		return err
-	}
-	_, err = w.Write(body)
-	return err
-}
+// writeFrame and readFrame carry the cluster's RPCs in the framing every
+// OutLayer stream protocol shares.
+func writeFrame(w io.Writer, v any) error { return p2p.WriteJSON(w, v, maxFrame) }
 
-// readFrame reads a length-prefixed JSON message into v.
-func readFrame(r io.Reader, v any) error {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxFrame {
-		return fmt.Errorf("peer sent a %d-byte message; the limit is %d", n, maxFrame)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decode message: %w", err)
-	}
-	return nil
-}
+func readFrame(r io.Reader, v any) error { return p2p.ReadJSON(r, v, maxFrame) }
 
 // rpcKind names a member-to-leader call.
 type rpcKind string

@@ -2,7 +2,6 @@ package keystore
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/outlayer/outlayer/consensus/p2p"
 )
 
 // Protocol is the members-only libp2p protocol on which a node that holds
@@ -171,32 +172,6 @@ func (k *Keystore) requestMaster(ctx context.Context, p peer.ID) ([]byte, error)
 	return master, nil
 }
 
-func writeMessage(w io.Writer, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(body)))
-	if _, err := w.Write(hdr[:]); err != nil {
-		return err
-	}
-	_, err = w.Write(body)
-	return err
-}
+func writeMessage(w io.Writer, v any) error { return p2p.WriteJSON(w, v, maxMessage) }
 
-func readMessage(r io.Reader, v any) error {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxMessage {
-		return fmt.Errorf("message of %d bytes exceeds %d", n, maxMessage)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return err
-	}
-	return json.Unmarshal(body, v)
-}
+func readMessage(r io.Reader, v any) error { return p2p.ReadJSON(r, v, maxMessage) }
