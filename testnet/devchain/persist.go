@@ -1,12 +1,16 @@
 package devchain
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/outlayer/outlayer/contracts/near"
 )
@@ -21,6 +25,9 @@ import (
 // times out the yields that were waiting. Files written before the history
 // was persisted (no Blocks) still load: the chain continues from their head.
 type snapshot struct {
+	// Format is snapshotFormat; files without it are format 0, whose
+	// contract storage keys were JSON object keys (see loadAccountData).
+	Format    int                        `json:"format"`
 	Height    uint64                     `json:"height"`
 	Hash      near.CryptoHash            `json:"hash"`
 	Timestamp uint64                     `json:"timestamp"`
@@ -88,18 +95,33 @@ type snapshotAccount struct {
 	CodeHash     near.CryptoHash   `json:"code_hash"`
 	StorageUsage uint64            `json:"storage_usage"`
 	Keys         map[string]string `json:"keys"` // public key -> base64 borsh AccessKey
-	Data         map[string][]byte `json:"data"` // key (raw bytes as string) -> value
+	// Storage is the contract data, sorted by key; keys and values are
+	// base64 in JSON, so any bytes round-trip.
+	Storage []snapshotEntry `json:"storage,omitempty"`
+	// LegacyData is format 0's storage: keys as JSON object keys, which
+	// cannot hold bytes that are not UTF-8. Read only, for migration.
+	LegacyData map[string][]byte `json:"data,omitempty"`
 }
+
+type snapshotEntry struct {
+	Key   []byte `json:"key"`
+	Value []byte `json:"value"`
+}
+
+// snapshotFormat is the version saveSnapshot writes. Format 0 (no "format"
+// field) stored contract storage keys as JSON object keys, so a key that was
+// not valid UTF-8 was saved with U+FFFD in place of its bytes.
+const snapshotFormat = 1
 
 func (c *Chain) snapshotPath() string { return filepath.Join(c.cfg.Home, "devchain-state.json") }
 
 // saveSnapshot writes the state atomically (temp file + rename).
 func (c *Chain) saveSnapshot() error {
 	h := c.head()
-	s := snapshot{Height: h.Height, Hash: h.Hash, Timestamp: h.Timestamp, Accounts: map[string]snapshotAccount{}, Code: map[string][]byte{}}
+	s := snapshot{Format: snapshotFormat, Height: h.Height, Hash: h.Hash, Timestamp: h.Timestamp, Accounts: map[string]snapshotAccount{}, Code: map[string][]byte{}}
 	for id, a := range c.st.accounts {
 		sa := snapshotAccount{Amount: a.Amount.String(), Locked: a.Locked.String(), CodeHash: a.CodeHash, StorageUsage: a.StorageUsage,
-			Keys: map[string]string{}, Data: a.Data}
+			Keys: map[string]string{}, Storage: storageEntries(a.Data)}
 		for pk, k := range a.Keys {
 			w := near.NewWriter(32)
 			k.Encode(w)
@@ -138,6 +160,10 @@ func (c *Chain) loadSnapshot() (bool, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return false, fmt.Errorf("devchain: state file %s is corrupt: %w", c.snapshotPath(), err)
 	}
+	if s.Format > snapshotFormat {
+		return false, fmt.Errorf("devchain: state file %s has format %d; this devchain reads formats up to %d (it was written by a newer version)",
+			c.snapshotPath(), s.Format, snapshotFormat)
+	}
 	for hs, code := range s.Code {
 		h, err := near.ParseCryptoHash(hs)
 		if err != nil {
@@ -146,10 +172,11 @@ func (c *Chain) loadSnapshot() (bool, error) {
 		c.st.code[h] = code
 	}
 	for id, sa := range s.Accounts {
-		a := &account{CodeHash: sa.CodeHash, StorageUsage: sa.StorageUsage, Keys: map[near.PublicKey]near.AccessKey{}, Data: sa.Data}
-		if a.Data == nil {
-			a.Data = map[string][]byte{}
+		data, err := loadAccountData(s.Format, sa)
+		if err != nil {
+			return false, fmt.Errorf("devchain: state file %s: account %s: %w", c.snapshotPath(), id, err)
 		}
+		a := &account{CodeHash: sa.CodeHash, StorageUsage: sa.StorageUsage, Keys: map[near.PublicKey]near.AccessKey{}, Data: data}
 		if a.Amount, err = near.ParseU128(sa.Amount); err != nil {
 			return false, fmt.Errorf("devchain: state file: account %s: %w", id, err)
 		}
@@ -378,4 +405,47 @@ func (c *Chain) restoreHistory(s *snapshot) error {
 		c.timeouts = append(c.timeouts, yieldTimeout{dataID: t.DataID, expiresAt: t.ExpiresAt})
 	}
 	return nil
+}
+
+// storageEntries lists an account's contract data sorted by key, so the file
+// is the same for the same state.
+func storageEntries(data map[string][]byte) []snapshotEntry {
+	out := make([]snapshotEntry, 0, len(data))
+	for k, v := range data {
+		out = append(out, snapshotEntry{Key: []byte(k), Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].Key, out[j].Key) < 0 })
+	return out
+}
+
+// loadAccountData reads an account's contract data. A format-0 file is
+// migrated when none of its keys can have lost bytes, and refused otherwise.
+func loadAccountData(format int, sa snapshotAccount) (map[string][]byte, error) {
+	data := make(map[string][]byte, len(sa.Storage)+len(sa.LegacyData))
+	if format == 0 {
+		for k, v := range sa.LegacyData {
+			if strings.ContainsRune(k, utf8.RuneError) {
+				return nil, errors.New("it was written by an older devchain that saved contract storage keys as JSON text, " +
+					"and a key contains U+FFFD, the mark of bytes that were not UTF-8 and were lost; loading it would silently " +
+					"drop or merge those entries. Move the file away to start a fresh chain")
+			}
+			data[k] = v
+		}
+		return data, nil
+	}
+	if len(sa.LegacyData) > 0 {
+		return nil, fmt.Errorf("format %d must not have the format-0 \"data\" map", format)
+	}
+	for _, e := range sa.Storage {
+		k := string(e.Key)
+		if _, dup := data[k]; dup {
+			return nil, fmt.Errorf("storage key %x appears twice", e.Key)
+		}
+		v := e.Value
+		if v == nil {
+			v = []byte{}
+		}
+		data[k] = v
+	}
+	return data, nil
 }
