@@ -225,10 +225,6 @@ func runAttestQuote(c *cli.Context) error {
 }
 
 func runAttestVerify(c *cli.Context) error {
-	c, err := trailingFlags(c)
-	if err != nil {
-		return err
-	}
 	if c.NArg() != 1 {
 		return usageError("attest verify needs exactly one FILE (evidence JSON or a raw TDX quote)")
 	}
@@ -319,10 +315,6 @@ type resultVerdict struct {
 }
 
 func runAttestVerifyResult(c *cli.Context) error {
-	c, err := trailingFlags(c)
-	if err != nil {
-		return err
-	}
 	if c.NArg() != 1 {
 		return usageError("attest verify-result needs exactly one REQUEST_ID")
 	}

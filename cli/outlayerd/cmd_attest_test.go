@@ -1,36 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-tdx-guest/testing/testdata"
-	"github.com/urfave/cli/v2"
 )
 
 // outlayerd runs the app in-process: exit status, stdout, stderr.
 func outlayerd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	app := newApp()
-	app.Writer, app.ErrWriter = &out, &errOut
-	err := app.Run(append([]string{"outlayerd"}, args...))
-	code := exitOK
-	if err != nil {
-		code = exitFailure
-		var coder cli.ExitCoder
-		if errors.As(err, &coder) {
-			code = coder.ExitCode()
-		}
-		errOut.WriteString(err.Error())
-	}
-	return code, out.String(), errOut.String()
+	return runCLI(t, "", args...)
 }
 
 func TestAttestCommand(t *testing.T) {

@@ -2,9 +2,7 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,10 +37,6 @@ the same sha256 with the same Go toolchain.`,
 }
 
 func runBuild(c *cli.Context) error {
-	c, err := trailingFlags(c)
-	if err != nil {
-		return err
-	}
 	if c.NArg() != 1 {
 		return usageError("build needs exactly one REPO argument (an https URL, file:// URL or local path)")
 	}
@@ -114,61 +108,4 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-// trailingFlags lets flags follow the positional argument
-// (`build REPO --commit X -o Y`), which urfave/cli v2 does not parse: it
-// re-parses everything after the first argument with the command's flags,
-// on top of the flags given before it.
-func trailingFlags(c *cli.Context) (*cli.Context, error) {
-	if c.NArg() <= 1 {
-		return c, nil
-	}
-	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
-	set.SetOutput(io.Discard)
-	for _, f := range c.Command.Flags {
-		if err := f.Apply(set); err != nil {
-			return nil, err
-		}
-	}
-	for _, name := range c.FlagNames() {
-		if err := set.Set(name, fmt.Sprint(c.Value(name))); err != nil {
-			return nil, usageError("--%s: %v", name, err)
-		}
-	}
-	tail := c.Args().Tail()
-	if err := set.Parse(tail); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			_ = cli.ShowCommandHelp(c, c.Command.Name)
-			return nil, cli.Exit("", exitOK)
-		}
-		return nil, usageError("%v", err)
-	}
-	args := append([]string{c.Args().First()}, set.Args()...)
-	if err := set.Parse(args); err != nil { // positional only: sets nothing
-		return nil, usageError("%v", err)
-	}
-	// Aliases are separate entries in a flag.FlagSet; copy whichever one
-	// was given to its siblings, as urfave/cli does after its own parse.
-	visited := map[string]bool{}
-	set.Visit(func(f *flag.Flag) { visited[f.Name] = true })
-	for _, f := range c.Command.Flags {
-		names := f.Names()
-		for _, n := range names {
-			if !visited[n] {
-				continue
-			}
-			v := set.Lookup(n).Value.String()
-			for _, other := range names {
-				if other != n {
-					_ = set.Set(other, v)
-				}
-			}
-			break
-		}
-	}
-	nc := cli.NewContext(c.App, set, c.Lineage()[1])
-	nc.Command = c.Command
-	nc.Context = c.Context
-	return nc, nil
 }

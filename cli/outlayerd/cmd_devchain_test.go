@@ -126,12 +126,9 @@ func TestDevchainCommandHistoryWindow(t *testing.T) {
 // error, not a silent fall-back to the default.
 func TestDevchainCommandRejectsEmptyWindow(t *testing.T) {
 	for _, flag := range []string{"--keep-blocks", "--keep-transactions"} {
-		app := newApp()
-		var out bytes.Buffer
-		app.Writer, app.ErrWriter = &out, &out
-		err := app.Run([]string{"outlayerd", "devchain", "--home", t.TempDir(), "--rpc-addr", "127.0.0.1:0", flag, "0"})
-		if err == nil || !strings.Contains(err.Error(), "must be positive") {
-			t.Fatalf("%s 0: got %v, want a usage error", flag, err)
+		code, _, stderr := runCLI(t, "", "devchain", "--home", t.TempDir(), "--rpc-addr", "127.0.0.1:0", flag, "0")
+		if code != exitUsage || !strings.Contains(stderr, "must be positive") {
+			t.Fatalf("%s 0: exit %d, %q; want a usage error", flag, code, stderr)
 		}
 	}
 }

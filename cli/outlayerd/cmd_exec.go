@@ -56,10 +56,6 @@ Examples:
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep compiled machine code here between runs (default: the user cache dir; \"none\" to disable)"},
 		},
 		Action: runExec,
-		// A mistyped flag gets one line, not the whole help page.
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError("%v (see outlayerd exec --help)", err)
-		},
 	}
 }
 

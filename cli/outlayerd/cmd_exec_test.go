@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/urfave/cli/v2"
 )
 
 // buildSample builds testnet/examples/programs/<name> for wasip1.
@@ -25,23 +22,12 @@ func buildSample(t *testing.T, dir, name string) string {
 	return out
 }
 
-// runCLI runs the outlayerd app in-process and returns its exit status and
-// what it printed.
+// runCLI runs one outlayerd command line in-process, as main does, and
+// returns its exit status and what it printed.
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	app := newApp()
-	app.Writer, app.ErrWriter, app.Reader = &out, &errOut, strings.NewReader(stdin)
-	err := app.Run(append([]string{"outlayerd"}, args...))
-	code = exitOK
-	if err != nil {
-		code = exitFailure
-		var coder cli.ExitCoder
-		if errors.As(err, &coder) {
-			code = coder.ExitCode()
-		}
-		errOut.WriteString(err.Error())
-	}
+	code = runApp(append([]string{"outlayerd"}, args...), strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -113,7 +99,7 @@ func TestExecCommand(t *testing.T) {
 		for _, args := range [][]string{
 			{"exec"},
 			{"exec", filepath.Join(dir, "missing.wasm")},
-			{"exec", echo, "--input", "x"},
+			{"exec", echo, "--", "--input", "x"}, // after --, a second file
 			{"exec", "--max-instructions", "500000000001", echo},
 			{"exec", "--max-memory-mb", "5000", echo},
 			{"exec", "--timeout", "181s", echo},

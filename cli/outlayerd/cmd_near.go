@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,17 +23,18 @@ import (
 // nearDefaultRPC is the devchain's default address.
 const nearDefaultRPC = "http://127.0.0.1:3030"
 
-// nearFlagSpec describes one flag of a `near` subcommand. The subcommands
-// parse their own arguments (urfave/cli/v2 stops at the first positional
-// argument, and near-cli users write flags after the positionals:
-// `call CONTRACT METHOD JSON --account A`).
+// nearFlagSpec describes one flag of `near` and `secrets`: the subcommands
+// read every flag, their own and their parent's, by name into nearEnv.flags.
 type nearFlagSpec struct {
 	name, usage, def string
+	env              string // environment variable read when the flag is not given
 	isBool           bool
 }
 
+// nearCommonFlags belong to the `near` and `secrets` commands themselves;
+// normalizeArgs lets them be written before or after the subcommand.
 var nearCommonFlags = []nearFlagSpec{
-	{name: "rpc", usage: "JSON-RPC `URL` of a NEAR node or the devchain (default $NEAR_RPC_URL, else " + nearDefaultRPC + ")"},
+	{name: "rpc", usage: "JSON-RPC `URL` of a NEAR node or the devchain", def: nearDefaultRPC, env: "NEAR_RPC_URL"},
 	{name: "key-file", usage: "near-cli credentials `FILE` ({account_id, public_key, private_key}) of the signing account"},
 	{name: "keys-dir", usage: "credentials `DIR`: keys are looked up as DIR/<account>.json and DIR/<network>/<account>.json (default ~/.near-credentials)"},
 	{name: "network", usage: "network `NAME` of the keys dir layout (default: the node's chain_id)"},
@@ -42,35 +42,39 @@ var nearCommonFlags = []nearFlagSpec{
 	{name: "timeout", usage: "give up after `DURATION`", def: "2m"},
 }
 
-func nearCommand() *cli.Command {
-	sub := func(name, usage, argsUsage, desc string, extra []nearFlagSpec, run func(*nearEnv) error) *cli.Command {
-		specs := append(append([]nearFlagSpec(nil), extra...), nearCommonFlags...)
-		return &cli.Command{
-			Name: name, Usage: usage, ArgsUsage: argsUsage, Description: desc,
-			Flags:           nearHelpFlags(specs),
-			SkipFlagParsing: true,
-			Action: func(c *cli.Context) error {
-				env, err := parseNearArgs(c, specs)
-				if err != nil || env == nil {
-					return err
-				}
-				ctx, cancel := context.WithTimeout(c.Context, env.timeout)
-				defer cancel()
-				env.ctx = ctx
-				return run(env)
-			},
-		}
+// nearSubcommand is a subcommand of `near` or `secrets`: run gets its
+// arguments and every flag in a nearEnv, under --timeout.
+func nearSubcommand(name, usage, argsUsage string, extra []nearFlagSpec, run func(*nearEnv) error) *cli.Command {
+	specs := append(append([]nearFlagSpec(nil), extra...), nearCommonFlags...)
+	return &cli.Command{
+		Name: name, Usage: usage, ArgsUsage: argsUsage,
+		Flags: nearFlags(extra),
+		Action: func(c *cli.Context) error {
+			env, err := newNearEnv(c, specs)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(c.Context, env.timeout)
+			defer cancel()
+			env.ctx = ctx
+			return run(env)
+		},
 	}
+}
+
+func nearCommand() *cli.Command {
+	sub := nearSubcommand
 	return &cli.Command{
 		Name:  "near",
 		Usage: "a small near-cli for any NEAR RPC (real networks or the devchain)",
-		Flags: nearHelpFlags(nearCommonFlags),
+		Flags: nearFlags(nearCommonFlags),
 		Description: `Talks JSON-RPC to a NEAR node: --rpc URL (default $NEAR_RPC_URL, else
 ` + nearDefaultRPC + `, the devchain). Signing commands find the account's key in
 --key-file, or in --keys-dir (near-cli layout: ~/.near-credentials/<network>/<account>.json;
 a devchain home directory, which holds <account>.json, works too).
 
-Amounts are in NEAR ("1.5"), gas in Tgas. Flags may come before or after the arguments.
+Amounts are in NEAR ("1.5"), gas in Tgas. Flags may come before or after the
+subcommand and its arguments.
 
 Examples:
   outlayerd near --keys-dir devchain-home create-account alice.test.near --master test.near --balance 10
@@ -83,39 +87,43 @@ Examples:
   outlayerd near tx 4GXvjMFN6wSxnU9jEVT8HbXP5Yk6yELX9faRSKp6n9fX --sender alice.test.near`,
 		Subcommands: []*cli.Command{
 			sub("create-account", "create an account with a new full-access key (saved in the keys dir) and a balance",
-				"NEW_ACCOUNT", "", []nearFlagSpec{
+				"NEW_ACCOUNT", []nearFlagSpec{
 					{name: "master", usage: "`ACCOUNT` that pays for and creates the new account (its parent on real NEAR)"},
 					{name: "balance", usage: "initial balance in `NEAR`", def: "1"},
 					{name: "public-key", usage: "use this `KEY` (ed25519:...) instead of generating one"},
 				}, nearCreateAccount),
-			sub("deploy", "deploy a contract to an account (signed by that account)", "ACCOUNT FILE.wasm", "", []nearFlagSpec{
+			sub("deploy", "deploy a contract to an account (signed by that account)", "ACCOUNT FILE.wasm", []nearFlagSpec{
 				{name: "init-method", usage: "call `METHOD` in the same transaction (e.g. new)"},
 				{name: "init-args", usage: "`JSON` arguments of the init method", def: "{}"},
 				{name: "gas", usage: "gas for the init call in `TGAS`", def: "30"},
 			}, nearDeploy),
-			sub("call", "call a contract method in a transaction; prints the return value and the logs", "CONTRACT METHOD [JSON]", "", []nearFlagSpec{
+			sub("call", "call a contract method in a transaction; prints the return value and the logs", "CONTRACT METHOD [JSON]", []nearFlagSpec{
 				{name: "account", usage: "signing `ACCOUNT`"},
 				{name: "deposit", usage: "attached deposit in `NEAR`", def: "0"},
 				{name: "gas", usage: "prepaid gas in `TGAS`", def: "30"},
 			}, nearCall),
-			sub("send", "transfer NEAR from one account to another", "SENDER RECEIVER NEAR", "", nil, nearSend),
-			sub("view", "call a view method (no transaction, no key)", "CONTRACT METHOD [JSON]", "", nil, nearView),
-			sub("state", "show an account's balance, storage and code hash", "ACCOUNT", "", nil, nearState),
-			sub("keys", "list an account's access keys", "ACCOUNT", "", nil, nearKeys),
-			sub("tx", "show a transaction's status, logs and return value", "HASH", "", []nearFlagSpec{
+			sub("send", "transfer NEAR from one account to another", "SENDER RECEIVER NEAR", nil, nearSend),
+			sub("view", "call a view method (no transaction, no key)", "CONTRACT METHOD [JSON]", nil, nearView),
+			sub("state", "show an account's balance, storage and code hash", "ACCOUNT", nil, nearState),
+			sub("keys", "list an account's access keys", "ACCOUNT", nil, nearKeys),
+			sub("tx", "show a transaction's status, logs and return value", "HASH", []nearFlagSpec{
 				{name: "sender", usage: "the transaction's signer `ACCOUNT` (real nodes need it)"},
 			}, nearTx),
 		},
 	}
 }
 
-func nearHelpFlags(specs []nearFlagSpec) []cli.Flag {
+func nearFlags(specs []nearFlagSpec) []cli.Flag {
 	out := make([]cli.Flag, 0, len(specs))
 	for _, s := range specs {
+		var env []string
+		if s.env != "" {
+			env = []string{s.env}
+		}
 		if s.isBool {
-			out = append(out, &cli.BoolFlag{Name: s.name, Usage: s.usage})
+			out = append(out, &cli.BoolFlag{Name: s.name, Usage: s.usage, EnvVars: env})
 		} else {
-			out = append(out, &cli.StringFlag{Name: s.name, Usage: s.usage, Value: s.def})
+			out = append(out, &cli.StringFlag{Name: s.name, Usage: s.usage, Value: s.def, EnvVars: env})
 		}
 	}
 	return out
@@ -126,105 +134,38 @@ type nearEnv struct {
 	ctx     context.Context
 	cmd     string
 	args    []string
-	flags   map[string]string
-	set     map[string]bool
+	flags   map[string]string // every flag by name; "true" or "" for booleans
 	client  *near.Client
 	timeout time.Duration
 	out     io.Writer
 	errOut  io.Writer
 }
 
-// parseNearArgs parses flags anywhere among the arguments. It returns
-// (nil, nil) after printing help.
-func parseNearArgs(c *cli.Context, specs []nearFlagSpec) (*nearEnv, error) {
+// newNearEnv reads the subcommand's arguments and the flags in specs (its
+// own and its parent's, which urfave/cli finds through the context's lineage).
+func newNearEnv(c *cli.Context, specs []nearFlagSpec) (*nearEnv, error) {
 	name := c.Command.Name
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	vals := map[string]*string{}
-	bools := map[string]*bool{}
-	for _, s := range specs {
-		if s.isBool {
-			bools[s.name] = fs.Bool(s.name, false, s.usage)
-		} else {
-			vals[s.name] = fs.String(s.name, s.def, s.usage)
-		}
-	}
-	var flagArgs, positional []string
-	raw := c.Args().Slice()
-	for i := 0; i < len(raw); i++ {
-		a := raw[i]
-		if a == "--" {
-			positional = append(positional, raw[i+1:]...)
-			break
-		}
-		if a == "-h" || a == "--help" || a == "-help" {
-			return nil, cli.ShowSubcommandHelp(c)
-		}
-		// A lone "-" or a negative number is a positional argument.
-		if !strings.HasPrefix(a, "-") || a == "-" || (len(a) > 1 && a[1] >= '0' && a[1] <= '9') {
-			positional = append(positional, a)
-			continue
-		}
-		fname := strings.TrimLeft(a, "-")
-		fname, _, hasValue := strings.Cut(fname, "=")
-		flagArgs = append(flagArgs, a)
-		if _, isBool := bools[fname]; !isBool && !hasValue && i+1 < len(raw) {
-			if _, known := vals[fname]; known {
-				flagArgs = append(flagArgs, raw[i+1])
-				i++
-			}
-		}
-	}
-	if err := fs.Parse(flagArgs); err != nil {
-		return nil, usageError("near %s: %v (see outlayerd near %s --help)", name, err, name)
-	}
-	env := &nearEnv{cmd: name, args: positional, flags: map[string]string{}, set: map[string]bool{},
-		out: c.App.Writer, errOut: c.App.ErrWriter}
+	env := &nearEnv{cmd: name, args: c.Args().Slice(), flags: map[string]string{}, out: c.App.Writer, errOut: c.App.ErrWriter}
 	if env.out == nil {
 		env.out = os.Stdout
 	}
 	if env.errOut == nil {
 		env.errOut = os.Stderr
 	}
-	for k, v := range vals {
-		env.flags[k] = *v
-	}
-	for k, v := range bools {
-		if *v {
-			env.flags[k] = "true"
-		}
-	}
-	fs.Visit(func(f *flag.Flag) { env.set[f.Name] = true })
-	// Common flags may also be given before the subcommand name
-	// (`outlayerd near --rpc URL view ...`); the subcommand's own win.
-	for _, s := range nearCommonFlags {
-		if env.set[s.name] {
-			continue
-		}
-		for _, p := range c.Lineage()[1:] {
-			if p.Command == nil || !p.IsSet(s.name) {
-				continue
-			}
-			if s.isBool {
-				if p.Bool(s.name) {
-					env.flags[s.name] = "true"
-				}
-			} else {
-				env.flags[s.name] = p.String(s.name)
-			}
-			env.set[s.name] = true
-			break
+	for _, s := range specs {
+		switch {
+		case !s.isBool:
+			env.flags[s.name] = c.String(s.name)
+		case c.Bool(s.name):
+			env.flags[s.name] = "true"
 		}
 	}
 	timeout, err := time.ParseDuration(env.flags["timeout"])
 	if err != nil || timeout <= 0 {
-		return nil, usageError("near %s: --timeout %q is not a positive duration", name, env.flags["timeout"])
+		return nil, usageError("%s: --timeout %q is not a positive duration", name, env.flags["timeout"])
 	}
 	env.timeout = timeout
 	rpc := env.flags["rpc"]
-	if rpc == "" {
-		rpc = os.Getenv("NEAR_RPC_URL")
-	}
 	if rpc == "" {
 		rpc = nearDefaultRPC
 	}

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/urfave/cli/v2"
 
 	"github.com/outlayer/outlayer/testnet/devchain"
 	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
@@ -20,20 +16,7 @@ import (
 // nearCLI runs `outlayerd near ...` in-process.
 func nearCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	app := newApp()
-	app.Writer, app.ErrWriter = &out, &errOut
-	err := app.Run(append([]string{"outlayerd", "near"}, args...))
-	code = exitOK
-	if err != nil {
-		code = exitFailure
-		var coder cli.ExitCoder
-		if errors.As(err, &coder) {
-			code = coder.ExitCode()
-		}
-		errOut.WriteString(err.Error())
-	}
-	return code, out.String(), errOut.String()
+	return runCLI(t, "", append([]string{"near"}, args...)...)
 }
 
 // TestNearCommandAgainstDevchain drives every `outlayerd near` subcommand

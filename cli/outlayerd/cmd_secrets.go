@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -28,28 +27,11 @@ var secretsIdentityFlags = []nearFlagSpec{
 	{name: "profile", usage: "secrets `PROFILE` name", def: keystore.DefaultProfile},
 }
 
-var secretsContractFlag = nearFlagSpec{name: "contract", usage: "the OutLayer contract `ACCOUNT` (default $OUTLAYER_CONTRACT)"}
-var secretsNodeFlag = nearFlagSpec{name: "node", usage: "HTTP `URL` of any outlayerd node (default $OUTLAYER_NODE)"}
+var secretsContractFlag = nearFlagSpec{name: "contract", usage: "the OutLayer contract `ACCOUNT`", env: "OUTLAYER_CONTRACT"}
+var secretsNodeFlag = nearFlagSpec{name: "node", usage: "HTTP `URL` of any outlayerd node", env: "OUTLAYER_NODE"}
 
 func secretsCommand() *cli.Command {
-	sub := func(name, usage, argsUsage string, extra []nearFlagSpec, run func(*nearEnv) error) *cli.Command {
-		specs := append(append([]nearFlagSpec(nil), extra...), nearCommonFlags...)
-		return &cli.Command{
-			Name: name, Usage: usage, ArgsUsage: argsUsage,
-			Flags:           nearHelpFlags(specs),
-			SkipFlagParsing: true,
-			Action: func(c *cli.Context) error {
-				env, err := parseNearArgs(c, specs)
-				if err != nil || env == nil {
-					return err
-				}
-				ctx, cancel := context.WithTimeout(c.Context, env.timeout)
-				defer cancel()
-				env.ctx = ctx
-				return run(env)
-			},
-		}
-	}
+	sub := nearSubcommand
 	with := func(lists ...[]nearFlagSpec) []nearFlagSpec {
 		var out []nearFlagSpec
 		for _, l := range lists {
@@ -61,7 +43,7 @@ func secretsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "secrets",
 		Usage: "encrypt secrets for programs and manage them on the OutLayer contract",
-		Flags: nearHelpFlags(nearCommonFlags),
+		Flags: nearFlags(nearCommonFlags),
 		Description: `Secrets are encrypted on your machine to a public key the cluster derives for
 (code, owner, profile), stored on the contract, and decrypted only inside a node
 that runs a request whose caller satisfies the access condition.
@@ -126,11 +108,9 @@ func secretsIdentity(e *nearEnv, owner string) (keystore.Identity, error) {
 	return id, nil
 }
 
+// secretsFlagOrEnv is a required flag's value (the flag reads env itself).
 func secretsFlagOrEnv(e *nearEnv, flag, env string) (string, error) {
 	if v := e.flags[flag]; v != "" {
-		return v, nil
-	}
-	if v := os.Getenv(env); v != "" {
 		return v, nil
 	}
 	return "", usageError("secrets %s: --%s is required (or set $%s)", e.cmd, flag, env)

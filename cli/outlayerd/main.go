@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -23,24 +24,31 @@ func main() {
 }
 
 func run(args []string) int {
+	return runApp(args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// runApp runs one command line and returns its exit status; errors are
+// printed once, here.
+func runApp(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp()
-	err := app.Run(interspersedArgs(app, args))
+	app.Reader, app.Writer, app.ErrWriter = stdin, stdout, stderr
+	err := app.Run(normalizeArgs(app, args))
 	if err == nil {
 		return exitOK
 	}
 	var coder cli.ExitCoder
 	if errors.As(err, &coder) {
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "outlayerd:", msg)
+			fmt.Fprintln(stderr, "outlayerd:", msg)
 		}
 		return coder.ExitCode()
 	}
-	fmt.Fprintln(os.Stderr, "outlayerd:", err)
+	fmt.Fprintln(stderr, "outlayerd:", err)
 	return exitFailure
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "outlayerd",
 		Usage: "verifiable off-chain computation for NEAR smart contracts",
 		// Each subcommand lives in its own cmd_*.go file; add it to this list.
@@ -56,8 +64,25 @@ func newApp() *cli.App {
 		// Errors are printed once, by run, with the right exit status.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return cli.Exit(err.Error(), exitUsage)
+			return usageError("%v (see outlayerd --help)", err)
 		},
+	}
+	setUsageErrors(app.Commands, "outlayerd")
+	return app
+}
+
+// setUsageErrors makes every command answer a bad flag with one line naming
+// its help, and exit status 2, instead of urfave/cli's whole help page and
+// status 1.
+func setUsageErrors(commands []*cli.Command, parent string) {
+	for _, c := range commands {
+		name := parent + " " + c.Name
+		if c.OnUsageError == nil {
+			c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+				return usageError("%v (see %s --help)", err, name)
+			}
+		}
+		setUsageErrors(c.Subcommands, name)
 	}
 }
 
