@@ -178,6 +178,9 @@ func TestBadProgramsResolveAsFailuresWithRefund(t *testing.T) {
 		} else {
 			t.Logf("%s: %s", c.name, firstLine(*ev.ErrorMessage))
 		}
+		if c.name == "wrong hash" && strings.Contains(*ev.ErrorMessage, w.wasmSource("echo").WasmURL.Hash) {
+			t.Errorf("the on-chain error echoes the hash of what the URL served: %s", *ev.ErrorMessage)
+		}
 		if ev.PaymentCharged != pricing.BaseFee || ev.PaymentRefunded != refund {
 			t.Errorf("%s: charged %s refunded %s, want %s and %s", c.name, ev.PaymentCharged, ev.PaymentRefunded, pricing.BaseFee, refund)
 		}

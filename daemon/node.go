@@ -17,6 +17,7 @@ import (
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon/keystore"
+	"github.com/outlayer/outlayer/egress"
 	"github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/exec/build"
 )
@@ -33,6 +34,8 @@ type Node struct {
 	cons    *consensus.Node
 	runner  *exec.Runner
 	builder *build.Builder
+	// fetch is the one client for URLs a request names (egress checks).
+	fetch   *egress.Client
 	chain   *near.Client
 	signer  *near.Signer
 	metrics *metrics
@@ -108,6 +111,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}()
 
+	// Dev mode serves programs from the developer's machine: plain http and
+	// loopback are allowed there, never private or metadata addresses.
+	n.fetch = egress.New(egress.Config{AllowHTTP: cfg.DevMode, AllowLoopback: cfg.DevMode, MaxBytes: cfg.MaxWasmDownloadBytes})
 	n.runner, err = exec.NewRunner(ctx, exec.Config{
 		CacheDir:         filepath.Join(cfg.DataDir, "modules"),
 		MaxCachedModules: 64,

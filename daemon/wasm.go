@@ -3,11 +3,8 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -138,53 +135,23 @@ func (w *worker) urlWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 	if info, ok := w.cached(ctx, h); ok {
 		return info, nil
 	}
-	data, err := w.download(ctx, u.URL)
+	data, err := w.n.fetch.Get(ctx, u.URL)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
 		}
 		return nil, &programError{kind: "compilation_failed", msg: "WASM download failed: " + err.Error()}
 	}
-	if got := sha256.Sum256(data); got != h {
+	if sha256.Sum256(data) != h {
+		// Never echo the hash of what came back: it would publish, on
+		// chain, a digest of whatever the URL served.
 		return nil, &programError{kind: "compilation_failed", msg: fmt.Sprintf(
-			"WASM download from %s has sha256 %s, but the request names %s", u.URL, hex.EncodeToString(got[:]), u.Hash)}
+			"WASM download from %s does not match the sha256 the request names (%s)", u.URL, u.Hash)}
 	}
 	if _, err := w.n.cons.Apply(ctx, &consensus.PutBlob{Hash: h, Data: data}); err != nil {
 		w.n.log.Warn("storing the downloaded WASM in the cluster cache failed", "request_id", j.ID, "err", err)
 	}
 	return &wasmInfo{bytes: data, hash: h, note: "Downloaded from " + u.URL, from: "download"}, nil
-}
-
-func (w *worker) download(ctx context.Context, url string) ([]byte, error) {
-	if !strings.HasPrefix(url, "https://") && !(w.n.cfg.DevMode && strings.HasPrefix(url, "http://")) {
-		return nil, fmt.Errorf("%q: only https:// URLs can be downloaded", url)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %s", url, resp.Status)
-	}
-	limit := w.n.cfg.MaxWasmDownloadBytes
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("%s is %d bytes, above the %d-byte limit", url, resp.ContentLength, limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than the %d-byte limit", url, limit)
-	}
-	return data, nil
 }
 
 // keyedLocks serialises work per key.
