@@ -135,6 +135,7 @@ type Chain struct {
 	recentHashes []near.CryptoHash
 	hashesBase   uint64
 	genesisHash  near.CryptoHash
+	genesisTime  uint64 // ns, for genesis_time
 	pendingTxs   []*txRecord
 	txs          map[near.CryptoHash]*txRecord
 	// included lists the retained included transactions, oldest first, so
@@ -258,7 +259,7 @@ func (c *Chain) genesis() {
 	c.st.commit()
 	g := &block{Height: genesisHeight, Timestamp: uint64(time.Now().UnixNano())}
 	g.Hash = sha256.Sum256([]byte("devchain genesis " + c.cfg.ChainID + " " + time.Now().String()))
-	c.genesisHash = g.Hash
+	c.genesisHash, c.genesisTime = g.Hash, g.Timestamp
 	c.addBlock(g)
 }
 

@@ -35,7 +35,8 @@ type snapshot struct {
 	Code      map[string][]byte          `json:"code"` // by base58 hash
 
 	GenesisHash  near.CryptoHash   `json:"genesis_hash"`
-	Blocks       []snapshotBlock   `json:"blocks,omitempty"` // oldest first, ending at the head
+	GenesisTime  uint64            `json:"genesis_time,omitempty"` // ns; absent in older files
+	Blocks       []snapshotBlock   `json:"blocks,omitempty"`       // oldest first, ending at the head
 	RecentHashes []near.CryptoHash `json:"recent_hashes,omitempty"`
 	HashesBase   uint64            `json:"hashes_base,omitempty"`
 	// Txs holds every transaction a block, a receipt or the chain refers to.
@@ -203,7 +204,7 @@ func (c *Chain) loadSnapshot() (bool, error) {
 	}
 	if len(s.Blocks) == 0 { // a file from before history was persisted
 		g := &block{Height: s.Height, Hash: s.Hash, Timestamp: s.Timestamp}
-		c.genesisHash = g.Hash
+		c.genesisHash, c.genesisTime = g.Hash, g.Timestamp
 		c.addBlock(g)
 		return true, nil
 	}
@@ -215,7 +216,7 @@ func (c *Chain) loadSnapshot() (bool, error) {
 
 // snapshotHistory adds blocks, transactions, receipts and in-flight work.
 func (c *Chain) snapshotHistory(s *snapshot) {
-	s.GenesisHash, s.RecentHashes, s.HashesBase = c.genesisHash, c.recentHashes, c.hashesBase
+	s.GenesisHash, s.GenesisTime, s.RecentHashes, s.HashesBase = c.genesisHash, c.genesisTime, c.recentHashes, c.hashesBase
 	txs := map[near.CryptoHash]*txRecord{}
 	receipts := map[near.CryptoHash]*receipt{}
 	addReceipt := func(r *receipt) {
@@ -354,7 +355,10 @@ func (c *Chain) restoreHistory(s *snapshot) error {
 		}
 		c.addBlock(b)
 	}
-	c.genesisHash, c.recentHashes, c.hashesBase = s.GenesisHash, s.RecentHashes, s.HashesBase
+	c.genesisHash, c.genesisTime, c.recentHashes, c.hashesBase = s.GenesisHash, s.GenesisTime, s.RecentHashes, s.HashesBase
+	if c.genesisTime == 0 {
+		c.genesisTime = c.earliest().Timestamp
+	}
 	if len(c.recentHashes) == 0 || c.recentHashes[len(c.recentHashes)-1] != c.head().Hash {
 		return errors.New("the recent block hashes do not end at the head block")
 	}

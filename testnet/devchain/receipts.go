@@ -262,6 +262,15 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 			}
 			c.st.deleteAccount(r.Receiver)
 			acc = nil
+		case vm.ActDelegate:
+			cr, innerExec, f := c.applyDelegate(i, b, r, a, acc)
+			if f != nil {
+				fail = f
+				break
+			}
+			burnt -= innerExec // prepaid by the relayer, burnt by the inner receipt
+			childGas += cr.PrepaidGas
+			created = append(created, cr)
 		case vm.ActStake:
 			fail = failAt(i, map[string]any{"TriesToStake": map[string]any{"account_id": r.Receiver, "stake": a.Deposit.String(), "locked": "0", "balance": acc.Amount.String()}})
 		case vm.ActFunctionCall:
@@ -318,12 +327,7 @@ func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
 		created, resumes, childGas = nil, nil, 0
 		status = near.Failure(fail.err())
 		// Refund the deposits of a failed receipt to its predecessor.
-		var deposits near.U128
-		for _, a := range r.Actions {
-			if a.Kind == vm.ActTransfer || a.Kind == vm.ActFunctionCall {
-				deposits, _ = deposits.Add(a.Deposit)
-			}
-		}
+		_, deposits := attachedGasAndDeposits(r.Actions)
 		if !deposits.IsZero() && r.Predecessor != systemAccount {
 			created = append(created, &receipt{Receiver: r.Predecessor, Predecessor: systemAccount, IsRefund: true,
 				Actions: []vm.Action{{Kind: vm.ActTransfer, Deposit: deposits}}})

@@ -127,6 +127,16 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 			return nil, handlerError("UNKNOWN_RECEIPT", map[string]any{"receipt_id": p.ReceiptID.String()}, fmt.Sprintf("Receipt with id %s has never been observed on this node", p.ReceiptID))
 		}
 		return receiptView(r), nil
+	case "EXPERIMENTAL_protocol_config":
+		return c.rpcProtocolConfig(params)
+	case "EXPERIMENTAL_genesis_config":
+		return c.rpcGenesisConfig(), nil
+	case "validators":
+		return c.rpcValidators(params)
+	case "health":
+		return nil, nil // nearcore answers a healthy node with a null result
+	case "network_info":
+		return c.rpcNetworkInfo(), nil
 	case "sandbox_fast_forward":
 		var p struct {
 			DeltaHeight uint64 `json:"delta_height"`
@@ -239,11 +249,9 @@ func (c *Chain) rpcChunk(params json.RawMessage) (any, *rpcError) {
 		ShardID *uint64          `json:"shard_id"`
 	}
 	if err := json.Unmarshal(params, &p); err != nil {
-		var arr []near.CryptoHash
-		if json.Unmarshal(params, &arr) != nil || len(arr) != 1 {
-			return nil, parseError("chunk params: %v", err)
+		if perr := parseChunkArray(params, &p.ChunkID, &p.BlockID, &p.ShardID); perr != nil {
+			return nil, parseError("chunk params: %v (want {\"chunk_id\"}, {\"block_id\", \"shard_id\"}, [chunk_hash] or [[block_id, shard_id]])", err)
 		}
-		p.ChunkID = &arr[0]
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -360,7 +368,14 @@ func (c *Chain) waitTx(ctx context.Context, tx *txRecord, level int, withReceipt
 		if reached >= level {
 			res := c.txResult(tx, reached, withReceipts)
 			c.mu.Unlock()
-			return res, nil
+			if res.Transaction == nil {
+				return res, nil // not in a block yet: only final_execution_status
+			}
+			v := &includedTxView{FinalExecutionOutcome: res, ReceiptsOutcome: res.ReceiptsOutcome}
+			if withReceipts {
+				v.Receipts = &res.Receipts
+			}
+			return v, nil
 		}
 		ch := c.changed
 		c.mu.Unlock()
@@ -372,6 +387,15 @@ func (c *Chain) waitTx(ctx context.Context, tx *txRecord, level int, withReceipt
 			return nil, handlerError("TIMEOUT_ERROR", nil, "the request was cancelled")
 		}
 	}
+}
+
+// includedTxView is the result for an included transaction: nearcore sends
+// receipts_outcome (and, for EXPERIMENTAL_tx_status, receipts) even when
+// still empty, which contracts/near's type leaves out.
+type includedTxView struct {
+	*near.FinalExecutionOutcome
+	ReceiptsOutcome []near.ExecutionOutcomeWithIDView `json:"receipts_outcome"`
+	Receipts        *[]near.ReceiptView               `json:"receipts,omitempty"`
 }
 
 // txResult is the FinalExecutionOutcome (flattened with final_execution_status).
@@ -558,7 +582,7 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 			logs = []string{}
 		}
 		if out.Err != nil {
-			return &near.QueryErrorResult{Error: "wasm execution failed with error: " + out.Err.Text, Logs: logs, QueryResultHeader: at}, nil
+			return &near.QueryErrorResult{Error: "wasm execution failed with error: " + out.Err.DebugText(), Logs: logs, QueryResultHeader: at}, nil
 		}
 		result := out.ReturnData
 		if result == nil {
@@ -582,4 +606,36 @@ func (c *Chain) viewCall(ctx context.Context, b *block, id string, acc *account,
 		StorageUsage: acc.StorageUsage, PrepaidGas: c.cfg.MaxPrepaidGas, View: true,
 	}
 	return c.engine.Run(ctx, code, method, vctx, &accountStorage{s: c.st, a: acc, account: id, chain: c, parent: b.Hash, view: true})
+}
+
+// parseChunkArray reads the positional chunk params: [chunk_hash],
+// [[block_id, shard_id]] (near-api-js's ChunkId) or [block_id, shard_id].
+func parseChunkArray(params json.RawMessage, chunk **near.CryptoHash, blockID **near.BlockID, shard **uint64) error {
+	var arr []json.RawMessage
+	if err := json.Unmarshal(params, &arr); err != nil {
+		return err
+	}
+	if len(arr) == 1 {
+		var h near.CryptoHash
+		if json.Unmarshal(arr[0], &h) == nil {
+			*chunk = &h
+			return nil
+		}
+		if err := json.Unmarshal(arr[0], &arr); err != nil {
+			return err
+		}
+	}
+	if len(arr) != 2 {
+		return fmt.Errorf("%d positional params", len(arr))
+	}
+	var id near.BlockID
+	var sh uint64
+	if err := json.Unmarshal(arr[0], &id); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(arr[1], &sh); err != nil {
+		return err
+	}
+	*blockID, *shard = &id, &sh
+	return nil
 }

@@ -69,6 +69,7 @@ func (c *Chain) convertActions(acts []near.Action) ([]vm.Action, *txError) {
 	}
 	out := make([]vm.Action, 0, len(acts))
 	var totalGas uint64
+	sawDelegate := false
 	for _, a := range acts {
 		switch a := a.(type) {
 		case near.CreateAccount:
@@ -123,6 +124,25 @@ func (c *Chain) convertActions(acts []near.Action) ([]vm.Action, *txError) {
 				return nil, actionsValidation(map[string]any{"InvalidAccountId": map[string]any{"account_id": a.BeneficiaryID}}, "beneficiary: %v", err)
 			}
 			out = append(out, vm.Action{Kind: vm.ActDeleteAccount, Beneficiary: a.BeneficiaryID})
+		case near.Delegate:
+			if sawDelegate {
+				return nil, actionsValidation("DelegateActionMustBeOnlyOne", "a transaction may hold only one delegate action")
+			}
+			sawDelegate = true
+			inner, verr := c.convertActions(a.DelegateAction.Actions)
+			if verr != nil {
+				return nil, verr
+			}
+			for _, ia := range inner {
+				totalGas += ia.Gas
+			}
+			if totalGas > c.cfg.MaxPrepaidGas {
+				return nil, actionsValidation(map[string]any{"TotalPrepaidGasExceeded": map[string]any{"total_prepaid_gas": totalGas, "limit": c.cfg.MaxPrepaidGas}},
+					"total prepaid gas %d exceeds the limit %d", totalGas, c.cfg.MaxPrepaidGas)
+			}
+			w := near.NewWriter(256)
+			near.EncodeAction(w, a)
+			out = append(out, vm.Action{Kind: vm.ActDelegate, Delegate: w.Bytes(), DelegateActions: inner})
 		default:
 			name := fmt.Sprintf("%T", a)
 			if t, ok := a.(interface{ Tag() near.ActionTag }); ok {
@@ -184,15 +204,7 @@ func (c *Chain) validateTx(st *near.SignedTransaction, checkSignature bool) (*tx
 	}
 	p := &txPlan{actions: acts, key: key, signer: signer, signerPK: t.PublicKey, keyIsFull: key.Permission.IsFullAccess()}
 	p.fees = vm.ReceiptFees(acts)
-	for i := range acts {
-		a := &acts[i]
-		if a.Kind == vm.ActFunctionCall {
-			p.prepaid += a.Gas
-		}
-		if a.Kind == vm.ActFunctionCall || a.Kind == vm.ActTransfer {
-			p.deposits, _ = p.deposits.Add(a.Deposit)
-		}
-	}
+	p.prepaid, p.deposits = attachedGasAndDeposits(acts)
 	gas := p.fees.Send + p.fees.Exec + p.prepaid
 	gasCost := near.U128Product(gas, GasPrice)
 	cost, ok := gasCost.Add(p.deposits)
@@ -288,4 +300,25 @@ func (c *Chain) includeTx(b *block, tx *txRecord) {
 		},
 	}
 	c.enqueue(r)
+}
+
+// attachedGasAndDeposits sums the gas attached to function calls and the
+// deposits of actions, counting a delegate action's inner actions (its
+// relayer pays for them).
+func attachedGasAndDeposits(acts []vm.Action) (gas uint64, deposits near.U128) {
+	for i := range acts {
+		a := &acts[i]
+		switch a.Kind {
+		case vm.ActFunctionCall:
+			gas += a.Gas
+			deposits, _ = deposits.Add(a.Deposit)
+		case vm.ActTransfer:
+			deposits, _ = deposits.Add(a.Deposit)
+		case vm.ActDelegate:
+			g, d := attachedGasAndDeposits(a.DelegateActions)
+			gas += g
+			deposits, _ = deposits.Add(d)
+		}
+	}
+	return gas, deposits
 }

@@ -64,6 +64,10 @@ func nearAction(a *vm.Action) near.Action {
 		return near.DeleteKey{PublicKey: pk}
 	case vm.ActDeleteAccount:
 		return near.DeleteAccount{BeneficiaryID: a.Beneficiary}
+	case vm.ActDelegate:
+		if d, err := decodeDelegate(a.Delegate); err == nil {
+			return d
+		}
 	}
 	return nil
 }

@@ -73,6 +73,7 @@ var (
 	FeeAddKeyFuncCallPer = Fee{1_925_331, 1_925_331}
 	FeeDeleteKey         = Fee{94_946_625_000, 94_946_625_000}
 	FeeDeleteAccount     = Fee{147_489_000_000, 147_489_000_000}
+	FeeDelegate          = Fee{200_000_000_000, 200_000_000_000}
 )
 
 // ActionFee is the fee of one action (without its receipt).
@@ -103,6 +104,10 @@ func ActionFee(a *Action) Fee {
 		return FeeDeleteKey
 	case ActDeleteAccount:
 		return FeeDeleteAccount
+	case ActDelegate:
+		// The relayer prepays the receipt the delegate action becomes.
+		inner := ReceiptFees(a.DelegateActions)
+		return Fee{FeeDelegate.Send + inner.Send, FeeDelegate.Exec + inner.Exec}
 	}
 	return Fee{}
 }

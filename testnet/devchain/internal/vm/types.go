@@ -18,6 +18,8 @@ const (
 	ActAddKey         ActionKind = 5
 	ActDeleteKey      ActionKind = 6
 	ActDeleteAccount  ActionKind = 7
+	// ActDelegate is a NEP-366 delegate action; only transactions carry it.
+	ActDelegate ActionKind = 8
 )
 
 // Action is one action of a receipt. Only the fields of its Kind are set.
@@ -40,6 +42,11 @@ type Action struct {
 	KeyMethods  []string
 
 	Beneficiary string // DeleteAccount
+
+	// Delegate: the borsh SignedDelegateAction (as the Action enum encodes
+	// it, tag included) and its inner actions, converted.
+	Delegate        []byte
+	DelegateActions []Action
 }
 
 // DataReceiver is where a receipt's result goes once it has executed.

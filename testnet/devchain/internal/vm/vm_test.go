@@ -129,3 +129,19 @@ func TestCrossContractCallCreatesReceipts(t *testing.T) {
 		t.Fatalf("used %d burnt %d", out.UsedGas, out.BurntGas)
 	}
 }
+
+// View calls word errors with nearcore's Debug form.
+func TestDebugText(t *testing.T) {
+	for text, want := range map[string]string{
+		"Smart contract panicked: bad \"input\"\n":                `HostError(GuestPanic { panic_msg: "bad \"input\"\n" })`,
+		"storage_write is not allowed in view calls":              `HostError(ProhibitedInView { method_name: "storage_write" })`,
+		"Exceeded the prepaid gas.":                               `HostError(GasExceeded)`,
+		"WebAssembly trap: An `unreachable` opcode was executed.": `WasmTrap(Unreachable)`,
+		"The length of a storage key 5000 exceeds the limit 2048": `HostError(KeyLengthExceeded { length: 5000, limit: 2048 })`,
+		"MethodResolveError(MethodNotFound)":                      `MethodResolveError(MethodNotFound)`,
+	} {
+		if got := (&FunctionCallError{Text: text}).DebugText(); got != want {
+			t.Errorf("DebugText(%q) = %s, want %s", text, got, want)
+		}
+	}
+}
