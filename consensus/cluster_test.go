@@ -65,7 +65,6 @@ func (c *testCluster) config(i int) Config {
 		DataDir:     c.dirs[i],
 		ListenAddrs: []string{listen},
 		DevMode:     true,
-		DisableMDNS: true,
 		Raft:        fastRaft(),
 		Logger:      testLogger().With("node", i),
 	}

@@ -45,9 +45,6 @@ type Config struct {
 	// otherwise.
 	Verifier JoinVerifier
 	Attester Attester
-	// DisableMDNS turns off LAN discovery (tests, or clusters on a shared
-	// LAN that want only explicit bootstrap addresses).
-	DisableMDNS bool
 	// Raft tunes timeouts and snapshots; zero fields take Raft's defaults.
 	Raft RaftTuning
 	// Logger receives all log lines, including Raft's. Default slog.Default.
@@ -182,8 +179,6 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.host, err = p2p.New(ctx, p2p.Config{
 		DataDir:     cfg.DataDir,
 		ListenAddrs: cfg.ListenAddrs,
-		MDNS:        !cfg.DisableMDNS,
-		MDNSService: "_outlayer._udp",
 		Gater:       p2p.GaterConfig{CandidateWindow: joinWindow},
 		Logger:      cfg.Logger.With("component", "p2p"),
 	})

@@ -148,7 +148,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		DevMode:     cfg.DevMode,
 		Verifier:    cfg.Verifier,
 		Attester:    cfg.Attester,
-		DisableMDNS: true,
 		Raft:        cfg.Raft,
 		Logger:      cfg.Logger,
 	})

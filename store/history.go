@@ -82,7 +82,7 @@ func (t *Tx) pageDown(b *bolt.Bucket, prefix []byte, p Page, valuesAreJobs bool)
 	var k, v []byte
 	if target == nil {
 		k, v = c.Last()
-	} else if k, v = c.Seek(target); k == nil {
+	} else if k, _ = c.Seek(target); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()

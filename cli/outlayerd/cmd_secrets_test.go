@@ -56,7 +56,7 @@ func TestSecretsCommand(t *testing.T) {
 	// A one-node cluster with its keystore, served over HTTP.
 	dir := t.TempDir()
 	node, err := consensus.Open(ctx, consensus.Config{DataDir: dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-		DevMode: true, DisableMDNS: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		DevMode: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

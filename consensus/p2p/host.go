@@ -27,11 +27,6 @@ type Config struct {
 	// ListenAddrs are TCP multiaddrs, e.g. /ip4/0.0.0.0/tcp/4001; tests use
 	// /ip4/127.0.0.1/tcp/0.
 	ListenAddrs []string
-	// MDNS announces and discovers peers on the local network.
-	MDNS bool
-	// MDNSService is the mDNS service name; clusters on one LAN that must
-	// not see each other pick different names.
-	MDNSService string
 	// Gater tunes the connection gater.
 	Gater GaterConfig
 	// Logger receives the host's log lines.
@@ -45,7 +40,6 @@ type Host struct {
 	log    *slog.Logger
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	mdns   interface{ Close() error }
 
 	closeOnce sync.Once
 }
@@ -97,16 +91,6 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	hst := &Host{h: h, gater: gater, log: log, cancel: cancel}
 	hst.wg.Add(1)
 	go hst.enforce(runCtx)
-	if cfg.MDNS {
-		svc, err := startMDNS(hst, cfg.MDNSService)
-		if err != nil {
-			// Discovery is a convenience: bootstrap addresses and the
-			// replicated node table are enough to find members.
-			log.Warn("mDNS discovery unavailable; relying on bootstrap addresses and the node table", "err", err)
-		} else {
-			hst.mdns = svc
-		}
-	}
 	log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs())
 	return hst, nil
 }
@@ -223,14 +207,11 @@ func (h *Host) NewStream(ctx context.Context, p peer.ID, proto protocol.ID) (net
 	return s, nil
 }
 
-// Close stops discovery and the host.
+// Close stops the host.
 func (h *Host) Close() error {
 	var err error
 	h.closeOnce.Do(func() {
 		h.cancel()
-		if h.mdns != nil {
-			_ = h.mdns.Close()
-		}
 		h.wg.Wait()
 		err = h.h.Close()
 	})

@@ -98,7 +98,7 @@ func (h *harness) start(i int) {
 	h.t.Helper()
 	n := h.nodes[i]
 	cons, err := consensus.Open(h.ctx, consensus.Config{
-		DataDir: n.dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/" + n.port}, DevMode: true, DisableMDNS: true,
+		DataDir: n.dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/" + n.port}, DevMode: true,
 		Verifier: h.verifier, Logger: quietLogger().With("node", i),
 		Raft: consensus.RaftTuning{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 			LeaderLeaseTimeout: 200 * time.Millisecond, CommitTimeout: 5 * time.Millisecond},
