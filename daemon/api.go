@@ -16,14 +16,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/daemon/httpguard"
 	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/store"
 )
 
-// The HTTP API every node serves. Reads come from the local replica (add
-// ?consistent=1 to wait until it holds every committed write); the one write,
-// removing a member, goes through Raft and so reaches the leader wherever it
-// is sent.
+// The public HTTP API every node serves: reads from the local replica (add
+// ?consistent=1 to wait until it holds every committed write) and the
+// keystore endpoints, which check their caller's signature. Anything that
+// changes the cluster is on the admin socket (admin.go). The server is
+// guarded (httpguard): timeouts and a connection cap against slow clients,
+// a Host allow-list against DNS rebinding, JSON-only writes against
+// cross-origin form posts.
 
 func (n *Node) startHTTP() error {
 	mux := http.NewServeMux()
@@ -34,7 +38,6 @@ func (n *Node) startHTTP() error {
 	mux.HandleFunc("GET /history", n.handleHistory)
 	mux.HandleFunc("GET /stats", n.handleStats)
 	mux.HandleFunc("GET /pricing", n.handlePricing)
-	mux.HandleFunc("POST /nodes/{peer}/remove", n.handleRemove)
 	if n.keys != nil {
 		// GET pubkey, POST generate, GET status under /v1/keystore/.
 		mux.Handle(keystore.HTTPPrefix, n.keys.Handler())
@@ -45,13 +48,13 @@ func (n *Node) startHTTP() error {
 		return fmt.Errorf("HTTP API on %s: %w", n.cfg.HTTPAddr, err)
 	}
 	n.httpLn = ln
-	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.httpSrv, ln = httpguard.Server(httpguard.Public(mux, n.cfg.APIHosts), ln, httpguard.Limits{}, n.log)
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("HTTP API stopped", "err", err)
 		}
 	}()
-	return nil
+	return n.startAdmin()
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -322,19 +325,4 @@ func (n *Node) handlePricing(w http.ResponseWriter, r *http.Request) {
 		"per_compile_ms_fee":           p.PerCompileMsFee,
 		"default_limits_estimate":      p.Estimate(contracts.DefaultResourceLimits()),
 	})
-}
-
-func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
-	pid, err := peerIDFromString(r.PathValue("peer"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "not a peer id: "+err.Error())
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	if err := n.cons.Remove(ctx, pid); err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"removed": pid.String()})
 }

@@ -31,6 +31,10 @@ type Config struct {
 	// HTTPAddr is where the JSON API and /metrics listen (default
 	// 127.0.0.1:8080; ":0" picks a port, see Node.HTTPAddr).
 	HTTPAddr string
+	// APIHosts are the DNS names the public API is published under. A
+	// request's Host must be one of them, an IP address or localhost, so
+	// a web page cannot reach the API by rebinding its own name to it.
+	APIHosts []string
 
 	// RPCURL is the NEAR JSON-RPC endpoint.
 	RPCURL string

@@ -43,6 +43,8 @@ type Node struct {
 
 	httpSrv *http.Server
 	httpLn  net.Listener
+	// adminSrv serves the admin API on AdminSocket(cfg.DataDir).
+	adminSrv *http.Server
 
 	// chainHeight is the last final block height the leader's watcher saw
 	// (zero on followers until they lead).
@@ -290,10 +292,12 @@ func (n *Node) closeParts() error {
 	if n.cancel != nil {
 		n.cancel()
 	}
-	if n.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		errs = append(errs, ignoreClosed(n.httpSrv.Shutdown(ctx)))
-		cancel()
+	for _, srv := range []*http.Server{n.httpSrv, n.adminSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			errs = append(errs, ignoreClosed(srv.Shutdown(ctx)))
+			cancel()
+		}
 	}
 	if n.keys != nil {
 		n.keys.Close()

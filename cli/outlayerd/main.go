@@ -60,6 +60,7 @@ func newApp() *cli.App {
 			nearCommand(),
 			runCommand(), joinCommand(), statusCommand(), testnetCommand(), requestCommand(),
 			secretsCommand(),
+			nodeCommand(),
 		},
 		// Errors are printed once, by run, with the right exit status.
 		ExitErrHandler: func(*cli.Context, error) {},

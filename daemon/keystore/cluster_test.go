@@ -335,6 +335,9 @@ func TestSecretsEndToEnd(t *testing.T) {
 		if st := n.ks.Status(); !st.Ready || st.Fingerprint != fp {
 			t.Fatalf("node %d keystore %+v, want ready with fingerprint %s", i, st, fp)
 		}
+		if st := n.ks.Status(); strings.Contains(st.Sealing, "/") {
+			t.Errorf("node %d: the public status shows a file path: %q", i, st.Sealing)
+		}
 	}
 
 	// The client asks any node for the public key.

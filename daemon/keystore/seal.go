@@ -151,7 +151,9 @@ func symOpen(key []byte, name string, sealed []byte) ([]byte, error) {
 
 // Describe implements Sealer.
 func (s *FileSealer) Describe() string {
-	return "development sealing key file " + s.path + " (protects nothing from whoever can read the data directory)"
+	// The base name only: the status endpoint is public, and the absolute
+	// path tells a stranger about the host's file system.
+	return "development sealing key file " + filepath.Base(s.path) + " in the data directory (protects nothing from whoever can read the data directory)"
 }
 
 // ErrNoTDXSealing is returned by NewTDXSealer.
