@@ -14,7 +14,10 @@ type program struct {
 	compiled wazero.CompiledModule
 	// minMemoryPages is the size the module's memory starts at.
 	minMemoryPages uint32
-	compileTime    time.Duration
+	// tableBytes is what the module's tables can hold at most (their
+	// maximum sizes), counted against the run's memory limit.
+	tableBytes  uint64
+	compileTime time.Duration
 }
 
 // moduleCache holds compiled programs keyed by the sha256 of the original

@@ -209,6 +209,12 @@ func (r *Runner) Run(ctx context.Context, req Request) (res Result, err error) {
 		return res, failure(ErrMemoryLimit, "memory limit exceeded: the module starts with %d MiB of memory, above the limit of %d MiB",
 			uint64(prog.minMemoryPages)*wasmPageSize>>20, limits.MaxMemoryMB)
 	}
+	// Tables live outside linear memory; their most elements count
+	// against the same limit.
+	if uint64(prog.minMemoryPages)*wasmPageSize+prog.tableBytes > limits.memoryBytes() {
+		return res, failure(ErrMemoryLimit, "memory limit exceeded: the module's memory (%d MiB to start) and tables (up to %d KiB) do not fit in %d MiB",
+			uint64(prog.minMemoryPages)*wasmPageSize>>20, prog.tableBytes>>10, limits.MaxMemoryMB)
+	}
 	releaseMemory, err := r.reserveMemory(ctx, limits.MaxMemoryMB)
 	if err != nil {
 		return res, err
@@ -223,18 +229,19 @@ func (r *Runner) Run(ctx context.Context, req Request) (res Result, err error) {
 // preview 1 command module this sandbox can run.
 func (r *Runner) compile(ctx context.Context, wasm []byte) (*program, error) {
 	start := time.Now()
-	metered, err := meter.Instrument(wasm, meter.Options{})
+	metered, err := meter.InstrumentModule(wasm, meter.Options{})
 	if err != nil {
 		return nil, failureWithCause(ErrInvalidWasm, err, "invalid wasm: %v", err)
 	}
-	compiled, err := r.runtime.CompileModule(ctx, metered)
+	compiled, err := r.runtime.CompileModule(ctx, metered.Wasm)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("exec: compiling: %w", ctx.Err())
 		}
 		return nil, failureWithCause(ErrInvalidWasm, err, "invalid wasm: %v", err)
 	}
-	prog := &program{compiled: compiled, compileTime: time.Since(start)}
+	prog := &program{compiled: compiled, compileTime: time.Since(start),
+		tableBytes: metered.TableElements * meter.TableElementBytes}
 	if err := checkCommandModule(compiled, prog); err != nil {
 		closeProgram(prog)
 		return nil, err
@@ -290,7 +297,7 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 		mc = mc.WithEnv(kv.key, kv.value)
 	}
 
-	alloc := &limitedAllocator{limit: limits.memoryBytes()}
+	alloc := &limitedAllocator{limit: limits.memoryBytes() - prog.tableBytes}
 	defer alloc.release() // after mod.Close below, which runs first
 	runCtx, cancel := context.WithTimeout(ctx, limits.Timeout)
 	defer cancel()

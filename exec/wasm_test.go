@@ -61,6 +61,8 @@ type moduleSpec struct {
 	extraImport string // a function import "env.<name>" of type () -> ()
 	noStart     bool   // export the function as "main" instead of "_start"
 	noMemExport bool
+	locals      []byte // _start's local declarations, group count included
+	table       []byte // a table type: writes a table section
 }
 
 func (s moduleSpec) wasm() []byte {
@@ -88,12 +90,21 @@ func (s moduleSpec) wasm() []byte {
 	if !s.noMemExport {
 		exports = append(exports, cat(wname("memory"), []byte{0x02}, uleb(0)))
 	}
-	body := cat(uleb(0), s.code, []byte{opEnd}) // no locals
+	locals := s.locals
+	if locals == nil {
+		locals = uleb(0) // no locals
+	}
+	body := cat(locals, s.code, []byte{opEnd})
+	var table []byte
+	if s.table != nil {
+		table = section(4, vec(s.table))
+	}
 	mod := cat(
 		[]byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00},
 		section(1, vec(typeVoid, typeExit, typeWrite)),
 		section(2, vec(imports...)),
 		section(3, vec(uleb(0))),
+		table,
 		section(5, vec(cat([]byte{0x00}, uleb(uint64(pages))))),
 		section(7, vec(exports...)),
 		section(10, vec(cat(uleb(uint64(len(body))), body))),

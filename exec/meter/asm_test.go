@@ -31,11 +31,16 @@ type testModule struct {
 	types   [][2][]byte // params, results
 	imports []testImport
 	funcs   []testFunc
+	tables  [][]byte // encoded table types
 	memory  bool
 	globals [][]byte // encoded global entries
 	exports []testExport
 	start   *uint32
-	custom  []byte // body of a custom section written at the end
+	elems   [][]byte // encoded element segments
+	// dataCount, when set, writes a data count section.
+	dataCount *uint32
+	data      [][]byte // encoded data segments
+	custom    []byte   // body of a custom section written at the end
 }
 
 func vec(items ...[]byte) []byte {
@@ -82,6 +87,9 @@ func (m testModule) bytes() []byte {
 		}
 		out = append(out, sect(secFunction, vec(fs...))...)
 	}
+	if len(m.tables) > 0 {
+		out = append(out, sect(secTable, vec(m.tables...))...)
+	}
 	if m.memory {
 		out = append(out, sect(secMemory, vec([]byte{0x00, 0x01}))...)
 	}
@@ -99,6 +107,12 @@ func (m testModule) bytes() []byte {
 	if m.start != nil {
 		out = append(out, sect(secStart, appendU32(nil, *m.start))...)
 	}
+	if len(m.elems) > 0 {
+		out = append(out, sect(secElement, vec(m.elems...))...)
+	}
+	if m.dataCount != nil {
+		out = append(out, sect(secDataCount, appendU32(nil, *m.dataCount))...)
+	}
 	if len(m.funcs) > 0 {
 		var bs [][]byte
 		for _, f := range m.funcs {
@@ -108,6 +122,9 @@ func (m testModule) bytes() []byte {
 			bs = append(bs, append(appendU32(nil, uint32(len(body))), body...))
 		}
 		out = append(out, sect(secCode, vec(bs...))...)
+	}
+	if len(m.data) > 0 {
+		out = append(out, sect(secData, vec(m.data...))...)
 	}
 	if m.custom != nil {
 		out = append(out, sect(secCustom, append(str("test.custom"), m.custom...))...)
@@ -135,22 +152,20 @@ func brTable(def uint32, ls ...uint32) []byte {
 }
 
 var (
-	opBlock       = []byte{0x02, 0x40}
-	opLoop        = []byte{0x03, 0x40}
-	opIf          = []byte{0x04, 0x40}
-	opIfI32       = []byte{0x04, tI32}
-	opElse        = []byte{0x05}
-	opEnd         = []byte{0x0b}
-	opUnreachable = []byte{0x00}
-	opNop         = []byte{0x01}
-	opDrop        = []byte{0x1a}
-	opReturn      = []byte{0x0f}
-	opI32Add      = []byte{0x6a}
-	opI32Sub      = []byte{0x6b}
-	opI32Mul      = []byte{0x6c}
-	opI32DivU     = []byte{0x6e}
-	opI32Eqz      = []byte{0x45}
-	opI32LtU      = []byte{0x49}
+	opBlock   = []byte{0x02, 0x40}
+	opLoop    = []byte{0x03, 0x40}
+	opIf      = []byte{0x04, 0x40}
+	opIfI32   = []byte{0x04, tI32}
+	opElse    = []byte{0x05}
+	opEnd     = []byte{0x0b}
+	opNop     = []byte{0x01}
+	opDrop    = []byte{0x1a}
+	opReturn  = []byte{0x0f}
+	opI32Add  = []byte{0x6a}
+	opI32Sub  = []byte{0x6b}
+	opI32Mul  = []byte{0x6c}
+	opI32DivU = []byte{0x6e}
+	opI32Eqz  = []byte{0x45}
 )
 
 func code(parts ...[]byte) []byte {

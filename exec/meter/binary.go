@@ -3,7 +3,6 @@ package meter
 import (
 	"errors"
 	"fmt"
-	"math"
 )
 
 // errTruncated marks a read past the end of the input. It is wrapped with
@@ -126,13 +125,4 @@ func appendS64(dst []byte, v int64) []byte {
 		}
 		dst = append(dst, b|0x80)
 	}
-}
-
-// appendVecLen appends a vector length, refusing lengths that would not fit
-// the format's u32.
-func appendVecLen(dst []byte, n int) ([]byte, error) {
-	if n < 0 || uint64(n) > math.MaxUint32 {
-		return nil, fmt.Errorf("length %d does not fit in a u32", n)
-	}
-	return appendU32(dst, uint32(n)), nil
 }

@@ -152,7 +152,7 @@ func (f *funcRewriter) exitAtDepth(pos int, depth uint32) {
 // reports whether the branch leaves the function.
 func (f *funcRewriter) target(depth uint32) (exits bool, err error) {
 	if uint64(depth) >= uint64(len(f.ctrl)) {
-		return false, fmt.Errorf("branch depth %d exceeds the %d enclosing blocks", depth, len(f.ctrl))
+		return false, fmt.Errorf("branch depth %d exceeds the %d enclosing blocks: %w", depth, len(f.ctrl), ErrInvalid)
 	}
 	fr := &f.ctrl[len(f.ctrl)-1-int(depth)]
 	fr.targeted = true
@@ -202,8 +202,11 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		f.storeAt(pos) // so that the host sees what the trapping block charged
 		f.beginBlock(r.pos, true)
 	case 0x02, 0x03, 0x04: // block, loop, if
-		if err := skipBlockType(r); err != nil {
+		if err := f.skipBlockType(r); err != nil {
 			return err
+		}
+		if len(f.ctrl) > MaxNesting {
+			return fmt.Errorf("blocks nest more than %d deep: %w", MaxNesting, ErrLimit)
 		}
 		f.charge(f.costs.Default)
 		switch op {
@@ -364,6 +367,9 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		if err != nil {
 			return err
 		}
+		if err := checkIndex("function", idx, f.info.funcs()); err != nil {
+			return err
+		}
 		f.charge(f.costs.Default)
 		if idx < f.info.importedFuncs {
 			// Host functions have effects the host can observe: never call
@@ -373,10 +379,18 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		f.storeAt(pos)
 		f.afterCall(r.pos)
 	case 0x11: // call_indirect
-		if _, err := r.u32(); err != nil {
+		t, err := r.u32()
+		if err != nil {
 			return err
 		}
-		if _, err := r.u32(); err != nil {
+		if err := checkIndex("type", t, f.info.types()); err != nil {
+			return err
+		}
+		tab, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if err := checkIndex("table", tab, f.info.tables()); err != nil {
 			return err
 		}
 		f.charge(f.costs.Default)
@@ -405,6 +419,9 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		if m != 0 {
 			return fmt.Errorf("memory index %d (multi-memory): %w", m, ErrUnsupported)
 		}
+		if err := checkIndex("memory", 0, f.info.mems()); err != nil {
+			return err
+		}
 		if op == 0x40 {
 			f.charge(f.costs.MemoryGrow)
 		} else {
@@ -415,7 +432,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		if err != nil {
 			return err
 		}
-		if err := skipFCImmediates(r, sub); err != nil {
+		if err := f.skipFCImmediates(r, sub); err != nil {
 			return fmt.Errorf("0xfc %d: %w", sub, err)
 		}
 		f.charge(f.costs.Default)
@@ -424,7 +441,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 	case 0xfe:
 		return fmt.Errorf("threads/atomics (0xfe prefix): %w", ErrUnsupported)
 	default:
-		if err := skipPlainImmediates(r, op); err != nil {
+		if err := f.skipPlainImmediates(r, op); err != nil {
 			return err
 		}
 		f.charge(f.costs.Default)
@@ -528,7 +545,7 @@ func (f *funcRewriter) afterCall(next int) {
 	}
 }
 
-func skipBlockType(r *reader) error {
+func (f *funcRewriter) skipBlockType(r *reader) error {
 	if r.eof() {
 		return errTruncated
 	}
@@ -546,55 +563,89 @@ func skipBlockType(r *reader) error {
 	if idx < 0 {
 		return fmt.Errorf("invalid block type %d", idx)
 	}
-	return nil
+	return checkIndex("type", uint32(idx), f.info.types())
 }
 
-// skipFCImmediates skips the immediates of the 0xFC-prefixed instructions:
-// non-trapping float-to-int (0..7), bulk memory and table ops (8..17).
-func skipFCImmediates(r *reader, sub uint32) error {
-	var n int // number of u32 immediates
+// skipFCImmediates skips the immediates of the 0xFC-prefixed instructions
+// (non-trapping float-to-int 0..7, bulk memory and table ops 8..17) and
+// checks the indices they name.
+func (f *funcRewriter) skipFCImmediates(r *reader, sub uint32) error {
+	// The index spaces of the u32 immediates, in order.
+	var spaces []string
 	switch {
 	case sub <= 7:
-		n = 0
 	case sub == 8: // memory.init data mem
-		n = 2
+		spaces = []string{"data", "memory"}
 	case sub == 9: // data.drop
-		n = 1
+		spaces = []string{"data"}
 	case sub == 10: // memory.copy mem mem
-		n = 2
+		spaces = []string{"memory", "memory"}
 	case sub == 11: // memory.fill mem
-		n = 1
+		spaces = []string{"memory"}
 	case sub == 12: // table.init elem table
-		n = 2
+		spaces = []string{"element segment", "table"}
 	case sub == 13: // elem.drop
-		n = 1
+		spaces = []string{"element segment"}
 	case sub == 14: // table.copy
-		n = 2
+		spaces = []string{"table", "table"}
 	case sub >= 15 && sub <= 17: // table.grow/size/fill
-		n = 1
+		spaces = []string{"table"}
 	default:
 		return fmt.Errorf("unknown 0xfc instruction: %w", ErrUnsupported)
 	}
-	for i := 0; i < n; i++ {
+	for _, space := range spaces {
 		v, err := r.u32()
 		if err != nil {
 			return err
 		}
-		if (sub == 8 && i == 1 || sub == 10 || sub == 11) && v != 0 {
-			return fmt.Errorf("memory index %d (multi-memory): %w", v, ErrUnsupported)
+		var n uint64
+		switch space {
+		case "memory":
+			if v != 0 {
+				return fmt.Errorf("memory index %d (multi-memory): %w", v, ErrUnsupported)
+			}
+			n = f.info.mems()
+		case "data":
+			if !f.info.hasDataCount {
+				return fmt.Errorf("memory.init and data.drop need a data count section: %w", ErrInvalid)
+			}
+			n = uint64(f.info.dataCount)
+		case "element segment":
+			n = uint64(f.info.elemSegments)
+		case "table":
+			n = f.info.tables()
+		}
+		if err := checkIndex(space, v, n); err != nil {
+			return err
+		}
+		if sub == 15 && f.info.tableFixed(v) {
+			return fmt.Errorf("table.grow on table %d, which declares no maximum size; declare one (at most %d elements): %w", v, MaxTableElements, ErrLimit)
 		}
 	}
 	return nil
 }
 
 // skipPlainImmediates skips the immediates of every single-byte opcode not
-// handled as control flow, and rejects opcodes that do not exist.
-func skipPlainImmediates(r *reader, op byte) error {
+// handled as control flow, rejects opcodes that do not exist, and checks
+// the indices they name: a local or global index past the module's own
+// would otherwise address the counter or the budget the meter adds.
+func (f *funcRewriter) skipPlainImmediates(r *reader, op byte) error {
 	var err error
+	var idx uint32
 	switch {
 	case op == 0x01, op == 0x1a, op == 0x1b: // nop, drop, select
-	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
-		_, err = r.u32()
+	case op >= 0x20 && op <= 0x22: // local.get/set/tee
+		if idx, err = r.u32(); err == nil {
+			err = checkIndex("local", idx, uint64(f.local))
+		}
+	case op == 0x23, op == 0x24: // global.get/set
+		if idx, err = r.u32(); err == nil {
+			err = checkIndex("global", idx, f.info.globals())
+		}
+	case op == 0x25, op == 0x26: // table.get/set
+		if idx, err = r.u32(); err == nil {
+			err = checkIndex("table", idx, f.info.tables())
+		}
 	case op >= 0x28 && op <= 0x3e: // loads and stores: memarg
 		var align uint32
 		if align, err = r.u32(); err != nil {
@@ -603,7 +654,10 @@ func skipPlainImmediates(r *reader, op byte) error {
 		if align&0x40 != 0 {
 			return fmt.Errorf("memarg with a memory index (multi-memory): %w", ErrUnsupported)
 		}
-		_, err = r.u32()
+		if _, err = r.u32(); err != nil {
+			return err
+		}
+		err = checkIndex("memory", 0, f.info.mems())
 	case op == 0x41:
 		_, err = r.signed(32)
 	case op == 0x42:
@@ -614,10 +668,15 @@ func skipPlainImmediates(r *reader, op byte) error {
 		_, err = r.bytes(8)
 	case op >= 0x45 && op <= 0xc4: // numeric, incl. sign extension 0xc0..0xc4
 	case op == 0xd0: // ref.null t
-		_, err = r.byte()
+		var t byte
+		if t, err = r.byte(); err == nil && t != 0x70 && t != 0x6f {
+			err = fmt.Errorf("ref.null of type 0x%02x, not a reference type: %w", t, ErrInvalid)
+		}
 	case op == 0xd1: // ref.is_null
 	case op == 0xd2: // ref.func
-		_, err = r.u32()
+		if idx, err = r.u32(); err == nil {
+			err = checkIndex("function", idx, f.info.funcs())
+		}
 	default:
 		return fmt.Errorf("unknown or unsupported opcode: %w", ErrUnsupported)
 	}

@@ -8,9 +8,10 @@ import (
 	"github.com/tetratelabs/wazero"
 )
 
-// FuzzInstrument feeds arbitrary bytes to Instrument. It must never panic,
-// and whatever it accepts from a module wazero accepts must still be
-// accepted by wazero. (wazero only sees inputs Instrument accepted: some
+// FuzzInstrument feeds arbitrary bytes to Instrument. It must never panic;
+// whatever it accepts from a module wazero accepts must still be accepted
+// by wazero, and what it accepts from a module wazero refuses must still
+// be refused (instrumentation never makes an invalid module valid). (wazero only sees inputs Instrument accepted: some
 // malformed modules with huge declared counts make wazero allocate without
 // bound, which is not what this fuzzes.)
 //
@@ -41,15 +42,21 @@ func FuzzInstrument(f *testing.F) {
 			}
 			return
 		}
-		orig, err := rt.CompileModule(ctx, wasm)
-		if err != nil {
-			return
-		}
-		orig.Close(ctx)
+		orig, origErr := rt.CompileModule(ctx, wasm)
 		m, err := rt.CompileModule(ctx, out)
-		if err != nil {
+		switch {
+		case origErr == nil && err != nil:
 			t.Fatalf("wazero accepts the module but not its instrumented form: %v", err)
+		case origErr != nil && err == nil:
+			// The forge: an invalid module made valid by what the meter
+			// adds (an index that reaches the counter or the budget).
+			t.Fatalf("wazero refuses the module (%v) but accepts its instrumented form", origErr)
 		}
-		m.Close(ctx)
+		if orig != nil {
+			orig.Close(ctx)
+		}
+		if m != nil {
+			m.Close(ctx)
+		}
 	})
 }

@@ -46,11 +46,39 @@ type Options struct {
 	InitialBudget uint64
 }
 
+// Instrumented is an instrumented module and what its host must know
+// about it.
+type Instrumented struct {
+	// Wasm is the instrumented module.
+	Wasm []byte
+	// TableElements is the sum of the declared maximum sizes of the
+	// module's tables (each must declare one): the most table elements a
+	// run can ever hold. The host counts TableElements×TableElementBytes
+	// against the run's memory limit.
+	TableElements uint64
+}
+
 // Instrument rewrites a WASM module so that it counts the instructions it
 // executes against a budget held in an exported global named GlobalName,
 // and executes unreachable once the budget is overdrawn. Malformed or
 // unsupported input gives a *SectionError naming section and byte offset.
 func Instrument(wasm []byte, opts Options) ([]byte, error) {
+	m, err := InstrumentModule(wasm, opts)
+	if err != nil {
+		return nil, err
+	}
+	return m.Wasm, nil
+}
+
+// InstrumentModule is Instrument, and also reports what the host must know
+// about the module. It checks the module before it rewrites anything: every
+// index names something the submitted module defines (so no code can reach
+// the counter and budget the meter adds), and every count is within the
+// caps in caps.go (so nothing is allocated in proportion to a hostile
+// declared count). Errors wrap ErrInvalid, ErrLimit or ErrUnsupported where
+// they apply. Operand types are left to the engine that compiles the
+// output; instrumentation keeps an ill-typed module ill-typed (DESIGN.md).
+func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	costs := opts.Costs
 	if costs == nil {
 		def := DefaultCosts()
@@ -61,6 +89,9 @@ func Instrument(wasm []byte, opts Options) ([]byte, error) {
 	}
 	if opts.InitialBudget > math.MaxInt64 {
 		return nil, fmt.Errorf("meter: initial budget %d exceeds the maximum %d", opts.InitialBudget, int64(math.MaxInt64))
+	}
+	if len(wasm) > MaxModuleBytes {
+		return nil, &SectionError{Section: "header", Err: fmt.Errorf("the module is %d bytes, above the cap of %d: %w", len(wasm), MaxModuleBytes, ErrLimit)}
 	}
 	sections, err := splitSections(wasm)
 	if err != nil {
@@ -77,14 +108,24 @@ func Instrument(wasm []byte, opts Options) ([]byte, error) {
 			err = parseImports(s, info)
 		case secFunction:
 			err = parseFunctions(s, info)
+		case secTable:
+			err = parseTables(s, info)
+		case secMemory:
+			err = parseMemories(s, info)
 		case secGlobal:
 			err = parseGlobals(s, info)
 		case secExport:
 			err = parseExports(s, info)
 		case secStart:
 			err = parseStart(s, info)
+		case secElement:
+			err = parseElements(s, info)
+		case secDataCount:
+			err = parseDataCount(s, info)
 		case secCode:
 			codeSec = &sections[i]
+		case secData:
+			err = parseData(s, info)
 		case secTag:
 			err = &SectionError{Section: "tag", Offset: s.bodyOff, Err: fmt.Errorf("exception handling: %w", ErrUnsupported)}
 		}
@@ -147,12 +188,18 @@ func Instrument(wasm []byte, opts Options) ([]byte, error) {
 			wroteExport = true
 		case secCode:
 			out = appendSection(out, secCode, code)
+		case secTable:
+			body, err := rewriteTables(s)
+			if err != nil {
+				return nil, err
+			}
+			out = appendSection(out, secTable, body)
 		default:
 			out = appendSection(out, s.id, s.body)
 		}
 	}
 	writeMissing(math.MaxInt)
-	return out, nil
+	return &Instrumented{Wasm: out, TableElements: info.tableElements}, nil
 }
 
 func appendSection(dst []byte, id byte, body []byte) []byte {
@@ -203,21 +250,23 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) (
 			return nil, secErr("code", r, fmt.Errorf("function %d body size: %w", i, err))
 		}
 		bodyOff := r.offset()
+		if size > MaxBodyBytes {
+			return nil, &SectionError{Section: "code", Offset: sizeOff, Err: fmt.Errorf("function %d body is %d bytes, above the cap of %d: %w", i, size, MaxBodyBytes, ErrLimit)}
+		}
 		raw, err := r.bytes(int(size))
 		if err != nil {
 			return nil, &SectionError{Section: "code", Offset: sizeOff, Err: fmt.Errorf("function %d body claims %d bytes, only %d remain: %w", i, size, len(r.buf)-r.pos, errTruncated)}
 		}
 		br := &reader{buf: raw, base: bodyOff}
-		groups, declared, countEnd, err := readLocals(br)
+		params := info.paramCounts[info.funcTypes[i]]
+		groups, declared, countEnd, err := readLocals(br, params)
 		if err != nil {
 			return nil, secErr("code", br, fmt.Errorf("function %d locals: %w", i, err))
 		}
 		localsEnd := br.pos
-		// Our counter is one more i64 local after all existing ones.
-		counter := uint64(info.paramCounts[info.funcTypes[i]]) + declared
-		if counter >= math.MaxUint32 || groups == math.MaxUint32 {
-			return nil, &SectionError{Section: "code", Offset: bodyOff, Err: fmt.Errorf("function %d has too many locals to add one", i)}
-		}
+		// Our counter is one more i64 local after all existing ones;
+		// readLocals capped their number at MaxLocals.
+		counter := uint64(params) + declared
 		expr := &reader{buf: raw[localsEnd:], base: bodyOff + localsEnd}
 		fr.hostFacing = info.hostFacing[info.importedFuncs+i]
 		fr.local = uint32(counter)
@@ -241,18 +290,26 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) (
 
 // readLocals reads the local declarations and returns the number of groups,
 // of declared locals, and the position just after the group count (which
-// may be a padded LEB128, so its length is not implied by its value).
-func readLocals(r *reader) (groups uint32, declared uint64, countEnd int, err error) {
+// may be a padded LEB128, so its length is not implied by its value). It
+// refuses more than MaxLocals locals (params included) as soon as the
+// running sum passes the cap, before anything is allocated for them.
+func readLocals(r *reader, params uint32) (groups uint32, declared uint64, countEnd int, err error) {
 	if groups, err = r.u32(); err != nil {
 		return 0, 0, 0, err
 	}
 	countEnd = r.pos
+	if uint64(groups) > uint64(len(r.buf)-r.pos) {
+		return 0, 0, 0, fmt.Errorf("declares %d local groups in %d bytes", groups, len(r.buf)-r.pos)
+	}
 	for g := uint32(0); g < groups; g++ {
 		n, err := r.u32()
 		if err != nil {
 			return 0, 0, 0, err
 		}
 		declared += uint64(n)
+		if err := checkCap("locals (parameters included)", uint64(params)+declared, MaxLocals); err != nil {
+			return 0, 0, 0, err
+		}
 		if err := parseValType(r); err != nil {
 			return 0, 0, 0, err
 		}
