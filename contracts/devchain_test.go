@@ -14,18 +14,18 @@ import (
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/testnet/devchain"
-	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // These tests deploy the committed contracts on a real devchain and drive
 // them with signed transactions, as the cluster and users will.
 
-const tgas = 1_000_000_000_000
-
-// world is a devchain with the OutLayer contract deployed and a few accounts.
+// world is the fixture's devchain with the OutLayer contract deployed and a
+// few accounts.
 type world struct {
 	t        *testing.T
 	ctx      context.Context
+	fx       *fixture.World
 	chain    *devchain.Chain
 	cl       *near.Client
 	root     *near.Signer
@@ -33,6 +33,7 @@ type world struct {
 	operator *near.Signer
 	alice    *near.Signer
 	outlayer *near.Signer // the contract account
+	caller   string       // the sample caller contract
 	payer    string       // an account that never signs, so its balance moves only by refunds
 }
 
@@ -40,57 +41,9 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	c, err := devchain.New(devchain.Config{Home: t.TempDir(), BlockTime: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("closing the devchain: %v", err)
-		}
-	})
-	cl := near.NewClient(c.RPCURL())
-	rootID, kp, err := near.LoadKeyFile(c.RootKeyFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := near.NewSigner(cl, rootID, kp, near.WithWaitUntil(near.TxFinal))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{t: t, ctx: ctx, chain: c, cl: cl, root: root}
-	w.owner = w.account("owner", 10)
-	w.operator = w.account("operator", 10)
-	w.alice = w.account("alice", 100)
-	w.payer = w.account("payer", 1).AccountID()
-	w.outlayer = w.account("outlayer", 20)
-	if _, err := w.outlayer.DeployContract(ctx, contracts.OutLayerWASM(), contracts.MethodNew,
-		contracts.NewArgs{OwnerID: w.owner.AccountID(), OperatorID: w.operator.AccountID()}, 0); err != nil {
-		t.Fatalf("deploying the OutLayer contract: %v", err)
-	}
-	return w
-}
-
-// account creates sub.<root> with a full-access key and balance NEAR.
-func (w *world) account(sub string, balance uint64) *near.Signer {
-	w.t.Helper()
-	kp, err := near.GenerateKeyPair(rand.Reader)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	id := sub + "." + w.root.AccountID()
-	amount, _ := near.OneNEAR.Mul64(balance)
-	if _, err := w.root.CreateAccount(w.ctx, id, kp.PublicKey(), amount); err != nil {
-		w.t.Fatalf("creating %s: %v", id, err)
-	}
-	s, err := near.NewSigner(w.cl, id, kp, near.WithWaitUntil(near.TxFinal))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return s
+	fx := fixture.NewWorld(t, ctx, fixture.WorldConfig{UserName: "alice"})
+	return &world{t: t, ctx: ctx, fx: fx, chain: fx.Chain.Chain, cl: fx.Client, root: fx.Root,
+		owner: fx.Owner, operator: fx.Operator, alice: fx.User, outlayer: fx.OutLayer, caller: fx.Caller, payer: fx.Payer}
 }
 
 func (w *world) deploy(s *near.Signer, code []byte, init string, args any) {
@@ -147,7 +100,7 @@ func (w *world) send(s *near.Signer, contract, method string, args any, deposit 
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	st, err := s.Sign(w.ctx, contract, near.FunctionCall{MethodName: method, Args: raw, Gas: 300 * tgas, Deposit: deposit})
+	st, err := s.Sign(w.ctx, contract, near.FunctionCall{MethodName: method, Args: raw, Gas: 300 * near.TGas, Deposit: deposit})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -185,7 +138,7 @@ func (w *world) waitPending(n int) []contracts.ExecutionRequest {
 }
 
 func (w *world) call(s *near.Signer, contract, method string, args any, deposit near.U128) (*near.FinalExecutionOutcome, error) {
-	return s.CallFunction(w.ctx, contract, method, args, 300*tgas, deposit)
+	return s.CallFunction(w.ctx, contract, method, args, 300*near.TGas, deposit)
 }
 
 func mustPanic(t *testing.T, err error, want string) {
@@ -228,8 +181,6 @@ func ptr[T any](v T) *T { return &v }
 // payer, the contract and the operator move by exactly the pricing formula.
 func TestCallerReceivesOutputAndBalancesFollowPricing(t *testing.T) {
 	w := newWorld(t)
-	caller := w.account("caller", 10)
-	w.deploy(caller, examplecontracts.Caller, "", nil)
 
 	limits := contracts.DefaultResourceLimits()
 	pricing := contracts.DefaultPricing()
@@ -243,7 +194,7 @@ func TestCallerReceivesOutputAndBalancesFollowPricing(t *testing.T) {
 
 	contractBefore := w.balance(w.outlayer.AccountID())
 	payerBefore := w.balance(w.payer)
-	h := w.send(w.alice, caller.AccountID(), "run", map[string]any{
+	h := w.send(w.alice, w.caller, "run", map[string]any{
 		"outlayer":         w.outlayer.AccountID(),
 		"code_source":      wasmSource(),
 		"resource_limits":  limits,
@@ -253,7 +204,7 @@ func TestCallerReceivesOutputAndBalancesFollowPricing(t *testing.T) {
 	}, deposit)
 
 	req := w.waitPending(1)[0]
-	if req.SenderID != caller.AccountID() || req.PayerAccountID != w.payer || req.Payment.U128 != deposit ||
+	if req.SenderID != w.caller || req.PayerAccountID != w.payer || req.Payment.U128 != deposit ||
 		*req.InputData != `{"n":1}` || req.CompileOnly || req.ResponseFormat != contracts.FormatText {
 		t.Fatalf("pending request = %+v", req)
 	}
@@ -286,7 +237,7 @@ func TestCallerReceivesOutputAndBalancesFollowPricing(t *testing.T) {
 		Success bool   `json:"success"`
 		Output  string `json:"output"`
 	}
-	w.view(caller.AccountID(), "get_last", nil, &last)
+	w.view(w.caller, "get_last", nil, &last)
 	if !last.Success || last.Output != "hello from wasm" {
 		t.Fatalf("caller recorded %+v", last)
 	}
@@ -758,7 +709,7 @@ func TestRegisteredNodeKeyCanOnlyResolve(t *testing.T) {
 	// Only the init key may register: the operator's full-access key may not.
 	_, err = w.call(w.operator, opID, contracts.RegisterMethodRegisterNode, register, near.U128{})
 	mustPanic(t, err, "register_node must be signed by this account's init key")
-	if _, err := initSigner.CallFunction(w.ctx, opID, contracts.RegisterMethodRegisterNode, register, 100*tgas, near.U128{}); err != nil {
+	if _, err := initSigner.CallFunction(w.ctx, opID, contracts.RegisterMethodRegisterNode, register, 100*near.TGas, near.U128{}); err != nil {
 		t.Fatalf("register_node: %v", err)
 	}
 	ak, err := w.cl.ViewAccessKey(w.ctx, opID, nodeKey.PublicKey(), near.BlockReference{Finality: "final"})
@@ -773,7 +724,7 @@ func TestRegisteredNodeKeyCanOnlyResolve(t *testing.T) {
 	// Registering a key the account already holds fails to add it, and the
 	// callback takes the record back out.
 	dup := contracts.RegisterNodeArgs{PublicKey: w.operator.PublicKey().String(), Attestation: "simulated:dup"}
-	dres, err := initSigner.CallFunction(w.ctx, opID, contracts.RegisterMethodRegisterNode, dup, 100*tgas, near.U128{})
+	dres, err := initSigner.CallFunction(w.ctx, opID, contracts.RegisterMethodRegisterNode, dup, 100*near.TGas, near.U128{})
 	if err != nil {
 		t.Fatalf("register_node of an existing key: %v", err)
 	}
@@ -807,7 +758,7 @@ func TestRegisteredNodeKeyCanOnlyResolve(t *testing.T) {
 	req := w.waitPending(1)[0]
 	if _, err := node.CallFunction(w.ctx, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
 		RequestID: req.RequestID, Response: contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("ok")},
-	}, 100*tgas, near.U128{}); err != nil {
+	}, 100*near.TGas, near.U128{}); err != nil {
 		t.Fatalf("resolve with the node key: %v", err)
 	}
 	var got string
@@ -818,11 +769,11 @@ func TestRegisteredNodeKeyCanOnlyResolve(t *testing.T) {
 	// ... and nothing else.
 	refusals := map[string]func() error{
 		"another method on the OutLayer contract": func() error {
-			_, err := node.CallFunction(w.ctx, w.outlayer.AccountID(), contracts.MethodSetPaused, map[string]bool{"paused": true}, 30*tgas, near.U128{})
+			_, err := node.CallFunction(w.ctx, w.outlayer.AccountID(), contracts.MethodSetPaused, map[string]bool{"paused": true}, 30*near.TGas, near.U128{})
 			return err
 		},
 		"a method on another contract": func() error {
-			_, err := node.CallFunction(w.ctx, opID, contracts.RegisterMethodRegisterNode, register, 30*tgas, near.U128{})
+			_, err := node.CallFunction(w.ctx, opID, contracts.RegisterMethodRegisterNode, register, 30*near.TGas, near.U128{})
 			return err
 		},
 		"a transfer": func() error {
@@ -830,7 +781,7 @@ func TestRegisteredNodeKeyCanOnlyResolve(t *testing.T) {
 			return err
 		},
 		"a deposit with a resolve": func() error {
-			_, err := node.CallFunction(w.ctx, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{RequestID: 0}, 30*tgas, near.NewU128(1))
+			_, err := node.CallFunction(w.ctx, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{RequestID: 0}, 30*near.TGas, near.NewU128(1))
 			return err
 		},
 		"adding a key": func() error {

@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -13,16 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/exec/build"
 	"github.com/outlayer/outlayer/testnet/devchain"
-	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
-
-const tgas = 1_000_000_000_000
 
 // Config configures a local testnet.
 type Config struct {
@@ -48,6 +44,7 @@ type Config struct {
 // Testnet is a running local network.
 type Testnet struct {
 	cfg      Config
+	World    *fixture.World
 	Chain    *devchain.Chain
 	Client   *near.Client
 	Root     *near.Signer
@@ -58,13 +55,15 @@ type Testnet struct {
 	Contract string // the OutLayer contract
 	Nodes    []*daemon.Node
 	LogFiles []string
+	cluster  *fixture.Cluster
 	logs     []*os.File
 }
 
-// Start brings a testnet up: a devchain, the owner, operator and user
-// accounts, the OutLayer contract, the registration contract on the
-// operator account, the sample caller contract, and the nodes, each with a
-// resolve-only key registered through the registration contract.
+// Start brings a testnet up (see package fixture): a devchain, the owner,
+// operator and user accounts (key files in Home/keys), the OutLayer
+// contract, the registration contract on the operator account, the sample
+// caller contract, and the nodes, each with a resolve-only key registered
+// through the registration contract and a log file Home/node<i>.log.
 func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 	if cfg.Home == "" {
 		return nil, errors.New("testnet: a home directory is required")
@@ -94,162 +93,61 @@ func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 		}
 	}()
 	log := cfg.Logger
-	tn.Chain, err = devchain.New(devchain.Config{Home: filepath.Join(cfg.Home, "chain"), RPCAddr: cfg.RPCAddr, BlockTime: cfg.BlockTime})
-	if err != nil {
-		return nil, fmt.Errorf("devchain: %w", err)
-	}
-	if err := tn.Chain.Start(ctx); err != nil {
-		return nil, fmt.Errorf("devchain: %w", err)
-	}
-	log.Info("devchain started", "rpc", tn.Chain.RPCURL())
-	tn.Client = near.NewClient(tn.Chain.RPCURL())
-	rootID, rootKey, err := near.LoadKeyFile(tn.Chain.RootKeyFile())
+	w, err := fixture.StartWorld(ctx, fixture.WorldConfig{
+		ChainConfig: fixture.ChainConfig{
+			Devchain: devchain.Config{Home: filepath.Join(cfg.Home, "chain"), RPCAddr: cfg.RPCAddr, BlockTime: cfg.BlockTime},
+			KeyDir:   filepath.Join(cfg.Home, "keys"),
+		},
+		Register: true,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if tn.Root, err = near.NewSigner(tn.Client, rootID, rootKey); err != nil {
-		return nil, err
-	}
-	if tn.Owner, err = tn.account(ctx, "owner", 100); err != nil {
-		return nil, err
-	}
-	if tn.Operator, err = tn.account(ctx, "operator", 100); err != nil {
-		return nil, err
-	}
-	if tn.User, err = tn.account(ctx, "user", 1000); err != nil {
-		return nil, err
-	}
-	outlayer, err := tn.account(ctx, "outlayer", 100)
-	if err != nil {
-		return nil, err
-	}
-	tn.Contract = outlayer.AccountID()
-	if _, err := outlayer.DeployContract(ctx, contracts.OutLayerWASM(), contracts.MethodNew,
-		contracts.NewArgs{OwnerID: tn.Owner.AccountID(), OperatorID: tn.Operator.AccountID()}, 0); err != nil {
-		return nil, fmt.Errorf("deploying the OutLayer contract: %w", err)
-	}
-	caller, err := tn.account(ctx, "caller", 50)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := caller.DeployContract(ctx, examplecontracts.Caller, "", nil, 0); err != nil {
-		return nil, fmt.Errorf("deploying the sample caller: %w", err)
-	}
-	tn.Caller = caller.AccountID()
-	log.Info("contracts deployed", "outlayer", tn.Contract, "caller", tn.Caller)
+	tn.World, tn.Chain, tn.Client, tn.Root = w, w.Chain.Chain, w.Client, w.Root
+	tn.Owner, tn.Operator, tn.User = w.Owner, w.Operator, w.User
+	tn.Contract, tn.Caller = w.Contract, w.Caller
+	log.Info("devchain started, contracts deployed", "rpc", tn.Chain.RPCURL(), "outlayer", tn.Contract, "caller", tn.Caller)
 
-	// The registration contract lives on the operator account; its init key
-	// may only call register_node, which adds a resolve-only key per node.
-	initKey, err := near.GenerateKeyPair(rand.Reader)
+	var logErr error
+	tn.cluster, err = w.StartCluster(ctx, fixture.ClusterConfig{
+		Dir: cfg.Home, Nodes: cfg.Nodes, KeyFiles: true,
+		Tune: func(i int, nc *daemon.Config) {
+			logPath := filepath.Join(cfg.Home, fmt.Sprintf("node%d.log", i))
+			lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err != nil {
+				logErr = errors.Join(logErr, err)
+				return
+			}
+			tn.logs = append(tn.logs, lf)
+			tn.LogFiles = append(tn.LogFiles, logPath)
+			if cfg.HTTPBasePort > 0 {
+				nc.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", cfg.HTTPBasePort+i)
+			}
+			nc.Build = build.Config{GoCacheDir: cfg.GoCacheDir, AllowLocalRepos: true}
+			nc.Logger = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tn.Operator.DeployContract(ctx, contracts.RegisterWASM(), contracts.RegisterMethodNew, contracts.RegisterNewArgs{
-		OwnerID: tn.Owner.AccountID(), OutLayerContractID: tn.Contract, InitPublicKey: initKey.PublicKey().String(),
-	}, 0); err != nil {
-		return nil, fmt.Errorf("deploying the registration contract: %w", err)
+	if logErr != nil {
+		return nil, fmt.Errorf("node log files: %w", logErr)
 	}
-	if _, err := tn.Operator.AddKey(ctx, initKey.PublicKey(), near.AccessKey{Permission: near.AccessKeyPermission{
-		FunctionCall: &near.FunctionCallPermission{ReceiverID: tn.Operator.AccountID(), MethodNames: []string{contracts.RegisterMethodRegisterNode}},
-	}}); err != nil {
-		return nil, fmt.Errorf("adding the registration init key: %w", err)
-	}
-	initSigner, err := near.NewSigner(tn.Client, tn.Operator.AccountID(), initKey)
-	if err != nil {
-		return nil, err
-	}
-
-	for i := range cfg.Nodes {
-		if err := tn.startNode(ctx, i, initSigner); err != nil {
-			return nil, err
-		}
+	tn.Nodes = tn.cluster.Nodes
+	for i, n := range tn.Nodes {
+		log.Info("node started", "node", i, "http", n.HTTPAddr(), "log", tn.LogFiles[i])
 	}
 	return tn, nil
-}
-
-func (tn *Testnet) account(ctx context.Context, name string, balanceNEAR uint64) (*near.Signer, error) {
-	kp, err := near.GenerateKeyPair(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	id := name + "." + tn.Root.AccountID()
-	amount, _ := near.OneNEAR.Mul64(balanceNEAR)
-	if _, err := tn.Root.CreateAccount(ctx, id, kp.PublicKey(), amount); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", id, err)
-	}
-	if err := near.SaveKeyFile(filepath.Join(tn.cfg.Home, "keys", id+".json"), id, kp); err != nil {
-		return nil, err
-	}
-	return near.NewSigner(tn.Client, id, kp)
-}
-
-func (tn *Testnet) startNode(ctx context.Context, i int, initSigner *near.Signer) error {
-	dir := filepath.Join(tn.cfg.Home, fmt.Sprintf("node%d", i))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	key, err := near.GenerateKeyPair(rand.Reader)
-	if err != nil {
-		return err
-	}
-	keyFile := filepath.Join(dir, "operator-key.json")
-	if err := near.SaveKeyFile(keyFile, tn.Operator.AccountID(), key); err != nil {
-		return err
-	}
-	if _, err := initSigner.CallFunction(ctx, tn.Operator.AccountID(), contracts.RegisterMethodRegisterNode, contracts.RegisterNodeArgs{
-		PublicKey: key.PublicKey().String(), Attestation: "simulated: local testnet node " + fmt.Sprint(i) + " (no TEE)", NodeID: fmt.Sprintf("node%d", i),
-	}, 100*tgas, near.U128{}); err != nil {
-		return fmt.Errorf("registering node %d's key: %w", i, err)
-	}
-	logPath := filepath.Join(tn.cfg.Home, fmt.Sprintf("node%d.log", i))
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	tn.logs = append(tn.logs, lf)
-	tn.LogFiles = append(tn.LogFiles, logPath)
-	httpAddr := "127.0.0.1:0"
-	if tn.cfg.HTTPBasePort > 0 {
-		httpAddr = fmt.Sprintf("127.0.0.1:%d", tn.cfg.HTTPBasePort+i)
-	}
-	cfg := daemon.Config{
-		DataDir:         dir,
-		ListenAddrs:     []string{"/ip4/127.0.0.1/tcp/0"},
-		HTTPAddr:        httpAddr,
-		RPCURL:          tn.Chain.RPCURL(),
-		ContractID:      tn.Contract,
-		OperatorAccount: tn.Operator.AccountID(),
-		OperatorKeyFile: keyFile,
-		DevMode:         true,
-		// A poll at an unchanged final block costs one cheap `block` call.
-		PollInterval: tn.cfg.BlockTime / 4,
-		Raft: consensus.RaftTuning{HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
-			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 5 * time.Millisecond},
-		Build:  build.Config{GoCacheDir: tn.cfg.GoCacheDir, AllowLocalRepos: true},
-		Logger: slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	}
-	if i > 0 {
-		cfg.Join = tn.Nodes[0].P2PAddrs()[:1]
-	}
-	n, err := daemon.Start(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("starting node %d: %w", i, err)
-	}
-	tn.Nodes = append(tn.Nodes, n)
-	tn.cfg.Logger.Info("node started", "node", i, "http", n.HTTPAddr(), "log", logPath)
-	return nil
 }
 
 // Close stops the nodes and the chain.
 func (tn *Testnet) Close(ctx context.Context) error {
 	var errs []error
-	for i := len(tn.Nodes) - 1; i >= 0; i-- {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		errs = append(errs, tn.Nodes[i].Stop(sctx))
-		cancel()
+	if tn.cluster != nil {
+		errs = append(errs, tn.cluster.Close(ctx))
 	}
-	if tn.Chain != nil {
-		errs = append(errs, tn.Chain.Close())
+	if tn.World != nil {
+		errs = append(errs, tn.World.Close())
 	}
 	for _, f := range tn.logs {
 		errs = append(errs, f.Close())
@@ -364,7 +262,7 @@ func (tn *Testnet) RunDemo(ctx context.Context, name string) (*DemoResult, error
 		"response_format":  "Text",
 		"payer_account_id": tn.User.AccountID(),
 	}
-	out, err := SendAndWait(ctx, tn.User, tn.Caller, "run", args, deposit)
+	out, err := fixture.SendAndWait(ctx, tn.User, tn.Caller, "run", args, deposit)
 	if err != nil {
 		return nil, err
 	}
@@ -402,40 +300,4 @@ func demoResult(out *near.FinalExecutionOutcome, deposit near.U128) (*DemoResult
 		}
 	}
 	return res, nil
-}
-
-// SendAndWait signs a function call with 300 Tgas and waits, past the
-// RPC's own timeout, until the transaction and everything it caused
-// (the yield callback included) is final.
-func SendAndWait(ctx context.Context, s *near.Signer, contract, method string, args any, deposit near.U128) (*near.FinalExecutionOutcome, error) {
-	raw, err := jsonArgs(args)
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.Sign(ctx, contract, near.FunctionCall{MethodName: method, Args: raw, Gas: 300 * tgas, Deposit: deposit})
-	if err != nil {
-		return nil, err
-	}
-	h, err := s.Client().BroadcastTxAsync(ctx, st)
-	if err != nil {
-		return nil, fmt.Errorf("sending %s.%s: %w", contract, method, err)
-	}
-	for {
-		out, err := s.Client().TxStatus(ctx, h, s.AccountID(), near.TxFinal)
-		if err == nil && out.Status != nil {
-			if ferr := out.Err(); ferr != nil {
-				return out, fmt.Errorf("%s.%s failed: %w", contract, method, ferr)
-			}
-			return out, nil
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("waiting for transaction %s: %w", h, ctx.Err())
-		}
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-	}
 }

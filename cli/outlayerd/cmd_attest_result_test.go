@@ -24,6 +24,7 @@ import (
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/testnet"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // `outlayerd attest verify-result` against a real one-node testnet: the
@@ -61,7 +62,7 @@ func TestAttestVerifyResultAgainstTestnet(t *testing.T) {
 	limits := contracts.ResourceLimits{MaxInstructions: 50_000_000, MaxMemoryMB: 32, MaxExecutionSeconds: 5}
 	deposit, _ := contracts.DefaultPricing().Estimate(limits).Add(contracts.DefaultPricing().BaseFee)
 	input := "attest me"
-	out, err := testnet.SendAndWait(ctx, tn.User, tn.Contract, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
+	out, err := fixture.SendAndWait(ctx, tn.User, tn.Contract, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
 		CodeSource:     contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: files.URL + "/echo.wasm", Hash: hex.EncodeToString(sum[:])}},
 		ResourceLimits: &limits, InputData: &input, ResponseFormat: contracts.FormatText,
 	}, deposit)

@@ -7,10 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/outlayer/outlayer/testnet/devchain"
 	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // nearCLI runs `outlayerd near ...` in-process.
@@ -23,20 +23,7 @@ func nearCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // against a real devchain started in this process.
 func TestNearCommandAgainstDevchain(t *testing.T) {
 	home := t.TempDir()
-	chain, err := devchain.New(devchain.Config{Home: home, RPCAddr: "127.0.0.1:0", BlockTime: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := chain.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := chain.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	chain := fixture.NewChain(t, context.Background(), fixture.ChainConfig{Devchain: devchain.Config{Home: home}})
 	wasmDir := t.TempDir()
 	counter := filepath.Join(wasmDir, "counter.wasm")
 	if err := os.WriteFile(counter, examplecontracts.Counter, 0o644); err != nil {

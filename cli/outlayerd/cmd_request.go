@@ -10,7 +10,7 @@ import (
 
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
-	"github.com/outlayer/outlayer/testnet"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 func requestCommand() *cli.Command {
@@ -85,7 +85,7 @@ func runRequest(c *cli.Context) error {
 	input := c.String("input")
 	w := c.App.Writer
 	fmt.Fprintf(w, "requesting from %s with %s NEAR attached ...\n", account, near.FormatNEAR(deposit))
-	out, err := testnet.SendAndWait(ctx, signer, c.String("contract"), contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
+	out, err := fixture.SendAndWait(ctx, signer, c.String("contract"), contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
 		CodeSource: code, ResourceLimits: &limits, InputData: &input, ResponseFormat: format,
 	}, deposit)
 	if err != nil {

@@ -13,10 +13,10 @@ import (
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/contracts"
-	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/store"
 	"github.com/outlayer/outlayer/testnet/devchain"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // TestSecretsCommand drives `outlayerd secrets` against a devchain with the
@@ -27,31 +27,8 @@ func TestSecretsCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	home := t.TempDir()
-	chain, err := devchain.New(devchain.Config{Home: home, RPCAddr: "127.0.0.1:0", BlockTime: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chain.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = chain.Close() })
-	cl := near.NewClient(chain.RPCURL())
-	root := chain.RootAccount()
-	rootSigner, err := near.NewSigner(cl, root, chain.RootKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	contract := "outlayer." + root
-	kp, _ := near.GenerateKeyPair(nil)
-	amount, _ := near.OneNEAR.Mul64(20)
-	if _, err := rootSigner.CreateAccount(ctx, contract, kp.PublicKey(), amount); err != nil {
-		t.Fatal(err)
-	}
-	cs, _ := near.NewSigner(cl, contract, kp)
-	if _, err := cs.DeployContract(ctx, contracts.OutLayerWASM(), contracts.MethodNew,
-		contracts.NewArgs{OwnerID: root, OperatorID: root}, 0); err != nil {
-		t.Fatal(err)
-	}
+	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{ChainConfig: fixture.ChainConfig{Devchain: devchain.Config{Home: home}}})
+	chain, cl, root, contract := w.Chain, w.Client, w.Root.AccountID(), w.Contract
 
 	// A one-node cluster with its keystore, served over HTTP.
 	dir := t.TempDir()

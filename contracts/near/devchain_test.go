@@ -22,69 +22,26 @@ import (
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/testnet/devchain"
 	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
-func startDevchain(t *testing.T, cfg devchain.Config) (*devchain.Chain, *near.Client, *near.Signer) {
+// startDevchain starts the fixture's devchain (20ms blocks unless cfg says
+// otherwise) for this test.
+func startDevchain(t *testing.T, cfg devchain.Config) (*fixture.Chain, *near.Client, *near.Signer) {
 	t.Helper()
-	cfg.Home = t.TempDir()
-	cfg.RPCAddr = "127.0.0.1:0"
-	if cfg.BlockTime == 0 {
-		cfg.BlockTime = 20 * time.Millisecond
-	}
-	chain, err := devchain.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := chain.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := chain.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	client := near.NewClient(chain.RPCURL())
-	acct, kp, err := near.LoadKeyFile(chain.RootKeyFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := near.NewSigner(client, acct, kp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return chain, client, root
-}
-
-// newAccount creates name.<root> with a fresh key and returns its signer.
-func newAccount(t *testing.T, ctx context.Context, root *near.Signer, name string, balanceNEAR uint64) *near.Signer {
-	t.Helper()
-	kp, err := near.GenerateKeyPair(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := name + "." + root.AccountID()
-	amount, _ := near.OneNEAR.Mul64(balanceNEAR)
-	if _, err := root.CreateAccount(ctx, id, kp.PublicKey(), amount); err != nil {
-		t.Fatalf("creating %s: %v", id, err)
-	}
-	s, err := near.NewSigner(root.Client(), id, kp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	chain := fixture.NewChain(t, context.Background(), fixture.ChainConfig{Devchain: cfg})
+	return chain, chain.Client, chain.Root
 }
 
 func TestDevchainAccountsKeysAndTransfers(t *testing.T) {
 	ctx := context.Background()
-	_, client, root := startDevchain(t, devchain.Config{})
+	chain, client, root := startDevchain(t, devchain.Config{})
 
 	status, err := client.Status(ctx)
 	if err != nil || status.ChainID == "" || status.SyncInfo.LatestBlockHeight == 0 {
 		t.Fatalf("status %+v, %v", status, err)
 	}
-	alice := newAccount(t, ctx, root, "alice", 10)
+	alice := chain.MustAccount(t, ctx, "alice", 10)
 	acct, err := client.ViewAccount(ctx, alice.AccountID(), near.Final())
 	if err != nil || acct.Amount != nearAmount(t, "10") {
 		t.Fatalf("alice: %+v, %v", acct, err)
@@ -95,7 +52,7 @@ func TestDevchainAccountsKeysAndTransfers(t *testing.T) {
 	}
 
 	// A transfer arrives exactly.
-	bob := newAccount(t, ctx, root, "bob", 1)
+	bob := chain.MustAccount(t, ctx, "bob", 1)
 	half, _ := near.ParseNEAR("0.5")
 	if _, err := alice.Transfer(ctx, bob.AccountID(), half); err != nil {
 		t.Fatal(err)
@@ -139,7 +96,7 @@ func TestDevchainAccountsKeysAndTransfers(t *testing.T) {
 func TestDevchainContractCallsAndConcurrentNonces(t *testing.T) {
 	ctx := context.Background()
 	chain, client, root := startDevchain(t, devchain.Config{})
-	counter := newAccount(t, ctx, root, "counter", 20)
+	counter := chain.MustAccount(t, ctx, "counter", 20)
 	if _, err := counter.DeployContract(ctx, examplecontracts.Counter, "", nil, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +181,7 @@ func TestDevchainContractCallsAndConcurrentNonces(t *testing.T) {
 
 	// A panicking contract: NEAR's message, typed error, state unchanged.
 	// Deploy with an init call in the same transaction.
-	p := newAccount(t, ctx, root, "panicker", 5)
+	p := chain.MustAccount(t, ctx, "panicker", 5)
 	if _, err := p.DeployContract(ctx, examplecontracts.Panicker, "set", map[string]string{"key": "k", "value": "v"}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +214,8 @@ func nearAmount(t *testing.T, s string) near.U128 {
 
 func TestDevchainTimeoutThenStatus(t *testing.T) {
 	ctx := context.Background()
-	_, client, root := startDevchain(t, devchain.Config{TxTimeout: 300 * time.Millisecond})
-	y := newAccount(t, ctx, root, "yield", 10)
+	chain, client, root := startDevchain(t, devchain.Config{TxTimeout: 300 * time.Millisecond})
+	y := chain.MustAccount(t, ctx, "yield", 10)
 	if _, err := y.DeployContract(ctx, examplecontracts.YieldPair, "", nil, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -288,8 +245,8 @@ func TestDevchainTimeoutThenStatus(t *testing.T) {
 // this is where the two could drift apart).
 func TestDevchainJSONConformance(t *testing.T) {
 	ctx := context.Background()
-	_, client, root := startDevchain(t, devchain.Config{})
-	counter := newAccount(t, ctx, root, "counter", 20)
+	chain, client, root := startDevchain(t, devchain.Config{})
+	counter := chain.MustAccount(t, ctx, "counter", 20)
 	if _, err := counter.DeployContract(ctx, examplecontracts.Counter, "", nil, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +274,7 @@ func TestDevchainJSONConformance(t *testing.T) {
 	}
 	txp := map[string]any{"tx_hash": hash, "sender_account_id": root.AccountID(), "wait_until": "FINAL"}
 	// A failed transaction's outcome too.
-	p := newAccount(t, ctx, root, "panicker", 5)
+	p := chain.MustAccount(t, ctx, "panicker", 5)
 	if _, err := p.DeployContract(ctx, examplecontracts.Panicker, "", nil, 0); err != nil {
 		t.Fatal(err)
 	}
