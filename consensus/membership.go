@@ -476,3 +476,11 @@ func summary(report []byte) string {
 	}
 	return fmt.Sprintf("attestation report, %d bytes", len(report))
 }
+
+type pendingJoin struct {
+	nonce   []byte
+	expires time.Time
+}
+
+// joinWindow is how long a join handshake may take end to end.
+const joinWindow = time.Minute

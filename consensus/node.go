@@ -2,15 +2,11 @@ package consensus
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +15,6 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/outlayer/outlayer/consensus/p2p"
@@ -104,14 +99,6 @@ type Node struct {
 	closed      atomic.Bool
 	closeOnce   sync.Once
 }
-
-type pendingJoin struct {
-	nonce   []byte
-	expires time.Time
-}
-
-// joinWindow is how long a join handshake may take end to end.
-const joinWindow = time.Minute
 
 // Open starts the libp2p host, the store and Raft. A fresh node is in no
 // cluster until Bootstrap or Join; a restarted node rejoins its cluster on
@@ -301,522 +288,6 @@ func applyTuning(rc *raft.Config, t RaftTuning) {
 	}
 }
 
-// Store is the local replica for reads. Writes go through Apply.
-func (n *Node) Store() *store.Store { return n.store }
-
-// Host is the libp2p host, for the daemon's own protocols (blob fetch):
-// Host().Handle registers a members-only protocol, Host().NewStream opens
-// a stream to a peer.
-func (n *Node) Host() *p2p.Host { return n.host }
-
-// PeerID is this node's identity.
-func (n *Node) PeerID() peer.ID { return n.host.ID() }
-
-// Addrs are this node's dialable addresses (with /p2p/<peer id>).
-func (n *Node) Addrs() []ma.Multiaddr { return n.host.Addrs() }
-
-// IsLeader reports whether this node is the Raft leader now.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
-
-// Leader returns the current leader's peer id, or "" when none is known.
-func (n *Node) Leader() peer.ID {
-	_, id := n.raft.LeaderWithID()
-	if id == "" {
-		return ""
-	}
-	p, err := peer.Decode(string(id))
-	if err != nil {
-		return ""
-	}
-	return p
-}
-
-// Server is one member of the Raft configuration.
-type Server struct {
-	ID    peer.ID
-	Voter bool
-}
-
-// Servers returns the latest Raft configuration.
-func (n *Node) Servers() ([]Server, error) {
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return nil, fmt.Errorf("read raft configuration: %w", err)
-	}
-	var out []Server
-	for _, s := range f.Configuration().Servers {
-		p, err := peer.Decode(string(s.ID))
-		if err != nil {
-			continue
-		}
-		out = append(out, Server{ID: p, Voter: s.Suffrage == raft.Voter})
-	}
-	return out, nil
-}
-
-// AppliedIndex is the last log index applied to the local store.
-func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
-
-// Stats returns Raft's statistics.
-func (n *Node) Stats() map[string]string { return n.raft.Stats() }
-
-// Snapshot forces a Raft snapshot now (operators, tests).
-func (n *Node) Snapshot() error {
-	if err := n.raft.Snapshot().Error(); err != nil {
-		return fmt.Errorf("raft snapshot: %w", err)
-	}
-	return nil
-}
-
-// Subscribe returns a channel that receives true when this node becomes
-// leader and false when it stops being leader, so the daemon can start and
-// stop leader-only loops. Only the latest value matters: a slow reader
-// sees the current state, not every flap. cancel releases the channel.
-func (n *Node) Subscribe() (<-chan bool, func()) {
-	ch := make(chan bool, 1)
-	n.subsMu.Lock()
-	n.subs[ch] = struct{}{}
-	n.subsMu.Unlock()
-	if n.IsLeader() {
-		ch <- true
-	}
-	return ch, func() {
-		n.subsMu.Lock()
-		delete(n.subs, ch)
-		n.subsMu.Unlock()
-	}
-}
-
-// LeaderCh is Subscribe for callers that keep the channel for the life of
-// the node.
-func (n *Node) LeaderCh() <-chan bool {
-	ch, _ := n.Subscribe()
-	return ch
-}
-
-func (n *Node) leadershipLoop() {
-	defer n.wg.Done()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case leader := <-n.notify:
-			n.log.Info("leadership changed", "leader", leader, "peer", n.host.ID())
-			if leader {
-				n.requestVoterCheck()
-			}
-			n.subsMu.Lock()
-			for ch := range n.subs {
-				select {
-				case <-ch:
-				default:
-				}
-				ch <- leader
-			}
-			n.subsMu.Unlock()
-		}
-	}
-}
-
-func (n *Node) requestRefresh() {
-	select {
-	case n.refresh <- struct{}{}:
-	default:
-	}
-}
-
-func (n *Node) refreshLoop() {
-	defer n.wg.Done()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-n.refresh:
-			n.refreshMembership()
-			n.requestVoterCheck()
-		}
-	}
-}
-
-// refreshMembership tells the gater who the members are: the replicated
-// node table, the Raft configuration, and (while joining) the members the
-// leader named. Members' addresses from the node table go to the peerstore.
-func (n *Node) refreshMembership() {
-	self := n.host.ID()
-	ids := []peer.ID{self}
-	seenSelf := false
-	if nodes, err := n.store.Nodes(); err == nil {
-		for _, rec := range nodes {
-			p, err := peer.Decode(rec.PeerID)
-			if err != nil {
-				continue
-			}
-			if p == self {
-				seenSelf = true
-			}
-			ids = append(ids, p)
-			var addrs []ma.Multiaddr
-			for _, s := range rec.Addresses {
-				if a, err := ma.NewMultiaddr(s); err == nil {
-					addrs = append(addrs, stripP2P(a))
-				}
-			}
-			if p != self && len(addrs) > 0 {
-				n.host.AddAddrs(p, addrs)
-			}
-		}
-	} else {
-		n.log.Warn("read node table", "err", err)
-	}
-	if f := n.raft.GetConfiguration(); f.Error() == nil {
-		for _, s := range f.Configuration().Servers {
-			if p, err := peer.Decode(string(s.ID)); err == nil {
-				ids = append(ids, p)
-			}
-		}
-	}
-	n.joinMu.Lock()
-	if seenSelf {
-		n.joinSeed = nil
-	}
-	ids = append(ids, n.joinSeed...)
-	n.joinMu.Unlock()
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	n.host.Gater().SetMembers(ids)
-	n.host.Enforce()
-	n.savePeers(ids)
-}
-
-// peersFile remembers members' addresses across restarts, so a node whose
-// whole cluster restarted can find its peers before its replica is rebuilt.
-const peersFile = "peers.json"
-
-func (n *Node) savePeers(ids []peer.ID) {
-	book := map[string][]string{}
-	for _, id := range ids {
-		if id == n.host.ID() {
-			continue
-		}
-		if addrs := n.host.PeerAddrs(id); len(addrs) > 0 {
-			book[id.String()] = addrStrings(addrs)
-		}
-	}
-	raw, err := json.Marshal(book)
-	if err != nil {
-		return
-	}
-	path := filepath.Join(n.cfg.DataDir, peersFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		n.log.Warn("save peer addresses", "err", err)
-		return
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		n.log.Warn("save peer addresses", "err", err)
-	}
-}
-
-func (n *Node) loadPeers() {
-	raw, err := os.ReadFile(filepath.Join(n.cfg.DataDir, peersFile))
-	if err != nil {
-		return
-	}
-	var book map[string][]string
-	if err := json.Unmarshal(raw, &book); err != nil {
-		n.log.Warn("ignoring unreadable peer address book", "file", peersFile, "err", err)
-		return
-	}
-	for id, addrs := range book {
-		p, err := peer.Decode(id)
-		if err != nil {
-			continue
-		}
-		var as []ma.Multiaddr
-		for _, s := range addrs {
-			if a, err := ma.NewMultiaddr(s); err == nil {
-				as = append(as, a)
-			}
-		}
-		n.host.AddAddrs(p, as)
-	}
-}
-
-// Apply proposes cmd and returns what applying it did. On a follower the
-// command is forwarded to the leader over libp2p. The time the FSM sees is
-// the leader's clock when it proposes. Errors from the store keep their
-// sentinels (errors.Is(err, store.ErrInvalidTransition)). ErrIndeterminate
-// means the outcome is unknown. When Apply returns, the write is visible in
-// this node's own Store() (read-your-writes), on followers too.
-func (n *Node) Apply(ctx context.Context, cmd Command) (Result, error) {
-	b, err := encodeCommand(cmd, time.Time{})
-	if err != nil {
-		return Result{}, err
-	}
-	return n.applyEncoded(ctx, b)
-}
-
-func (n *Node) applyEncoded(ctx context.Context, b []byte) (Result, error) {
-	for {
-		if n.closed.Load() {
-			return Result{}, ErrClosed
-		}
-		if n.IsLeader() {
-			res, err := n.applyLocal(ctx, b)
-			if errors.Is(err, ErrNotLeader) {
-				continue
-			}
-			return res, err
-		}
-		leader, err := n.waitLeader(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		if leader == n.host.ID() {
-			continue
-		}
-		var resp rpcResponse
-		sent, err := n.call(ctx, leader, rpcRequest{Kind: rpcApply, Command: b}, &resp)
-		if err != nil {
-			if !sent {
-				if err := n.pause(ctx); err != nil {
-					return Result{}, err
-				}
-				continue
-			}
-			return Result{}, fmt.Errorf("%w: forwarding to leader %s: %w", ErrIndeterminate, leader, err)
-		}
-		if rerr := fromWire(resp.Err); rerr != nil {
-			if errors.Is(rerr, ErrNotLeader) || errors.Is(rerr, ErrNoLeader) {
-				if err := n.pause(ctx); err != nil {
-					return Result{}, err
-				}
-				continue
-			}
-			return Result{}, rerr
-		}
-		if resp.Result == nil {
-			return Result{}, fmt.Errorf("%w: leader %s sent no result", ErrIndeterminate, leader)
-		}
-		// Read-your-writes: the proposer reads its own replica next, so
-		// return only once that replica has applied the entry. If ctx ends
-		// first the write still stands; only its local visibility is late.
-		if err := n.waitApplied(ctx, resp.Result.Index); err != nil {
-			n.log.Debug("forwarded write committed but not yet applied locally", "index", resp.Result.Index, "err", err)
-		}
-		return *resp.Result, nil
-	}
-}
-
-// applyLocal runs on the leader: stamp the leader's clock, append, wait.
-func (n *Node) applyLocal(ctx context.Context, b []byte) (Result, error) {
-	stamped := slices.Clone(b)
-	binary.BigEndian.PutUint64(stamped[2:10], uint64(time.Now().UnixNano()))
-	timeout := time.Duration(0)
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-		if timeout <= 0 {
-			return Result{}, ctx.Err()
-		}
-	}
-	fut := n.raft.Apply(stamped, timeout)
-	done := make(chan error, 1)
-	go func() { done <- fut.Error() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			switch {
-			case errors.Is(err, raft.ErrNotLeader):
-				return Result{}, ErrNotLeader
-			case errors.Is(err, raft.ErrEnqueueTimeout):
-				return Result{}, fmt.Errorf("%w: %w", ErrNoLeader, err)
-			case errors.Is(err, raft.ErrRaftShutdown):
-				return Result{}, fmt.Errorf("%w: %w", ErrIndeterminate, ErrClosed)
-			default:
-				return Result{}, fmt.Errorf("%w: %w", ErrIndeterminate, err)
-			}
-		}
-	case <-ctx.Done():
-		return Result{}, fmt.Errorf("%w: %w", ErrIndeterminate, ctx.Err())
-	}
-	resp, ok := fut.Response().(applyResponse)
-	if !ok {
-		return Result{}, fmt.Errorf("%w: unexpected FSM response %T", ErrIndeterminate, fut.Response())
-	}
-	return resp.result, resp.err
-}
-
-// waitLeader waits until some leader is known.
-func (n *Node) waitLeader(ctx context.Context) (peer.ID, error) {
-	for {
-		if l := n.Leader(); l != "" {
-			return l, nil
-		}
-		if err := n.pause(ctx); err != nil {
-			return "", fmt.Errorf("%w: %w", ErrNoLeader, err)
-		}
-	}
-}
-
-// pause waits a little before retrying, or returns when ctx or the node ends.
-func (n *Node) pause(ctx context.Context) error {
-	t := time.NewTimer(20 * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.ctx.Done():
-		return ErrClosed
-	}
-}
-
-// LinearizableRead returns once the local store reflects every write
-// committed before the call, so a read that follows sees them. On the
-// leader that is a ReadIndex check (VerifyLeader after reading the commit
-// index); a follower asks the leader for its read index and waits until
-// it has applied that far.
-func (n *Node) LinearizableRead(ctx context.Context) error {
-	for {
-		if n.closed.Load() {
-			return ErrClosed
-		}
-		var idx uint64
-		if n.IsLeader() {
-			i, err := n.readIndex(ctx)
-			if errors.Is(err, ErrNotLeader) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			idx = i
-		} else {
-			leader, err := n.waitLeader(ctx)
-			if err != nil {
-				return err
-			}
-			if leader == n.host.ID() {
-				continue
-			}
-			var resp rpcResponse
-			if _, err := n.call(ctx, leader, rpcRequest{Kind: rpcReadIndex}, &resp); err != nil {
-				if err := n.pause(ctx); err != nil {
-					return fmt.Errorf("%w: %w", ErrNoLeader, err)
-				}
-				continue
-			}
-			if rerr := fromWire(resp.Err); rerr != nil {
-				if errors.Is(rerr, ErrNotLeader) || errors.Is(rerr, ErrNoLeader) {
-					if err := n.pause(ctx); err != nil {
-						return err
-					}
-					continue
-				}
-				return rerr
-			}
-			idx = resp.ReadIndex
-		}
-		return n.waitApplied(ctx, idx)
-	}
-}
-
-// readIndex is the leader's half of a linearizable read.
-func (n *Node) readIndex(ctx context.Context) (uint64, error) {
-	// A new leader's commit index may trail what the old leader acknowledged
-	// until an entry of its own term commits: the first read of a term goes
-	// through a barrier.
-	term := n.raft.CurrentTerm()
-	if n.barrierTerm.Load() != term {
-		if err := waitFuture(ctx, n.raft.Barrier(futureTimeout(ctx))); err != nil {
-			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-				return 0, ErrNotLeader
-			}
-			return 0, fmt.Errorf("read barrier: %w", err)
-		}
-		n.barrierTerm.Store(term)
-	}
-	idx := n.raft.CommitIndex()
-	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return 0, ErrNotLeader
-		}
-		return 0, fmt.Errorf("verify leadership: %w", err)
-	}
-	return idx, nil
-}
-
-func futureTimeout(ctx context.Context) time.Duration {
-	if dl, ok := ctx.Deadline(); ok {
-		if d := time.Until(dl); d > 0 {
-			return d
-		}
-		return time.Millisecond
-	}
-	return 0
-}
-
-func waitFuture(ctx context.Context, f raft.Future) error {
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// waitApplied returns once the local store holds every entry up to idx.
-// Raft's AppliedIndex only says the entries were handed to the FSM
-// goroutine; the store has them when our FSM's own watermark passes the
-// last entry at or below idx that reaches the FSM (no-ops and barriers
-// never do).
-func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	need := uint64(0)
-	haveNeed := false
-	for {
-		if !haveNeed && n.raft.AppliedIndex() >= idx {
-			need, haveNeed = n.lastFSMEntry(idx), true
-		}
-		if haveNeed {
-			if n.fsm.applied.Load() >= need {
-				return nil
-			}
-			// An installed snapshot covers everything up to its index.
-			if s, err := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64); err == nil && s >= need {
-				return nil
-			}
-		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for the local replica to apply index %d: %w", idx, ctx.Err())
-		case <-n.ctx.Done():
-			return ErrClosed
-		}
-	}
-}
-
-// lastFSMEntry finds the highest index <= idx whose entry the FSM applies.
-// Zero means none is left in the log (compacted into a snapshot, which
-// the store already holds).
-func (n *Node) lastFSMEntry(idx uint64) uint64 {
-	for k := idx; k > 0; k-- {
-		var l raft.Log
-		if err := n.logStore.GetLog(k, &l); err != nil {
-			return 0
-		}
-		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
-			return k
-		}
-	}
-	return 0
-}
-
 // Close stops Raft, the host and the store. It does not leave the cluster:
 // a closed node is a node that is down, and comes back when reopened.
 func (n *Node) Close() error {
@@ -856,4 +327,25 @@ func (n *Node) Close() error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+func futureTimeout(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d > 0 {
+			return d
+		}
+		return time.Millisecond
+	}
+	return 0
+}
+
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

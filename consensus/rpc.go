@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -111,47 +110,4 @@ func (n *Node) serveRPC(ctx context.Context, from peer.ID, req rpcRequest) rpcRe
 		return rpcResponse{}
 	}
 	return rpcResponse{Err: toWire(fmt.Errorf("unknown rpc %q from %s", req.Kind, from))}
-}
-
-// leaderCall runs req on the leader: locally when this node leads,
-// otherwise over RPCProtocol, retrying while no leader is known or the
-// request never left.
-func (n *Node) leaderCall(ctx context.Context, req rpcRequest) (rpcResponse, error) {
-	for {
-		if n.closed.Load() {
-			return rpcResponse{}, ErrClosed
-		}
-		if n.IsLeader() {
-			resp := n.serveRPC(ctx, n.host.ID(), req)
-			if rerr := fromWire(resp.Err); rerr != nil && errors.Is(rerr, ErrNotLeader) {
-				continue
-			}
-			return resp, nil
-		}
-		leader, err := n.waitLeader(ctx)
-		if err != nil {
-			return rpcResponse{}, err
-		}
-		if leader == n.host.ID() {
-			continue
-		}
-		var resp rpcResponse
-		sent, err := n.call(ctx, leader, req, &resp)
-		if err != nil {
-			if !sent {
-				if err := n.pause(ctx); err != nil {
-					return rpcResponse{}, err
-				}
-				continue
-			}
-			return rpcResponse{}, fmt.Errorf("%w: %s on leader %s: %w", ErrIndeterminate, req.Kind, leader, err)
-		}
-		if rerr := fromWire(resp.Err); rerr != nil && (errors.Is(rerr, ErrNotLeader) || errors.Is(rerr, ErrNoLeader)) {
-			if err := n.pause(ctx); err != nil {
-				return rpcResponse{}, err
-			}
-			continue
-		}
-		return resp, nil
-	}
 }

@@ -1,0 +1,135 @@
+package consensus
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+func (n *Node) requestRefresh() {
+	select {
+	case n.refresh <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) refreshLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.refresh:
+			n.refreshMembership()
+			n.requestVoterCheck()
+		}
+	}
+}
+
+// refreshMembership tells the gater who the members are: the replicated
+// node table, the Raft configuration, and (while joining) the members the
+// leader named. Members' addresses from the node table go to the peerstore.
+func (n *Node) refreshMembership() {
+	self := n.host.ID()
+	ids := []peer.ID{self}
+	seenSelf := false
+	if nodes, err := n.store.Nodes(); err == nil {
+		for _, rec := range nodes {
+			p, err := peer.Decode(rec.PeerID)
+			if err != nil {
+				continue
+			}
+			if p == self {
+				seenSelf = true
+			}
+			ids = append(ids, p)
+			var addrs []ma.Multiaddr
+			for _, s := range rec.Addresses {
+				if a, err := ma.NewMultiaddr(s); err == nil {
+					addrs = append(addrs, stripP2P(a))
+				}
+			}
+			if p != self && len(addrs) > 0 {
+				n.host.AddAddrs(p, addrs)
+			}
+		}
+	} else {
+		n.log.Warn("read node table", "err", err)
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if p, err := peer.Decode(string(s.ID)); err == nil {
+				ids = append(ids, p)
+			}
+		}
+	}
+	n.joinMu.Lock()
+	if seenSelf {
+		n.joinSeed = nil
+	}
+	ids = append(ids, n.joinSeed...)
+	n.joinMu.Unlock()
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	n.host.Gater().SetMembers(ids)
+	n.host.Enforce()
+	n.savePeers(ids)
+}
+
+// peersFile remembers members' addresses across restarts, so a node whose
+// whole cluster restarted can find its peers before its replica is rebuilt.
+const peersFile = "peers.json"
+
+func (n *Node) savePeers(ids []peer.ID) {
+	book := map[string][]string{}
+	for _, id := range ids {
+		if id == n.host.ID() {
+			continue
+		}
+		if addrs := n.host.PeerAddrs(id); len(addrs) > 0 {
+			book[id.String()] = addrStrings(addrs)
+		}
+	}
+	raw, err := json.Marshal(book)
+	if err != nil {
+		return
+	}
+	path := filepath.Join(n.cfg.DataDir, peersFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		n.log.Warn("save peer addresses", "err", err)
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		n.log.Warn("save peer addresses", "err", err)
+	}
+}
+
+func (n *Node) loadPeers() {
+	raw, err := os.ReadFile(filepath.Join(n.cfg.DataDir, peersFile))
+	if err != nil {
+		return
+	}
+	var book map[string][]string
+	if err := json.Unmarshal(raw, &book); err != nil {
+		n.log.Warn("ignoring unreadable peer address book", "file", peersFile, "err", err)
+		return
+	}
+	for id, addrs := range book {
+		p, err := peer.Decode(id)
+		if err != nil {
+			continue
+		}
+		var as []ma.Multiaddr
+		for _, s := range addrs {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				as = append(as, a)
+			}
+		}
+		n.host.AddAddrs(p, as)
+	}
+}
