@@ -26,55 +26,26 @@ func (n *Node) Apply(ctx context.Context, cmd Command) (Result, error) {
 }
 
 func (n *Node) applyEncoded(ctx context.Context, b []byte) (Result, error) {
-	for {
-		if n.closed.Load() {
-			return Result{}, ErrClosed
-		}
-		if n.IsLeader() {
-			res, err := n.applyLocal(ctx, b)
-			if errors.Is(err, ErrNotLeader) {
-				continue
-			}
-			return res, err
-		}
-		leader, err := n.waitLeader(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		if leader == n.host.ID() {
-			continue
-		}
-		var resp rpcResponse
-		sent, err := n.call(ctx, leader, rpcRequest{Kind: rpcApply, Command: b}, &resp)
-		if err != nil {
-			if !sent {
-				if err := n.pause(ctx); err != nil {
-					return Result{}, err
-				}
-				continue
-			}
-			return Result{}, fmt.Errorf("%w: forwarding to leader %s: %w", ErrIndeterminate, leader, err)
-		}
-		if rerr := fromWire(resp.Err); rerr != nil {
-			if errors.Is(rerr, ErrNotLeader) || errors.Is(rerr, ErrNoLeader) {
-				if err := n.pause(ctx); err != nil {
-					return Result{}, err
-				}
-				continue
-			}
-			return Result{}, rerr
-		}
-		if resp.Result == nil {
-			return Result{}, fmt.Errorf("%w: leader %s sent no result", ErrIndeterminate, leader)
-		}
+	resp, remote, err := n.leaderCall(ctx, rpcRequest{Kind: rpcApply, Command: b})
+	var res Result
+	if resp.Result != nil {
+		res = *resp.Result
+	}
+	if err != nil {
+		return res, err
+	}
+	if resp.Result == nil {
+		return Result{}, fmt.Errorf("%w: the leader sent no result", ErrIndeterminate)
+	}
+	if remote {
 		// Read-your-writes: the proposer reads its own replica next, so
 		// return only once that replica has applied the entry. If ctx ends
 		// first the write still stands; only its local visibility is late.
-		if err := n.waitApplied(ctx, resp.Result.Index); err != nil {
-			n.log.Debug("forwarded write committed but not yet applied locally", "index", resp.Result.Index, "err", err)
+		if err := n.waitApplied(ctx, res.Index); err != nil {
+			n.log.Debug("forwarded write committed but not yet applied locally", "index", res.Index, "err", err)
 		}
-		return *resp.Result, nil
 	}
+	return res, nil
 }
 
 // applyLocal runs on the leader: stamp the leader's clock, append, wait.

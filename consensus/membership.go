@@ -31,10 +31,8 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 		}
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	for !n.IsLeader() {
-		if err := n.pause(ctx); err != nil {
-			return fmt.Errorf("bootstrap: waiting to become leader: %w", err)
-		}
+	if err := n.waitUntil(ctx, retryInterval, n.IsLeader); err != nil {
+		return fmt.Errorf("bootstrap: waiting to become leader: %w", err)
 	}
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
@@ -151,20 +149,12 @@ func (n *Node) joinVia(ctx context.Context, m peer.AddrInfo) error {
 	n.admitMembers(resp.Joined.Members)
 	n.log.Info("joined the cluster", "peer", self, "role", resp.Joined.Role, "via", m.ID)
 	// Wait until the leader's log reaches us: then Apply and reads work.
-	for {
-		if n.Leader() != "" && n.raft.AppliedIndex() > 0 {
-			if servers, err := n.Servers(); err == nil {
-				for _, s := range servers {
-					if s.ID == self {
-						return nil
-					}
-				}
-			}
-		}
-		if err := n.pause(ctx); err != nil {
-			return fmt.Errorf("join: admitted, but the leader's log has not reached this node yet: %w", err)
-		}
+	if err := n.waitUntil(ctx, retryInterval, func() bool {
+		return n.Leader() != "" && n.raft.AppliedIndex() > 0 && n.inCluster()
+	}); err != nil {
+		return fmt.Errorf("join: admitted, but the leader's log has not reached this node yet: %w", err)
 	}
+	return nil
 }
 
 // inCluster reports whether this node is in its own latest Raft
@@ -231,7 +221,7 @@ func (n *Node) handleJoin(s network.Stream) {
 		_ = writeFrame(s, rpcResponse{Err: toWire(fmt.Errorf("%w: %s was never bootstrapped or joined, or was removed; join through a member of the cluster", ErrNotInCluster, n.host.ID()))})
 		return
 	}
-	resp, err := n.leaderCall(ctx, rpcRequest{Kind: rpcJoinChallenge, Peer: joiner.String(), Addrs: hello.Addrs})
+	resp, _, err := n.leaderCall(ctx, rpcRequest{Kind: rpcJoinChallenge, Peer: joiner.String(), Addrs: hello.Addrs})
 	if err != nil {
 		resp = rpcResponse{Err: toWire(err)}
 	}
@@ -242,7 +232,7 @@ func (n *Node) handleJoin(s network.Stream) {
 	if err := readFrame(s, &proof); err != nil {
 		return
 	}
-	resp, err = n.leaderCall(ctx, rpcRequest{
+	resp, _, err = n.leaderCall(ctx, rpcRequest{
 		Kind: rpcJoinComplete, Peer: joiner.String(), Addrs: proof.Addrs, Nonce: proof.Nonce, Evidence: proof.Evidence,
 	})
 	if err != nil {
@@ -406,13 +396,11 @@ func (n *Node) Leave(ctx context.Context) error {
 		if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
 			return fmt.Errorf("leave: transfer leadership: %w", err)
 		}
-		for {
-			if l := n.Leader(); l != "" && l != self {
-				break
-			}
-			if err := n.pause(ctx); err != nil {
-				return fmt.Errorf("leave: waiting for a new leader: %w", err)
-			}
+		if err := n.waitUntil(ctx, retryInterval, func() bool {
+			l := n.Leader()
+			return l != "" && l != self
+		}); err != nil {
+			return fmt.Errorf("leave: waiting for a new leader: %w", err)
 		}
 	}
 	return n.Remove(ctx, self)
@@ -422,11 +410,7 @@ func (n *Node) Leave(ctx context.Context) error {
 // The leader removes it from the Raft configuration, then from the node
 // table; every gater then drops its connections.
 func (n *Node) Remove(ctx context.Context, p peer.ID) error {
-	resp, err := n.leaderCall(ctx, rpcRequest{Kind: rpcRemove, Peer: p.String()})
-	if err != nil {
-		return fmt.Errorf("remove %s: %w", p, err)
-	}
-	if err := fromWire(resp.Err); err != nil {
+	if _, _, err := n.leaderCall(ctx, rpcRequest{Kind: rpcRemove, Peer: p.String()}); err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return nil

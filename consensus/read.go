@@ -16,48 +16,11 @@ import (
 // index); a follower asks the leader for its read index and waits until
 // it has applied that far.
 func (n *Node) LinearizableRead(ctx context.Context) error {
-	for {
-		if n.closed.Load() {
-			return ErrClosed
-		}
-		var idx uint64
-		if n.IsLeader() {
-			i, err := n.readIndex(ctx)
-			if errors.Is(err, ErrNotLeader) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			idx = i
-		} else {
-			leader, err := n.waitLeader(ctx)
-			if err != nil {
-				return err
-			}
-			if leader == n.host.ID() {
-				continue
-			}
-			var resp rpcResponse
-			if _, err := n.call(ctx, leader, rpcRequest{Kind: rpcReadIndex}, &resp); err != nil {
-				if err := n.pause(ctx); err != nil {
-					return fmt.Errorf("%w: %w", ErrNoLeader, err)
-				}
-				continue
-			}
-			if rerr := fromWire(resp.Err); rerr != nil {
-				if errors.Is(rerr, ErrNotLeader) || errors.Is(rerr, ErrNoLeader) {
-					if err := n.pause(ctx); err != nil {
-						return err
-					}
-					continue
-				}
-				return rerr
-			}
-			idx = resp.ReadIndex
-		}
-		return n.waitApplied(ctx, idx)
+	resp, _, err := n.leaderCall(ctx, rpcRequest{Kind: rpcReadIndex})
+	if err != nil {
+		return err
 	}
+	return n.waitApplied(ctx, resp.ReadIndex)
 }
 
 // readIndex is the leader's half of a linearizable read.
@@ -91,31 +54,26 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 // last entry at or below idx that reaches the FSM (no-ops and barriers
 // never do).
 func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
 	need := uint64(0)
 	haveNeed := false
-	for {
+	err := n.waitUntil(ctx, time.Millisecond, func() bool {
 		if !haveNeed && n.raft.AppliedIndex() >= idx {
 			need, haveNeed = n.lastFSMEntry(idx), true
 		}
-		if haveNeed {
-			if n.fsm.applied.Load() >= need {
-				return nil
-			}
-			// An installed snapshot covers everything up to its index.
-			if s, err := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64); err == nil && s >= need {
-				return nil
-			}
+		if !haveNeed {
+			return false
 		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for the local replica to apply index %d: %w", idx, ctx.Err())
-		case <-n.ctx.Done():
-			return ErrClosed
+		if n.fsm.applied.Load() >= need {
+			return true
 		}
+		// An installed snapshot covers everything up to its index.
+		s, err := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+		return err == nil && s >= need
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("wait for the local replica to apply index %d: %w", idx, err)
 	}
+	return err
 }
 
 // lastFSMEntry finds the highest index <= idx whose entry the FSM applies.

@@ -65,49 +65,47 @@ func (n *Node) handleRPC(s network.Stream) {
 	}
 }
 
+// serveRPC answers a member's call: serveLocal, with the error in its wire
+// form.
 func (n *Node) serveRPC(ctx context.Context, from peer.ID, req rpcRequest) rpcResponse {
+	resp, err := n.serveLocal(ctx, from, req)
+	if err != nil {
+		// The caller learns only the error; a partial result stays here.
+		return rpcResponse{Err: toWire(err)}
+	}
+	return resp
+}
+
+// serveLocal runs a leader-only operation on this node, for a member's call
+// or for this node's own leaderCall.
+func (n *Node) serveLocal(ctx context.Context, from peer.ID, req rpcRequest) (rpcResponse, error) {
 	if !n.IsLeader() {
-		return rpcResponse{Err: toWire(ErrNotLeader)}
+		return rpcResponse{}, ErrNotLeader
 	}
 	switch req.Kind {
 	case rpcApply:
 		res, err := n.applyLocal(ctx, req.Command)
-		if err != nil {
-			return rpcResponse{Err: toWire(err)}
-		}
-		return rpcResponse{Result: &res}
+		return rpcResponse{Result: &res}, err
 	case rpcReadIndex:
 		idx, err := n.readIndex(ctx)
-		if err != nil {
-			return rpcResponse{Err: toWire(err)}
-		}
-		return rpcResponse{ReadIndex: idx}
+		return rpcResponse{ReadIndex: idx}, err
 	case rpcJoinChallenge, rpcJoinComplete:
 		p, err := peer.Decode(req.Peer)
 		if err != nil {
-			return rpcResponse{Err: toWire(fmt.Errorf("%w: joiner id %q: %w", ErrJoinRefused, req.Peer, err))}
+			return rpcResponse{}, fmt.Errorf("%w: joiner id %q: %w", ErrJoinRefused, req.Peer, err)
 		}
 		if req.Kind == rpcJoinChallenge {
 			ch, err := n.leaderChallenge(p, req.Addrs)
-			if err != nil {
-				return rpcResponse{Err: toWire(err)}
-			}
-			return rpcResponse{Challenge: ch}
+			return rpcResponse{Challenge: ch}, err
 		}
 		j, err := n.leaderAdmit(ctx, p, req.Addrs, req.Nonce, req.Evidence)
-		if err != nil {
-			return rpcResponse{Err: toWire(err)}
-		}
-		return rpcResponse{Joined: j}
+		return rpcResponse{Joined: j}, err
 	case rpcRemove:
 		p, err := peer.Decode(req.Peer)
 		if err != nil {
-			return rpcResponse{Err: toWire(fmt.Errorf("remove: peer id %q: %w", req.Peer, err))}
+			return rpcResponse{}, fmt.Errorf("remove: peer id %q: %w", req.Peer, err)
 		}
-		if err := n.leaderRemove(ctx, p); err != nil {
-			return rpcResponse{Err: toWire(err)}
-		}
-		return rpcResponse{}
+		return rpcResponse{}, n.leaderRemove(ctx, p)
 	}
-	return rpcResponse{Err: toWire(fmt.Errorf("unknown rpc %q from %s", req.Kind, from))}
+	return rpcResponse{}, fmt.Errorf("unknown rpc %q from %s", req.Kind, from)
 }

@@ -38,6 +38,10 @@ const (
 	rpcRemove        rpcKind = "remove"
 )
 
+// repeatable reports whether asking the leader twice is harmless, so that
+// a call that failed after it was sent can simply be asked again.
+func (k rpcKind) repeatable() bool { return k == rpcReadIndex }
+
 type rpcRequest struct {
 	Kind    rpcKind `json:"kind"`
 	Command []byte  `json:"command,omitempty"` // rpcApply: an encoded command
