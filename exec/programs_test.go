@@ -43,13 +43,20 @@ func repoRoot(tb testing.TB) string {
 // sample returns the WASM of testnet/examples/programs/<name>.
 func sample(tb testing.TB, name string) []byte {
 	tb.Helper()
+	return buildProgram(tb, name, "./testnet/examples/programs/"+name)
+}
+
+// buildProgram builds the Go main package at pkg (relative to the
+// repository root) for wasip1, once per test binary.
+func buildProgram(tb testing.TB, name, pkg string) []byte {
+	tb.Helper()
 	samples.mu.Lock()
 	defer samples.mu.Unlock()
 	if wasm, ok := samples.built[name]; ok {
 		return wasm
 	}
 	out := filepath.Join(samples.dir, name+".wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./testnet/examples/programs/"+name)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = repoRoot(tb)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {

@@ -91,7 +91,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		rc = rc.WithCompilationCache(cache)
 	}
 	r.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.runtime); err != nil {
+	if err := instantiateWASI(ctx, r.runtime); err != nil {
 		r.closeRuntime(ctx)
 		return nil, fmt.Errorf("exec: instantiating WASI: %w", err)
 	}
@@ -302,6 +302,7 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 	runCtx, cancel := context.WithTimeout(ctx, limits.Timeout)
 	defer cancel()
 	runCtx = experimental.WithMemoryAllocator(runCtx, alloc)
+	runCtx = withClock(runCtx, clock)
 
 	started := time.Now()
 	defer func() {

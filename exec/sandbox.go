@@ -46,6 +46,11 @@ func (c *virtualClock) nanosleep(ns int64) {
 
 func (c *virtualClock) osyield() {}
 
+// wallNow and monotonicNow read the clock without advancing it (for
+// poll_oneoff's absolute deadlines).
+func (c *virtualClock) wallNow() int64      { return c.startUnixNano + c.elapsed }
+func (c *virtualClock) monotonicNow() int64 { return c.elapsed }
+
 // randomSource is the program's random_get: a ChaCha8 stream keyed by the
 // request's seed, identical on every node.
 func randomSource(seed [32]byte) *rand.ChaCha8 {
@@ -57,18 +62,18 @@ func randomSource(seed [32]byte) *rand.ChaCha8 {
 // and the refusal is remembered so a program that dies of it is reported as
 // over its memory limit rather than with whatever it printed on the way out.
 //
-// The memory lives on the Go heap and grows geometrically. Reserving the
-// whole limit with mmap instead (growth by reslicing, memory back to the OS
-// at once) was tried and showed no gain in the warm-run benchmark, so the
-// simpler heap path stays (see DESIGN.md).
+// Each memory reserves its largest possible size (the limit, or the
+// module's declared maximum if smaller) as address space up front and
+// makes pages usable as it grows (see reservation), so growing never copies
+// and the host holds about what the program uses, never a second copy.
 type limitedAllocator struct {
 	limit    uint64
 	refused  bool
 	memories []*limitedMemory
 }
 
-func (a *limitedAllocator) Allocate(capacity, _ uint64) experimental.LinearMemory {
-	m := &limitedMemory{alloc: a, capHint: min(capacity, a.limit)}
+func (a *limitedAllocator) Allocate(_, maxBytes uint64) experimental.LinearMemory {
+	m := &limitedMemory{alloc: a, reserve: min(maxBytes, a.limit)}
 	a.memories = append(a.memories, m)
 	return m
 }
@@ -85,27 +90,39 @@ func (a *limitedAllocator) release() {
 
 type limitedMemory struct {
 	alloc   *limitedAllocator
-	capHint uint64
+	reserve uint64
+	res     *reservation // nil until the first Reallocate, and after Free
 	buf     []byte
 }
 
 func (m *limitedMemory) Reallocate(size uint64) []byte {
-	if size > m.alloc.limit {
+	if size > m.alloc.limit || size > m.reserve {
 		m.alloc.refused = true
 		return nil
 	}
-	if size <= uint64(cap(m.buf)) {
-		// Bytes past len were never written (memory never shrinks), so
-		// they are still zero as WebAssembly requires.
-		m.buf = m.buf[:size]
-		return m.buf
+	if m.res == nil {
+		res, err := reserve(m.reserve)
+		if err != nil {
+			// The host could not reserve the address space: the program
+			// sees a failed memory.grow, the same as over its limit.
+			m.alloc.refused = true
+			return nil
+		}
+		m.res = res
 	}
-	// Grow geometrically, but never reserve past the limit.
-	newCap := max(size, min(2*uint64(cap(m.buf)), m.alloc.limit), m.capHint)
-	grown := make([]byte, size, newCap)
-	copy(grown, m.buf)
-	m.buf = grown
+	buf, err := m.res.grow(size)
+	if err != nil {
+		m.alloc.refused = true
+		return nil
+	}
+	m.buf = buf
 	return m.buf
 }
 
-func (m *limitedMemory) Free() { m.buf = nil }
+func (m *limitedMemory) Free() {
+	m.buf = nil
+	if m.res != nil {
+		m.res.free()
+		m.res = nil
+	}
+}
