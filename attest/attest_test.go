@@ -53,13 +53,23 @@ func sampleMeasurements() attest.Measurements {
 func tdxEvidence(q []byte) attest.Evidence { return attest.Evidence{Kind: attest.KindTDX, Quote: q} }
 
 func TestSampleQuoteVerifiesOffline(t *testing.T) {
-	v := attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime)})
+	v := attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime), AcceptAnyMeasurement: true})
 	r, err := v.Verify(context.Background(), tdxEvidence(sampleQuote()), sampleReportData())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Kind != attest.KindTDX || r.TCBStatus != attest.TCBNotChecked || r.PolicyChecked {
 		t.Fatalf("report = %+v", r)
+	}
+	// The verdict says what it did not check.
+	if c := strings.Join(r.Caveats(), "\n"); !strings.Contains(c, "TCB was NOT checked") || !strings.Contains(c, "measurements were NOT checked") {
+		t.Fatalf("caveats %q: want the unchecked TCB and measurements named", c)
+	}
+	if s := r.String(); !strings.Contains(s, "CAVEAT:") {
+		t.Fatalf("the printed report hides its caveats:\n%s", s)
+	}
+	if b, _ := json.Marshal(r); !strings.Contains(string(b), `"caveats"`) {
+		t.Fatalf("the JSON report hides its caveats: %s", b)
 	}
 	if r.Measurements != sampleMeasurements() {
 		t.Fatalf("measurements %+v are not the quote's bytes at the spec offsets", r.Measurements)
@@ -97,8 +107,26 @@ func TestTamperedQuotesAreRefused(t *testing.T) {
 	}
 }
 
+// TestTDXWithoutPolicyIsRefused: a valid signature only proves that some
+// TD made the quote; without a policy, and without the explicit opt-in, the
+// verifier refuses it.
+func TestTDXWithoutPolicyIsRefused(t *testing.T) {
+	ctx := context.Background()
+	for _, check := range []func(*attest.Verifier) error{
+		func(v *attest.Verifier) error { _, err := v.Verify(ctx, tdxEvidence(sampleQuote()), sampleReportData()); return err },
+		func(v *attest.Verifier) error { _, err := v.Inspect(ctx, tdxEvidence(sampleQuote())); return err },
+	} {
+		if err := check(attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime)})); !errors.Is(err, attest.ErrNoPolicy) {
+			t.Errorf("no policy: got %v, want ErrNoPolicy", err)
+		}
+		if err := check(attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime), DevMode: true})); !errors.Is(err, attest.ErrNoPolicy) {
+			t.Errorf("no policy, dev mode: got %v, want ErrNoPolicy", err)
+		}
+	}
+}
+
 func TestWrongReportDataIsRefused(t *testing.T) {
-	v := attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime)})
+	v := attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime), AcceptAnyMeasurement: true})
 	key := make([]byte, 32)
 	_, err := v.Verify(context.Background(), tdxEvidence(sampleQuote()), attest.NodeKeyReportData(key, []byte("nonce")))
 	if !errors.Is(err, attest.ErrReportData) {
@@ -154,7 +182,7 @@ func TestPolicyFileIsStrict(t *testing.T) {
 }
 
 func TestDebugTDNeedsPolicyConsent(t *testing.T) {
-	r, err := attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime)}).Inspect(context.Background(), tdxEvidence(sampleQuote()))
+	r, err := attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime), AcceptAnyMeasurement: true}).Inspect(context.Background(), tdxEvidence(sampleQuote()))
 	if err != nil {
 		t.Fatal(err)
 	}

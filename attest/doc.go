@@ -15,7 +15,9 @@
 // key, another nonce or another purpose is refused (ErrReportData).
 //
 // Refusals wrap one of ErrMalformed, ErrSignature, ErrCollateral,
-// ErrTCBStatus, ErrReportData, ErrMeasurement or ErrSimulatedRefused.
+// ErrTCBStatus, ErrReportData, ErrMeasurement, ErrNoPolicy or
+// ErrSimulatedRefused. Without a policy, TDX evidence is refused unless the
+// verifier explicitly accepts any measurement (for inspection by hand).
 // DESIGN.md says what is verified, what is trusted, and what simulated
 // means.
 package attest

@@ -22,6 +22,10 @@ var (
 	// ErrMeasurement: a measurement (MRTD, RTMR0–3) is not in the policy's
 	// allow-list, or the TD is a debug TD the policy does not allow.
 	ErrMeasurement = errors.New("measurement not allowed by policy")
+	// ErrNoPolicy: TDX evidence given to a verifier with no measurement
+	// policy. A valid signature only proves that some TD on some Intel
+	// machine made the quote; the policy says which code may.
+	ErrNoPolicy = errors.New("no measurement policy: TDX evidence is only accepted against a policy that lists the allowed measurements")
 	// ErrSimulatedRefused: simulated evidence given to a verifier that is
 	// not in dev mode.
 	ErrSimulatedRefused = errors.New("simulated attestation refused: this verifier is not in dev mode")

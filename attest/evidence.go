@@ -125,9 +125,10 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	type plain Report
 	out := struct {
 		plain
-		ReportData string `json:"report_data"`
-		Notice     string `json:"notice,omitempty"`
-	}{plain: plain(r), ReportData: hex.EncodeToString(r.ReportData[:])}
+		ReportData string   `json:"report_data"`
+		Notice     string   `json:"notice,omitempty"`
+		Caveats    []string `json:"caveats,omitempty"`
+	}{plain: plain(r), ReportData: hex.EncodeToString(r.ReportData[:]), Caveats: r.Caveats()}
 	if r.Kind == KindSimulated {
 		out.Notice = SimulatedNotice
 	}
@@ -156,5 +157,30 @@ func (r Report) String() string {
 	} else {
 		fmt.Fprintf(&b, "policy:      measurements NOT checked (no policy)\n")
 	}
+	if r.Kind != KindSimulated { // the simulated notice heads the report already
+		for _, c := range r.Caveats() {
+			fmt.Fprintf(&b, "CAVEAT:      %s\n", c)
+		}
+	}
 	return b.String()
+}
+
+// Caveats lists, in words for the person reading a verdict, what this
+// report does not establish: an unchecked TCB, unchecked measurements, a
+// debug TD, simulated evidence. Empty means nothing was left unchecked.
+func (r Report) Caveats() []string {
+	var out []string
+	if r.Kind == KindSimulated {
+		return append(out, SimulatedNotice)
+	}
+	if r.TCBStatus == TCBNotChecked {
+		out = append(out, "the platform's TCB was NOT checked (no collateral): the machine's firmware or microcode may be out of date or revoked")
+	}
+	if !r.PolicyChecked {
+		out = append(out, "the measurements were NOT checked against a policy: any code in any TD could have made this quote")
+	}
+	if r.Debug {
+		out = append(out, "this is a debug TD: the host can read and change its memory")
+	}
+	return out
 }

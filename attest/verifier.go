@@ -17,10 +17,15 @@ import (
 
 // VerifierConfig says what a verifier trusts.
 type VerifierConfig struct {
-	// Policy is the measurement allow-list. Nil: measurements are reported
-	// but not checked (Report.PolicyChecked is false) — fine for
-	// inspecting a quote by hand, never for admitting a node.
+	// Policy is the measurement allow-list. Without one, TDX evidence is
+	// refused (ErrNoPolicy) unless AcceptAnyMeasurement is set.
 	Policy *Policy
+	// AcceptAnyMeasurement lets TDX evidence through without a Policy:
+	// the measurements are reported, not checked (Report.PolicyChecked is
+	// false), and a debug TD is still refused. Only for looking at a quote
+	// by hand (`attest verify --insecure-accept-any-measurement`); anything
+	// that admits a node or trusts a result has a Policy.
+	AcceptAnyMeasurement bool
 	// Collateral enables the TCB check (and revocation, when it holds
 	// CRLs). Nil: the quote's signature chain is verified, the TCB is not.
 	Collateral *Collateral
@@ -114,11 +119,18 @@ func (v *Verifier) Inspect(ctx context.Context, ev Evidence) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if v.cfg.Policy != nil {
+	switch {
+	case v.cfg.Policy != nil:
 		if err := v.cfg.Policy.Check(r.Measurements, r.Debug); err != nil {
 			return Report{}, err
 		}
 		r.PolicyChecked = true
+	case ev.Kind != KindTDX:
+		// Simulated evidence proves no measurement anyway and says so.
+	case !v.cfg.AcceptAnyMeasurement:
+		return Report{}, fmt.Errorf("%w (MRTD %s)", ErrNoPolicy, r.Measurements.MRTD)
+	case r.Debug:
+		return Report{}, fmt.Errorf("%w: the quote comes from a debug TD (its memory is readable by the host), and only a policy with allow_debug admits one", ErrMeasurement)
 	}
 	return r, nil
 }

@@ -51,10 +51,12 @@ joining node does. Without --simulated this needs an Intel TDX guest.`,
 				Description: `Verifies the quote's signature chain to Intel's root offline, the TCB
 status when --collateral is given, the measurements against --policy, and the
 report data when --report-data or --key-file/--nonce is given. Exit status 1 when
-the evidence is refused. Simulated evidence is accepted only with --dev.`,
+the evidence is refused. TDX evidence needs --policy (or, to look at a quote by
+hand, --insecure-accept-any-measurement); a debug TD needs a policy that allows
+it; without --collateral the verdict says the TCB was not checked. Simulated
+evidence is accepted only with --dev.`,
 				Flags: append(append([]cli.Flag{}, bindFlags...),
-					&cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR0-3 allow-lists)"},
-					&cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, …)"},
+					policyFlag(), collateralFlag(), anyMeasurementFlag(),
 					&cli.BoolFlag{Name: "dev", Usage: "accept simulated evidence (development clusters)"},
 					&cli.StringFlag{Name: "dev-key", Usage: "with --dev: accept only this dev public key (hex)"},
 					&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "verify as of this time (RFC 3339), e.g. for old sample quotes"},
@@ -70,7 +72,8 @@ the evidence is refused. Simulated evidence is accepted only with --dev.`,
 request id, the sha256 of its input, the WASM hash, the success flag, the sha256
 of the output (of the error text for a failure) and the instruction count, and
 verifies the result's evidence against it: the TDX quote to Intel's root (TCB
-with --collateral, measurements with --policy), or with --dev a simulated
+with --collateral, measurements with --policy, which TDX evidence needs), or
+with --dev a simulated
 report, which must be signed by the key of the node that reported the result.
 With --near-rpc and --contract, the request's input data, sender and code
 source are also compared with the OutLayer contract's get_request view, so a
@@ -80,8 +83,7 @@ copy can be checked (said in the output). Exit status 1 when the result is not
 attested, does not verify, or the node's request differs from the chain's.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "node", Usage: "a node's HTTP API (URL or host:port)", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_NODE"}},
-					&cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR0-3 allow-lists)"},
-					&cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, …)"},
+					policyFlag(), collateralFlag(), anyMeasurementFlag(),
 					&cli.BoolFlag{Name: "dev", Usage: "accept simulated attestation (development clusters; proves nothing)"},
 					&cli.StringFlag{Name: "near-rpc", Usage: "with --contract: a NEAR JSON-RPC URL to cross-check the request against the chain", EnvVars: []string{"NEAR_RPC"}},
 					&cli.StringFlag{Name: "contract", Usage: "with --near-rpc: the OutLayer contract account"},
@@ -232,16 +234,9 @@ func runAttestVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := attest.VerifierConfig{DevMode: c.Bool("dev")}
-	if p := c.String("policy"); p != "" {
-		if cfg.Policy, err = attest.LoadPolicy(p); err != nil {
-			return usageError("%v", err)
-		}
-	}
-	if d := c.String("collateral"); d != "" {
-		if cfg.Collateral, err = attest.LoadCollateral(d); err != nil {
-			return usageError("%v", err)
-		}
+	cfg, err := verifierConfig(c)
+	if err != nil {
+		return err
 	}
 	if k := c.String("dev-key"); k != "" {
 		b, err := hex.DecodeString(k)
@@ -269,6 +264,9 @@ func runAttestVerify(c *cli.Context) error {
 		r, err = v.Verify(c.Context, ev, expected)
 	} else {
 		r, err = v.Inspect(c.Context, ev)
+	}
+	if errors.Is(err, attest.ErrNoPolicy) {
+		return cli.Exit(fmt.Sprintf("refused: %v (give --policy FILE with the measurements you trust, or --insecure-accept-any-measurement to look at the quote anyway)", err), exitFailure)
 	}
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("refused: %v", err), exitFailure)
@@ -322,16 +320,9 @@ func runAttestVerifyResult(c *cli.Context) error {
 	if err != nil {
 		return usageError("REQUEST_ID %q is not a request number", c.Args().First())
 	}
-	cfg := attest.VerifierConfig{DevMode: c.Bool("dev")}
-	if p := c.String("policy"); p != "" {
-		if cfg.Policy, err = attest.LoadPolicy(p); err != nil {
-			return usageError("%v", err)
-		}
-	}
-	if d := c.String("collateral"); d != "" {
-		if cfg.Collateral, err = attest.LoadCollateral(d); err != nil {
-			return usageError("%v", err)
-		}
+	cfg, err := verifierConfig(c)
+	if err != nil {
+		return err
 	}
 	rpcURL, contract := c.String("near-rpc"), c.String("contract")
 	if (rpcURL == "") != (contract == "") {
@@ -400,6 +391,9 @@ func runAttestVerifyResult(c *cli.Context) error {
 		if errors.Is(err, attest.ErrSimulatedRefused) {
 			return refuse("%v (the result carries simulated attestation; give --dev to accept it for a development cluster)", err)
 		}
+		if errors.Is(err, attest.ErrNoPolicy) {
+			return refuse("%v (give --policy FILE with the measurements you trust)", err)
+		}
 		return refuse("%v", err)
 	}
 
@@ -433,6 +427,9 @@ func runAttestVerifyResult(c *cli.Context) error {
 		fmt.Fprintf(w, "VERIFIED (SIMULATED ATTESTATION, proves nothing about the node): request %d\n", id)
 	} else {
 		fmt.Fprintf(w, "VERIFIED: request %d's result was produced in an attested Intel TDX machine\n", id)
+		for _, cv := range report.Caveats() {
+			fmt.Fprintf(w, "  CAVEAT: %s\n", cv)
+		}
 	}
 	row := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-15s"+format+"\n", append([]any{label + ":"}, args...)...)
@@ -474,4 +471,40 @@ func nodePublicKey(peerID string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("peer id %s does not embed an ed25519 key", peerID)
 	}
 	return raw, nil
+}
+
+func policyFlag() cli.Flag {
+	return &cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR0-3 allow-lists); TDX evidence is refused without one"}
+}
+
+func collateralFlag() cli.Flag {
+	return &cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, …); without it the TCB is NOT checked"}
+}
+
+func anyMeasurementFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "insecure-accept-any-measurement", Usage: "INSECURE: accept TDX evidence without --policy, whatever code the TD runs (to look at a quote by hand; proves nothing about the code)"}
+}
+
+// verifierConfig reads the verifier flags shared by verify and
+// verify-result.
+func verifierConfig(c *cli.Context) (attest.VerifierConfig, error) {
+	cfg := attest.VerifierConfig{DevMode: c.Bool("dev"), AcceptAnyMeasurement: c.Bool("insecure-accept-any-measurement")}
+	var err error
+	if p := c.String("policy"); p != "" {
+		if cfg.Policy, err = attest.LoadPolicy(p); err != nil {
+			return cfg, usageError("%v", err)
+		}
+		if cfg.AcceptAnyMeasurement {
+			return cfg, usageError("--policy and --insecure-accept-any-measurement contradict each other")
+		}
+	}
+	if d := c.String("collateral"); d != "" {
+		if cfg.Collateral, err = attest.LoadCollateral(d); err != nil {
+			return cfg, usageError("%v", err)
+		}
+	}
+	if cfg.AcceptAnyMeasurement {
+		fmt.Fprintln(c.App.ErrWriter, "WARNING: --insecure-accept-any-measurement: the TD's measurements are NOT checked; a valid quote from any TD on any Intel machine passes")
+	}
+	return cfg, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,9 +54,33 @@ func TestAttestCommand(t *testing.T) {
 	if err := os.WriteFile(quote, testdata.RawQuote, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = outlayerd(t, "attest", "verify", quote, "--at", "2023-07-01T00:00:00Z", "--json")
-	if code != exitOK || !strings.Contains(stdout, `"kind": "tdx"`) || !strings.Contains(stdout, `"report_data_checked": false`) {
+	// Without a policy, a validly signed quote is refused: the signature
+	// says nothing about the code in the TD.
+	if code, _, stderr = outlayerd(t, "attest", "verify", quote, "--at", "2023-07-01T00:00:00Z"); code != exitFailure || !strings.Contains(stderr, "no measurement policy") {
+		t.Fatalf("sample quote without a policy: exit %d, stderr %q", code, stderr)
+	}
+	code, stdout, stderr = outlayerd(t, "attest", "verify", quote, "--at", "2023-07-01T00:00:00Z", "--json", "--insecure-accept-any-measurement")
+	if code != exitOK || !strings.Contains(stdout, `"kind": "tdx"`) || !strings.Contains(stdout, `"report_data_checked": false`) ||
+		!strings.Contains(stdout, "TCB was NOT checked") || !strings.Contains(stderr, "WARNING") {
 		t.Fatalf("verify sample quote: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	// With a policy that lists its MRTD it verifies, and still says the TCB
+	// was not checked.
+	var rep struct {
+		Measurements struct {
+			MRTD string `json:"mrtd"`
+		} `json:"measurements"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.Measurements.MRTD == "" {
+		t.Fatalf("the JSON report has no mrtd: %v\n%s", err, stdout)
+	}
+	policy := filepath.Join(dir, "policy.json")
+	if err := os.WriteFile(policy, []byte(`{"mrtd":["`+rep.Measurements.MRTD+`"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = outlayerd(t, "attest", "verify", quote, "--at", "2023-07-01T00:00:00Z", "--policy", policy)
+	if code != exitOK || !strings.Contains(stdout, "measurements allowed") || !strings.Contains(stdout, "CAVEAT:      the platform's TCB was NOT checked") {
+		t.Fatalf("verify sample quote with a policy: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
 	tampered := append([]byte(nil), testdata.RawQuote...)
 	tampered[520] ^= 1 // RTMR3
