@@ -32,12 +32,15 @@ import (
 
 const tgas = 1_000_000_000_000
 
-// programs are the sample programs built once for the whole package, by the
-// Go toolchain, as WASI preview 1 modules.
+// programs are the sample programs, built by the Go toolchain as WASI
+// preview 1 modules the first time a test starts a world (the unit tests of
+// the package's decisions need none of them).
 var (
-	programs    = map[string][]byte{}
-	goCacheDir  string
-	programsErr error
+	programs     = map[string][]byte{}
+	programsDir  string
+	goCacheDir   string
+	programsErr  error
+	programsOnce sync.Once
 )
 
 func TestMain(m *testing.M) {
@@ -46,30 +49,36 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	// Builds share the toolchain's own cache, which the programs above (and
+	programsDir = dir
+	// Builds share the toolchain's own cache, which the programs below (and
 	// any earlier test run) filled with the standard library for wasip1; a
 	// cold cache costs over a minute of compiling on a small machine.
 	goCacheDir = filepath.Join(dir, "gocache")
 	if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
 		goCacheDir = strings.TrimSpace(string(out))
 	}
-	for _, p := range []string{"echo", "loop", "membomb", "panic", "spin"} {
-		out := filepath.Join(dir, p+".wasm")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "../testnet/examples/programs/"+p)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			programsErr = fmt.Errorf("building %s: %v\n%s", p, err, b)
-			break
-		}
-		programs[p], _ = os.ReadFile(out)
-	}
-	if programsErr == nil {
-		programsErr = buildSource(dir, "secretenv", secretEnvMain)
-	}
 	code := m.Run()
 	_ = exec.Command("chmod", "-R", "u+w", dir).Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildPrograms builds the sample programs once for the whole package.
+func buildPrograms() error {
+	programsOnce.Do(func() {
+		for _, p := range []string{"echo", "loop", "membomb", "panic", "spin"} {
+			out := filepath.Join(programsDir, p+".wasm")
+			cmd := exec.Command("go", "build", "-trimpath", "-o", out, "../testnet/examples/programs/"+p)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				programsErr = fmt.Errorf("building %s: %v\n%s", p, err, b)
+				return
+			}
+			programs[p], _ = os.ReadFile(out)
+		}
+		programsErr = buildSource(programsDir, "secretenv", secretEnvMain)
+	})
+	return programsErr
 }
 
 // secretEnvMain prints the secret API_KEY it finds in its environment.
@@ -133,8 +142,8 @@ type world struct {
 
 func newWorld(t testing.TB, blockTime time.Duration, yield uint64) *world {
 	t.Helper()
-	if programsErr != nil {
-		t.Fatal(programsErr)
+	if err := buildPrograms(); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
@@ -496,5 +505,3 @@ func nearAmount(t testing.TB, s string) near.U128 {
 	}
 	return u
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

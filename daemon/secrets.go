@@ -7,6 +7,7 @@ import (
 
 	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/daemon/keystore"
+	"github.com/outlayer/outlayer/failure"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -82,13 +83,13 @@ var errNodeCannotDecrypt = errors.New("this node cannot decrypt secrets now")
 func (n *Node) secretsFor(ctx context.Context, j *store.Job) (map[string]string, *store.Result, error) {
 	ref := *j.Secrets
 	if n.keys == nil {
-		return nil, &store.Result{Success: false, ErrorKind: "access_denied",
+		return nil, &store.Result{Success: false, ErrorKind: failure.AccessDenied,
 			Error: "this request names secrets (profile " + ref.Profile + " of " + ref.AccountID +
 				"), but this node runs without a keystore, so it cannot decrypt them"}, nil
 	}
 	req, err := keystore.RequestFor(j.Code, ref, j.Sender)
 	if err != nil {
-		return nil, &store.Result{Success: false, ErrorKind: "secrets_invalid",
+		return nil, &store.Result{Success: false, ErrorKind: failure.SecretsInvalid,
 			Error: "Secrets unavailable: " + err.Error()}, nil
 	}
 	secrets, err := n.keys.SecretsFor(ctx, req)
@@ -96,7 +97,7 @@ func (n *Node) secretsFor(ctx context.Context, j *store.Job) (map[string]string,
 		return secrets, nil, nil
 	}
 	kind := keystore.ErrorKind(err)
-	if kind == "" {
+	if !kind.Final() {
 		return nil, nil, fmt.Errorf("%w: %w", errNodeCannotDecrypt, err)
 	}
 	return nil, &store.Result{Success: false, ErrorKind: kind,

@@ -11,19 +11,9 @@ import (
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/exec/build"
+	"github.com/outlayer/outlayer/failure"
 	"github.com/outlayer/outlayer/store"
 )
-
-// programError is a failure caused by the request's code source (a build
-// error, a missing repository, a download whose hash does not match): the
-// caller gets it as a failed result. Any other error from obtainWasm is the
-// node's problem and the request is left to be retried elsewhere.
-type programError struct {
-	kind string // store.Result.ErrorKind
-	msg  string
-}
-
-func (e *programError) Error() string { return e.msg }
 
 // wasmInfo is the WASM a request runs and where it came from.
 type wasmInfo struct {
@@ -39,7 +29,10 @@ const supportedTarget = "wasm32-wasip1"
 
 // obtainWasm gets the request's WASM: the replicated cache first, then
 // another member by hash, then a build from source (git) or a download
-// (WasmUrl). New WASM goes into the replicated cache.
+// (WasmUrl). New WASM goes into the replicated cache. A failure caused by
+// the code source (a build error, a missing repository, a download whose
+// hash does not match) is a *failure.Error of a final kind; any other error
+// is the node's problem and the request is left to be retried elsewhere.
 func (w *worker) obtainWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 	switch {
 	case j.Code.Git != nil:
@@ -47,7 +40,7 @@ func (w *worker) obtainWasm(ctx context.Context, j *store.Job) (*wasmInfo, error
 	case j.Code.Wasm != nil:
 		return w.urlWasm(ctx, j)
 	}
-	return nil, &programError{kind: "invalid_request", msg: "the request has no code source"}
+	return nil, failure.New(failure.InvalidRequest, "the request has no code source")
 }
 
 func (w *worker) cached(ctx context.Context, h store.BlobHash) (*wasmInfo, bool) {
@@ -71,8 +64,8 @@ func (w *worker) cached(ctx context.Context, h store.BlobHash) (*wasmInfo, bool)
 func (w *worker) gitWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 	g := j.Code.Git
 	if g.BuildTarget != supportedTarget {
-		return nil, &programError{kind: "compilation_failed", msg: fmt.Sprintf(
-			"Compilation failed: build target %q is not supported; this cluster builds Go programs for %s", g.BuildTarget, supportedTarget)}
+		return nil, failure.New(failure.CompilationFailed,
+			"Compilation failed: build target %q is not supported; this cluster builds Go programs for %s", g.BuildTarget, supportedTarget)
 	}
 	src := store.BlobSource{Repo: g.Repo, Commit: g.Commit, Target: g.BuildTarget}
 	if !j.Params.ForceRebuild {
@@ -108,7 +101,7 @@ func (w *worker) gitWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 			if be.Output != "" && !strings.Contains(msg, be.Output) {
 				msg += "\n" + tail(be.Output, 1500)
 			}
-			return nil, &programError{kind: "compilation_failed", msg: msg}
+			return nil, failure.Wrap(failure.CompilationFailed, err, msg)
 		}
 		return nil, fmt.Errorf("building %s@%s: %w", g.Repo, g.Commit, err)
 	}
@@ -130,7 +123,7 @@ func (w *worker) urlWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 	u := j.Code.Wasm
 	h, err := store.ParseBlobHash(u.Hash)
 	if err != nil {
-		return nil, &programError{kind: "compilation_failed", msg: fmt.Sprintf("WasmUrl hash %q is not a sha256 in hex", u.Hash)}
+		return nil, failure.New(failure.CompilationFailed, "WasmUrl hash %q is not a sha256 in hex", u.Hash)
 	}
 	if info, ok := w.cached(ctx, h); ok {
 		return info, nil
@@ -140,13 +133,13 @@ func (w *worker) urlWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		return nil, &programError{kind: "compilation_failed", msg: "WASM download failed: " + err.Error()}
+		return nil, failure.Wrap(failure.CompilationFailed, err, "WASM download failed: "+err.Error())
 	}
 	if sha256.Sum256(data) != h {
 		// Never echo the hash of what came back: it would publish, on
 		// chain, a digest of whatever the URL served.
-		return nil, &programError{kind: "compilation_failed", msg: fmt.Sprintf(
-			"WASM download from %s does not match the sha256 the request names (%s)", u.URL, u.Hash)}
+		return nil, failure.New(failure.CompilationFailed,
+			"WASM download from %s does not match the sha256 the request names (%s)", u.URL, u.Hash)
 	}
 	if _, err := w.n.cons.Apply(ctx, &consensus.PutBlob{Hash: h, Data: data}); err != nil {
 		w.n.log.Warn("storing the downloaded WASM in the cluster cache failed", "request_id", j.ID, "err", err)

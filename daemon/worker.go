@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/exec"
+	"github.com/outlayer/outlayer/failure"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -203,10 +205,9 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	}
 	wasm, err := w.obtainWasm(ctx, j)
 	if err != nil {
-		var pe *programError
-		if errors.As(err, &pe) {
-			log.Warn("code source failed", "kind", pe.kind, "err", pe.msg)
-			return store.Result{Success: false, Error: pe.msg, ErrorKind: pe.kind, CompilationNote: "Compilation failed"}, nil
+		if kind := classify(err); kind.Final() {
+			log.Warn("code source failed", "kind", kind, "err", err)
+			return store.Result{Success: false, Error: err.Error(), ErrorKind: kind, CompilationNote: "Compilation failed"}, nil
 		}
 		return store.Result{}, err
 	}
@@ -219,7 +220,10 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 
 	format, err := exec.ParseFormat(j.ResponseFormat)
 	if err != nil {
-		format = exec.FormatText
+		// The store refuses unknown formats at enqueue; a job that has one
+		// anyway fails rather than answering in a format nobody asked for.
+		return store.Result{Success: false, ErrorKind: failure.InvalidRequest, Error: "Execution failed: " + err.Error(),
+			CompileMs: wasm.compileMs, CompilationNote: wasm.note, WasmHash: wasm.hash.String()}, nil
 	}
 	req := exec.Request{
 		Wasm:       wasm.bytes,
@@ -249,8 +253,9 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	started := time.Now()
 	out, runErr := w.n.runner.Run(ctx, req)
 	w.n.metrics.execSeconds.Observe(time.Since(started).Seconds())
-	if runErr != nil && !exec.IsProgramFailure(runErr) {
-		return store.Result{}, runErr
+	kind := classify(runErr)
+	if runErr != nil && !kind.Final() {
+		return store.Result{}, fmt.Errorf("%s: %w", kind, runErr)
 	}
 	res := store.Result{
 		Success:         runErr == nil,
@@ -262,7 +267,7 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	}
 	if runErr != nil {
 		res.Error = "Execution failed: " + runErr.Error()
-		res.ErrorKind = "execution_failed"
+		res.ErrorKind = kind
 		w.n.metrics.executions.WithLabelValues("failure").Inc()
 	} else {
 		res.Output = out.Output

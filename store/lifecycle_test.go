@@ -174,6 +174,8 @@ func TestEnqueueInvalidRequestsFailNotDropped(t *testing.T) {
 		{"no commit", "needs both repo and commit", func(r *Request) { r.Code.Git.Commit = "" }},
 		{"bad data id", "not 32 bytes of hex", func(r *Request) { r.DataID = "zz" }},
 		{"bad deposit", "not a decimal", func(r *Request) { r.Deposit = "1.5" }},
+		{"unknown format", "not Bytes, Text or Json", func(r *Request) { r.ResponseFormat = "Yaml" }},
+		{"lowercase format", "not Bytes, Text or Json", func(r *Request) { r.ResponseFormat = "json" }},
 		{"wasm w/o hash", "needs both url and hash", func(r *Request) { r.Code = CodeSource{Wasm: &WasmSource{URL: "https://x"}} }},
 	}
 	for i, c := range cases {

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/outlayer/outlayer/failure"
 )
 
 // Status is where a request is in its lifecycle. The transitions are listed in
@@ -123,7 +125,7 @@ type Request struct {
 	Limits         Limits      `json:"limits"`
 	Input          string      `json:"input,omitempty"`
 	Secrets        *SecretsRef `json:"secrets,omitempty"`
-	ResponseFormat string      `json:"response_format,omitempty"` // Bytes|Text|Json
+	ResponseFormat string      `json:"response_format,omitempty"` // Bytes|Text|Json; empty means Text
 	Params         Params      `json:"params"`
 	Deposit        string      `json:"deposit"` // u128 yoctoNEAR, decimal
 	// RequestedAtNs is the contract's block timestamp (ns) at request time.
@@ -149,6 +151,11 @@ func (r *Request) validate() error {
 			return fmt.Errorf("data id %q is not 32 bytes of hex", r.DataID)
 		}
 	}
+	switch r.ResponseFormat {
+	case "", "Text", "Json", "Bytes":
+	default:
+		return fmt.Errorf("response format %q is not Bytes, Text or Json", r.ResponseFormat)
+	}
 	if !isDecimal(r.Deposit) {
 		return fmt.Errorf("deposit %q is not a decimal yoctoNEAR amount", r.Deposit)
 	}
@@ -160,11 +167,12 @@ type Result struct {
 	Success bool   `json:"success"`
 	Output  []byte `json:"output,omitempty"`
 	Error   string `json:"error,omitempty"`
-	// ErrorKind classifies a failure for dashboards (e.g. compilation_failed,
-	// execution_failed, access_denied); empty on success.
-	ErrorKind    string `json:"error_kind,omitempty"`
-	Instructions uint64 `json:"instructions"`
-	TimeMs       uint64 `json:"time_ms"`
+	// ErrorKind classifies a failure (failure.CompilationFailed,
+	// failure.InstructionLimit, failure.AccessDenied, ...); empty on
+	// success. A reported result only ever carries a final kind.
+	ErrorKind    failure.Kind `json:"error_kind,omitempty"`
+	Instructions uint64       `json:"instructions"`
+	TimeMs       uint64       `json:"time_ms"`
 	// CompileMs is set only when this run compiled the WASM.
 	CompileMs       *uint64 `json:"compile_ms,omitempty"`
 	CompilationNote string  `json:"compilation_note,omitempty"`

@@ -23,6 +23,7 @@ import (
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/failure"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -639,25 +640,25 @@ func ParseSecrets(plaintext []byte) (map[string]string, error) {
 	return m, nil
 }
 
-// ErrorKind names the result's error kind for an error of SecretsFor that
-// is the request's fault, or "" for one that is the node's (not ready,
-// RPC trouble): the request should then run elsewhere or later.
-func ErrorKind(err error) string {
+// ErrorKind classifies an error of SecretsFor: a final kind for one that is
+// the request's fault, failure.SecretsNotReady for one that is the node's
+// (not ready, RPC trouble), after which the request runs elsewhere or later.
+func ErrorKind(err error) failure.Kind {
 	switch {
 	case err == nil:
 		return ""
 	case errors.Is(err, ErrMasterLost):
 		// Checked first: no node of this cluster can ever serve it, so
 		// the request fails instead of waiting for one.
-		return "secrets_unavailable"
+		return failure.SecretsUnavailable
 	case errors.Is(err, ErrNotReady), errors.Is(err, ErrNEARView), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return ""
+		return failure.SecretsNotReady
 	case errors.Is(err, ErrAccessDenied), errors.Is(err, ErrAccessCheck):
-		return "access_denied"
+		return failure.AccessDenied
 	case errors.Is(err, ErrSecretsNotFound):
-		return "secrets_not_found"
+		return failure.SecretsNotFound
 	}
-	return "secrets_invalid"
+	return failure.SecretsInvalid
 }
 
 // generated decrypts the cluster-generated secrets of id, after making
