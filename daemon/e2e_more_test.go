@@ -13,6 +13,7 @@ import (
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
+	"github.com/outlayer/outlayer/failure"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -135,14 +136,15 @@ func TestBadProgramsResolveAsFailuresWithRefund(t *testing.T) {
 		input  string
 		format contracts.ResponseFormat
 		want   string
+		kind   failure.Kind
 	}{
-		{"loop", w.wasmSource("loop"), "", contracts.FormatText, "instruction limit exceeded"},
-		{"memory bomb", w.wasmSource("membomb"), "", contracts.FormatText, "memory limit exceeded"},
-		{"panic", w.wasmSource("panic"), "", contracts.FormatText, "assignment to entry in nil map"},
-		{"bad JSON output", w.wasmSource("echo"), "this is not JSON", contracts.FormatJSON, "not valid JSON"},
-		{"compile error", gitSource(badRepo, badCommit), "", contracts.FormatText, "Compilation failed"},
-		{"missing repo", gitSource(filepath.Join(t.TempDir(), "nothing-here"), "main"), "", contracts.FormatText, "Compilation failed"},
-		{"wrong hash", contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: w.files.URL + "/echo.wasm", Hash: strings.Repeat("ab", 32)}}, "", contracts.FormatText, "sha256"},
+		{"loop", w.wasmSource("loop"), "", contracts.FormatText, "instruction limit exceeded", failure.InstructionLimit},
+		{"memory bomb", w.wasmSource("membomb"), "", contracts.FormatText, "memory limit exceeded", failure.MemoryLimit},
+		{"panic", w.wasmSource("panic"), "", contracts.FormatText, "assignment to entry in nil map", failure.NonZeroExit},
+		{"bad JSON output", w.wasmSource("echo"), "this is not JSON", contracts.FormatJSON, "not valid JSON", failure.BadOutput},
+		{"compile error", gitSource(badRepo, badCommit), "", contracts.FormatText, "Compilation failed", failure.CompilationFailed},
+		{"missing repo", gitSource(filepath.Join(t.TempDir(), "nothing-here"), "main"), "", contracts.FormatText, "Compilation failed", failure.CompilationFailed},
+		{"wrong hash", contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: w.files.URL + "/echo.wasm", Hash: strings.Repeat("ab", 32)}}, "", contracts.FormatText, "sha256", failure.CompilationFailed},
 	}
 	deposit := add(pricing.Estimate(small), nearAmount(t, "0.5"))
 	payer := w.account("badpayer", 1)
@@ -191,6 +193,8 @@ func TestBadProgramsResolveAsFailuresWithRefund(t *testing.T) {
 		// it; the chain's single completion event above is what counts).
 		if (j.Status != store.StatusResolved && !(j.Status == store.StatusExpired && strings.Contains(j.Error, "already"))) || j.Result == nil || j.Result.Success {
 			t.Errorf("%s: replica has %s %+v", c.name, j.Status, j.Result)
+		} else if j.Result.ErrorKind != c.kind {
+			t.Errorf("%s: error kind %q, want %q", c.name, j.Result.ErrorKind, c.kind)
 		}
 	}
 	if got := w.balance(payer.AccountID()); got != expected {

@@ -46,15 +46,8 @@ type Node struct {
 	// adminSrv serves the admin API on AdminSocket(cfg.DataDir).
 	adminSrv *http.Server
 
-	// chainHeight is the last final block height the leader's watcher saw
-	// (zero on followers until they lead).
-	chainHeight atomic.Uint64
-	// isLeading is true while the leader-only loops run.
-	isLeading atomic.Bool
-
-	// warm remembers, on the leader, which nodes recently ran which WASM:
-	// they hold its compiled module in memory.
-	warm    *warmSet
+	// deps are what the loops are given (see deps.go).
+	deps    deps
 	pricing pricingCache
 
 	worker *worker
@@ -95,7 +88,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		key = kp
 	}
 
-	n := &Node{cfg: cfg, log: cfg.Logger, warm: newWarmSet()}
+	n := &Node{cfg: cfg, log: cfg.Logger}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.metrics = newMetrics()
 	n.chain = near.NewClient(cfg.RPCURL, near.WithLogger(cfg.Logger))
@@ -169,6 +162,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	n.applied = newNotifier(n.cons.StoreIndex)
+	n.deps = deps{
+		replica: n.cons.Store(),
+		propose: n.cons,
+		members: clusterMembers{n.cons},
+		chain:   n.chain,
+		sender:  n.signer,
+		wake:    n.applied,
+	}
 	n.worker = newWorker(n)
 
 	if err := n.startHTTP(); err != nil {
@@ -333,7 +334,6 @@ func (n *Node) leadershipLoop() {
 			stopLeader()
 			leaderWG.Wait()
 			stopLeader = nil
-			n.isLeading.Store(false)
 			n.metrics.leader.Set(0)
 			n.log.Info("stepped down: coordinator loops stopped")
 		}
@@ -345,7 +345,6 @@ func (n *Node) leadershipLoop() {
 		}
 		ctx, cancel := context.WithCancel(n.ctx)
 		stopLeader = cancel
-		n.isLeading.Store(true)
 		n.metrics.leader.Set(1)
 		leaderWG.Add(1)
 		go func() {
@@ -390,13 +389,31 @@ func (n *Node) lead(ctx context.Context) {
 		}
 	}
 	n.log.Info("leading: chain watcher, scheduler and resolver started")
-	n.warm.reset()
+	w, s, r := n.leaderLoops()
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); newWatcher(n).run(ctx) }()
-	go func() { defer wg.Done(); newScheduler(n).run(ctx) }()
-	go func() { defer wg.Done(); newResolver(n).run(ctx) }()
+	go func() { defer wg.Done(); w.run(ctx) }()
+	go func() { defer wg.Done(); s.run(ctx) }()
+	go func() { defer wg.Done(); r.run(ctx) }()
 	wg.Wait()
+}
+
+// leaderLoops builds one term's coordinator loops over the node's
+// dependencies. The loops share two things, each through its methods: the
+// chain tip the watcher publishes (the scheduler's deadlines, the
+// resolver's latency metric) and the warm set the resolver fills (the
+// scheduler's placement). Both start empty each term.
+func (n *Node) leaderLoops() (*watcher, *scheduler, *resolver) {
+	d, tip, warm := n.deps, &chainTip{}, newWarmSet()
+	w := &watcher{replica: d.replica, propose: d.propose, chain: d.chain, contract: n.cfg.ContractID,
+		tip: tip, poll: n.cfg.PollInterval, metrics: n.metrics, log: n.log.With("loop", "watcher")}
+	s := &scheduler{replica: d.replica, propose: d.propose, members: d.members, tip: tip, warm: warm,
+		wake: d.wake, cfg: n.cfg, metrics: n.metrics, log: n.log.With("loop", "scheduler")}
+	r := (&resolver{replica: d.replica, propose: d.propose, chain: d.chain, sender: d.sender,
+		contract: n.cfg.ContractID, yieldBlocks: n.cfg.YieldTimeoutBlocks, tip: tip, warm: warm,
+		wake: d.wake, metrics: n.metrics, log: n.log.With("loop", "resolver"),
+		afterLanded: n.cfg.afterResolveLanded}).init()
+	return w, s, r
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +26,23 @@ const maxConcurrentResolves = 32
 
 // resolver submits finished requests to the chain and records the outcome.
 type resolver struct {
-	n *Node
+	replica  replica
+	propose  proposer
+	chain    chainReader
+	sender   chainSender
+	contract string
+	// yieldBlocks is the chain's yield window, which bounds the search for
+	// an earlier resolve.
+	yieldBlocks uint64
+	tip         *chainTip
+	// warm is where the resolver records who ran which WASM, for the
+	// scheduler's placement.
+	warm    *warmSet
+	wake    wakeup
+	metrics *metrics
+	log     *slog.Logger
+	// afterLanded is Config.afterResolveLanded (tests).
+	afterLanded func(ctx context.Context, id uint64, tx string) bool
 
 	mu       sync.Mutex
 	inflight map[uint64]bool
@@ -37,9 +54,10 @@ type resolver struct {
 	sent map[uint64]near.CryptoHash
 }
 
-func newResolver(n *Node) *resolver {
-	return &resolver{n: n, inflight: map[uint64]bool{}, retryAt: map[uint64]time.Time{},
-		attempts: map[uint64]int{}, sent: map[uint64]near.CryptoHash{}}
+func (r *resolver) init() *resolver {
+	r.inflight, r.retryAt = map[uint64]bool{}, map[uint64]time.Time{}
+	r.attempts, r.sent = map[uint64]int{}, map[uint64]near.CryptoHash{}
+	return r
 }
 
 func (r *resolver) run(ctx context.Context) {
@@ -47,16 +65,16 @@ func (r *resolver) run(ctx context.Context) {
 	defer wg.Wait()
 	sem := make(chan struct{}, maxConcurrentResolves)
 	for {
-		ch := r.n.applied.C()
-		jobs, err := r.n.cons.Store().Unresolved(0)
+		ch := r.wake.C()
+		jobs, err := r.replica.Unresolved(0)
 		if err != nil {
-			r.n.log.Warn("reading requests to resolve", "err", err)
+			r.log.Warn("reading requests to resolve", "err", err)
 		}
 		now := time.Now()
 		for _, j := range jobs {
 			if j.Result != nil && j.Result.WasmHash != "" {
 				if h, err := store.ParseBlobHash(j.Result.WasmHash); err == nil {
-					r.n.warm.add(h, j.Result.Node)
+					r.warm.add(h, j.Result.Node)
 				}
 			}
 			r.mu.Lock()
@@ -81,10 +99,10 @@ func (r *resolver) run(ctx context.Context) {
 				r.mu.Lock()
 				delete(r.inflight, j.ID)
 				r.mu.Unlock()
-				r.n.applied.Poke()
+				r.wake.Poke()
 			}()
 		}
-		if !r.n.applied.wait(ctx, ch, 200*time.Millisecond) {
+		if !r.wake.wait(ctx, ch, 200*time.Millisecond) {
 			return
 		}
 	}
@@ -108,9 +126,9 @@ func isTerminalAnswer(err error) (string, bool) {
 }
 
 func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
-	log := r.n.log.With("request_id", j.ID, "loop", "resolver")
+	log := r.log.With("request_id", j.ID)
 	if h, ok := r.pendingHash(j.ID); ok {
-		out, err := r.n.chain.TxStatus(ctx, h, r.n.signer.AccountID(), near.TxExecutedOptimistic)
+		out, err := r.chain.TxStatus(ctx, h, r.sender.AccountID(), near.TxExecutedOptimistic)
 		if err == nil && out.Err() == nil {
 			r.record(ctx, log, j, h.String())
 			return
@@ -123,7 +141,7 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 		log.Error("building the resolve arguments failed; resolving as a failure", "err", err)
 		method, args = contracts.MethodResolveExecution, failureArgs(j.ID, "the cluster could not encode this result: "+err.Error())
 	}
-	out, err := r.n.signer.CallFunction(ctx, r.n.cfg.ContractID, method, args, resolveGas, near.U128{})
+	out, err := r.sender.CallFunction(ctx, r.contract, method, args, resolveGas, near.U128{})
 	if err == nil {
 		h, _ := out.TxHash()
 		r.record(ctx, log, j, h.String())
@@ -137,7 +155,7 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			// Settled already: most likely by a previous leader that died
 			// before recording it. Find that transaction and close the
 			// request as what it is, resolved.
-			h, found, ferr := r.n.findLandedResolve(ctx, j)
+			h, found, ferr := r.findLandedResolve(ctx, j)
 			if ferr != nil {
 				wait := r.backoff(j.ID)
 				log.Warn("the chain says the request is settled; looking for the earlier resolve failed, retrying", "answer", answer, "err", ferr, "retry_in", wait)
@@ -154,12 +172,12 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			reason = "the chain already settled this request without a resolve from this cluster (it answered: " + answer +
 				"): the request was cancelled, or its blocks are no longer served by the RPC node"
 		}
-		if _, aerr := r.n.cons.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); aerr != nil {
+		if _, aerr := r.propose.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); aerr != nil {
 			log.Warn("recording a terminal chain answer failed; will retry", "err", aerr)
 			r.backoff(j.ID)
 			return
 		}
-		r.n.metrics.resolves.WithLabelValues("terminal").Inc()
+		r.metrics.resolves.WithLabelValues("terminal").Inc()
 		log.Warn("resolve refused for good; request closed", "answer", answer)
 		r.forget(j.ID)
 		return
@@ -170,7 +188,7 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 		r.sent[j.ID] = se.TxHash
 		r.mu.Unlock()
 	}
-	r.n.metrics.resolves.WithLabelValues("error").Inc()
+	r.metrics.resolves.WithLabelValues("error").Inc()
 	wait := r.backoff(j.ID)
 	log.Warn("resolve transaction failed; retrying", "err", err, "retry_in", wait)
 }
@@ -186,16 +204,16 @@ func (r *resolver) record(ctx context.Context, log interface {
 	Info(string, ...any)
 	Warn(string, ...any)
 }, j *store.Job, tx string) {
-	r.n.metrics.resolves.WithLabelValues("resolved").Inc()
-	if h := r.n.chainHeight.Load(); h >= j.BlockHeight {
-		r.n.metrics.resolveBlocks.Observe(float64(h - j.BlockHeight))
+	r.metrics.resolves.WithLabelValues("resolved").Inc()
+	if h := r.tip.Height(); h >= j.BlockHeight {
+		r.metrics.resolveBlocks.Observe(float64(h - j.BlockHeight))
 	}
-	if f := r.n.cfg.afterResolveLanded; f != nil && f(ctx, j.ID, tx) {
+	if f := r.afterLanded; f != nil && f(ctx, j.ID, tx) {
 		return
 	}
 	// Resolved is idempotent: retry until it sticks or leadership ends.
 	for attempt := 0; ; attempt++ {
-		_, err := r.n.cons.Apply(ctx, &consensus.Resolved{ID: j.ID, TxHash: tx})
+		_, err := r.propose.Apply(ctx, &consensus.Resolved{ID: j.ID, TxHash: tx})
 		if err == nil || errors.Is(err, store.ErrInvalidTransition) {
 			break
 		}

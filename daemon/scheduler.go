@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/exec"
@@ -20,42 +19,46 @@ import (
 // requests whose yield window is nearly over, and leases queued requests to
 // live nodes, preferring nodes that ran the same WASM recently.
 type scheduler struct {
-	n *Node
+	replica replica
+	propose proposer
+	members members
+	// tip is the chain height the watcher saw; warm is the resolver's
+	// record of who ran what.
+	tip     *chainTip
+	warm    *warmSet
+	wake    wakeup
+	cfg     Config
+	metrics *metrics
+	log     *slog.Logger
 }
 
-func newScheduler(n *Node) *scheduler { return &scheduler{n: n} }
-
 func (s *scheduler) run(ctx context.Context) {
-	log := s.n.log.With("loop", "scheduler")
 	for {
-		ch := s.n.applied.C()
-		if err := s.tick(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("scheduling round failed", "err", err)
+		ch := s.wake.C()
+		if err := s.tick(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("scheduling round failed", "err", err)
 			if !sleepCtx(ctx, 200*time.Millisecond) {
 				return
 			}
 		}
-		if !s.n.applied.wait(ctx, ch, 100*time.Millisecond) {
+		if !s.wake.wait(ctx, ch, 100*time.Millisecond) {
 			return
 		}
 	}
 }
 
-func (s *scheduler) tick(ctx context.Context) error {
-	st := s.n.cons.Store()
-	now := time.Now()
-
+func (s *scheduler) tick(ctx context.Context, now time.Time) error {
 	// 1. Leases that ran out go back to the queue (or fail, out of attempts).
-	if due, err := st.Leases(now, 1); err != nil {
+	if due, err := s.replica.Leases(now, 1); err != nil {
 		return err
 	} else if len(due) > 0 {
-		res, err := s.n.cons.Apply(ctx, &consensus.RequeueExpired{MaxAttempts: s.n.cfg.MaxAttempts})
+		res, err := s.propose.Apply(ctx, &consensus.RequeueExpired{MaxAttempts: s.cfg.MaxAttempts})
 		if err != nil {
 			return fmt.Errorf("requeueing expired leases: %w", err)
 		}
 		for _, r := range res.Requeued {
-			s.n.metrics.requeued.Inc()
-			s.n.log.Warn("lease expired", "request_id", r.ID, "holder", shortPeer(r.Node), "now", r.Status)
+			s.metrics.requeued.Inc()
+			s.log.Warn("lease expired", "request_id", r.ID, "holder", shortPeer(r.Node), "now", r.Status)
 		}
 	}
 
@@ -68,22 +71,26 @@ func (s *scheduler) tick(ctx context.Context) error {
 	return s.assign(ctx, now)
 }
 
+// allLeases lists every live lease.
+func (s *scheduler) allLeases() ([]*store.Job, error) {
+	return s.replica.Leases(time.Unix(math.MaxInt32, 0), 0)
+}
+
 // deadline is the last block at which the chain still accepts a resolve.
 func (s *scheduler) deadline(j *store.Job) uint64 {
-	return j.BlockHeight + s.n.cfg.YieldTimeoutBlocks
+	return j.BlockHeight + s.cfg.YieldTimeoutBlocks
 }
 
 func (s *scheduler) enforceDeadlines(ctx context.Context) error {
-	height := s.n.chainHeight.Load()
+	height := s.tip.Height()
 	if height == 0 {
 		return nil
 	}
-	st := s.n.cons.Store()
-	queued, err := st.Queued(0)
+	queued, err := s.replica.Queued(0)
 	if err != nil {
 		return err
 	}
-	leased, err := st.Leases(time.Unix(math.MaxInt32, 0), 0)
+	leased, err := s.allLeases()
 	if err != nil {
 		return err
 	}
@@ -92,22 +99,22 @@ func (s *scheduler) enforceDeadlines(ctx context.Context) error {
 		switch {
 		case height >= dl:
 			reason := fmt.Sprintf("the chain's yield window closed at block %d before the request finished", dl)
-			if _, err := s.n.cons.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); err != nil && !errors.Is(err, store.ErrInvalidTransition) {
+			if _, err := s.propose.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); err != nil && !errors.Is(err, store.ErrInvalidTransition) {
 				return fmt.Errorf("marking request %d expired: %w", j.ID, err)
 			}
-			s.n.log.Warn("request expired on chain before it finished", "request_id", j.ID, "deadline", dl, "height", height)
-		case height+s.n.cfg.YieldMarginBlocks >= dl:
+			s.log.Warn("request expired on chain before it finished", "request_id", j.ID, "deadline", dl, "height", height)
+		case height+s.cfg.YieldMarginBlocks >= dl:
 			reason := fmt.Sprintf("not finished %d blocks before the chain's yield timeout (block %d): given up so the caller is refunded now",
 				dl-height, dl)
 			if j.Status == store.StatusAssigned {
 				reason = fmt.Sprintf("node %s did not finish %d blocks before the chain's yield timeout (block %d): given up so the caller is refunded now",
 					shortPeer(j.Node), dl-height, dl)
 			}
-			if _, err := s.n.cons.Apply(ctx, &consensus.Fail{ID: j.ID, Reason: reason}); err != nil && !errors.Is(err, store.ErrInvalidTransition) {
+			if _, err := s.propose.Apply(ctx, &consensus.Fail{ID: j.ID, Reason: reason}); err != nil && !errors.Is(err, store.ErrInvalidTransition) {
 				return fmt.Errorf("failing request %d: %w", j.ID, err)
 			}
-			s.n.metrics.givenUp.Inc()
-			s.n.log.Warn("request given up before its yield deadline", "request_id", j.ID, "deadline", dl, "height", height)
+			s.metrics.givenUp.Inc()
+			s.log.Warn("request given up before its yield deadline", "request_id", j.ID, "deadline", dl, "height", height)
 		}
 	}
 	return nil
@@ -116,24 +123,20 @@ func (s *scheduler) enforceDeadlines(ctx context.Context) error {
 // liveNodes are the cluster members this leader can reach now (itself
 // included), with how many leases each holds.
 func (s *scheduler) liveNodes() (map[string]int, error) {
-	servers, err := s.n.cons.Servers()
+	ids, err := s.members.Reachable()
 	if err != nil {
 		return nil, err
 	}
-	self := s.n.cons.PeerID()
-	net := s.n.cons.Host().LibP2P().Network()
 	live := map[string]int{}
-	for _, srv := range servers {
-		if srv.ID == self || net.Connectedness(srv.ID) == network.Connected {
-			live[srv.ID.String()] = 0
-		}
+	for _, id := range ids {
+		live[id] = 0
 	}
+	live[s.members.Self()] = 0
 	return live, nil
 }
 
 func (s *scheduler) assign(ctx context.Context, now time.Time) error {
-	st := s.n.cons.Store()
-	queued, err := st.Queued(1000)
+	queued, err := s.replica.Queued(1000)
 	if err != nil || len(queued) == 0 {
 		return err
 	}
@@ -141,7 +144,7 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	leased, err := st.Leases(time.Unix(math.MaxInt32, 0), 0)
+	leased, err := s.allLeases()
 	if err != nil {
 		return err
 	}
@@ -151,12 +154,12 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 			live[j.Node]++
 		}
 		if src, ok := gitBlobSource(j); ok {
-			if _, cached, _ := st.BlobBySource(src); !cached {
+			if _, cached, _ := s.replica.BlobBySource(src); !cached {
 				building[src] = true
 			}
 		}
 	}
-	slots := s.n.cfg.Slots
+	slots := s.cfg.Slots
 	type proposal struct {
 		job   *store.Job
 		node  string
@@ -190,15 +193,15 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, err := s.n.cons.Apply(ctx, &consensus.Assign{ID: p.job.ID, Node: p.node, LeaseUntil: p.until})
+			_, err := s.propose.Apply(ctx, &consensus.Assign{ID: p.job.ID, Node: p.node, LeaseUntil: p.until})
 			if err != nil {
 				if !errors.Is(err, store.ErrInvalidTransition) {
 					errs[i] = fmt.Errorf("assigning request %d: %w", p.job.ID, err)
 				}
 				return
 			}
-			s.n.metrics.assigned.Inc()
-			s.n.log.Debug("request assigned", "request_id", p.job.ID, "to", shortPeer(p.node), "lease_until", p.until)
+			s.metrics.assigned.Inc()
+			s.log.Debug("request assigned", "request_id", p.job.ID, "to", shortPeer(p.node), "lease_until", p.until)
 		}()
 	}
 	wg.Wait()
@@ -208,12 +211,11 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 // cachedHash returns the WASM hash of a request whose WASM is already in the
 // replicated cache.
 func (s *scheduler) cachedHash(j *store.Job) (store.BlobHash, bool) {
-	st := s.n.cons.Store()
 	if src, ok := gitBlobSource(j); ok {
 		if j.Params.ForceRebuild {
 			return store.BlobHash{}, false
 		}
-		h, ok, err := st.BlobBySource(src)
+		h, ok, err := s.replica.BlobBySource(src)
 		return h, ok && err == nil
 	}
 	if j.Code.Wasm != nil {
@@ -221,7 +223,7 @@ func (s *scheduler) cachedHash(j *store.Job) (store.BlobHash, bool) {
 		if err != nil {
 			return store.BlobHash{}, false
 		}
-		if _, err := st.BlobInfo(h); err == nil {
+		if _, err := s.replica.BlobInfo(h); err == nil {
 			return h, true
 		}
 	}
@@ -239,8 +241,8 @@ func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int,
 	for _, a := range j.Attempts {
 		tried[a.Node] = true
 	}
-	warm := s.n.warm.nodes(hash)
-	self := s.n.cons.PeerID().String()
+	warm := s.warm.nodes(hash)
+	self := s.members.Self()
 	ids := make([]string, 0, len(live))
 	for id, load := range live {
 		if load < slots {
@@ -285,9 +287,9 @@ func (s *scheduler) leaseFor(j *store.Job, cached bool) time.Duration {
 	if j.Limits.MaxExecutionSeconds > 0 {
 		run = time.Duration(j.Limits.MaxExecutionSeconds) * time.Second
 	}
-	d := run + s.n.cfg.LeaseExtra
+	d := run + s.cfg.LeaseExtra
 	if !cached {
-		d += s.n.cfg.BuildLease
+		d += s.cfg.BuildLease
 	}
 	return d
 }
@@ -308,12 +310,6 @@ type warmSet struct {
 }
 
 func newWarmSet() *warmSet { return &warmSet{m: map[store.BlobHash]map[string]bool{}} }
-
-func (w *warmSet) reset() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.m = map[store.BlobHash]map[string]bool{}
-}
 
 func (w *warmSet) add(h store.BlobHash, node string) {
 	w.mu.Lock()

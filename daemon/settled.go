@@ -24,19 +24,19 @@ import (
 // with tx status. It returns found=false when no such transaction exists
 // (the request was cancelled or timed out) or the blocks are no longer
 // served; err is for RPC failures worth retrying.
-func (n *Node) findLandedResolve(ctx context.Context, j *store.Job) (near.CryptoHash, bool, error) {
-	blk, err := n.chain.Block(ctx, near.Final())
+func (r *resolver) findLandedResolve(ctx context.Context, j *store.Job) (near.CryptoHash, bool, error) {
+	blk, err := r.chain.Block(ctx, near.Final())
 	if err != nil {
 		return near.CryptoHash{}, false, fmt.Errorf("reading the final block: %w", err)
 	}
 	top := blk.Header.Height
 	bottom := j.BlockHeight
-	if limit := j.BlockHeight + n.cfg.YieldTimeoutBlocks + 1; top > limit {
+	if limit := j.BlockHeight + r.yieldBlocks + 1; top > limit {
 		top = limit
 	}
-	operator, contract := n.signer.AccountID(), n.cfg.ContractID
+	operator, contract := r.sender.AccountID(), r.contract
 	for h := top; h > bottom && h >= 1; h-- {
-		_, txs, err := n.chain.BlockTransactions(ctx, near.AtHeight(h))
+		_, txs, err := r.chain.BlockTransactions(ctx, near.AtHeight(h))
 		if err != nil {
 			if errors.Is(err, near.ErrUnknownBlock) || errors.Is(err, near.ErrUnknownChunk) || errors.Is(err, near.ErrGarbageCollected) {
 				// A skipped height, or a block the node no longer keeps.
@@ -48,7 +48,7 @@ func (n *Node) findLandedResolve(ctx context.Context, j *store.Job) (near.Crypto
 			if tx.SignerID != operator || tx.ReceiverID != contract || !resolvesRequest(tx, j.ID) {
 				continue
 			}
-			out, err := n.chain.TxStatus(ctx, tx.Hash, operator, near.TxExecutedOptimistic)
+			out, err := r.chain.TxStatus(ctx, tx.Hash, operator, near.TxExecutedOptimistic)
 			if err != nil {
 				return near.CryptoHash{}, false, fmt.Errorf("status of the earlier resolve %s: %w", tx.Hash, err)
 			}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -21,7 +22,15 @@ const pendingPage = 100
 // pending request in one Enqueue entry together with the block height as
 // the cursor. See DESIGN.md for why this is a view poll, not a block scan.
 type watcher struct {
-	n *Node
+	replica  replica
+	propose  proposer
+	chain    chainReader
+	contract string
+	// tip is where the watcher publishes the final height it saw.
+	tip     *chainTip
+	poll    time.Duration
+	metrics *metrics
+	log     *slog.Logger
 	// done is the last height whose pending requests were all enqueued: the
 	// view at a given height never changes, so polling it again is skipped
 	// and a poll interval shorter than the block time costs one cheap
@@ -29,23 +38,20 @@ type watcher struct {
 	done uint64
 }
 
-func newWatcher(n *Node) *watcher { return &watcher{n: n} }
-
 func (w *watcher) run(ctx context.Context) {
-	log := w.n.log.With("loop", "watcher")
-	backoff := w.n.cfg.PollInterval
+	backoff := w.poll
 	for {
-		err := w.poll(ctx)
+		err := w.pollOnce(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		wait := w.n.cfg.PollInterval
+		wait := w.poll
 		if err != nil {
-			log.Warn("polling the contract failed; retrying", "err", err, "retry_in", backoff)
+			w.log.Warn("polling the contract failed; retrying", "err", err, "retry_in", backoff)
 			wait = backoff
 			backoff = min(backoff*2, 10*time.Second)
 		} else {
-			backoff = w.n.cfg.PollInterval
+			backoff = w.poll
 		}
 		if !sleepCtx(ctx, wait) {
 			return
@@ -55,7 +61,7 @@ func (w *watcher) run(ctx context.Context) {
 
 // highestKnownID is the largest request id in the replica (0 when empty).
 func (w *watcher) highestKnownID() (uint64, bool, error) {
-	page, err := w.n.cons.Store().Latest(store.Page{Limit: 1})
+	page, err := w.replica.Latest(store.Page{Limit: 1})
 	if err != nil {
 		return 0, false, err
 	}
@@ -65,14 +71,16 @@ func (w *watcher) highestKnownID() (uint64, bool, error) {
 	return page.Jobs[0].ID, true, nil
 }
 
-func (w *watcher) poll(ctx context.Context) error {
-	blk, err := w.n.chain.Block(ctx, near.Final())
+// pollOnce reads the final block and enqueues the pending requests the
+// replica does not know yet.
+func (w *watcher) pollOnce(ctx context.Context) error {
+	blk, err := w.chain.Block(ctx, near.Final())
 	if err != nil {
 		return fmt.Errorf("reading the final block: %w", err)
 	}
 	height := blk.Header.Height
-	w.n.chainHeight.Store(height)
-	w.n.metrics.chainHeight.Set(float64(height))
+	w.tip.set(height)
+	w.metrics.chainHeight.Set(float64(height))
 	if height == w.done {
 		return nil
 	}
@@ -90,7 +98,7 @@ func (w *watcher) poll(ctx context.Context) error {
 		}
 		limit := uint64(pendingPage)
 		var reqs []contracts.ExecutionRequest
-		if err := w.n.chain.ViewFunctionAt(ctx, w.n.cfg.ContractID, contracts.MethodGetPendingRequests,
+		if err := w.chain.ViewFunctionAt(ctx, w.contract, contracts.MethodGetPendingRequests,
 			contracts.PageArgs{FromIndex: &from, Limit: &limit}, &reqs, ref); err != nil {
 			return fmt.Errorf("listing pending requests from id %d: %w", from, err)
 		}
@@ -102,7 +110,7 @@ func (w *watcher) poll(ctx context.Context) error {
 			if r.Resolved {
 				// Resolved by someone before we saw it: nothing for us to do,
 				// and enqueuing it would only produce a refused resolve.
-				w.n.log.Info("skipping a request the chain already has a resolution for", "request_id", r.RequestID)
+				w.log.Info("skipping a request the chain already has a resolution for", "request_id", r.RequestID)
 				continue
 			}
 			batch = append(batch, requestFromChain(r, cursor))
@@ -117,7 +125,7 @@ func (w *watcher) poll(ctx context.Context) error {
 			w.done = height
 			return nil
 		}
-		res, err := w.n.cons.Apply(ctx, &consensus.Enqueue{Requests: batch, Cursor: cursor})
+		res, err := w.propose.Apply(ctx, &consensus.Enqueue{Requests: batch, Cursor: cursor})
 		if err != nil {
 			return fmt.Errorf("proposing %d new requests: %w", len(batch), err)
 		}
@@ -127,12 +135,12 @@ func (w *watcher) poll(ctx context.Context) error {
 			}
 			switch out {
 			case store.Enqueued:
-				w.n.metrics.enqueued.Inc()
-				w.n.log.Info("request enqueued", "request_id", batch[i].ID, "sender", batch[i].Sender,
+				w.metrics.enqueued.Inc()
+				w.log.Info("request enqueued", "request_id", batch[i].ID, "sender", batch[i].Sender,
 					"block", batch[i].BlockHeight, "code", describeCode(batch[i].Code))
 			case store.EnqueuedInvalid:
-				w.n.metrics.enqueued.Inc()
-				w.n.log.Warn("request enqueued as failed: the cluster cannot execute it", "request_id", batch[i].ID)
+				w.metrics.enqueued.Inc()
+				w.log.Warn("request enqueued as failed: the cluster cannot execute it", "request_id", batch[i].ID)
 			}
 		}
 		if len(reqs) < pendingPage {
@@ -145,14 +153,14 @@ func (w *watcher) poll(ctx context.Context) error {
 // advance records the cursor without requests, at most every ~second, so the
 // log does not grow by an entry per poll.
 func (w *watcher) advance(ctx context.Context, c *store.Cursor) error {
-	cur, ok, err := w.n.cons.Store().Cursor()
+	cur, ok, err := w.replica.Cursor()
 	if err != nil {
 		return err
 	}
 	if ok && c.Height < cur.Height+10 {
 		return nil
 	}
-	if _, err := w.n.cons.Apply(ctx, &consensus.AdvanceCursor{Cursor: *c}); err != nil {
+	if _, err := w.propose.Apply(ctx, &consensus.AdvanceCursor{Cursor: *c}); err != nil {
 		return fmt.Errorf("advancing the chain cursor to %d: %w", c.Height, err)
 	}
 	return nil
