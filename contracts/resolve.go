@@ -1,9 +1,11 @@
 package contracts
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/outlayer/outlayer/internal/textcut"
 )
 
 // MaxErrorBytes is how long an error message may be in a failed response
@@ -19,7 +21,7 @@ const MaxErrorBytes = 512
 // 300 Tgas and no deposit.
 func ResolveCall(requestID uint64, resp ExecutionResponse) (method string, args any, err error) {
 	if resp.Error != nil && len(*resp.Error) > MaxErrorBytes {
-		e := truncateUTF8(*resp.Error, MaxErrorBytes)
+		e := textcut.Head(*resp.Error, MaxErrorBytes)
 		resp.Error = &e
 	}
 	fits, err := resp.FitsYieldPayload()
@@ -53,23 +55,32 @@ func ResolveCall(requestID uint64, resp ExecutionResponse) (method string, args 
 	// texts, which are the only unbounded parts left.
 	resp.Output = nil
 	resp.CompilationNote = nil
-	for resp.Error != nil {
+	for resp.Error != nil && *resp.Error != "" {
 		if ok, _ := resp.FitsYieldPayload(); ok {
 			break
 		}
-		e := truncateUTF8(*resp.Error, len(*resp.Error)/2)
+		e := textcut.Head(*resp.Error, len(*resp.Error)/2)
 		resp.Error = &e
 	}
 	return MethodResolveExecution, ResolveExecutionArgs{RequestID: requestID, Response: resp}, nil
 }
 
-// truncateUTF8 cuts s to at most n bytes without splitting a rune.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
+// OutputIn wraps a program's stdout in the response format the request
+// asked for ("" is Text, the contract's default). Json output must parse
+// (surrounding whitespace is dropped); a format other than Bytes, Text or
+// Json is refused, never answered in another format.
+func OutputIn(format ResponseFormat, out []byte) (*ExecutionOutput, error) {
+	switch format {
+	case FormatBytes:
+		return BytesOutput(out), nil
+	case FormatText, "":
+		return TextOutput(string(out)), nil
+	case FormatJSON:
+		raw := bytes.TrimSpace(out)
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("the output is not valid JSON, which the Json response format needs")
+		}
+		return JSONOutput(json.RawMessage(raw)), nil
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return nil, fmt.Errorf("response format %q is not Bytes, Text or Json", format)
 }

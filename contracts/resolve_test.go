@@ -38,3 +38,32 @@ func TestResolveCallChoosesThePath(t *testing.T) {
 		t.Fatalf("failure response is %d bytes", len(b))
 	}
 }
+
+func TestOutputIn(t *testing.T) {
+	cases := []struct {
+		format ResponseFormat
+		out    string
+		want   string // the output's JSON, or "" for an error
+	}{
+		{FormatText, "hi", `{"Text":"hi"}`},
+		{"", "hi", `{"Text":"hi"}`},
+		{FormatJSON, " [1, 2]\n", `{"Json":[1,2]}`},
+		{FormatJSON, "{nope", ""},
+		{FormatBytes, "\x01\x02", `{"Bytes":[1,2]}`},
+		{"Yaml", "a: 1", ""},
+		{"text", "hi", ""}, // the contract's spellings only
+	}
+	for _, c := range cases {
+		o, err := OutputIn(c.format, []byte(c.out))
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("%q %q: accepted", c.format, c.out)
+			}
+			continue
+		}
+		b, merr := json.Marshal(o)
+		if err != nil || merr != nil || string(b) != c.want {
+			t.Errorf("%q %q: %s %v %v, want %s", c.format, c.out, b, err, merr, c.want)
+		}
+	}
+}

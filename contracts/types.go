@@ -268,7 +268,7 @@ func (o ExecutionOutput) MarshalJSON() ([]byte, error) {
 		return encodeVariant("Text", o.Text)
 	case FormatJSON:
 		if !json.Valid(o.JSON) {
-			return nil, errors.New("Json output is not valid JSON")
+			return nil, errors.New("the Json output is not valid JSON")
 		}
 		return encodeVariant("Json", o.JSON)
 	default:

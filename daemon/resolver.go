@@ -2,14 +2,11 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
@@ -134,12 +131,16 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			return
 		}
 	}
-	method, args, err := resolveCall(j)
+	method, args, err := contracts.ResolveCall(j.ID, responseFor(j))
 	if err != nil {
 		// Cannot happen for results the store accepted; fail safe by
 		// resolving as a failure with the reason.
 		log.Error("building the resolve arguments failed; resolving as a failure", "err", err)
-		method, args = contracts.MethodResolveExecution, failureArgs(j.ID, "the cluster could not encode this result: "+err.Error())
+		method, args, err = contracts.ResolveCall(j.ID, failureResponse("the cluster could not encode this result: "+err.Error()))
+		if err != nil {
+			log.Error("building a failure resolve failed", "err", err)
+			return
+		}
 	}
 	out, err := r.sender.CallFunction(ctx, r.contract, method, args, resolveGas, near.U128{})
 	if err == nil {
@@ -245,53 +246,9 @@ func (r *resolver) backoff(id uint64) time.Duration {
 	return d
 }
 
-// resolveCall picks the resolution method as upstream does: the response
-// inline when its JSON is under 1024 bytes, else (success with output)
-// submit_execution_output_and_resolve, else (failure) the error cut to 512
-// bytes.
-func resolveCall(j *store.Job) (string, any, error) {
-	resp := responseFor(j)
-	fits, err := resp.FitsYieldPayload()
-	if err != nil {
-		return "", nil, err
-	}
-	if fits {
-		return contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{RequestID: j.ID, Response: resp}, nil
-	}
-	if resp.Success && resp.Output != nil {
-		return contracts.MethodSubmitExecutionOutputAndResolve, contracts.SubmitExecutionOutputAndResolveArgs{
-			RequestID: j.ID, Output: *resp.Output, Success: true, ResourcesUsed: resp.ResourcesUsed,
-			CompilationNote: resp.CompilationNote,
-		}, nil
-	}
-	if resp.Error != nil {
-		cut := truncateError(*resp.Error, 512)
-		resp.Error = &cut
-	}
-	if resp.CompilationNote != nil {
-		note := truncateError(*resp.CompilationNote, 128)
-		resp.CompilationNote = &note
-	}
-	resp.Output = nil
-	return contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{RequestID: j.ID, Response: resp}, nil
-}
-
-func failureArgs(id uint64, msg string) contracts.ResolveExecutionArgs {
-	msg = truncateError(msg, 512)
-	return contracts.ResolveExecutionArgs{RequestID: id, Response: contracts.ExecutionResponse{Success: false, Error: &msg}}
-}
-
-// truncateError cuts s to at most n bytes on a rune boundary and says so
-// (upstream sliced bytes and could panic on multi-byte characters).
-func truncateError(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s... (truncated, original size: %d bytes)", s[:cut], len(s))
+// failureResponse is a failed response with msg as its error.
+func failureResponse(msg string) contracts.ExecutionResponse {
+	return contracts.ExecutionResponse{Success: false, Error: &msg}
 }
 
 // responseFor is the ExecutionResponse for a finished request.
@@ -315,7 +272,15 @@ func responseFor(j *store.Job) contracts.ExecutionResponse {
 		}
 		return contracts.ExecutionResponse{Success: false, Error: &msg, ResourcesUsed: used, CompilationNote: notePtr(res)}
 	}
-	return contracts.ExecutionResponse{Success: true, Output: outputFor(j.ResponseFormat, res.Output), ResourcesUsed: used, CompilationNote: notePtr(res)}
+	out, err := contracts.OutputIn(contracts.ResponseFormat(j.ResponseFormat), res.Output)
+	if err != nil {
+		// The store refuses unknown formats and the sandbox checks Json
+		// output, so this is a bug; the caller hears about it rather than
+		// getting an answer in a format it did not ask for.
+		msg := "the cluster could not encode this result: " + err.Error()
+		return contracts.ExecutionResponse{Success: false, Error: &msg, ResourcesUsed: used, CompilationNote: notePtr(res)}
+	}
+	return contracts.ExecutionResponse{Success: true, Output: out, ResourcesUsed: used, CompilationNote: notePtr(res)}
 }
 
 func notePtr(res *store.Result) *string {
@@ -324,23 +289,4 @@ func notePtr(res *store.Result) *string {
 	}
 	n := res.CompilationNote
 	return &n
-}
-
-// outputFor wraps a program's stdout in the response format. The worker
-// checked Json output already; a bad one here is reported as text rather
-// than sent as invalid JSON.
-func outputFor(format string, out []byte) *contracts.ExecutionOutput {
-	switch contracts.ResponseFormat(format) {
-	case contracts.FormatBytes:
-		return contracts.BytesOutput(out)
-	case contracts.FormatJSON:
-		if json.Valid(out) {
-			return contracts.JSONOutput(json.RawMessage(trimJSON(out)))
-		}
-	}
-	return contracts.TextOutput(string(out))
-}
-
-func trimJSON(b []byte) []byte {
-	return []byte(strings.TrimSpace(string(b)))
 }

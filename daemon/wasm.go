@@ -12,6 +12,7 @@ import (
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/exec/build"
 	"github.com/outlayer/outlayer/failure"
+	"github.com/outlayer/outlayer/internal/textcut"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -99,7 +100,7 @@ func (w *worker) gitWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 			w.builds.Add(1)
 			msg := "Compilation failed: " + be.Error()
 			if be.Output != "" && !strings.Contains(msg, be.Output) {
-				msg += "\n" + tail(be.Output, 1500)
+				msg += "\n" + textcut.Tail(be.Output, 1500)
 			}
 			return nil, failure.Wrap(failure.CompilationFailed, err, msg)
 		}
@@ -166,13 +167,6 @@ func (k *keyedLocks) lock(key store.BlobSource) func() {
 	k.mu.Unlock()
 	l.Lock()
 	return l.Unlock
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }
 
 func shortCommit(c string) string {

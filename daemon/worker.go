@@ -25,8 +25,13 @@ type worker struct {
 	buildLocks keyedLocks
 	builds     atomic.Uint64
 
-	mu       sync.Mutex
-	running  map[uint64]context.CancelFunc
+	mu      sync.Mutex
+	running map[uint64]context.CancelFunc
+	// failed holds, per request, the lease end of a run this node could
+	// not do (a node failure): it is not started again under that lease,
+	// which then expires and counts as an attempt, so the request runs on
+	// another node, within the attempt limit.
+	failed   map[uint64]time.Time
 	draining bool
 	wg       sync.WaitGroup
 	// runCtx is cancelled by abort (a crash) but not by drain.
@@ -37,7 +42,7 @@ type worker struct {
 func newWorker(n *Node) *worker {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &worker{n: n, slots: make(chan struct{}, n.cfg.Slots), running: map[uint64]context.CancelFunc{},
-		runCtx: ctx, runCancel: cancel}
+		failed: map[uint64]time.Time{}, runCtx: ctx, runCancel: cancel}
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -49,6 +54,7 @@ func (w *worker) run(ctx context.Context) {
 			w.n.log.Warn("reading this node's assignments", "err", err)
 		}
 		now := time.Now()
+		w.forgetFailed(now)
 		for _, j := range jobs {
 			if !now.Before(j.LeaseUntil) {
 				continue // the lease is over; the scheduler takes it back
@@ -63,6 +69,17 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
+// forgetFailed drops the failed runs whose lease is over.
+func (w *worker) forgetFailed(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, until := range w.failed {
+		if !now.Before(until) {
+			delete(w.failed, id)
+		}
+	}
+}
+
 // start launches j if it is not running and a slot is free; it reports
 // whether the caller should look at more assignments.
 func (w *worker) start(j *store.Job) bool {
@@ -73,6 +90,12 @@ func (w *worker) start(j *store.Job) bool {
 	}
 	if _, ok := w.running[j.ID]; ok {
 		return true
+	}
+	if until, ok := w.failed[j.ID]; ok {
+		if until.Equal(j.LeaseUntil) {
+			return true
+		}
+		delete(w.failed, j.ID) // a new lease: try again
 	}
 	select {
 	case w.slots <- struct{}{}:
@@ -150,7 +173,11 @@ func (w *worker) execute(ctx context.Context, j *store.Job) {
 		if ctx.Err() != nil {
 			log.Warn("run abandoned: lease over or node stopping; the request will be re-run elsewhere", "err", err)
 		} else {
-			log.Error("this node could not run the request; it will be re-run elsewhere after the lease expires", "err", err)
+			log.Error("this node could not run the request; it will be re-run elsewhere after the lease expires",
+				"kind", classify(err), "err", err)
+			w.mu.Lock()
+			w.failed[j.ID] = j.LeaseUntil
+			w.mu.Unlock()
 		}
 		return
 	}
