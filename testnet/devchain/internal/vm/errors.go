@@ -31,7 +31,7 @@ func ExecutionError(text string) *FunctionCallError {
 func CodeDoesNotExist(account string) *FunctionCallError {
 	return &FunctionCallError{
 		JSON: map[string]any{"CompilationError": map[string]any{"CodeDoesNotExist": map[string]string{"account_id": account}}},
-		Text: fmt.Sprintf("CompilationError(CodeDoesNotExist { account_id: AccountId(%q) })", account),
+		Text: "CompilationError(CodeDoesNotExist { account_id: " + rustQuote(account) + " })",
 	}
 }
 
