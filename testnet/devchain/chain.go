@@ -136,8 +136,11 @@ type Chain struct {
 	hashesBase   uint64
 	genesisHash  near.CryptoHash
 	genesisTime  uint64 // ns, for genesis_time
-	pendingTxs   []*txRecord
-	txs          map[near.CryptoHash]*txRecord
+	// historyFrom is the first height whose state queries can answer: the
+	// head a persisted chain restarted from (state changes are not saved).
+	historyFrom uint64
+	pendingTxs  []*txRecord
+	txs         map[near.CryptoHash]*txRecord
 	// included lists the retained included transactions, oldest first, so
 	// the oldest can be forgotten beyond Config.KeepTransactions.
 	included    []*txRecord
@@ -178,6 +181,7 @@ type block struct {
 	Txs       []*txRecord
 	Receipts  []*receipt // receipts executed in this block
 	GasBurnt  uint64
+	Changes   []stateChange // state changes, in order (history.go)
 }
 
 const genesisHeight = 1
@@ -252,6 +256,7 @@ func (c *Chain) loadOrCreateRootKey() error {
 
 func (c *Chain) genesis() {
 	root := c.st.createAccount(c.cfg.RootAccount)
+	defer c.st.takeChanges() // genesis has no block before it to differ from
 	root.Amount = c.cfg.RootBalance
 	k := near.FullAccessKey()
 	root.Keys[c.rootKey.PublicKey()] = k
@@ -477,6 +482,7 @@ func (c *Chain) produceBlock(ctx context.Context) {
 		c.includeTx(b, tx)
 	}
 	c.fireYieldTimeouts(b)
+	b.Changes = c.st.takeChanges()
 	c.prune()
 	close(c.changed)
 	c.changed = make(chan struct{})

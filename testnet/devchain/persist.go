@@ -177,7 +177,7 @@ func (c *Chain) loadSnapshot() (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("devchain: state file %s: account %s: %w", c.snapshotPath(), id, err)
 		}
-		a := &account{CodeHash: sa.CodeHash, StorageUsage: sa.StorageUsage, Keys: map[near.PublicKey]near.AccessKey{}, Data: data}
+		a := &account{ID: id, CodeHash: sa.CodeHash, StorageUsage: sa.StorageUsage, Keys: map[near.PublicKey]near.AccessKey{}, Data: data}
 		if a.Amount, err = near.ParseU128(sa.Amount); err != nil {
 			return false, fmt.Errorf("devchain: state file: account %s: %w", id, err)
 		}
@@ -211,6 +211,7 @@ func (c *Chain) loadSnapshot() (bool, error) {
 	if err := c.restoreHistory(&s); err != nil {
 		return false, fmt.Errorf("devchain: state file %s: %w", c.snapshotPath(), err)
 	}
+	c.historyFrom = c.head().Height
 	return true, nil
 }
 

@@ -39,7 +39,10 @@ func TestRestartUnderLoadLosesNoRequest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	home := t.TempDir()
-	c, cl, root := startChain(t, Config{Home: home, Persist: true})
+	// A yield timeout long enough that no request times out before the
+	// restart, however slow the machine.
+	const yieldTimeout = 5_000
+	c, cl, root := startChain(t, Config{Home: home, Persist: true, YieldTimeout: yieldTimeout})
 	outlayer := newContractAccount(t, ctx, root, "outlayer", "", 20)
 	if _, err := outlayer.DeployContract(ctx, contracts.OutLayerWASM(), contracts.MethodNew,
 		contracts.NewArgs{OwnerID: root.AccountID(), OperatorID: root.AccountID()}, 0); err != nil {
@@ -84,7 +87,7 @@ func TestRestartUnderLoadLosesNoRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c2, cl2, _ := startChain(t, Config{Home: home, Persist: true, BlockTime: time.Hour})
+	c2, cl2, _ := startChain(t, Config{Home: home, Persist: true, BlockTime: time.Hour, YieldTimeout: yieldTimeout})
 	if err := c2.FastForward(ctx, 5); err != nil { // everything in flight lands
 		t.Fatal(err)
 	}
@@ -105,7 +108,7 @@ func TestRestartUnderLoadLosesNoRequest(t *testing.T) {
 	if high == 0 {
 		t.Fatal("no request id has a last byte >= 0x80; the test no longer covers non-UTF-8 keys")
 	}
-	if err := c2.FastForward(ctx, contracts.YieldTimeoutBlocks+5); err != nil {
+	if err := c2.FastForward(ctx, yieldTimeout+5); err != nil {
 		t.Fatal(err)
 	}
 	for i, h := range hashes {

@@ -169,6 +169,7 @@ func (f *actionFailure) err() *near.TxExecutionError {
 
 // executeAction runs all actions of an action receipt atomically.
 func (c *Chain) executeAction(ctx context.Context, b *block, r *receipt) {
+	c.st.setCause(changeCause{receiptID: &r.ID})
 	mark := c.st.mark()
 	var burnt uint64 // refunds burn nothing
 	if !r.IsRefund {
@@ -469,6 +470,7 @@ func (c *Chain) restoreAllowance(r *receipt) {
 	}
 	np.Allowance = &v
 	k.Permission.FunctionCall = &np
+	c.st.touchKey(r.Receiver, pk)
 	signer.Keys[pk] = k
 	c.st.commit()
 }

@@ -127,6 +127,10 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 			return nil, handlerError("UNKNOWN_RECEIPT", map[string]any{"receipt_id": p.ReceiptID.String()}, fmt.Sprintf("Receipt with id %s has never been observed on this node", p.ReceiptID))
 		}
 		return receiptView(r), nil
+	case "EXPERIMENTAL_changes":
+		return c.rpcChanges(params)
+	case "EXPERIMENTAL_changes_in_block":
+		return c.rpcChangesInBlock(params)
 	case "EXPERIMENTAL_protocol_config":
 		return c.rpcProtocolConfig(params)
 	case "EXPERIMENTAL_genesis_config":
@@ -512,17 +516,21 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, rerr := c.resolveBlock(p.BlockReference); rerr != nil {
+	b, rerr := c.resolveBlock(p.BlockReference)
+	if rerr != nil {
 		return nil, rerr
 	}
-	// The devchain keeps only the latest state; every query reads it.
-	b := c.head()
+	if b.Height < c.historyFrom {
+		// The state changes of blocks before a restart are not persisted.
+		return nil, handlerError("GARBAGE_COLLECTED_BLOCK", map[string]any{"block_height": b.Height, "block_hash": b.Hash.String()},
+			fmt.Sprintf("The data for block #%d is garbage collected on this node, use an archival node to fetch historical data", b.Height))
+	}
 	at := near.QueryResultHeader{BlockHeight: b.Height, BlockHash: b.Hash}
 	accountInfo := map[string]any{"requested_account_id": p.AccountID, "block_height": b.Height, "block_hash": b.Hash.String()}
 	if near.ValidateAccountID(p.AccountID) != nil {
 		return nil, handlerError("INVALID_ACCOUNT", accountInfo, fmt.Sprintf("Account ID %q is invalid", p.AccountID))
 	}
-	acc := c.st.accounts[p.AccountID]
+	acc := c.accountAt(p.AccountID, b)
 	if acc == nil {
 		return nil, handlerError("UNKNOWN_ACCOUNT", accountInfo, fmt.Sprintf("account %s does not exist while viewing", p.AccountID))
 	}

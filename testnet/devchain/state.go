@@ -14,6 +14,7 @@ const (
 
 // account is one account's state.
 type account struct {
+	ID           string // the account id (for the change log)
 	Amount       near.U128
 	Locked       near.U128
 	CodeHash     near.CryptoHash
@@ -28,6 +29,7 @@ type state struct {
 	accounts map[string]*account
 	code     map[near.CryptoHash][]byte
 	journal  []func()
+	recorder changeRecorder // this block's changes (history.go)
 }
 
 func newState() *state {
@@ -46,7 +48,8 @@ func (s *state) rollback(to int) {
 func (s *state) commit() { s.journal = s.journal[:0] }
 
 func (s *state) createAccount(id string) *account {
-	a := &account{StorageUsage: storageAccountBytes, Keys: map[near.PublicKey]near.AccessKey{}, Data: map[string][]byte{}}
+	s.touchAccount(id)
+	a := &account{ID: id, StorageUsage: storageAccountBytes, Keys: map[near.PublicKey]near.AccessKey{}, Data: map[string][]byte{}}
 	s.accounts[id] = a
 	s.journal = append(s.journal, func() { delete(s.accounts, id) })
 	return a
@@ -54,23 +57,33 @@ func (s *state) createAccount(id string) *account {
 
 func (s *state) deleteAccount(id string) {
 	a := s.accounts[id]
+	s.touchAccount(id)
+	for pk := range a.Keys {
+		s.touchKey(id, pk)
+	}
+	for k := range a.Data {
+		s.touchData(id, k)
+	}
 	delete(s.accounts, id)
 	s.journal = append(s.journal, func() { s.accounts[id] = a })
 }
 
 func (s *state) setAmount(a *account, v near.U128) {
+	s.touchAccount(a.ID)
 	old := a.Amount
 	a.Amount = v
 	s.journal = append(s.journal, func() { a.Amount = old })
 }
 
 func (s *state) setStorageUsage(a *account, v uint64) {
+	s.touchAccount(a.ID)
 	old := a.StorageUsage
 	a.StorageUsage = v
 	s.journal = append(s.journal, func() { a.StorageUsage = old })
 }
 
 func (s *state) setKey(a *account, pk near.PublicKey, k near.AccessKey) {
+	s.touchKey(a.ID, pk)
 	old, had := a.Keys[pk]
 	a.Keys[pk] = k
 	s.journal = append(s.journal, func() {
@@ -83,12 +96,14 @@ func (s *state) setKey(a *account, pk near.PublicKey, k near.AccessKey) {
 }
 
 func (s *state) deleteKey(a *account, pk near.PublicKey) {
+	s.touchKey(a.ID, pk)
 	old := a.Keys[pk]
 	delete(a.Keys, pk)
 	s.journal = append(s.journal, func() { a.Keys[pk] = old })
 }
 
 func (s *state) setCode(a *account, code []byte) {
+	s.touchAccount(a.ID)
 	h := near.HashBytes(code)
 	oldHash, oldLen := a.CodeHash, uint64(len(s.code[a.CodeHash]))
 	if _, ok := s.code[h]; !ok {
@@ -142,6 +157,7 @@ func (h *accountStorage) StorageRead(k []byte) ([]byte, bool) {
 
 func (h *accountStorage) StorageWrite(k, v []byte) {
 	key := string(k)
+	h.s.touchData(h.account, key)
 	old, had := h.a.Data[key]
 	h.a.Data[key] = append([]byte(nil), v...)
 	h.s.journal = append(h.s.journal, func() {
@@ -159,6 +175,7 @@ func (h *accountStorage) StorageRemove(k []byte) {
 	if !had {
 		return
 	}
+	h.s.touchData(h.account, key)
 	delete(h.a.Data, key)
 	h.s.journal = append(h.s.journal, func() { h.a.Data[key] = old })
 }

@@ -265,6 +265,9 @@ func (c *Chain) includeTx(b *block, tx *txRecord) {
 	}
 	t := &tx.signed.Transaction
 	signer := p.signer
+	c.st.setCause(changeCause{txHash: &tx.hash})
+	c.st.touchAccount(t.SignerID)
+	c.st.touchKey(t.SignerID, t.PublicKey)
 	rest, _ := signer.Amount.Sub(p.cost)
 	signer.Amount = rest
 	key := p.key

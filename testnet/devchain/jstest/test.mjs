@@ -133,7 +133,7 @@ test('transactions, receipts and chunks can be looked up', async () => {
 test('queries at a past block answer from that block', async () => {
   const before = await provider.viewBlock({ finality: 'final' });
   const was = await provider.viewAccount({ accountId: alice.accountId, blockQuery: { blockId: before.header.height } });
-  await root.transfer({ receiverId: alice.accountId, amount: ONE_NEAR });
+  const transfer = await root.transfer({ receiverId: alice.accountId, amount: ONE_NEAR });
   const now = await provider.viewAccount({ accountId: alice.accountId });
   assert.equal(now.amount, was.amount + ONE_NEAR);
   const then = await provider.viewAccount({ accountId: alice.accountId, blockQuery: { blockId: before.header.height } });
@@ -141,9 +141,33 @@ test('queries at a past block answer from that block', async () => {
   assert.equal(then.block_height, before.header.height);
   const num = await provider.callFunction({ contractId: counter.accountId, method: 'get_num', args: {}, blockQuery: { blockId: before.header.hash } });
   assert.equal(num, 2);
-  // Which accounts changed in the transfer's block.
-  const changes = await provider.accountChanges([alice.accountId], { finality: 'final' });
-  assert.ok(Array.isArray(changes.changes));
+  const keys = await provider.viewAccessKeyList({ accountId: alice.accountId, finalityQuery: { finality: 'final' } });
+  assert.equal(keys.keys.length, 1);
+});
+
+test('EXPERIMENTAL_changes: what a block changed', async () => {
+  const out = await root.transfer({ receiverId: alice.accountId, amount: ONE_NEAR });
+  const credit = out.receipts_outcome.find((r) => r.outcome.executor_id === alice.accountId);
+  const now = await provider.viewAccount({ accountId: alice.accountId });
+  const changes = await provider.accountChanges([alice.accountId], { blockId: credit.block_hash });
+  assert.equal(changes.block_hash, credit.block_hash);
+  const update = changes.changes.find((c) => c.type === 'account_update');
+  assert.equal(update.change.amount, now.amount.toString());
+  assert.deepEqual(update.cause, { type: 'receipt_processing', receipt_hash: credit.id });
+  const touched = await provider.blockChanges({ blockId: credit.block_hash });
+  assert.ok(touched.changes.some((c) => c.type === 'account_touched' && c.account_id === alice.accountId));
+  // The counter's data entry in the block its increment ran in.
+  const inc = await alice.callFunctionRaw({ contractId: counter.accountId, methodName: 'increment', args: {}, waitUntil: 'FINAL' });
+  const ran = inc.receipts_outcome.find((r) => r.outcome.executor_id === counter.accountId);
+  const data = await provider.contractStateChanges([counter.accountId], { blockId: ran.block_hash });
+  const entry = data.changes.find((c) => c.type === 'data_update');
+  assert.equal(Buffer.from(entry.change.key_base64, 'base64').toString(), 'num');
+  // The signer's key nonce moved in the block that included the transaction.
+  const keyChanges = await provider.singleAccessKeyChanges([{ account_id: alice.accountId, public_key: aliceKey.getPublicKey().toString() }], { blockId: inc.transaction_outcome.block_hash });
+  assert.equal(keyChanges.changes[0].type, 'access_key_update');
+  assert.equal(keyChanges.changes[0].cause.tx_hash, inc.transaction_outcome.id);
+  const code = await provider.contractCodeChanges([counter.accountId], { blockId: ran.block_hash });
+  assert.deepEqual(code.changes, []);
 });
 
 test('meta-transaction: alice signs a delegate action, root relays and pays', async () => {
@@ -153,8 +177,8 @@ test('meta-transaction: alice signs a delegate action, root relays and pays', as
     actions: [actions.functionCall('increment', {}, teraToGas('30'), 0n)],
   });
   const out = await root.relayMetaTransaction(signed.signedDelegate);
-  assert.ok(out.receipts_outcome.some((r) => r.outcome.executor_id === counter.accountId && r.outcome.logs.includes('Increased number to 3')));
-  assert.equal(await provider.callFunction({ contractId: counter.accountId, method: 'get_num', args: {} }), 3);
+  assert.ok(out.receipts_outcome.some((r) => r.outcome.executor_id === counter.accountId && r.outcome.logs.includes('Increased number to 4')));
+  assert.equal(await provider.callFunction({ contractId: counter.accountId, method: 'get_num', args: {} }), 4);
   const after = await alice.getState();
   assert.equal(after.balance.total, before.balance.total, 'the relayer pays, not alice');
 });
