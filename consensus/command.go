@@ -5,60 +5,143 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/outlayer/outlayer/store"
 )
 
 // CommandVersion is the envelope version of JSON-bodied commands, which
-// this binary writes for every type but Enqueue (see CommandVersionCompact).
-// A node refuses to apply an entry whose version it does not know (see
-// DESIGN.md: upgrade followers before the leader).
+// this binary writes for every command without a compact body (see
+// CommandVersionCompact). A node refuses to apply an entry whose version it
+// does not know (see DESIGN.md: upgrade followers before the leader).
 const CommandVersion byte = 1
 
-// CommandType names a command in the envelope.
-type CommandType byte
+// Command is a state change proposed through Raft. The types in the command
+// table below are the whole vocabulary of the replicated state machine;
+// each knows how it applies to the store.
+type Command interface {
+	// apply runs the command inside the FSM's store transaction, at the
+	// proposing leader's time. It must be deterministic: every replica
+	// runs it on the same bytes and must end with the same store.
+	apply(tx *store.Tx, now time.Time) (Result, error)
+}
 
-// Command types. Values are part of the log format: never renumber, only add.
-const (
-	TypeEnqueue        CommandType = 1
-	TypeAssign         CommandType = 2
-	TypeComplete       CommandType = 3
-	TypeRequeueExpired CommandType = 4
-	TypeFail           CommandType = 5
-	TypeResolved       CommandType = 6
-	TypeExpired        CommandType = 7
-	TypeAdvanceCursor  CommandType = 8
-	TypePutBlob        CommandType = 9
-	TypeTouchBlob      CommandType = 10
-	TypeEvictBlobs     CommandType = 11
-	TypeNodeAdd        CommandType = 12
-	TypeNodeRemove     CommandType = 13
-	TypeKeystorePut    CommandType = 14
-	TypeKeystoreDelete CommandType = 15
-	TypeRelease        CommandType = 16
+// commands is the command table: one entry per command, and the only list
+// of them. Encoding, decoding, naming and the FSM all read it. Codes are
+// part of the log format: never renumber or reuse one, only add.
+var commands = newCommandTable(
+	command[Enqueue](1, compactBody(appendEnqueueCompact, decodeEnqueueCompact)),
+	command[Assign](2),
+	command[Complete](3),
+	command[RequeueExpired](4),
+	command[Fail](5),
+	command[Resolved](6),
+	command[Expired](7),
+	command[AdvanceCursor](8),
+	command[PutBlob](9),
+	command[TouchBlob](10),
+	command[EvictBlobs](11),
+	command[NodeAdd](12, changesMembership),
+	command[NodeRemove](13, changesMembership),
+	command[KeystorePut](14),
+	command[KeystoreDelete](15),
+	command[Release](16),
 )
 
+// CommandType is a command's code in the log envelope.
+type CommandType byte
+
 func (t CommandType) String() string {
-	if name, ok := commandNames[t]; ok {
-		return name
+	if d := commands.byCode[t]; d != nil {
+		return d.name
 	}
 	return fmt.Sprintf("CommandType(%d)", byte(t))
 }
 
-var commandNames = map[CommandType]string{
-	TypeEnqueue: "Enqueue", TypeAssign: "Assign", TypeComplete: "Complete",
-	TypeRequeueExpired: "RequeueExpired", TypeFail: "Fail", TypeResolved: "Resolved",
-	TypeExpired: "Expired", TypeAdvanceCursor: "AdvanceCursor", TypePutBlob: "PutBlob",
-	TypeTouchBlob: "TouchBlob", TypeEvictBlobs: "EvictBlobs", TypeNodeAdd: "NodeAdd",
-	TypeNodeRemove: "NodeRemove", TypeKeystorePut: "KeystorePut", TypeKeystoreDelete: "KeystoreDelete",
-	TypeRelease: "Release",
+// commandDef is one entry of the command table.
+type commandDef struct {
+	code CommandType
+	// name is the Go type's name (logs, errors).
+	name string
+	// goType is the pointer type that implements Command.
+	goType reflect.Type
+	// new returns an empty command to decode a JSON body into.
+	new func() Command
+	// membership: applying the command changes who is in the cluster, so
+	// the gater's member set is refreshed after its batch.
+	membership bool
+	// appendCompact and decodeCompact, when set, are the command's compact
+	// body (envelope version CommandVersionCompact), which is then what
+	// this binary writes for it.
+	appendCompact func(dst []byte, c Command) []byte
+	decodeCompact func(body []byte) (Command, error)
 }
 
-// Command is a state change proposed through Raft. The concrete types below
-// are the whole vocabulary of the replicated state machine.
-type Command interface {
-	Type() CommandType
+// command makes the table entry for *T with the given code.
+func command[T any, P interface {
+	*T
+	Command
+}](code CommandType, opts ...func(*commandDef)) commandDef {
+	d := commandDef{
+		code:   code,
+		name:   reflect.TypeFor[T]().Name(),
+		goType: reflect.TypeFor[P](),
+		new:    func() Command { return P(new(T)) },
+	}
+	for _, o := range opts {
+		o(&d)
+	}
+	return d
+}
+
+// changesMembership marks a command that edits the node table.
+func changesMembership(d *commandDef) { d.membership = true }
+
+// compactBody gives a command a compact binary body instead of JSON.
+func compactBody[P Command](enc func([]byte, P) []byte, dec func([]byte) (P, error)) func(*commandDef) {
+	return func(d *commandDef) {
+		d.appendCompact = func(dst []byte, c Command) []byte { return enc(dst, c.(P)) }
+		d.decodeCompact = func(body []byte) (Command, error) {
+			c, err := dec(body)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+	}
+}
+
+// commandTable indexes the entries by code and by Go type.
+type commandTable struct {
+	all    []commandDef
+	byCode map[CommandType]*commandDef
+	byType map[reflect.Type]*commandDef
+}
+
+func newCommandTable(defs ...commandDef) *commandTable {
+	t := &commandTable{
+		all:    defs,
+		byCode: make(map[CommandType]*commandDef, len(defs)),
+		byType: make(map[reflect.Type]*commandDef, len(defs)),
+	}
+	for i := range t.all {
+		d := &t.all[i]
+		t.byCode[d.code] = d
+		t.byType[d.goType] = d
+	}
+	return t
+}
+
+// of returns c's entry, or nil when c's type is not in the table.
+func (t *commandTable) of(c Command) *commandDef { return t.byType[reflect.TypeOf(c)] }
+
+// typeOf is c's code in the log (0 when c is not in the table).
+func typeOf(c Command) CommandType {
+	if d := commands.of(c); d != nil {
+		return d.code
+	}
+	return 0
 }
 
 // Enqueue records requests seen on chain, with the chain cursor in the same
@@ -69,11 +152,21 @@ type Enqueue struct {
 	Cursor   *store.Cursor   `json:"cursor,omitempty"`
 }
 
+func (c *Enqueue) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	r.Enqueued, err = tx.EnqueueBatch(c.Requests, c.Cursor, now)
+	return r, err
+}
+
 // Assign leases a queued request to a node until LeaseUntil.
 type Assign struct {
 	ID         uint64    `json:"id"`
 	Node       string    `json:"node"`
 	LeaseUntil time.Time `json:"lease_until"`
+}
+
+func (c *Assign) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	r.Job, err = tx.Assign(c.ID, c.Node, c.LeaseUntil, now)
+	return r, err
 }
 
 // Complete reports a node's result. Idempotent; a late result is recorded
@@ -84,6 +177,11 @@ type Complete struct {
 	Result store.Result `json:"result"`
 }
 
+func (c *Complete) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	r.Completed, err = tx.Complete(c.ID, c.Node, c.Result, now)
+	return r, err
+}
+
 // Release hands a node's live lease back to the queue (a graceful shutdown
 // that will not finish the run). The attempt is marked released and does not
 // count toward the attempt bound; a later result from the node is late.
@@ -92,10 +190,20 @@ type Release struct {
 	Node string `json:"node"`
 }
 
+func (c *Release) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	r.Job, err = tx.Release(c.ID, c.Node, now)
+	return r, err
+}
+
 // RequeueExpired returns requests whose lease ended (at the command's time)
 // to the queue, failing those that used MaxAttempts.
 type RequeueExpired struct {
 	MaxAttempts int `json:"max_attempts"`
+}
+
+func (c *RequeueExpired) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	r.Requeued, err = tx.RequeueExpired(now, c.MaxAttempts)
+	return r, err
 }
 
 // Fail gives up on a request (it is still resolved on chain as a failure).
@@ -104,10 +212,20 @@ type Fail struct {
 	Reason string `json:"reason"`
 }
 
+func (c *Fail) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	r.Job, err = tx.Fail(c.ID, c.Reason, now)
+	return r, err
+}
+
 // Resolved records the resolve transaction that landed on chain.
 type Resolved struct {
 	ID     uint64 `json:"id"`
 	TxHash string `json:"tx_hash"`
+}
+
+func (c *Resolved) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	r.Job, err = tx.MarkResolved(c.ID, c.TxHash, now)
+	return r, err
 }
 
 // Expired records that the chain no longer waits for a request.
@@ -116,9 +234,18 @@ type Expired struct {
 	Reason string `json:"reason"`
 }
 
+func (c *Expired) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	r.Job, err = tx.MarkExpired(c.ID, c.Reason, now)
+	return r, err
+}
+
 // AdvanceCursor moves the chain cursor without new requests (empty blocks).
 type AdvanceCursor struct {
 	Cursor store.Cursor `json:"cursor"`
+}
+
+func (c *AdvanceCursor) apply(tx *store.Tx, _ time.Time) (Result, error) {
+	return Result{}, tx.AdvanceCursor(c.Cursor)
 }
 
 // PutBlob stores a WASM blob under its sha256, optionally indexed by the
@@ -129,9 +256,17 @@ type PutBlob struct {
 	Source *store.BlobSource `json:"source,omitempty"`
 }
 
+func (c *PutBlob) apply(tx *store.Tx, now time.Time) (Result, error) {
+	return Result{}, tx.PutBlob(c.Hash, c.Data, c.Source, now)
+}
+
 // TouchBlob marks a blob used (LRU accounting).
 type TouchBlob struct {
 	Hash store.BlobHash `json:"hash"`
+}
+
+func (c *TouchBlob) apply(tx *store.Tx, now time.Time) (Result, error) {
+	return Result{}, tx.TouchBlob(c.Hash, now)
 }
 
 // EvictBlobs deletes blobs (the leader computes the plan from its replica).
@@ -139,14 +274,27 @@ type EvictBlobs struct {
 	Hashes []store.BlobHash `json:"hashes"`
 }
 
+func (c *EvictBlobs) apply(tx *store.Tx, _ time.Time) (r Result, err error) {
+	r.Freed, err = tx.EvictBlobs(c.Hashes)
+	return r, err
+}
+
 // NodeAdd adds or replaces a member record in the node table.
 type NodeAdd struct {
 	Node store.Node `json:"node"`
 }
 
+func (c *NodeAdd) apply(tx *store.Tx, _ time.Time) (Result, error) {
+	return Result{}, tx.PutNode(c.Node)
+}
+
 // NodeRemove drops a member record from the node table.
 type NodeRemove struct {
 	PeerID string `json:"peer_id"`
+}
+
+func (c *NodeRemove) apply(tx *store.Tx, _ time.Time) (Result, error) {
+	return Result{}, tx.RemoveNode(c.PeerID)
 }
 
 // KeystorePut stores a sealed keystore entry.
@@ -155,64 +303,17 @@ type KeystorePut struct {
 	Sealed []byte `json:"sealed"`
 }
 
+func (c *KeystorePut) apply(tx *store.Tx, _ time.Time) (Result, error) {
+	return Result{}, tx.PutSealed(c.Name, c.Sealed)
+}
+
 // KeystoreDelete removes a sealed keystore entry.
 type KeystoreDelete struct {
 	Name string `json:"name"`
 }
 
-func (*Enqueue) Type() CommandType        { return TypeEnqueue }
-func (*Assign) Type() CommandType         { return TypeAssign }
-func (*Complete) Type() CommandType       { return TypeComplete }
-func (*RequeueExpired) Type() CommandType { return TypeRequeueExpired }
-func (*Fail) Type() CommandType           { return TypeFail }
-func (*Resolved) Type() CommandType       { return TypeResolved }
-func (*Expired) Type() CommandType        { return TypeExpired }
-func (*AdvanceCursor) Type() CommandType  { return TypeAdvanceCursor }
-func (*PutBlob) Type() CommandType        { return TypePutBlob }
-func (*TouchBlob) Type() CommandType      { return TypeTouchBlob }
-func (*EvictBlobs) Type() CommandType     { return TypeEvictBlobs }
-func (*NodeAdd) Type() CommandType        { return TypeNodeAdd }
-func (*NodeRemove) Type() CommandType     { return TypeNodeRemove }
-func (*KeystorePut) Type() CommandType    { return TypeKeystorePut }
-func (*KeystoreDelete) Type() CommandType { return TypeKeystoreDelete }
-func (*Release) Type() CommandType        { return TypeRelease }
-
-func newCommand(t CommandType) (Command, error) {
-	switch t {
-	case TypeEnqueue:
-		return &Enqueue{}, nil
-	case TypeAssign:
-		return &Assign{}, nil
-	case TypeComplete:
-		return &Complete{}, nil
-	case TypeRequeueExpired:
-		return &RequeueExpired{}, nil
-	case TypeFail:
-		return &Fail{}, nil
-	case TypeResolved:
-		return &Resolved{}, nil
-	case TypeExpired:
-		return &Expired{}, nil
-	case TypeAdvanceCursor:
-		return &AdvanceCursor{}, nil
-	case TypePutBlob:
-		return &PutBlob{}, nil
-	case TypeTouchBlob:
-		return &TouchBlob{}, nil
-	case TypeEvictBlobs:
-		return &EvictBlobs{}, nil
-	case TypeNodeAdd:
-		return &NodeAdd{}, nil
-	case TypeNodeRemove:
-		return &NodeRemove{}, nil
-	case TypeKeystorePut:
-		return &KeystorePut{}, nil
-	case TypeKeystoreDelete:
-		return &KeystoreDelete{}, nil
-	case TypeRelease:
-		return &Release{}, nil
-	}
-	return nil, fmt.Errorf("unknown command type %d", byte(t))
+func (c *KeystoreDelete) apply(tx *store.Tx, _ time.Time) (Result, error) {
+	return Result{}, tx.DeleteSealed(c.Name)
 }
 
 // envelopeHeader is version(1) | type(1) | time(8, unix ns, big endian).
@@ -222,33 +323,37 @@ const envelopeHeader = 10
 // command.
 var ErrBadCommand = errors.New("malformed command")
 
-// encodeCommand writes the envelope: a version byte, the command type, the
-// proposing leader's clock, then the command as JSON. JSON keeps the log
+// encodeCommand writes the envelope: a version byte, the command's code,
+// the proposing leader's clock, then the body — JSON, which keeps the log
 // readable with standard tools and lets fields be added without a version
-// bump; the fixed header keeps dispatch cheap.
+// bump, or the command's compact body if it has one. The fixed header keeps
+// dispatch cheap.
 func encodeCommand(c Command, now time.Time) ([]byte, error) {
-	if c == nil {
+	if c == nil || reflect.ValueOf(c).IsNil() {
 		return nil, fmt.Errorf("%w: nil command", ErrBadCommand)
 	}
-	if _, err := newCommand(c.Type()); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadCommand, err)
+	d := commands.of(c)
+	if d == nil {
+		return nil, fmt.Errorf("%w: %T is not in the command table", ErrBadCommand, c)
 	}
-	if e, ok := c.(*Enqueue); ok {
-		out := make([]byte, envelopeHeader, envelopeHeader+64+len(e.Requests)*256)
-		out[0] = CommandVersionCompact
-		out[1] = byte(TypeEnqueue)
-		binary.BigEndian.PutUint64(out[2:], uint64(now.UnixNano()))
-		return appendEnqueueCompact(out, e), nil
+	if d.appendCompact != nil {
+		out := make([]byte, envelopeHeader, 256)
+		putHeader(out, CommandVersionCompact, d.code, now)
+		return d.appendCompact(out, c), nil
 	}
 	body, err := json.Marshal(c)
 	if err != nil {
-		return nil, fmt.Errorf("%w: encode %s: %w", ErrBadCommand, c.Type(), err)
+		return nil, fmt.Errorf("%w: encode %s: %w", ErrBadCommand, d.name, err)
 	}
 	out := make([]byte, envelopeHeader, envelopeHeader+len(body))
-	out[0] = CommandVersion
-	out[1] = byte(c.Type())
-	binary.BigEndian.PutUint64(out[2:], uint64(now.UnixNano()))
+	putHeader(out, CommandVersion, d.code, now)
 	return append(out, body...), nil
+}
+
+func putHeader(out []byte, version byte, code CommandType, now time.Time) {
+	out[0] = version
+	out[1] = byte(code)
+	binary.BigEndian.PutUint64(out[2:], uint64(now.UnixNano()))
 }
 
 // decodeCommand parses an envelope.
@@ -259,23 +364,25 @@ func decodeCommand(b []byte) (Command, time.Time, error) {
 	if b[0] != CommandVersion && b[0] != CommandVersionCompact {
 		return nil, time.Time{}, fmt.Errorf("%w: command version %d, this node understands versions %d and %d (upgrade it)", ErrBadCommand, b[0], CommandVersion, CommandVersionCompact)
 	}
-	c, err := newCommand(CommandType(b[1]))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrBadCommand, err)
+	d := commands.byCode[CommandType(b[1])]
+	if d == nil {
+		return nil, time.Time{}, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, b[1])
 	}
 	now := time.Unix(0, int64(binary.BigEndian.Uint64(b[2:10]))).UTC()
+	body := b[envelopeHeader:]
 	if b[0] == CommandVersionCompact {
-		if c.Type() != TypeEnqueue {
-			return nil, time.Time{}, fmt.Errorf("%w: %s has no compact encoding", ErrBadCommand, c.Type())
+		if d.decodeCompact == nil {
+			return nil, time.Time{}, fmt.Errorf("%w: %s has no compact encoding", ErrBadCommand, d.name)
 		}
-		e, err := decodeEnqueueCompact(b[envelopeHeader:])
+		c, err := d.decodeCompact(body)
 		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("%w: decode compact %s: %w", ErrBadCommand, c.Type(), err)
+			return nil, time.Time{}, fmt.Errorf("%w: decode compact %s: %w", ErrBadCommand, d.name, err)
 		}
-		return e, now, nil
+		return c, now, nil
 	}
-	if err := json.Unmarshal(b[envelopeHeader:], c); err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: decode %s: %w", ErrBadCommand, c.Type(), err)
+	c := d.new()
+	if err := json.Unmarshal(body, c); err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: decode %s: %w", ErrBadCommand, d.name, err)
 	}
 	return c, now, nil
 }

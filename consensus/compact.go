@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/outlayer/outlayer/store"
 )
@@ -56,7 +57,7 @@ func boolByte(v bool) byte {
 }
 
 func appendEnqueueCompact(out []byte, e *Enqueue) []byte {
-	w := compactWriter{b: out}
+	w := compactWriter{b: slices.Grow(out, 64+len(e.Requests)*256)}
 	w.uint(uint64(len(e.Requests)))
 	for i := range e.Requests {
 		r := &e.Requests[i]

@@ -13,7 +13,7 @@ import (
 )
 
 // fill sets every field reachable from v (structs, pointers, strings,
-// integers, bools) to a non-zero value derived from seed, so a round trip
+// integers, bools, slices, arrays) to a non-zero value derived from seed, so a round trip
 // that drops any field shows up as a difference.
 func fill(v reflect.Value, seed *uint64) {
 	switch v.Kind() {
@@ -40,6 +40,10 @@ func fill(v reflect.Value, seed *uint64) {
 	case reflect.Slice:
 		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
 		for i := 0; i < 2; i++ {
+			fill(v.Index(i), seed)
+		}
+	case reflect.Array:
+		for i := 0; i < v.Len(); i++ {
 			fill(v.Index(i), seed)
 		}
 	default:
@@ -78,7 +82,7 @@ func TestCompactEnqueueCarriesEveryRequestField(t *testing.T) {
 		// The same command through the JSON envelope decodes to the same
 		// value: the two versions mean the same thing.
 		body, _ := json.Marshal(e)
-		old := append([]byte{CommandVersion, byte(TypeEnqueue), 0, 0, 0, 0, 0, 0, 0, 0}, body...)
+		old := append([]byte{CommandVersion, byte(typeOf(&Enqueue{})), 0, 0, 0, 0, 0, 0, 0, 0}, body...)
 		binary.BigEndian.PutUint64(old[2:10], uint64(now.UnixNano()))
 		viaJSON, _, err := decodeCommand(old)
 		if err != nil {
@@ -150,7 +154,7 @@ func BenchmarkEnqueueCodec(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out := append([]byte{CommandVersion, byte(TypeEnqueue), 0, 0, 0, 0, 0, 0, 0, 0}, body...)
+		out := append([]byte{CommandVersion, byte(typeOf(&Enqueue{})), 0, 0, 0, 0, 0, 0, 0, 0}, body...)
 		binary.BigEndian.PutUint64(out[2:10], uint64(now.UnixNano()))
 		return out
 	}

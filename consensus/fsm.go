@@ -86,8 +86,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				continue
 			}
 			cmds = append(cmds, decoded{i: i, cmd: cmd, now: now})
-			switch cmd.(type) {
-			case *NodeAdd, *NodeRemove:
+			if commands.of(cmd).membership {
 				membership = true
 			}
 		case raft.LogConfiguration:
@@ -99,7 +98,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if lastCmd > 0 {
 		err := f.store.Update(func(tx *store.Tx) error {
 			for _, d := range cmds {
-				res, err := applyOne(tx, d.cmd, d.now)
+				res, err := d.cmd.apply(tx, d.now)
 				res.Index = logs[d.i].Index
 				out[d.i] = applyResponse{result: res, err: err}
 			}
@@ -131,49 +130,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		f.membershipChanged()
 	}
 	return out
-}
-
-// applyOne maps a command onto one store operation.
-func applyOne(tx *store.Tx, c Command, now time.Time) (Result, error) {
-	var r Result
-	var err error
-	switch c := c.(type) {
-	case *Enqueue:
-		r.Enqueued, err = tx.EnqueueBatch(c.Requests, c.Cursor, now)
-	case *Assign:
-		r.Job, err = tx.Assign(c.ID, c.Node, c.LeaseUntil, now)
-	case *Complete:
-		r.Completed, err = tx.Complete(c.ID, c.Node, c.Result, now)
-	case *RequeueExpired:
-		r.Requeued, err = tx.RequeueExpired(now, c.MaxAttempts)
-	case *Fail:
-		r.Job, err = tx.Fail(c.ID, c.Reason, now)
-	case *Release:
-		r.Job, err = tx.Release(c.ID, c.Node, now)
-	case *Resolved:
-		r.Job, err = tx.MarkResolved(c.ID, c.TxHash, now)
-	case *Expired:
-		r.Job, err = tx.MarkExpired(c.ID, c.Reason, now)
-	case *AdvanceCursor:
-		err = tx.AdvanceCursor(c.Cursor)
-	case *PutBlob:
-		err = tx.PutBlob(c.Hash, c.Data, c.Source, now)
-	case *TouchBlob:
-		err = tx.TouchBlob(c.Hash, now)
-	case *EvictBlobs:
-		r.Freed, err = tx.EvictBlobs(c.Hashes)
-	case *NodeAdd:
-		err = tx.PutNode(c.Node)
-	case *NodeRemove:
-		err = tx.RemoveNode(c.PeerID)
-	case *KeystorePut:
-		err = tx.PutSealed(c.Name, c.Sealed)
-	case *KeystoreDelete:
-		err = tx.DeleteSealed(c.Name)
-	default:
-		err = fmt.Errorf("%w: no handler for %T", ErrBadCommand, c)
-	}
-	return r, err
 }
 
 // Snapshot pins a read transaction now, on the FSM goroutine, so the
