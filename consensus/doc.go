@@ -1,6 +1,7 @@
-// Package consensus replicates the coordinator state with Raft: the FSM that
-// applies typed, versioned commands to store, snapshots, membership, leader
-// forwarding, and the libp2p host that carries all node-to-node traffic.
+// Package consensus replicates the coordinator state with Raft over libp2p:
+// the command table (the typed, versioned commands and how each applies to
+// store), the FSM that applies them, snapshots, membership, and one path
+// that carries writes, reads and join steps to the leader.
 //
 // The daemon opens one Node per process:
 //
