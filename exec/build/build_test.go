@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -369,33 +370,38 @@ func TestCallerCancellationIsNotATimeout(t *testing.T) {
 	}
 }
 
-func TestSandboxMissing(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "bwrap")
-	cfg := build.Config{WorkDir: t.TempDir(), BwrapPath: missing}
-	if _, err := build.New(context.Background(), cfg); !errors.Is(err, build.ErrSandboxUnavailable) ||
-		!strings.Contains(err.Error(), "apt-get install bubblewrap") {
-		t.Fatalf("got %v, want ErrSandboxUnavailable telling what to install", err)
+// TestSandboxUnavailable runs New in a user namespace that may not create
+// further ones, as on a host that forbids unprivileged user namespaces.
+// The test binary re-executes itself there.
+func TestSandboxUnavailable(t *testing.T) {
+	if os.Getenv("OUTLAYER_TEST_NO_USERNS") == "1" {
+		if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0"), 0); err != nil {
+			t.Fatal(err)
+		}
+		cfg := build.Config{WorkDir: t.TempDir()}
+		_, err := build.New(context.Background(), cfg)
+		if !errors.Is(err, build.ErrSandboxUnavailable) || !strings.Contains(err.Error(), "namespaces") {
+			t.Fatalf("got %v, want ErrSandboxUnavailable about namespaces", err)
+		}
+		cfg.AllowUnsandboxed = true
+		b, err := build.New(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("AllowUnsandboxed: %v", err)
+		}
+		if b.Sandboxed() {
+			t.Fatal("builder claims a sandbox it does not have")
+		}
+		return
 	}
-
-	// A bwrap that exists but cannot create namespaces, as on a host that
-	// forbids unprivileged user namespaces.
-	fake := filepath.Join(t.TempDir(), "bwrap")
-	script := "#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n"
-	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSandboxUnavailable$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "OUTLAYER_TEST_NO_USERNS=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
 	}
-	cfg.BwrapPath = fake
-	_, err := build.New(context.Background(), cfg)
-	if !errors.Is(err, build.ErrSandboxUnavailable) || !strings.Contains(err.Error(), "namespaces") {
-		t.Fatalf("got %v, want ErrSandboxUnavailable about namespaces", err)
-	}
-
-	cfg.AllowUnsandboxed = true
-	b, err := build.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("AllowUnsandboxed: %v", err)
-	}
-	if b.Sandboxed() {
-		t.Fatal("builder claims a sandbox it does not have")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the test in a namespace without user namespaces: %v\n%s", err, out)
 	}
 }

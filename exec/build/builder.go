@@ -32,6 +32,15 @@ type Limits struct {
 	// MaxFileBytes is the largest file any build step may write
 	// (RLIMIT_FSIZE): it stops a build from filling the disk with one file.
 	MaxFileBytes uint64
+	// MaxRepoBytes bounds what the clone may write: no file of the fetched
+	// repository (its pack above all) may be larger (RLIMIT_FSIZE on git).
+	MaxRepoBytes uint64
+	// MaxSourceBytes and MaxSourceFiles bound the checked-out commit: its
+	// tree is listed and measured before anything is checked out, so a
+	// small pack that expands into huge files or a "git bomb" of repeated
+	// trees is refused without writing it.
+	MaxSourceBytes uint64
+	MaxSourceFiles int
 }
 
 // Defaults, close to upstream's (300 s compile budget, 2 GB+ memory).
@@ -40,6 +49,10 @@ const (
 	DefaultMemoryBytes  = 4 << 30
 	DefaultMaxWasmBytes = 32 << 20
 	DefaultMaxFileBytes = 1 << 30
+
+	DefaultMaxRepoBytes   = 256 << 20
+	DefaultMaxSourceBytes = 256 << 20
+	DefaultMaxSourceFiles = 20_000
 
 	// maxCompileOutput caps the compiler output carried in an error: the
 	// first errors are the useful ones and the text ends up on chain.
@@ -62,6 +75,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxFileBytes == 0 {
 		l.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if l.MaxRepoBytes == 0 {
+		l.MaxRepoBytes = DefaultMaxRepoBytes
+	}
+	if l.MaxSourceBytes == 0 {
+		l.MaxSourceBytes = DefaultMaxSourceBytes
+	}
+	if l.MaxSourceFiles <= 0 {
+		l.MaxSourceFiles = DefaultMaxSourceFiles
 	}
 	return l
 }
@@ -91,14 +113,15 @@ type Config struct {
 	// sum.golang.org. go.sum is verified either way; "off" only skips the
 	// checksum database (offline mirrors, tests).
 	GoSumDB string
-	// GitPath, BwrapPath and PrlimitPath override the tools found in PATH.
-	GitPath, BwrapPath, PrlimitPath string
+	// GitPath overrides the git found in PATH.
+	GitPath string
 	// AllowLocalRepos accepts file:// URLs and local paths (tests and the
 	// command line). A node serving requests must leave it off, or a
 	// request could read any git repository on the machine.
 	AllowLocalRepos bool
-	// AllowUnsandboxed runs builds without bubblewrap when it is missing.
-	// For development machines only: the build then sees the whole host.
+	// AllowUnsandboxed runs builds without namespaces when the kernel
+	// refuses to create them (the limits still apply). For development
+	// machines only: the build then sees the whole host.
 	AllowUnsandboxed bool
 	Limits           Limits
 	Logger           *slog.Logger
@@ -133,8 +156,8 @@ type Result struct {
 	Duration time.Duration
 }
 
-// New checks the tools and the sandbox and returns a Builder. When
-// bubblewrap is missing or cannot create namespaces it fails with
+// New checks the tools and the sandbox and returns a Builder. When the
+// sandbox cannot create its namespaces here it fails with
 // ErrSandboxUnavailable, unless cfg.AllowUnsandboxed is set.
 func New(ctx context.Context, cfg Config) (*Builder, error) {
 	b := &Builder{cfg: cfg, limits: cfg.Limits.withDefaults(), log: cfg.Logger}
@@ -173,37 +196,25 @@ func New(ctx context.Context, cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building from source needs git (apt-get install git): %w", err)
 	}
-	b.git = git{path: gitPath, allowLocal: cfg.AllowLocalRepos, home: os.DevNull}
 
 	b.goroot, err = findGoRoot(ctx, cfg.GoRoot)
 	if err != nil {
 		return nil, err
 	}
 
-	prlimit, prErr := lookTool(cfg.PrlimitPath, "prlimit")
-	bwrap, bwErr := lookTool(cfg.BwrapPath, "bwrap")
-	b.sandbox = sandbox{bwrap: bwrap, prlimit: prlimit}
-	var sandboxErr error
-	switch {
-	case bwErr != nil:
-		sandboxErr = fmt.Errorf("%w: bubblewrap is not installed (apt-get install bubblewrap): %v", ErrSandboxUnavailable, bwErr)
-	case prErr != nil:
-		sandboxErr = fmt.Errorf("%w: prlimit is not installed (apt-get install util-linux): %v", ErrSandboxUnavailable, prErr)
-	default:
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		b.goVersion, err = b.sandbox.probe(pctx, b.goroot)
-		cancel()
-		if err != nil {
-			sandboxErr = fmt.Errorf("%w: bubblewrap cannot create its namespaces here (run the node as root, or allow unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1 / kernel.apparmor_restrict_unprivileged_userns=0): %v",
-				ErrSandboxUnavailable, err)
-		}
-	}
-	if sandboxErr != nil {
+	b.sandbox = sandbox{workDir: b.workDir}
+	b.git = git{path: gitPath, allowLocal: cfg.AllowLocalRepos, home: os.DevNull, sandbox: &b.sandbox, limits: b.limits}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	b.goVersion, err = b.sandbox.probe(pctx, b.goroot)
+	cancel()
+	if err != nil {
+		sandboxErr := fmt.Errorf("%w: cannot create the user, mount, pid and network namespaces builds run in (run the node as root, or allow unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1 / kernel.apparmor_restrict_unprivileged_userns=0 / user.max_user_namespaces > 0): %v",
+			ErrSandboxUnavailable, err)
 		if !cfg.AllowUnsandboxed {
 			return nil, sandboxErr
 		}
 		b.log.Warn("building WITHOUT a sandbox: builds can read the whole machine and use the network", "reason", sandboxErr)
-		b.sandbox = sandbox{prlimit: prlimit, unsandboxed: true}
+		b.sandbox.unsandboxed = true
 		b.goVersion, err = b.sandbox.probe(ctx, b.goroot)
 		if err != nil {
 			return nil, fmt.Errorf("running the Go toolchain at %s: %w", b.goroot, err)
@@ -245,7 +256,7 @@ func findGoRoot(ctx context.Context, configured string) (string, error) {
 // GoVersion is the `go version` line of the toolchain builds use.
 func (b *Builder) GoVersion() string { return b.goVersion }
 
-// Sandboxed reports whether builds run inside bubblewrap.
+// Sandboxed reports whether builds run in their own namespaces.
 func (b *Builder) Sandboxed() bool { return !b.sandbox.unsandboxed }
 
 // errDeadline is the cause attached to the build's own time limit, to tell
@@ -298,9 +309,11 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 		return nil, err
 	}
 	logf("cloned %s; %s is commit %s", src.Repo, src.Commit, sha)
-	if err := b.git.checkout(ctx, srcDir, sha); err != nil {
+	files, size, err := b.git.checkout(ctx, srcDir, sha)
+	if err != nil {
 		return nil, err
 	}
+	logf("checked out %d files, %d bytes", files, size)
 	pkg, err := findMainPackage(srcDir, src.Path)
 	if err != nil {
 		return nil, err
@@ -337,9 +350,9 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 		"CGO_ENABLED=0",
 	}
 	limits := rlimits{
-		addressSpace: b.limits.MemoryBytes,
-		cpuSeconds:   uint64(max(b.limits.CPUTime.Round(time.Second)/time.Second, 1)),
-		fileBytes:    b.limits.MaxFileBytes,
+		AddressSpace: b.limits.MemoryBytes,
+		CPUSeconds:   uint64(max(b.limits.CPUTime.Round(time.Second)/time.Second, 1)),
+		FileBytes:    b.limits.MaxFileBytes,
 	}
 
 	if pkg.needsDownload {
@@ -352,14 +365,14 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 			sumdb = "sum.golang.org"
 		}
 		mounts := []mount{
-			{path: b.goroot}, {path: srcDir}, {path: modCache, writable: true}, {path: tmp, writable: true},
+			{Path: b.goroot}, {Path: srcDir}, {Path: modCache, Writable: true}, {Path: tmp, Writable: true},
 			// Name resolution and TLS roots for the proxy, nothing else of /etc.
-			{path: "/etc/resolv.conf", optional: true}, {path: "/etc/hosts", optional: true},
-			{path: "/etc/nsswitch.conf", optional: true}, {path: "/etc/ssl", optional: true},
-			{path: "/etc/ca-certificates", optional: true}, {path: "/usr/share/ca-certificates", optional: true},
+			{Path: "/etc/resolv.conf", Optional: true}, {Path: "/etc/hosts", Optional: true},
+			{Path: "/etc/nsswitch.conf", Optional: true}, {Path: "/etc/ssl", Optional: true},
+			{Path: "/etc/ca-certificates", Optional: true}, {Path: "/usr/share/ca-certificates", Optional: true},
 		}
 		if dir, ok := strings.CutPrefix(proxy, "file://"); ok && !strings.Contains(dir, ",") && !strings.Contains(dir, "|") {
-			mounts = append(mounts, mount{path: dir})
+			mounts = append(mounts, mount{Path: dir})
 		}
 		j := jail{
 			mounts:  mounts,
@@ -390,8 +403,8 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 	wasm := filepath.Join(outDir, "main.wasm")
 	j := jail{
 		mounts: []mount{
-			{path: b.goroot}, {path: srcDir}, {path: modCache}, {path: goCache, writable: true},
-			{path: tmp, writable: true}, {path: outDir, writable: true},
+			{Path: b.goroot}, {Path: srcDir}, {Path: modCache}, {Path: goCache, Writable: true},
+			{Path: tmp, Writable: true}, {Path: outDir, Writable: true},
 		},
 		env:     slices.Concat(env, []string{"GOOS=wasip1", "GOARCH=wasm", "GOPROXY=off", "GOSUMDB=off"}),
 		dir:     pkg.dir,
@@ -437,15 +450,9 @@ func classifyBuild(err error, out []byte) error {
 	if sig, ok := exitSignal(err); ok && limitSignal(sig) {
 		return newError(ErrResourceLimit, "the build was killed by "+sig.String(), truncate(text, maxCompileOutput))
 	}
-	// bwrap reports a command killed by a signal as exit status 128+signal.
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() > 128 && limitSignal(syscall.Signal(ee.ExitCode()-128)) {
-		sig := syscall.Signal(ee.ExitCode() - 128)
-		return newError(ErrResourceLimit, "the build was killed by "+sig.String(), truncate(text, maxCompileOutput))
-	}
 	for _, s := range []string{
 		"CPU time limit exceeded", "out of memory", "cannot allocate memory", "failed to reserve",
-		"cannot reserve", "File size limit exceeded", "file size limit exceeded", "signal: killed",
+		"cannot reserve", "File size limit exceeded", "file size limit exceeded", "file too large", "signal: killed",
 	} {
 		if strings.Contains(text, s) {
 			return newError(ErrResourceLimit, s, truncate(text, maxCompileOutput))

@@ -10,9 +10,12 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildvcs=false -ldflags=-buildid=
 //
-// Both steps run inside bubblewrap with no view of the node's files other
-// than the toolchain, the source and the caches, and under CPU, memory,
-// file-size and wall-clock limits. The same commit built with the same
+// Both steps run in Linux namespaces set up from Go — the running binary
+// re-executed as the sandbox's init (see this package's init function) —
+// with no view of the node's files other than the toolchain, the source
+// and the caches, and under CPU, memory, file-size and wall-clock limits.
+// Git runs under the same limits, and a commit's tree is measured (file
+// count, total size) before it is checked out. The same commit built with the same
 // toolchain gives the same bytes, so every node can rebuild a program and
 // agree on its sha256.
 //

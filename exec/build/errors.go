@@ -18,6 +18,10 @@ var (
 	ErrRepoNotFound = errors.New("repository not found")
 	// ErrFetch: cloning failed for another reason (network, server error).
 	ErrFetch = errors.New("cannot fetch repository")
+	// ErrSourceTooLarge: the repository, or the commit's tree, is bigger
+	// than the node's limits (Limits.MaxRepoBytes, MaxSourceBytes,
+	// MaxSourceFiles). Nothing over the limits was written to disk.
+	ErrSourceTooLarge = errors.New("repository too large")
 	// ErrCommitNotFound: the repository has no commit, branch or tag of
 	// that name.
 	ErrCommitNotFound = errors.New("commit not found")
@@ -36,8 +40,8 @@ var (
 	ErrResourceLimit = errors.New("build exceeded its CPU or memory limit")
 	// ErrOutputTooLarge: the WASM is bigger than Limits.MaxWasmBytes.
 	ErrOutputTooLarge = errors.New("built WASM is too large")
-	// ErrSandboxUnavailable: bubblewrap is missing or cannot create the
-	// namespaces it needs. This is an operator problem, not the program's.
+	// ErrSandboxUnavailable: the kernel refuses the namespaces the sandbox
+	// needs. This is an operator problem, not the program's.
 	ErrSandboxUnavailable = errors.New("build sandbox unavailable")
 )
 

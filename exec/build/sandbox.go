@@ -3,10 +3,11 @@ package build
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -16,9 +17,9 @@ import (
 // unsandboxed development mode run the very same command line; -trimpath
 // keeps the paths out of the WASM either way.
 type mount struct {
-	path     string
-	writable bool
-	optional bool // skip when the host path does not exist (/etc files)
+	Path     string `json:"path"`
+	Writable bool   `json:"writable,omitempty"`
+	Optional bool   `json:"optional,omitempty"` // skip when the host path does not exist (/etc files)
 }
 
 // jail describes one sandboxed command.
@@ -27,22 +28,27 @@ type jail struct {
 	env     []string // KEY=VALUE; nothing else from the node's environment leaks in
 	dir     string
 	network bool
-	rlimits rlimits
+	// hostView runs the command with the limits but without namespaces:
+	// git, which must see the host's network, binaries and libraries.
+	hostView bool
+	rlimits  rlimits
 }
 
-// rlimits are per-process limits applied with prlimit(1) before bwrap
-// starts; every process of the build inherits them.
+// rlimits are per-process limits the sandbox's init sets before it
+// executes the command; every process the command starts inherits them.
 type rlimits struct {
-	addressSpace uint64 // bytes, RLIMIT_AS
-	cpuSeconds   uint64 // RLIMIT_CPU
-	fileBytes    uint64 // RLIMIT_FSIZE: the largest file any build step may write
+	AddressSpace uint64 `json:"as"`    // bytes, RLIMIT_AS
+	CPUSeconds   uint64 `json:"cpu"`   // RLIMIT_CPU
+	FileBytes    uint64 `json:"fsize"` // RLIMIT_FSIZE: the largest file the command may write
 }
 
-// sandbox runs commands inside bubblewrap (or, in the explicit development
-// mode, directly).
+// sandbox runs commands through the sandbox init (sandbox_linux.go): a
+// re-executed copy of the running binary that enters fresh namespaces,
+// builds a private root from the jail's mounts, sets the rlimits, drops
+// every capability and executes the command. In the explicit development
+// mode (unsandboxed) the init only sets the rlimits.
 type sandbox struct {
-	bwrap       string // path of bwrap; empty when unsandboxed
-	prlimit     string // path of prlimit; empty when not installed and unsandboxed
+	workDir     string // where each run gets its empty root mount point
 	unsandboxed bool
 }
 
@@ -50,103 +56,103 @@ type sandbox struct {
 // hostile program can make the compiler print a great deal.
 const maxCapture = 1 << 20
 
-// command builds the exec.Cmd for argv inside the jail.
-func (s *sandbox) command(ctx context.Context, j jail, argv []string) *exec.Cmd {
-	var full []string
-	if s.prlimit != "" {
-		full = append(full, s.prlimit,
-			"--as="+strconv.FormatUint(j.rlimits.addressSpace, 10),
-			"--cpu="+strconv.FormatUint(j.rlimits.cpuSeconds, 10),
-			"--fsize="+strconv.FormatUint(j.rlimits.fileBytes, 10),
-			"--core=0",
-			"--")
+// command builds the exec.Cmd for argv inside the jail. root is an empty
+// directory the init mounts the jail's root on (unused for a host view).
+func (s *sandbox) command(ctx context.Context, j jail, root string, argv []string) (*exec.Cmd, error) {
+	spec := initSpec{
+		Argv:    argv,
+		Env:     j.env,
+		Dir:     j.dir,
+		Rlimits: j.rlimits,
 	}
-	if !s.unsandboxed {
-		full = append(full, s.bwrapArgs(j)...)
-		full = append(full, "--")
+	isolate := !s.unsandboxed && !j.hostView
+	if isolate {
+		spec.Root = root
+		spec.Mounts = j.mounts
 	}
-	full = append(full, argv...)
-
-	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
-	cmd.Env = j.env
-	if s.unsandboxed {
+	arg, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the sandbox spec: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("the build sandbox re-executes this program and cannot find it: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, self)
+	cmd.Args = []string{initArg0, string(arg)}
+	cmd.Env = []string{} // the init passes spec.Env to the command; nothing else
+	if !isolate {
 		cmd.Dir = j.dir
-	} else {
-		cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	}
-	// Own process group, so a time-out kills prlimit/bwrap and everything
-	// under them; bwrap's --die-with-parent and the PID namespace take care
-	// of processes that escaped into a new session.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A new session (no TIOCSTI keystroke injection into the node's
+	// terminal) and so its own process group, which a time-out kills
+	// whole; the PID namespace takes every process with its first one.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	if isolate {
+		flags := syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP
+		if !j.network {
+			flags |= syscall.CLONE_NEWNET
+		}
+		cmd.SysProcAttr.Cloneflags = uintptr(flags)
+		// One uid and gid: the node's own, seen as 0 inside. The init uses
+		// the capabilities that gives it in its own namespaces to mount,
+		// then drops them all before the command runs.
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	return cmd
-}
-
-func (s *sandbox) bwrapArgs(j jail) []string {
-	args := []string{s.bwrap,
-		"--unshare-all", // user, ipc, pid, net, uts, cgroup namespaces
-		"--unshare-user", "--uid", "65534", "--gid", "65534",
-		"--disable-userns", // no nested namespaces from inside
-		"--die-with-parent",
-		"--new-session", // no TIOCSTI injection into the node's terminal
-		"--clearenv",
-		"--hostname", "outlayer-build",
-		"--proc", "/proc",
-		"--dev", "/dev",
-	}
-	if j.network {
-		args = append(args, "--share-net")
-	}
-	for _, m := range j.mounts {
-		op := "--ro-bind"
-		if m.writable {
-			op = "--bind"
-		}
-		if m.optional {
-			op += "-try"
-		}
-		args = append(args, op, m.path, m.path)
-	}
-	for _, kv := range j.env {
-		k, v, _ := cutEnv(kv)
-		args = append(args, "--setenv", k, v)
-	}
-	if j.dir != "" {
-		args = append(args, "--chdir", j.dir)
-	}
-	return args
-}
-
-func cutEnv(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
+	return cmd, nil
 }
 
 // run executes argv in the jail and returns its combined output (capped).
 // A non-nil error is the command's failure; the caller classifies it.
 func (s *sandbox) run(ctx context.Context, j jail, argv []string) ([]byte, error) {
-	cmd := s.command(ctx, j, argv)
+	cmd, done, err := s.prepare(ctx, j, argv)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	out := &cappedBuffer{max: maxCapture}
 	cmd.Stdout = out
 	cmd.Stderr = out
-	err := cmd.Run()
+	err = cmd.Run()
 	return out.Bytes(), err
 }
 
-// probe checks that bwrap can create its namespaces here, by running the
+// prepare returns the command for argv in the jail, not yet started, and
+// a function to call once it has finished.
+func (s *sandbox) prepare(ctx context.Context, j jail, argv []string) (*exec.Cmd, func(), error) {
+	if s.unsandboxed || j.hostView {
+		cmd, err := s.command(ctx, j, "", argv)
+		return cmd, func() {}, err
+	}
+	root, err := os.MkdirTemp(s.workDir, "sandbox-root-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the sandbox mount point: %w", err)
+	}
+	// Mounts live in the command's own namespace: the host sees an empty
+	// directory again once it has exited.
+	done := func() { os.Remove(root) }
+	cmd, err := s.command(ctx, j, root, argv)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return cmd, done, nil
+}
+
+// probe checks that the sandbox can be created here, by running the
 // toolchain's `go version` inside a minimal jail. It returns the version
 // line.
 func (s *sandbox) probe(ctx context.Context, goroot string) (string, error) {
 	j := jail{
-		mounts:  []mount{{path: goroot}},
+		mounts:  []mount{{Path: goroot}},
 		env:     []string{"PATH=" + goroot + "/bin", "GOTOOLCHAIN=local", "GOENV=off", "HOME=/"},
 		dir:     "/",
-		rlimits: rlimits{addressSpace: 1 << 32, cpuSeconds: 30, fileBytes: 1 << 20},
+		rlimits: rlimits{AddressSpace: 1 << 32, CPUSeconds: 30, FileBytes: 1 << 20},
 	}
 	out, err := s.run(ctx, j, []string{goroot + "/bin/go", "version"})
 	if err != nil {
