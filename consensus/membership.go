@@ -108,7 +108,7 @@ func (n *Node) joinVia(ctx context.Context, m peer.AddrInfo) error {
 		return fmt.Errorf("join through %s: send hello: %w", m.ID, err)
 	}
 	var resp rpcResponse
-	if err := readFrame(s, &resp); err != nil {
+	if err := p2p.ReadJSON(s, &resp, maxJoinAnswer); err != nil {
 		return fmt.Errorf("join through %s: read challenge: %w", m.ID, err)
 	}
 	if err := fromWire(resp.Err); err != nil {
@@ -135,7 +135,7 @@ func (n *Node) joinVia(ctx context.Context, m peer.AddrInfo) error {
 		return fmt.Errorf("join through %s: send evidence: %w", m.ID, err)
 	}
 	resp = rpcResponse{}
-	if err := readFrame(s, &resp); err != nil {
+	if err := p2p.ReadJSON(s, &resp, maxJoinAnswer); err != nil {
 		return fmt.Errorf("join through %s: read verdict: %w", m.ID, err)
 	}
 	if err := fromWire(resp.Err); err != nil {
@@ -210,7 +210,7 @@ func (n *Node) handleJoin(s network.Stream) {
 	g := n.host.Gater()
 
 	var hello joinMessage
-	if err := readFrame(s, &hello); err != nil {
+	if err := p2p.ReadJSON(s, &hello, maxJoinHello); err != nil {
 		_ = s.Reset()
 		return
 	}
@@ -229,7 +229,8 @@ func (n *Node) handleJoin(s network.Stream) {
 		return
 	}
 	var proof joinMessage
-	if err := readFrame(s, &proof); err != nil {
+	if err := p2p.ReadJSON(s, &proof, maxJoinProof); err != nil {
+		_ = s.Reset()
 		return
 	}
 	resp, _, err = n.leaderCall(ctx, rpcRequest{

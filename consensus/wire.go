@@ -18,8 +18,19 @@ const (
 	JoinProtocol protocol.ID = "/outlayer/join/1"
 )
 
-// maxFrame bounds one message; forwarded PutBlob commands carry WASM.
+// maxFrame bounds one message between members; forwarded PutBlob commands
+// carry WASM.
 const maxFrame = 128 << 20
+
+// The join protocol is spoken with strangers, so its frames are capped to
+// what an honest joiner sends: a hello (its addresses), then the proof (a
+// TDX quote with its certificate chain is under 16 KiB, base64 in JSON
+// under 24 KiB); and what a joiner accepts back (the member list).
+const (
+	maxJoinHello  = 4 << 10
+	maxJoinProof  = 64 << 10
+	maxJoinAnswer = 1 << 20
+)
 
 // writeFrame and readFrame carry the cluster's RPCs in the framing every
 // OutLayer stream protocol shares.

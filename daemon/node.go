@@ -150,6 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("opening the consensus node: %w", err)
 	}
 	n.log = n.log.With("node", shortPeer(n.cons.PeerID().String()))
+	n.metrics.reg.MustRegister(n.cons.Host().Refused()) // outlayer_p2p_refused_total
 	n.registerBlobProtocol()
 	n.resultAttester = n.newResultAttester()
 

@@ -1,8 +1,10 @@
 package p2p
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -27,8 +29,13 @@ func WriteJSON(w io.Writer, v any, limit int) error {
 	return err
 }
 
+// ErrFrameTooLarge: a peer announced a message above the reader's limit.
+var ErrFrameTooLarge = errors.New("message above the limit")
+
 // ReadJSON reads one message written by WriteJSON into v, refusing a peer
-// that announces more than limit bytes before reading the body.
+// that announces more than limit bytes before reading the body. The body's
+// buffer grows as its bytes arrive, never from the announced length alone:
+// a peer that announces a large message and sends nothing costs nothing.
 func ReadJSON(r io.Reader, v any, limit int) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -36,13 +43,17 @@ func ReadJSON(r io.Reader, v any, limit int) error {
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if uint64(n) > uint64(limit) {
-		return fmt.Errorf("peer sent a %d-byte message; the limit is %d", n, limit)
+		return fmt.Errorf("%w: peer announced %d bytes; the limit is %d", ErrFrameTooLarge, n, limit)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
+	var body bytes.Buffer
+	got, err := body.ReadFrom(io.LimitReader(r, int64(n)))
+	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if got != int64(n) {
+		return fmt.Errorf("peer announced %d bytes and sent %d: %w", n, got, io.ErrUnexpectedEOF)
+	}
+	if err := json.Unmarshal(body.Bytes(), v); err != nil {
 		return fmt.Errorf("decode message: %w", err)
 	}
 	return nil

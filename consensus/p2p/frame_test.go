@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -41,5 +42,24 @@ func TestJSONFrames(t *testing.T) {
 	}
 	if err := ReadJSON(bytes.NewReader([]byte{0, 0, 0, 2, 'n', 'o'}), new(msg), 64); err == nil || !strings.Contains(err.Error(), "decode") {
 		t.Fatalf("garbage body: %v", err)
+	}
+}
+
+// TestReadJSONAllocatesAsBytesArrive: a peer that announces a message just
+// under a large limit and then sends a few bytes must not make the reader
+// allocate the announced size.
+func TestReadJSONAllocatesAsBytesArrive(t *testing.T) {
+	announced := []byte{0x07, 0xff, 0xff, 0xff, '{', '"'} // 128 MiB - 1, then 2 bytes and EOF
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 20 {
+		if err := ReadJSON(bytes.NewReader(announced), new(map[string]any), 128<<20); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("truncated announcement: %v", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("20 reads of a 2-byte body announced as 128 MiB allocated %d bytes", grew)
 	}
 }

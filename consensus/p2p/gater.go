@@ -14,14 +14,28 @@ import (
 // GaterConfig tunes who the gater lets in besides cluster members.
 type GaterConfig struct {
 	// CandidateWindow is how long an unknown peer that connected to us may
-	// stay connected to try the join protocol. Zero disables candidates:
-	// only members and explicitly allowed peers get in.
+	// stay connected to try the join protocol, once it has opened it. Zero
+	// disables candidates: only members and explicitly allowed peers get in.
 	CandidateWindow time.Duration
+	// HelloWindow is how long a candidate may take to open the join
+	// protocol before its slot is taken back (default 5s, at most
+	// CandidateWindow): an idle stranger does not hold a slot for long.
+	HelloWindow time.Duration
 	// MaxCandidates caps how many unknown peers may be in their window at
 	// once, so a flood of strangers cannot crowd out the cluster.
 	MaxCandidates int
+	// MaxCandidatesPerIP caps the candidates from one IP address (default
+	// 4), so throwaway identities from one machine cannot take every slot.
+	MaxCandidatesPerIP int
 	// RefusedCooldown is how long a peer whose join was refused is kept out.
 	RefusedCooldown time.Duration
+}
+
+// candidate is an unknown inbound peer in its join window.
+type candidate struct {
+	expires time.Time
+	ip      string
+	spoke   bool // it opened the join protocol
 }
 
 // Gater is a libp2p connection gater that admits only:
@@ -30,19 +44,25 @@ type GaterConfig struct {
 //   - peers on the short-lived allow list (a joiner and the cluster it is
 //     joining allow each other for the length of the handshake);
 //   - when candidates are enabled, a bounded number of unknown inbound peers
-//     for a short window, which the stream handlers restrict to the join
-//     protocol.
+//     (MaxCandidates, and MaxCandidatesPerIP from one address) for a short
+//     window, which the stream router restricts to the join protocol. A
+//     candidate's slot is released when it disconnects, when it has not
+//     opened the join protocol within HelloWindow, or when its window ends.
 //
 // Cut links (tests' partitions) override everything.
 type Gater struct {
 	cfg GaterConfig
 	now func() time.Time
 
-	mu      sync.RWMutex
-	members map[peer.ID]struct{}
-	allowed map[peer.ID]time.Time // expiry
-	refused map[peer.ID]time.Time // expiry
-	cut     map[peer.ID]struct{}
+	// refusal counts a refused connection by reason (metrics); never nil.
+	refusal func(reason string)
+
+	mu         sync.RWMutex
+	members    map[peer.ID]struct{}
+	allowed    map[peer.ID]time.Time // expiry
+	candidates map[peer.ID]candidate
+	refused    map[peer.ID]time.Time // expiry
+	cut        map[peer.ID]struct{}
 }
 
 var _ connmgr.ConnectionGater = (*Gater)(nil)
@@ -52,16 +72,25 @@ func NewGater(cfg GaterConfig) *Gater {
 	if cfg.MaxCandidates <= 0 {
 		cfg.MaxCandidates = 16
 	}
+	if cfg.MaxCandidatesPerIP <= 0 {
+		cfg.MaxCandidatesPerIP = 4
+	}
+	if cfg.HelloWindow <= 0 {
+		cfg.HelloWindow = 5 * time.Second
+	}
+	cfg.HelloWindow = min(cfg.HelloWindow, cfg.CandidateWindow)
 	if cfg.RefusedCooldown <= 0 {
 		cfg.RefusedCooldown = time.Minute
 	}
 	return &Gater{
-		cfg:     cfg,
-		now:     time.Now,
-		members: map[peer.ID]struct{}{},
-		allowed: map[peer.ID]time.Time{},
-		refused: map[peer.ID]time.Time{},
-		cut:     map[peer.ID]struct{}{},
+		cfg:        cfg,
+		now:        time.Now,
+		refusal:    func(string) {},
+		members:    map[peer.ID]struct{}{},
+		allowed:    map[peer.ID]time.Time{},
+		candidates: map[peer.ID]candidate{},
+		refused:    map[peer.ID]time.Time{},
+		cut:        map[peer.ID]struct{}{},
 	}
 }
 
@@ -77,6 +106,7 @@ func (g *Gater) SetMembers(ids []peer.ID) {
 	g.members = m
 	for id := range m {
 		delete(g.refused, id)
+		delete(g.candidates, id)
 	}
 	g.mu.Unlock()
 }
@@ -117,6 +147,7 @@ func (g *Gater) Refuse(p peer.ID) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.allowed, p)
+	delete(g.candidates, p)
 	if _, member := g.members[p]; !member {
 		g.refused[p] = g.now().Add(g.cfg.RefusedCooldown)
 	}
@@ -127,6 +158,41 @@ func (g *Gater) Disallow(p peer.ID) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.allowed, p)
+	delete(g.candidates, p)
+}
+
+// Spoke records that candidate p opened the join protocol: its slot lasts
+// the whole CandidateWindow from now on (once; a second call changes
+// nothing). It reports whether p is a candidate.
+func (g *Gater) Spoke(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c, ok := g.candidates[p]
+	if !ok {
+		return false
+	}
+	if !c.spoke {
+		c.spoke = true
+		c.expires = g.now().Add(g.cfg.CandidateWindow)
+		g.candidates[p] = c
+	}
+	return true
+}
+
+// Disconnected releases p's candidate slot: the host calls it when the
+// last connection with p closes.
+func (g *Gater) Disconnected(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.candidates, p)
+}
+
+// IsCandidate reports whether p is an unknown peer in its join window.
+func (g *Gater) IsCandidate(p peer.ID) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	c, ok := g.candidates[p]
+	return ok && g.now().Before(c.expires)
 }
 
 // Cut refuses every connection with p until Heal, whatever its role. Tests
@@ -158,8 +224,11 @@ func (g *Gater) admittedLocked(p peer.ID) bool {
 	if _, ok := g.members[p]; ok {
 		return true
 	}
-	exp, ok := g.allowed[p]
-	return ok && g.now().Before(exp)
+	if exp, ok := g.allowed[p]; ok && g.now().Before(exp) {
+		return true
+	}
+	c, ok := g.candidates[p]
+	return ok && g.now().Before(c.expires)
 }
 
 // Expire drops allow-list and cooldown entries that ran out.
@@ -177,6 +246,11 @@ func (g *Gater) Expire() {
 			delete(g.refused, p)
 		}
 	}
+	for p, c := range g.candidates {
+		if !now.Before(c.expires) {
+			delete(g.candidates, p)
+		}
+	}
 }
 
 // InterceptPeerDial lets us dial only admitted peers.
@@ -191,7 +265,7 @@ func (g *Gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
 // InterceptSecured is where identity is known: members and allowed peers get
 // in; an unknown inbound peer may get a short candidate window to join.
-func (g *Gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+func (g *Gater) InterceptSecured(dir network.Direction, p peer.ID, addrs network.ConnMultiaddrs) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.admittedLocked(p) {
@@ -201,23 +275,53 @@ func (g *Gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.Con
 		return false
 	}
 	if dir != network.DirInbound || g.cfg.CandidateWindow <= 0 {
+		g.refusal("not_admitted")
 		return false
 	}
 	now := g.now()
 	if exp, ok := g.refused[p]; ok && now.Before(exp) {
+		g.refusal("refused_cooldown")
 		return false
 	}
-	live := 0
-	for _, exp := range g.allowed {
-		if now.Before(exp) {
+	ip := remoteIP(addrs)
+	live, fromIP := 0, 0
+	for _, c := range g.candidates {
+		if now.Before(c.expires) {
 			live++
+			if c.ip == ip {
+				fromIP++
+			}
 		}
 	}
 	if live >= g.cfg.MaxCandidates {
+		g.refusal("candidate_slots_full")
 		return false
 	}
-	g.allowed[p] = now.Add(g.cfg.CandidateWindow)
+	if fromIP >= g.cfg.MaxCandidatesPerIP {
+		g.refusal("candidate_ip_limit")
+		return false
+	}
+	g.candidates[p] = candidate{expires: now.Add(g.cfg.HelloWindow), ip: ip}
 	return true
+}
+
+// remoteIP is the remote address's IP, or the whole multiaddr when it has
+// none (every such peer then shares one per-IP budget).
+func remoteIP(addrs network.ConnMultiaddrs) string {
+	if addrs == nil {
+		return ""
+	}
+	a := addrs.RemoteMultiaddr()
+	if a == nil {
+		return ""
+	}
+	if v, err := a.ValueForProtocol(ma.P_IP4); err == nil {
+		return v
+	}
+	if v, err := a.ValueForProtocol(ma.P_IP6); err == nil {
+		return v
+	}
+	return a.String()
 }
 
 // InterceptUpgraded accepts: the decision was made at InterceptSecured.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,6 +19,9 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	msmux "github.com/multiformats/go-multistream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Config describes a node's libp2p host.
@@ -41,8 +45,25 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// strangerMux negotiates for peers that are not members: it knows
+	// only the protocols registered with HandleAdmitted (the join
+	// protocol), so a stranger learns nothing else, identify included.
+	strangerMux *msmux.MultistreamMuxer[protocol.ID]
+	// strangerStreams counts open streams per non-member.
+	strangerMu      sync.Mutex
+	strangerStreams map[peer.ID]int
+
+	refusals *prometheus.CounterVec
+
 	closeOnce sync.Once
 }
+
+// MaxStrangerStreams is how many streams a non-member may have open at
+// once (the join handshake needs one).
+const MaxStrangerStreams = 2
+
+// negotiationTimeout bounds protocol negotiation on an inbound stream.
+const negotiationTimeout = 10 * time.Second
 
 // New starts a libp2p host: TCP only, Noise, yamux, no relay, no NAT port
 // mapping, no AutoNAT, no hole punching, no metrics. The cluster runs on
@@ -69,6 +90,15 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		listen = append(listen, a)
 	}
 	gater := NewGater(cfg.Gater)
+	refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "outlayer_p2p_refused_total",
+		Help: "Connections, streams and memory the libp2p host refused, by reason.",
+	}, []string{"reason"})
+	gater.refusal = func(reason string) { refusals.WithLabelValues(reason).Inc() }
+	rm, err := newResourceManager(refusals)
+	if err != nil {
+		return nil, err
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(listen...),
@@ -80,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.DisableIdentifyAddressDiscovery(),
-		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.ResourceManager(rm),
 		libp2p.Ping(false),
 		libp2p.UserAgent("outlayerd"),
 	)
@@ -88,7 +118,16 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("p2p: start libp2p host: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hst := &Host{h: h, gater: gater, log: log, cancel: cancel}
+	hst := &Host{h: h, gater: gater, log: log, cancel: cancel, refusals: refusals,
+		strangerMux: msmux.NewMultistreamMuxer[protocol.ID](), strangerStreams: map[peer.ID]int{}}
+	// Every inbound stream goes through routeStream, which picks the
+	// protocol table by who is asking.
+	h.Network().SetStreamHandler(hst.routeStream)
+	h.Network().Notify(&network.NotifyBundle{DisconnectedF: func(n network.Network, c network.Conn) {
+		if p := c.RemotePeer(); n.Connectedness(p) != network.Connected {
+			gater.Disconnected(p)
+		}
+	}})
 	hst.wg.Add(1)
 	go hst.enforce(runCtx)
 	log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs())
@@ -175,19 +214,112 @@ func (h *Host) Handle(proto protocol.ID, handler network.StreamHandler) {
 }
 
 // HandleAdmitted registers a protocol served to every admitted peer,
-// including joiners in their window. Only the join protocol should use it.
+// including joiners in their window. Only the join protocol should use it:
+// it is all a non-member can negotiate.
 func (h *Host) HandleAdmitted(proto protocol.ID, handler network.StreamHandler) {
-	h.h.SetStreamHandler(proto, func(s network.Stream) {
+	wrapped := func(s network.Stream) {
 		if !h.gater.Admitted(s.Conn().RemotePeer()) {
 			_ = s.Reset()
 			return
 		}
 		handler(s)
+	}
+	h.h.SetStreamHandler(proto, wrapped)
+	h.strangerMux.AddHandler(proto, func(_ protocol.ID, rwc io.ReadWriteCloser) error {
+		wrapped(rwc.(network.Stream))
+		return nil
 	})
 }
 
 // RemoveHandler unregisters a protocol.
-func (h *Host) RemoveHandler(proto protocol.ID) { h.h.RemoveStreamHandler(proto) }
+func (h *Host) RemoveHandler(proto protocol.ID) {
+	h.h.RemoveStreamHandler(proto)
+	h.strangerMux.RemoveHandler(proto)
+}
+
+// routeStream negotiates an inbound stream's protocol. Members get the
+// host's full protocol table; any other admitted peer gets only the
+// HandleAdmitted protocols (no identify: a stranger learns neither our
+// protocols nor our addresses), at most MaxStrangerStreams streams at once,
+// and its candidate slot is extended only once it has opened one.
+func (h *Host) routeStream(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	mux := h.h.Mux()
+	stranger := !h.gater.IsMember(p)
+	if stranger {
+		if !h.gater.Admitted(p) {
+			h.refused("stream_not_admitted")
+			_ = s.Reset()
+			return
+		}
+		if !h.acquireStranger(p) {
+			h.refused("stranger_stream_limit")
+			_ = s.Reset()
+			return
+		}
+		defer h.releaseStranger(p)
+	}
+	_ = s.SetDeadline(time.Now().Add(negotiationTimeout))
+	var (
+		proto  protocol.ID
+		handle protocol.HandlerFunc
+		err    error
+	)
+	if stranger {
+		proto, handle, err = h.strangerMux.Negotiate(s)
+	} else {
+		proto, handle, err = mux.Negotiate(s)
+	}
+	if err != nil {
+		if stranger {
+			h.refused("stranger_protocol")
+		}
+		_ = s.Reset()
+		return
+	}
+	_ = s.SetDeadline(time.Time{})
+	if err := s.SetProtocol(proto); err != nil { // the resource manager's protocol scope
+		_ = s.Reset()
+		return
+	}
+	if stranger {
+		h.gater.Spoke(p)
+	}
+	_ = handle(proto, s)
+}
+
+func (h *Host) acquireStranger(p peer.ID) bool {
+	h.strangerMu.Lock()
+	defer h.strangerMu.Unlock()
+	if h.strangerStreams[p] >= MaxStrangerStreams {
+		return false
+	}
+	h.strangerStreams[p]++
+	return true
+}
+
+func (h *Host) releaseStranger(p peer.ID) {
+	h.strangerMu.Lock()
+	defer h.strangerMu.Unlock()
+	if h.strangerStreams[p]--; h.strangerStreams[p] <= 0 {
+		delete(h.strangerStreams, p)
+	}
+}
+
+func (h *Host) refused(reason string) { h.refusals.WithLabelValues(reason).Inc() }
+
+// Refused counts what the host refused, by reason: register it with the
+// node's Prometheus registry (outlayer_p2p_refused_total).
+func (h *Host) Refused() prometheus.Collector { return h.refusals }
+
+// RefusedCount is one reason's count (tests, status).
+func (h *Host) RefusedCount(reason string) float64 {
+	m := &dto.Metric{}
+	if err := h.refusals.WithLabelValues(reason).Write(m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
 
 // Connect dials a peer at the given address info, adding its addresses to
 // the peerstore. The gater must admit the peer.
