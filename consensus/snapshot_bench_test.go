@@ -34,7 +34,10 @@ func BenchmarkSnapshotRestore100k(b *testing.B) {
 		for i := range reqs {
 			reqs[i] = testRequest(uint64(base + i))
 		}
-		if _, err := st.EnqueueBatch(reqs, nil, now); err != nil {
+		if err := st.Update(func(tx *store.Tx) error {
+			_, err := tx.EnqueueBatch(reqs, nil, now)
+			return err
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,72 +7,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The methods below run one Tx method in its own transaction. Callers that
-// apply several operations at once (a Raft batch) use Update instead.
-
-// Enqueue runs Tx.Enqueue in its own transaction.
-func (s *Store) Enqueue(req Request, cursor *Cursor, now time.Time) (out EnqueueOutcome, err error) {
-	err = s.Update(func(tx *Tx) error { out, err = tx.Enqueue(req, cursor, now); return err })
-	return out, err
-}
-
-// EnqueueBatch runs Tx.EnqueueBatch in its own transaction.
-func (s *Store) EnqueueBatch(reqs []Request, cursor *Cursor, now time.Time) (out []EnqueueOutcome, err error) {
-	err = s.Update(func(tx *Tx) error { out, err = tx.EnqueueBatch(reqs, cursor, now); return err })
-	return out, err
-}
-
-// AdvanceCursor runs Tx.AdvanceCursor in its own transaction.
-func (s *Store) AdvanceCursor(c Cursor) error {
-	return s.Update(func(tx *Tx) error { return tx.AdvanceCursor(c) })
-}
+// The methods below run one read in its own read-only transaction. There
+// are no such shortcuts for writes: in a node every change to the store is
+// a Raft command applied by the consensus FSM inside Update, and a write
+// around it would make this replica differ from the others. (Tests have
+// one-call writers in writers_test.go.)
 
 // Cursor returns the chain cursor; ok is false before the first one.
 func (s *Store) Cursor() (c Cursor, ok bool, err error) {
 	err = s.View(func(tx *Tx) error { c, ok, err = tx.Cursor(); return err })
 	return c, ok, err
-}
-
-// Assign runs Tx.Assign in its own transaction.
-func (s *Store) Assign(id uint64, node string, leaseUntil, now time.Time) (job *Job, err error) {
-	err = s.Update(func(tx *Tx) error { job, err = tx.Assign(id, node, leaseUntil, now); return err })
-	return job, err
-}
-
-// Complete runs Tx.Complete in its own transaction.
-func (s *Store) Complete(id uint64, node string, res Result, now time.Time) (out CompleteOutcome, err error) {
-	err = s.Update(func(tx *Tx) error { out, err = tx.Complete(id, node, res, now); return err })
-	return out, err
-}
-
-// Release runs Tx.Release in its own transaction.
-func (s *Store) Release(id uint64, node string, now time.Time) (job *Job, err error) {
-	err = s.Update(func(tx *Tx) error { job, err = tx.Release(id, node, now); return err })
-	return job, err
-}
-
-// RequeueExpired runs Tx.RequeueExpired in its own transaction.
-func (s *Store) RequeueExpired(now time.Time, maxAttempts int) (out []Requeued, err error) {
-	err = s.Update(func(tx *Tx) error { out, err = tx.RequeueExpired(now, maxAttempts); return err })
-	return out, err
-}
-
-// Fail runs Tx.Fail in its own transaction.
-func (s *Store) Fail(id uint64, reason string, now time.Time) (job *Job, err error) {
-	err = s.Update(func(tx *Tx) error { job, err = tx.Fail(id, reason, now); return err })
-	return job, err
-}
-
-// MarkResolved runs Tx.MarkResolved in its own transaction.
-func (s *Store) MarkResolved(id uint64, txHash string, now time.Time) (job *Job, err error) {
-	err = s.Update(func(tx *Tx) error { job, err = tx.MarkResolved(id, txHash, now); return err })
-	return job, err
-}
-
-// MarkExpired runs Tx.MarkExpired in its own transaction.
-func (s *Store) MarkExpired(id uint64, reason string, now time.Time) (job *Job, err error) {
-	err = s.Update(func(tx *Tx) error { job, err = tx.MarkExpired(id, reason, now); return err })
-	return job, err
 }
 
 // Get returns one request.
@@ -123,11 +67,6 @@ func (s *Store) BySender(account string, p Page) (res PageResult, err error) {
 	return res, err
 }
 
-// PutBlob runs Tx.PutBlob in its own transaction.
-func (s *Store) PutBlob(h BlobHash, data []byte, source *BlobSource, now time.Time) error {
-	return s.Update(func(tx *Tx) error { return tx.PutBlob(h, data, source, now) })
-}
-
 // Blob returns a blob's bytes through the ristretto cache. The returned slice
 // is shared with the cache: do not modify it. Blobs are content-addressed,
 // so a cached copy can never be stale, only (briefly, after an eviction)
@@ -171,33 +110,16 @@ func (s *Store) BlobBySource(source BlobSource) (h BlobHash, ok bool, err error)
 	return h, ok, err
 }
 
-// TouchBlob runs Tx.TouchBlob in its own transaction.
-func (s *Store) TouchBlob(h BlobHash, now time.Time) error {
-	return s.Update(func(tx *Tx) error { return tx.TouchBlob(h, now) })
-}
-
 // EvictionPlan runs Tx.EvictionPlan on a consistent view.
 func (s *Store) EvictionPlan(budget uint64, keep map[BlobHash]bool) (plan []BlobHash, err error) {
 	err = s.View(func(tx *Tx) error { plan, err = tx.EvictionPlan(budget, keep); return err })
 	return plan, err
 }
 
-// EvictBlobs runs Tx.EvictBlobs in its own transaction and drops the blobs
-// from the cache.
-func (s *Store) EvictBlobs(hashes []BlobHash) (freed uint64, err error) {
-	err = s.Update(func(tx *Tx) error { freed, err = tx.EvictBlobs(hashes); return err })
-	return freed, err
-}
-
 // BlobBytes is the total size of stored blobs.
 func (s *Store) BlobBytes() (n uint64, err error) {
 	err = s.View(func(tx *Tx) error { n = tx.BlobBytes(); return nil })
 	return n, err
-}
-
-// PutNode runs Tx.PutNode in its own transaction.
-func (s *Store) PutNode(n Node) error {
-	return s.Update(func(tx *Tx) error { return tx.PutNode(n) })
 }
 
 // Node returns one member's record.
@@ -212,25 +134,10 @@ func (s *Store) Nodes() (ns []*Node, err error) {
 	return ns, err
 }
 
-// RemoveNode runs Tx.RemoveNode in its own transaction.
-func (s *Store) RemoveNode(peerID string) error {
-	return s.Update(func(tx *Tx) error { return tx.RemoveNode(peerID) })
-}
-
-// PutSealed runs Tx.PutSealed in its own transaction.
-func (s *Store) PutSealed(name string, sealed []byte) error {
-	return s.Update(func(tx *Tx) error { return tx.PutSealed(name, sealed) })
-}
-
 // Sealed returns a keystore entry.
 func (s *Store) Sealed(name string) (b []byte, err error) {
 	err = s.View(func(tx *Tx) error { b, err = tx.Sealed(name); return err })
 	return b, err
-}
-
-// DeleteSealed runs Tx.DeleteSealed in its own transaction.
-func (s *Store) DeleteSealed(name string) error {
-	return s.Update(func(tx *Tx) error { return tx.DeleteSealed(name) })
 }
 
 // SealedNames lists keystore entry names with prefix.
