@@ -33,6 +33,7 @@ func testnetCommand() *cli.Command {
 			&cli.IntFlag{Name: "nodes", Usage: "cluster size", Value: 3},
 			&cli.StringFlag{Name: "name", Usage: "input for the demo program", Value: "NEAR developer"},
 			&cli.BoolFlag{Name: "no-demo", Usage: "skip the demo request"},
+			&cli.StringFlag{Name: "go-cache-dir", Usage: "`DIR` of the Go build cache the nodes' builds share (default HOME/gocache; the output of go env GOCACHE reuses a warm one)"},
 		},
 		Action: runTestnet,
 	}
@@ -53,7 +54,7 @@ func runTestnet(c *cli.Context) error {
 	fmt.Fprintln(w, "starting a devchain, deploying the contracts and three nodes ...")
 	tn, err := testnet.Start(ctx, testnet.Config{
 		Home: home, Nodes: c.Int("nodes"), BlockTime: c.Duration("block-time"),
-		RPCAddr: c.String("rpc-addr"), HTTPBasePort: c.Int("http-port"), Logger: logger,
+		RPCAddr: c.String("rpc-addr"), HTTPBasePort: c.Int("http-port"), GoCacheDir: c.String("go-cache-dir"), Logger: logger,
 	})
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("testnet: %v", err), exitFailure)
