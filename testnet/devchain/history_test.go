@@ -3,16 +3,20 @@ package devchain
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/outlayer/outlayer/contracts/near"
 )
 
-// Queries with a block_id answer from that block's state: contract data,
-// balances, keys and accounts created later. Blocks a restart left without
-// their state changes answer GARBAGE_COLLECTED_BLOCK, blocks beyond the
-// window UNKNOWN_BLOCK.
+// Queries with a block_id answer from that block's state, also after a
+// restart: contract data, balances, keys and accounts created later. Blocks
+// a restart left without
+// their state changes (a format-1 state file) answer GARBAGE_COLLECTED_BLOCK,
+// blocks beyond the window UNKNOWN_BLOCK.
 func TestQueriesAtPastBlocks(t *testing.T) {
 	ctx := context.Background()
 	home := t.TempDir()
@@ -73,15 +77,48 @@ func TestQueriesAtPastBlocks(t *testing.T) {
 		t.Fatalf("view_account at %d = %+v, %v", twoKeys, acc, err)
 	}
 
-	// After a restart, the blocks before it have no state history.
+	// The history survives a restart.
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
 	c2, cl2, _ := startChain(t, Config{Home: home, Persist: true, KeepBlocks: 1000})
-	_, err = cl2.ViewAccount(ctx, bob, near.AtHeight(twoKeys))
-	if !errors.As(err, &rpcErr) || rpcErr.Cause.Name != "GARBAGE_COLLECTED_BLOCK" {
-		t.Fatalf("query at a block before the restart: %v", err)
+	if l, err := cl2.ViewAccessKeyList(ctx, bob, near.AtHeight(twoKeys)); err != nil || len(l.Keys) != 2 {
+		t.Fatalf("after a restart, bob's keys at %d = %+v, %v", twoKeys, l, err)
 	}
+	var n int
+	if err := cl2.ViewFunctionAt(ctx, counter.AccountID(), "get_num", nil, &n, near.AtHeight(heights[0])); err != nil || n != 1 {
+		t.Fatalf("after a restart, get_num at %d = %d, %v", heights[0], n, err)
+	}
+	// A format-1 state file has no state changes: its blocks answer
+	// GARBAGE_COLLECTED_BLOCK rather than the wrong state.
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(home, "devchain-state.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]any
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	file["format"] = 1
+	for _, b := range file["blocks"].([]any) {
+		delete(b.(map[string]any), "changes")
+	}
+	if raw, err = json.Marshal(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c3, cl3, _ := startChain(t, Config{Home: home, Persist: true, KeepBlocks: 1000})
+	_, err = cl3.ViewAccount(ctx, bob, near.AtHeight(twoKeys))
+	if !errors.As(err, &rpcErr) || rpcErr.Cause.Name != "GARBAGE_COLLECTED_BLOCK" {
+		t.Fatalf("query at a block of a format-1 file: %v", err)
+	}
+	c2, cl2 = c3, cl3
 	if err := c2.FastForward(ctx, 1001); err != nil {
 		t.Fatal(err)
 	}

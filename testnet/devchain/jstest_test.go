@@ -46,7 +46,7 @@ func TestNearAPIJS(t *testing.T) {
 		}
 		t.Logf("%s %v:\n%s", filepath.Base(name), args, out.String())
 	}
-	run(2*time.Minute, nil, npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	run(2*time.Minute, nil, npm, "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error")
 
 	c, _, _ := startChain(t, Config{BlockTime: 20 * time.Millisecond})
 	abs := func(p string) string {

@@ -62,6 +62,71 @@ type snapshotBlock struct {
 	GasBurnt  uint64            `json:"gas_burnt"`
 	Txs       []near.CryptoHash `json:"txs,omitempty"`
 	Receipts  []near.CryptoHash `json:"receipts,omitempty"`
+	Changes   []snapshotChange  `json:"changes,omitempty"` // format 2
+}
+
+// snapshotChange is a stateChange; Key is the access key's text or the
+// data entry's raw bytes (base64 in JSON).
+type snapshotChange struct {
+	Kind      changeKind       `json:"kind"`
+	Account   string           `json:"account"`
+	Key       []byte           `json:"key,omitempty"`
+	TxHash    *near.CryptoHash `json:"tx_hash,omitempty"`
+	ReceiptID *near.CryptoHash `json:"receipt_id,omitempty"`
+	Before    snapshotValue    `json:"before"`
+	After     snapshotValue    `json:"after"`
+}
+
+type snapshotValue struct {
+	Exists       bool            `json:"exists"`
+	Amount       string          `json:"amount,omitempty"`
+	Locked       string          `json:"locked,omitempty"`
+	CodeHash     near.CryptoHash `json:"code_hash"`
+	StorageUsage uint64          `json:"storage_usage,omitempty"`
+	AccessKey    []byte          `json:"access_key,omitempty"` // borsh
+	Data         []byte          `json:"data,omitempty"`
+}
+
+func toSnapshotValue(v stateValue) snapshotValue {
+	sv := snapshotValue{Exists: v.exists, CodeHash: v.account.CodeHash, StorageUsage: v.account.StorageUsage, Data: v.data}
+	if v.exists {
+		sv.Amount, sv.Locked = v.account.Amount.String(), v.account.Locked.String()
+		w := near.NewWriter(32)
+		v.key.Encode(w)
+		sv.AccessKey = w.Bytes()
+	}
+	return sv
+}
+
+func fromSnapshotValue(kind changeKind, sv snapshotValue) (stateValue, error) {
+	v := stateValue{exists: sv.Exists, data: sv.Data}
+	if !sv.Exists {
+		return v, nil
+	}
+	var err error
+	switch kind {
+	case changeAccount:
+		v.account.CodeHash, v.account.StorageUsage = sv.CodeHash, sv.StorageUsage
+		if v.account.Amount, err = near.ParseU128(sv.Amount); err != nil {
+			return v, err
+		}
+		if v.account.Locked, err = near.ParseU128(sv.Locked); err != nil {
+			return v, err
+		}
+	case changeAccessKey:
+		r := near.NewReader(sv.AccessKey)
+		v.key = near.DecodeAccessKey(r)
+		if err := r.Finish(); err != nil {
+			return v, err
+		}
+	case changeData:
+		if v.data == nil {
+			v.data = []byte{}
+		}
+	default:
+		return v, fmt.Errorf("unknown state change kind %d", kind)
+	}
+	return v, nil
 }
 
 type snapshotTx struct {
@@ -111,8 +176,10 @@ type snapshotEntry struct {
 
 // snapshotFormat is the version saveSnapshot writes. Format 0 (no "format"
 // field) stored contract storage keys as JSON object keys, so a key that was
-// not valid UTF-8 was saved with U+FFFD in place of its bytes.
-const snapshotFormat = 1
+// not valid UTF-8 was saved with U+FFFD in place of its bytes. Format 1 has
+// no per-block state changes (queries at its blocks answer
+// GARBAGE_COLLECTED_BLOCK after loading); format 2 has them.
+const snapshotFormat = 2
 
 func (c *Chain) snapshotPath() string { return filepath.Join(c.cfg.Home, "devchain-state.json") }
 
@@ -211,7 +278,9 @@ func (c *Chain) loadSnapshot() (bool, error) {
 	if err := c.restoreHistory(&s); err != nil {
 		return false, fmt.Errorf("devchain: state file %s: %w", c.snapshotPath(), err)
 	}
-	c.historyFrom = c.head().Height
+	if s.Format < 2 { // no state changes saved: the loaded blocks have no history
+		c.historyFrom = c.head().Height
+	}
 	return true, nil
 }
 
@@ -228,6 +297,10 @@ func (c *Chain) snapshotHistory(s *snapshot) {
 	}
 	for _, b := range c.blocks {
 		sb := snapshotBlock{Height: b.Height, Hash: b.Hash, PrevHash: b.PrevHash, Timestamp: b.Timestamp, GasBurnt: b.GasBurnt}
+		for _, ch := range b.Changes {
+			sb.Changes = append(sb.Changes, snapshotChange{Kind: ch.key.kind, Account: ch.key.account, Key: []byte(ch.key.key),
+				TxHash: ch.cause.txHash, ReceiptID: ch.cause.receiptID, Before: toSnapshotValue(ch.before), After: toSnapshotValue(ch.after)})
+		}
 		for _, tx := range b.Txs {
 			sb.Txs = append(sb.Txs, tx.hash)
 			txs[tx.hash] = tx
@@ -340,6 +413,18 @@ func (c *Chain) restoreHistory(s *snapshot) error {
 			return fmt.Errorf("block %d does not follow block %d", sb.Height, s.Blocks[i-1].Height)
 		}
 		b := &block{Height: sb.Height, Hash: sb.Hash, PrevHash: sb.PrevHash, Timestamp: sb.Timestamp, GasBurnt: sb.GasBurnt}
+		for _, sc := range sb.Changes {
+			ch := stateChange{key: changeKey{kind: sc.Kind, account: sc.Account, key: string(sc.Key)},
+				cause: changeCause{txHash: sc.TxHash, receiptID: sc.ReceiptID}}
+			var err error
+			if ch.before, err = fromSnapshotValue(sc.Kind, sc.Before); err != nil {
+				return fmt.Errorf("block %d: state change of %s: %w", sb.Height, sc.Account, err)
+			}
+			if ch.after, err = fromSnapshotValue(sc.Kind, sc.After); err != nil {
+				return fmt.Errorf("block %d: state change of %s: %w", sb.Height, sc.Account, err)
+			}
+			b.Changes = append(b.Changes, ch)
+		}
 		for _, h := range sb.Txs {
 			tx, err := lookupTx(h)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -234,7 +235,7 @@ func TestLegacySnapshotMigratedOrRefused(t *testing.T) {
 			if err := c2.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if b, _ := os.ReadFile(path); !bytes.Contains(b, []byte(`"format":1`)) || bytes.Contains(b, []byte(`"data":{`)) {
+			if b, _ := os.ReadFile(path); !bytes.Contains(b, []byte(fmt.Sprintf(`"format":%d`, snapshotFormat))) || bytes.Contains(b, []byte(`"data":{`)) {
 				t.Fatalf("the migrated file was not saved in the new format: %.300s", b)
 			}
 		})
