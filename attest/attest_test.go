@@ -113,7 +113,10 @@ func TestTamperedQuotesAreRefused(t *testing.T) {
 func TestTDXWithoutPolicyIsRefused(t *testing.T) {
 	ctx := context.Background()
 	for _, check := range []func(*attest.Verifier) error{
-		func(v *attest.Verifier) error { _, err := v.Verify(ctx, tdxEvidence(sampleQuote()), sampleReportData()); return err },
+		func(v *attest.Verifier) error {
+			_, err := v.Verify(ctx, tdxEvidence(sampleQuote()), sampleReportData())
+			return err
+		},
 		func(v *attest.Verifier) error { _, err := v.Inspect(ctx, tdxEvidence(sampleQuote())); return err },
 	} {
 		if err := check(attest.NewVerifier(attest.VerifierConfig{Now: at(sampleTime)})); !errors.Is(err, attest.ErrNoPolicy) {
