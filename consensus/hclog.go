@@ -2,11 +2,15 @@ package consensus
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
+	"net"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // hclogAdapter lets hashicorp/raft log through slog.
@@ -36,7 +40,81 @@ func toSlogLevel(level hclog.Level) slog.Level {
 }
 
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	if level == hclog.Error {
+		level = raftErrorLevel(msg, args)
+	}
 	a.l.Log(context.Background(), toSlogLevel(level), msg, args...)
+}
+
+// raftNoise is what hashicorp/raft logs at ERROR although it is the
+// ordinary result of a peer restarting or being down, or of leadership
+// moving: a graceful rolling restart of three nodes logged dozens of these
+// lines, which made ERROR useless as an alert. Raft retries all of them on
+// its own (with backoff); a peer that stays down shows in the membership
+// and health views. Every other raft ERROR (log store, snapshots, FSM)
+// stays ERROR.
+var raftNoise = []struct {
+	prefix string
+	level  hclog.Level
+	// quietWhenClosed: when the error only says the other side closed or
+	// reset the connection, the line is DEBUG.
+	quietWhenClosed bool
+}{
+	// The leader cannot reach a follower.
+	{prefix: "failed to appendEntries to", level: hclog.Warn},
+	{prefix: "failed to heartbeat to", level: hclog.Warn},
+	{prefix: "failed to start pipeline replication to", level: hclog.Warn},
+	{prefix: "failed to pipeline appendEntries", level: hclog.Warn},
+	{prefix: "failed to send snapshot to", level: hclog.Warn},
+	// A candidate cannot reach a voter.
+	{prefix: "failed to make requestVote RPC", level: hclog.Warn},
+	// A follower answered with a newer term: leadership moved.
+	{prefix: "peer has newer term, stopping replication", level: hclog.Info},
+	// The serving side of a connection the other node closed.
+	{prefix: "failed to decode incoming command", level: hclog.Warn, quietWhenClosed: true},
+	{prefix: "failed to flush response", level: hclog.Warn, quietWhenClosed: true},
+	{prefix: "failed to accept connection", level: hclog.Warn, quietWhenClosed: true},
+}
+
+// raftErrorLevel is the level for a line raft logged at ERROR.
+func raftErrorLevel(msg string, args []any) hclog.Level {
+	for _, n := range raftNoise {
+		if !strings.HasPrefix(msg, n.prefix) {
+			continue
+		}
+		if n.quietWhenClosed && connectionClosed(args) {
+			return hclog.Debug
+		}
+		return n.level
+	}
+	return hclog.Error
+}
+
+// connectionClosed reports whether the line's error says only that the
+// connection went away (closed, reset, EOF, the transport shutting down).
+func connectionClosed(args []any) bool {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); !ok || k != "error" {
+			continue
+		}
+		err, ok := args[i+1].(error)
+		if !ok {
+			return false
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, raft.ErrTransportShutdown) {
+			return true
+		}
+		// libp2p's stream and connection errors do not all wrap a
+		// sentinel; their text is stable.
+		text := err.Error()
+		for _, s := range []string{"stream reset", "connection reset", "connection closed", "closed network connection", "listener closed"} {
+			if strings.Contains(text, s) {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 func (a *hclogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }
 func (a *hclogAdapter) Debug(msg string, args ...any) { a.Log(hclog.Debug, msg, args...) }
