@@ -110,6 +110,22 @@ test('deploy, call, view, view errors', async () => {
   await assert.rejects(alice.callFunction({ contractId: `nobody.${root.accountId}`, methodName: 'x', args: {} }), /does not exist|AccountDoesNotExist/);
 });
 
+test('a function-call access key, as a dapp login creates', async () => {
+  const appKey = KeyPair.fromRandom('ed25519');
+  await alice.addFunctionCallAccessKey({ publicKey: appKey.getPublicKey(), contractId: counter.accountId, methodNames: ['increment'], allowance: nearToYocto('0.25') });
+  const app = new Account(alice.accountId, provider, appKey.toString());
+  assert.equal(await app.callFunction({ contractId: counter.accountId, methodName: 'increment', args: {} }), 3);
+  const key = await app.getAccessKey(appKey.getPublicKey());
+  assert.equal(key.permission.FunctionCall.receiver_id, counter.accountId);
+  assert.ok(BigInt(key.permission.FunctionCall.allowance) < nearToYocto('0.25'));
+  // The key may not call other methods or transfer.
+  await assert.rejects(app.callFunction({ contractId: counter.accountId, methodName: 'get_num', args: {} }), (err) => err.constructor.name === 'AccessKeyMethodNameMismatchActionError');
+  await assert.rejects(app.transfer({ receiverId: counter.accountId, amount: 1n }), (err) => err.constructor.name === 'AccessKeyRequiresFullAccessActionError');
+  await alice.deleteKey(appKey.getPublicKey());
+  const keys = await alice.getAccessKeyList();
+  assert.equal(keys.keys.length, 1);
+});
+
 test('transactions, receipts and chunks can be looked up', async () => {
   const out = await alice.transfer({ receiverId: counter.accountId, amount: 1n });
   const hash = out.transaction_outcome.id;
@@ -140,7 +156,7 @@ test('queries at a past block answer from that block', async () => {
   assert.equal(then.amount, was.amount);
   assert.equal(then.block_height, before.header.height);
   const num = await provider.callFunction({ contractId: counter.accountId, method: 'get_num', args: {}, blockQuery: { blockId: before.header.hash } });
-  assert.equal(num, 2);
+  assert.equal(num, 3);
   const keys = await provider.viewAccessKeyList({ accountId: alice.accountId, finalityQuery: { finality: 'final' } });
   assert.equal(keys.keys.length, 1);
 });
@@ -177,8 +193,8 @@ test('meta-transaction: alice signs a delegate action, root relays and pays', as
     actions: [actions.functionCall('increment', {}, teraToGas('30'), 0n)],
   });
   const out = await root.relayMetaTransaction(signed.signedDelegate);
-  assert.ok(out.receipts_outcome.some((r) => r.outcome.executor_id === counter.accountId && r.outcome.logs.includes('Increased number to 4')));
-  assert.equal(await provider.callFunction({ contractId: counter.accountId, method: 'get_num', args: {} }), 4);
+  assert.ok(out.receipts_outcome.some((r) => r.outcome.executor_id === counter.accountId && r.outcome.logs.includes('Increased number to 5')));
+  assert.equal(await provider.callFunction({ contractId: counter.accountId, method: 'get_num', args: {} }), 5);
   const after = await alice.getState();
   assert.equal(after.balance.total, before.balance.total, 'the relayer pays, not alice');
 });

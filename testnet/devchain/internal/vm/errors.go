@@ -75,7 +75,6 @@ var (
 	errJointAppend      = hostErr("Actions can only be appended to non-joint promise.")
 	errJointReturn      = hostErr("Returning joint promise is currently prohibited.")
 	errDataIDMalformed  = hostErr("Yield resumption data id is malformed")
-	errIntegerOverflow  = hostErr("Integer overflow.")
 )
 
 func prohibitedInView(name string) *hostError {
