@@ -69,3 +69,26 @@ func TestNodeInfoMethods(t *testing.T) {
 		t.Fatalf("send_tx INCLUDED = %s", raw)
 	}
 }
+
+// A failing view answers in nearcore's words: the legacy success-shaped
+// result with "wasm execution failed with error: " and the error's Debug form.
+func TestViewErrorsInNearcoreWords(t *testing.T) {
+	ctx := context.Background()
+	_, cl, root := startChain(t, Config{})
+	p := newContractAccount(t, ctx, root, "panicker", "panicker", 10)
+	for method, want := range map[string]string{
+		"panic_msg":      `wasm execution failed with error: HostError(GuestPanic { panic_msg: "say \"no\"" })`,
+		"trap":           `wasm execution failed with error: WasmTrap(Unreachable)`,
+		"no_such_method": `wasm execution failed with error: MethodResolveError(MethodNotFound)`,
+		"set":            `wasm execution failed with error: HostError(ProhibitedInView { method_name: "storage_write" })`,
+	} {
+		_, err := cl.CallFunction(ctx, p.AccountID(), method, []byte(`{"message":"say \"no\"","key":"k","value":"v"}`), near.Final())
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("view %s: %v, want an error ending %s", method, err, want)
+		}
+	}
+	_, err := cl.CallFunction(ctx, root.AccountID(), "anything", nil, near.Final())
+	if want := `wasm execution failed with error: CompilationError(CodeDoesNotExist { account_id: "` + root.AccountID() + `" })`; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("view on an account without code: %v, want %s", err, want)
+	}
+}
