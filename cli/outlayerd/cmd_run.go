@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/exec/build"
 )
@@ -38,6 +39,8 @@ func nodeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "poll-interval", Usage: "how often the leader asks the chain for new requests (a poll at an unchanged final block costs one `block` call)", Value: 100 * time.Millisecond, EnvVars: []string{"OUTLAYER_POLL_INTERVAL"}},
 		&cli.DurationFlag{Name: "build-timeout", Usage: "wall-clock budget of one source build", Value: 5 * time.Minute, EnvVars: []string{"OUTLAYER_BUILD_TIMEOUT"}},
 		&cli.StringFlag{Name: "go-proxy", Usage: "GOPROXY for builds' module downloads", EnvVars: []string{"OUTLAYER_GO_PROXY"}},
+		&cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR allow-lists of the builds allowed to join); required outside --dev", EnvVars: []string{"OUTLAYER_POLICY"}},
+		&cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, CRLs) to check joiners' TCB; without it the TCB is not checked", EnvVars: []string{"OUTLAYER_COLLATERAL"}},
 		&cli.BoolFlag{Name: "dev", Usage: "development mode: simulated attestation, local git repositories, keystore sealed with a key file in the data directory", EnvVars: []string{"OUTLAYER_DEV"}},
 		&cli.BoolFlag{Name: "keystore-memory-only", Usage: "keep the keystore's master secret in memory only, never on disk: a restarted node receives it from a member, and it is lost if every node restarts at once (the default outside --dev, since TDX has no sealing key)", EnvVars: []string{"OUTLAYER_KEYSTORE_MEMORY_ONLY"}},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"OUTLAYER_LOG_LEVEL"}},
@@ -119,6 +122,9 @@ func runNode(c *cli.Context, join []string) error {
 	cfg := nodeConfig(c, join, logger)
 	if err := cfg.Validate(); err != nil {
 		return usageError("%v", err)
+	}
+	if err := productionAttestation(c, &cfg, logger); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -207,4 +213,29 @@ func fetchJSON(ctx context.Context, url string, out any) error {
 		return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
 	}
 	return json.Unmarshal(body, out)
+}
+
+// productionAttestation sets up TDX attestation and the join verifier for a
+// node outside dev mode: --policy is required, --collateral optional, and a
+// machine that is not a TDX guest is refused here, before anything starts.
+func productionAttestation(c *cli.Context, cfg *daemon.Config, logger *slog.Logger) error {
+	if cfg.DevMode {
+		if c.String("policy") != "" || c.String("collateral") != "" {
+			return usageError("--policy and --collateral are for production nodes; --dev uses simulated attestation, which checks no measurement")
+		}
+		return nil
+	}
+	if c.String("policy") == "" {
+		return usageError("--policy FILE is required outside --dev: the measurement policy lists the TDX builds allowed to join (see README \"Running a node\"); use --dev for a local development cluster")
+	}
+	prod, err := attest.NewProduction(attest.ProductionConfig{PolicyFile: c.String("policy"), CollateralDir: c.String("collateral")})
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	for _, w := range prod.Warnings {
+		logger.Warn(w)
+	}
+	logger.Info("production attestation", "tdx", prod.Via, "policy", c.String("policy"), "collateral", c.String("collateral"))
+	cfg.Verifier, cfg.Attester, cfg.ResultAttester = prod.Join, prod.JoinAttester, prod.Attester
+	return nil
 }
