@@ -31,6 +31,10 @@ type ctrlFrame struct {
 	noHoist bool     // some entry cannot take the charge
 
 	disp *dispatch // for a loop in Go's dispatch shape
+	// inLoop is the dispatch of the innermost loop enclosing this frame's
+	// body (nil if that loop is not a dispatch), so that finding it is
+	// O(1), not a walk up the nesting.
+	inLoop *dispatch
 
 	// For the blocks of a dispatch loop's head: the loop, and the depth of
 	// the block as seen from its br_table.
@@ -50,8 +54,14 @@ type insertion struct {
 	// depth of the check's br_if to the trap block (number of labels
 	// enclosing pos inside the function, plus one)
 	checkDepth uint32
-	store      bool      // budget global = counter (before a call or an exit)
-	entry      *dispatch // charge the first case of a dispatch loop (emitEntry)
+	// dyn charges the size operand on top of the stack (a bulk
+	// operation's length, a grow's delta) before the check: shifted right
+	// by dynShift, or multiplied by dynMul.
+	dyn      bool
+	dynShift uint8
+	dynMul   int64
+	store    bool      // budget global = counter (before a call or an exit)
+	entry    *dispatch // charge the first case of a dispatch loop (emitEntry)
 	// optimistic: the charge includes a loop head's, taken before a br_if
 	// that may not branch; it must not move before a check.
 	optimistic bool
@@ -75,6 +85,10 @@ type funcRewriter struct {
 	// compare and an untaken branch.
 	resultBlock byte
 
+	// scratch: the function charges a size operand, which needs an i32
+	// local (index local+1) to copy it into.
+	scratch bool
+
 	ins   []insertion
 	ctrl  []ctrlFrame
 	cur   int  // index in ins of the open metered block's charge
@@ -82,10 +96,12 @@ type funcRewriter struct {
 	costs *CostTable
 
 	// Dispatch loop bookkeeping (see dispatch.go).
-	dispNext    *dispatch // loop whose head blocks are being opened
-	dispRemain  int       // head blocks still to open
-	inHeadTable bool      // scanning the head br_table of a dispatch loop
-	prevConst   bool      // the previous instruction was i32.const prevK
+	loops       int         // loops enclosing the scan position
+	disps       []*dispatch // enclosing dispatch loops, outermost first
+	dispNext    *dispatch   // loop whose head blocks are being opened
+	dispRemain  int         // head blocks still to open
+	inHeadTable bool        // scanning the head br_table of a dispatch loop
+	prevConst   bool        // the previous instruction was i32.const prevK
 	prevK       int64
 	pendSet     *dispatch // previous instruction was local.set $pc
 	pendOK      bool      // ... of the constant pendPC
@@ -165,7 +181,10 @@ func (f *funcRewriter) target(depth uint32) (exits bool, err error) {
 func (f *funcRewriter) scan(r *reader) error {
 	f.ctrl = append(f.ctrl[:0], ctrlFrame{kind: ctrlFunc})
 	f.ins = f.ins[:0]
+	f.scratch = false
 	f.dispNext, f.dispRemain, f.inHeadTable = nil, 0, false
+	f.disps = f.disps[:0]
+	f.loops = 0
 	f.prevConst, f.pendSet = false, nil
 	f.at(0).reload = true
 	f.beginBlock(0, false)
@@ -211,13 +230,16 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		f.charge(f.costs.Default)
 		switch op {
 		case 0x02:
-			fr := ctrlFrame{kind: ctrlBlock}
+			fr := ctrlFrame{kind: ctrlBlock, inLoop: f.ctrl[len(f.ctrl)-1].inLoop}
 			if f.dispRemain > 0 {
 				f.dispRemain--
 				fr.caseOf, fr.caseIdx = f.dispNext, f.dispRemain
 			}
 			f.ctrl = append(f.ctrl, fr)
 		case 0x03:
+			if f.loops++; f.loops > MaxLoopNesting {
+				return fmt.Errorf("loops nest more than %d deep: %w", MaxLoopNesting, ErrLimit)
+			}
 			var disp *dispatch
 			if !f.dead && f.costs.SplitAtCalls {
 				if disp = detectDispatch(r.buf[r.pos:], r.pos); disp != nil {
@@ -231,9 +253,12 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			// can never run unmetered or past its budget.
 			f.beginBlock(r.pos, f.dead)
 			f.checkAtDepth(r.pos, uint32(len(f.ctrl))+1) // inside the loop
-			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlLoop, pre: pre, head: f.cur, noHoist: f.dead || !f.costs.SplitAtCalls, disp: disp})
+			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlLoop, pre: pre, head: f.cur, noHoist: f.dead || !f.costs.SplitAtCalls, disp: disp, inLoop: disp})
+			if disp != nil {
+				f.disps = append(f.disps, disp)
+			}
 		case 0x04:
-			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlIf})
+			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlIf, inLoop: f.ctrl[len(f.ctrl)-1].inLoop})
 			f.beginBlock(r.pos, f.dead)
 		}
 	case 0x05: // else
@@ -255,6 +280,10 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		case ctrlLoop:
 			// Branches to a loop go to its head; its end is reached only by
 			// falling through, so the continuation joins the open block.
+			f.loops--
+			if fr.disp != nil {
+				f.disps = f.disps[:len(f.disps)-1]
+			}
 			f.hoistLoopHead(&fr)
 		case ctrlBlock:
 			if fr.targeted {
@@ -424,6 +453,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 		}
 		if op == 0x40 {
 			f.charge(f.costs.MemoryGrow)
+			f.chargeOperand(pos, r.pos, 0, f.costs.GrowPage)
 		} else {
 			f.charge(f.costs.Default)
 		}
@@ -436,6 +466,12 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			return fmt.Errorf("0xfc %d: %w", sub, err)
 		}
 		f.charge(f.costs.Default)
+		switch sub {
+		case 8, 10, 11: // memory.init, memory.copy, memory.fill
+			f.chargeOperand(pos, r.pos, f.costs.BulkByteShift, 1)
+		case 12, 14, 15, 17: // table.init, table.copy, table.grow, table.fill
+			f.chargeOperand(pos, r.pos, 0, f.costs.TableElement)
+		}
 	case 0xfd:
 		return fmt.Errorf("SIMD (0xfd prefix): %w", ErrUnsupported)
 	case 0xfe:
@@ -459,12 +495,30 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 	return nil
 }
 
+// chargeOperand charges an operation at pos (next is the position after
+// it) for its size, the i32 on top of the stack: (size >> shift) × mul,
+// then checks the budget, all before the operation runs, so a bulk
+// operation never runs on an overdrawn budget. The metered block ends
+// after the operation, as at a call: the check sees only its own block's
+// charges (a dispatch case's or loop head's charge moved onto a later
+// block is never seen early), and the block's instructions up to the
+// operation have all run when it is reached.
+func (f *funcRewriter) chargeOperand(pos, next int, shift uint8, mul int64) {
+	if f.dead || (shift >= 32 || mul == 0) {
+		return
+	}
+	in := f.at(pos)
+	in.dyn, in.dynShift, in.dynMul = true, shift, mul
+	f.scratch = true
+	f.checkAt(pos)
+	f.beginBlock(next, false)
+}
+
 // localWrite watches writes to the $pc local of enclosing dispatch loops:
 // only `i32.const K; local.set $pc; br $loop` keeps the dispatch known.
 func (f *funcRewriter) localWrite(op byte, x uint32, wasConst bool, k int64) {
-	for i := range f.ctrl {
-		d := f.ctrl[i].disp
-		if d == nil || d.local != x {
+	for _, d := range f.disps {
+		if d.local != x {
 			continue
 		}
 		if op == 0x22 || f.pendSet != nil || !wasConst || k < 0 {
@@ -477,12 +531,7 @@ func (f *funcRewriter) localWrite(op byte, x uint32, wasConst bool, k int64) {
 
 // enclosingDispatch returns the innermost enclosing dispatch loop, if any.
 func (f *funcRewriter) enclosingDispatch() *dispatch {
-	for i := len(f.ctrl) - 1; i >= 0; i-- {
-		if f.ctrl[i].kind == ctrlLoop {
-			return f.ctrl[i].disp
-		}
-	}
-	return nil
+	return f.ctrl[len(f.ctrl)-1].inLoop
 }
 
 // loopAt0 returns the dispatch of the loop a branch of depth l targets.
@@ -700,6 +749,20 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 		if in.charge != 0 && !in.dead { // local.get t; i64.const c; i64.sub; local.set t
 			dst = appendU32(append(dst, 0x20), f.local)
 			dst = appendS64(append(dst, 0x42), in.charge)
+			dst = appendU32(append(dst, 0x7d, 0x21), f.local)
+		}
+		if in.dyn { // local.tee s; local.get t; local.get s; i64.extend_i32_u; [shift | mul]; i64.sub; local.set t
+			dst = appendU32(append(dst, 0x22), f.local+1)
+			dst = appendU32(append(dst, 0x20), f.local)
+			dst = appendU32(append(dst, 0x20), f.local+1)
+			dst = append(dst, 0xad)
+			if in.dynShift != 0 {
+				dst = append(dst, 0x42, in.dynShift, 0x88) // i64.const shift (< 64: one byte); i64.shr_u
+			}
+			if in.dynMul != 1 {
+				dst = appendS64(append(dst, 0x42), in.dynMul)
+				dst = append(dst, 0x7e) // i64.mul
+			}
 			dst = appendU32(append(dst, 0x7d, 0x21), f.local)
 		}
 		if in.check && f.resultBlock != 0 { // local.get t; i64.const 0; i64.lt_s; br_if TRAP

@@ -105,6 +105,13 @@ func (f *funcRewriter) pushDispatchCases(d *dispatch) {
 		}
 	}
 	sort.Slice(order, func(a, b int) bool { return d.caseStart[order[a]] > d.caseStart[order[b]] })
+	// The jumps into each case, found once: O(cases + jumps), not their
+	// product (a hostile module of many cases and jumps took minutes).
+	jumpsTo := make([][]int, len(d.caseStart))
+	for _, jmp := range d.jumps {
+		c := d.caseOf(jmp.pc)
+		jumpsTo[c] = append(jumpsTo[c], jmp.block)
+	}
 	var preds []int
 	for _, j := range order {
 		s := d.caseStart[j]
@@ -116,11 +123,7 @@ func (f *funcRewriter) pushDispatchCases(d *dispatch) {
 		if d.fallPred[j] >= 0 {
 			preds = append(preds, d.fallPred[j])
 		}
-		for _, jmp := range d.jumps {
-			if d.caseOf(jmp.pc) == uint32(j) {
-				preds = append(preds, jmp.block)
-			}
-		}
+		preds = append(preds, jumpsTo[j]...)
 		self := false
 		for _, p := range preds {
 			self = self || p == s
@@ -145,12 +148,12 @@ func (f *funcRewriter) pushDispatchCases(d *dispatch) {
 // with one block per distinct charge.
 func emitEntry(dst []byte, d *dispatch, local uint32) []byte {
 	var values []int64
+	index := map[int64]int{}
 	group := func(v int64) int {
-		for i, w := range values {
-			if w == v {
-				return i
-			}
+		if i, ok := index[v]; ok {
+			return i
 		}
+		index[v] = len(values)
 		values = append(values, v)
 		return len(values) - 1
 	}

@@ -3,6 +3,7 @@ package meter
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -47,9 +48,12 @@ func FuzzInstrument(f *testing.F) {
 		switch {
 		case origErr == nil && err != nil:
 			t.Fatalf("wazero accepts the module but not its instrumented form: %v", err)
-		case origErr != nil && err == nil:
+		case origErr != nil && err == nil && !strings.Contains(origErr.Error(), "custom section"):
 			// The forge: an invalid module made valid by what the meter
 			// adds (an index that reaches the counter or the budget).
+			// Custom sections are not code and are exempt: the meter
+			// drops DWARF, and wazero refuses an empty custom section
+			// only when it ends the module.
 			t.Fatalf("wazero refuses the module (%v) but accepts its instrumented form", origErr)
 		}
 		if orig != nil {

@@ -190,9 +190,11 @@ func TestShapeCaps(t *testing.T) {
 	funcSec := append(append(append([]byte{}, wasmMagic...), wasmVersion...), sect(secType, vec(code([]byte{0x60, 0x00, 0x00})))...)
 	funcSec = append(funcSec, sect(secFunction, append(appendU32(nil, MaxFunctions+1), make([]byte, MaxFunctions+1)...))...)
 	cases := map[string][]byte{
-		"nesting":       testModule{types: [][2][]byte{void}, funcs: []testFunc{{typ: 0, code: nested(MaxNesting + 1)}}}.bytes(),
-		"body size":     testModule{types: [][2][]byte{void}, funcs: []testFunc{{typ: 0, code: append(bytes.Repeat(opNop, MaxBodyBytes), opEnd...)}}}.bytes(),
-		"parameters":    testModule{types: [][2][]byte{manyParams}}.bytes(),
+		"nesting":    testModule{types: [][2][]byte{void}, funcs: []testFunc{{typ: 0, code: nested(MaxNesting + 1)}}}.bytes(),
+		"body size":  testModule{types: [][2][]byte{void}, funcs: []testFunc{{typ: 0, code: append(bytes.Repeat(opNop, MaxBodyBytes), opEnd...)}}}.bytes(),
+		"parameters": testModule{types: [][2][]byte{manyParams}}.bytes(),
+		"loop nesting": testModule{types: [][2][]byte{void}, funcs: []testFunc{{typ: 0,
+			code: append(bytes.Repeat(opLoop, MaxLoopNesting+1), bytes.Repeat(opEnd, MaxLoopNesting+2)...)}}}.bytes(),
 		"data segments": testModule{memory: true, dataCount: &dataCount}.bytes(),
 		"module size":   huge,
 		"functions":     funcSec,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/tetratelabs/wazero/api"
 )
@@ -19,8 +20,18 @@ type CostTable struct {
 	// structural markers else and end cost nothing: they are not executed
 	// as operations by any engine.
 	Default int64
-	// MemoryGrow is the flat cost of memory.grow.
+	// MemoryGrow is the flat cost of memory.grow, on top of GrowPage per
+	// page asked for.
 	MemoryGrow int64
+	// GrowPage is the cost of each 64 KiB page memory.grow asks for
+	// (whether or not the growth succeeds: the request is the operand).
+	GrowPage int64
+	// BulkByteShift: memory.fill, memory.copy and memory.init cost
+	// Default plus one per 2^BulkByteShift bytes of their length operand.
+	BulkByteShift uint8
+	// TableElement is the cost of each element table.fill, table.copy and
+	// table.init touch and table.grow adds, on top of Default.
+	TableElement int64
 	// SplitAtCalls ends a metered block at every call, so that the
 	// instructions after a call are charged only once it returns. With it
 	// off, a call that never returns (a trap, proc_exit) leaves the rest of
@@ -30,9 +41,13 @@ type CostTable struct {
 
 // DefaultCosts charges 1 for every executed instruction (else and end are
 // free) and splits metered blocks at calls, so that the count of a run that
-// ends by proc_exit is exactly the number of instructions executed.
+// ends by proc_exit is exactly the number of instructions executed. Bulk
+// operations pay for their size: one more per 8 bytes a bulk memory
+// operation moves or fills (what i64 loads and stores would take), one per
+// table element, and 8192 per page memory.grow asks for (64 KiB at 8 bytes
+// per unit).
 func DefaultCosts() CostTable {
-	return CostTable{Default: 1, MemoryGrow: 1, SplitAtCalls: true}
+	return CostTable{Default: 1, MemoryGrow: 1, GrowPage: 8192, BulkByteShift: 3, TableElement: 1, SplitAtCalls: true}
 }
 
 // Options tunes Instrument.
@@ -84,8 +99,12 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 		def := DefaultCosts()
 		costs = &def
 	}
-	if costs.Default < 0 || costs.MemoryGrow < 0 {
+	if costs.Default < 0 || costs.MemoryGrow < 0 || costs.GrowPage < 0 || costs.TableElement < 0 {
 		return nil, errors.New("meter: instruction costs must not be negative")
+	}
+	if costs.GrowPage > 1<<31 || costs.TableElement > 1<<31 || costs.BulkByteShift > 32 {
+		// Keeps a charge of (2^32−1) × cost well inside an int64.
+		return nil, errors.New("meter: a per-page or per-element cost above 2^31, or a byte shift above 32")
 	}
 	if opts.InitialBudget > math.MaxInt64 {
 		return nil, fmt.Errorf("meter: initial budget %d exceeds the maximum %d", opts.InitialBudget, int64(math.MaxInt64))
@@ -186,6 +205,10 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 			}
 			out = appendSection(out, secExport, append(body, newExport...))
 			wroteExport = true
+		case secCustom:
+			if !invalidatedByRewrite(s) {
+				out = appendSection(out, secCustom, s.body)
+			}
 		case secCode:
 			out = appendSection(out, secCode, code)
 		case secTable:
@@ -200,6 +223,18 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	}
 	writeMissing(math.MaxInt)
 	return &Instrumented{Wasm: out, TableElements: info.tableElements}, nil
+}
+
+// invalidatedByRewrite reports whether a custom section describes code
+// by byte offset: DWARF (.debug_*) and source maps. Injected code shifts
+// every offset, so a trap would name the wrong source line; wazero also
+// spent ~300 ms parsing a Rust binary's DWARF per trap. They are dropped.
+// The name section is kept: it names functions by index, and no index
+// changes.
+func invalidatedByRewrite(s section) bool {
+	r := &reader{buf: s.body}
+	name, err := r.name()
+	return err == nil && (strings.HasPrefix(name, ".debug_") || name == "sourceMappingURL")
 }
 
 func appendSection(dst []byte, id byte, body []byte) []byte {
@@ -274,9 +309,15 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) (
 		if err := fr.scan(expr); err != nil {
 			return nil, &SectionError{Section: "code", Offset: expr.offset(), Err: fmt.Errorf("function %d (index %d): %w", i, info.importedFuncs+i, err)}
 		}
-		body = appendU32(body[:0], groups+1)
-		body = append(body, raw[countEnd:localsEnd]...)
-		body = append(body, 0x01, 0x7e)
+		if fr.scratch {
+			body = appendU32(body[:0], groups+2)
+			body = append(body, raw[countEnd:localsEnd]...)
+			body = append(body, 0x01, 0x7e, 0x01, 0x7f)
+		} else {
+			body = appendU32(body[:0], groups+1)
+			body = append(body, raw[countEnd:localsEnd]...)
+			body = append(body, 0x01, 0x7e)
+		}
 		body = fr.emit(body, raw[localsEnd:])
 		body = fr.emitTrapTail(body)
 		out = appendU32(out, uint32(len(body)))

@@ -426,6 +426,23 @@ func TestSectionsInsertedInOrderAndCustomKept(t *testing.T) {
 	}
 }
 
+func TestDebugSectionsDropped(t *testing.T) {
+	m := testModule{memory: true}.bytes()
+	m = append(m, sect(secCustom, append(str(".debug_info"), "dwarf offsets"...))...)
+	m = append(m, sect(secCustom, append(str("name"), 0x00, 0x00))...)
+	m = append(m, sect(secCustom, append(str("sourceMappingURL"), "x.map"...))...)
+	out, err := Instrument(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte(".debug_info")) || bytes.Contains(out, []byte("x.map")) {
+		t.Error("DWARF or source map kept although every code offset moved")
+	}
+	if !bytes.Contains(out, append(str("name"), 0x00, 0x00)) {
+		t.Error("name section dropped")
+	}
+}
+
 func TestRejectsWhatItCannotCount(t *testing.T) {
 	f := func(body []byte) []byte {
 		return testModule{
