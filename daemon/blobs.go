@@ -51,6 +51,15 @@ func (n *Node) registerBlobProtocol() {
 	})
 }
 
+// blobClient fetches blobs from the other members over BlobProtocol.
+type blobClient struct{ n *Node }
+
+// fetchBlob asks every member for h and returns the first copy whose
+// sha256 is h, and who sent it.
+func (b blobClient) fetchBlob(ctx context.Context, h store.BlobHash) ([]byte, string, error) {
+	return b.n.fetchBlobFromPeers(ctx, h)
+}
+
 // fetchBlobFromPeers asks every reachable member for h and returns the first
 // copy whose sha256 is h.
 func (n *Node) fetchBlobFromPeers(ctx context.Context, h store.BlobHash) ([]byte, string, error) {

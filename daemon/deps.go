@@ -9,6 +9,8 @@ import (
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/exec"
+	"github.com/outlayer/outlayer/exec/build"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -117,4 +119,34 @@ type deps struct {
 	chain   chainReader
 	sender  chainSender
 	wake    wakeup
+}
+
+// The worker's own dependencies.
+
+// wasmRunner runs a WASM request. *exec.Runner implements it.
+type wasmRunner interface {
+	Run(ctx context.Context, req exec.Request) (exec.Result, error)
+}
+
+// sourceBuilder builds WASM from a git source. *build.Builder implements
+// it.
+type sourceBuilder interface {
+	Build(ctx context.Context, src build.Source) (*build.Result, error)
+}
+
+// blobPeers fetches a blob from another member by its hash.
+type blobPeers interface {
+	fetchBlob(ctx context.Context, h store.BlobHash) (data []byte, from string, err error)
+}
+
+// downloader fetches a request's WasmUrl. *egress.Client implements it.
+type downloader interface {
+	Get(ctx context.Context, url string) ([]byte, error)
+}
+
+// secretSource decrypts a request's secrets: a failed Result for a failure
+// that is the request's, an error for one that is the node's. *Node
+// implements it over its keystore.
+type secretSource interface {
+	secretsFor(ctx context.Context, j *store.Job) (map[string]string, *store.Result, error)
 }

@@ -28,9 +28,9 @@ func (w *worker) releaseWhileDraining() (stop func()) {
 		defer close(done)
 		tried := map[uint64]time.Time{}
 		for {
-			ch := w.n.applied.C()
+			ch := w.wake.C()
 			w.releaseIdle(ctx, tried)
-			if !w.n.applied.wait(ctx, ch, 250*time.Millisecond) {
+			if !w.wake.wait(ctx, ch, 250*time.Millisecond) {
 				return
 			}
 		}
@@ -45,7 +45,7 @@ func (w *worker) releaseHeld() {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseSweepTimeout)
 	defer cancel()
 	if n := w.releaseIdle(ctx, map[uint64]time.Time{}); n > 0 {
-		w.n.log.Info("handed leases back to the cluster", "released", n)
+		w.log.Info("handed leases back to the cluster", "released", n)
 	}
 }
 
@@ -54,10 +54,9 @@ func (w *worker) releaseHeld() {
 // reports how many were released. Failures are logged, not returned: the
 // lease then simply expires.
 func (w *worker) releaseIdle(ctx context.Context, tried map[uint64]time.Time) int {
-	self := w.n.cons.PeerID().String()
-	jobs, err := w.n.cons.Store().AssignedTo(self)
+	jobs, err := w.replica.AssignedTo(w.self)
 	if err != nil {
-		w.n.log.Warn("reading this node's assignments to hand them back; their leases will expire instead", "err", err)
+		w.log.Warn("reading this node's assignments to hand them back; their leases will expire instead", "err", err)
 		return 0
 	}
 	released := 0
@@ -83,13 +82,13 @@ func (w *worker) releaseIdle(ctx context.Context, tried map[uint64]time.Time) in
 }
 
 func (w *worker) release(ctx context.Context, j *store.Job) bool {
-	log := w.n.log.With("request_id", j.ID)
+	log := w.log.With("request_id", j.ID)
 	ctx, cancel := context.WithTimeout(ctx, releaseCallTimeout)
 	defer cancel()
-	_, err := w.n.cons.Apply(ctx, &consensus.Release{ID: j.ID, Node: w.n.cons.PeerID().String()})
+	_, err := w.propose.Apply(ctx, &consensus.Release{ID: j.ID, Node: w.self})
 	switch {
 	case err == nil:
-		w.n.metrics.released.Inc()
+		w.metrics.released.Inc()
 		log.Info("lease handed back; another node will run the request")
 		return true
 	case errors.Is(err, store.ErrNotHolder), errors.Is(err, store.ErrInvalidTransition), errors.Is(err, store.ErrNotFound):

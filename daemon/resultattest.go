@@ -80,7 +80,7 @@ func ResultClaimFor(id uint64, input string, res *store.Result) (attest.ResultCl
 // waits on it, and an unattested result is visibly so (the API shows no
 // attestation, verify-result refuses it).
 func (w *worker) attestResult(ctx context.Context, log *slog.Logger, j *store.Job, res *store.Result) {
-	a := w.n.resultAttester
+	a := w.attester
 	if a == nil {
 		return
 	}

@@ -45,20 +45,19 @@ func (w *worker) obtainWasm(ctx context.Context, j *store.Job) (*wasmInfo, error
 }
 
 func (w *worker) cached(ctx context.Context, h store.BlobHash) (*wasmInfo, bool) {
-	st := w.n.cons.Store()
-	if data, err := st.Blob(h); err == nil {
+	if data, err := w.replica.Blob(h); err == nil {
 		note := "Cached WASM"
-		if info, err := st.BlobInfo(h); err == nil {
+		if info, err := w.replica.BlobInfo(h); err == nil {
 			note = "Cached WASM from " + info.StoredAt.UTC().Format(time.RFC3339)
 		}
 		return &wasmInfo{bytes: data, hash: h, note: note, from: "cache"}, true
 	}
-	data, from, err := w.n.fetchBlobFromPeers(ctx, h)
+	data, from, err := w.peers.fetchBlob(ctx, h)
 	if err != nil {
-		w.n.log.Debug("no member could send the blob", "hash", h.String(), "err", err)
+		w.log.Debug("no member could send the blob", "hash", h.String(), "err", err)
 		return nil, false
 	}
-	w.n.log.Info("WASM fetched from a peer", "hash", h.String(), "from", shortPeer(from))
+	w.log.Info("WASM fetched from a peer", "hash", h.String(), "from", shortPeer(from))
 	return &wasmInfo{bytes: data, hash: h, note: "Cached WASM (from a peer)", from: "peer"}, true
 }
 
@@ -70,7 +69,7 @@ func (w *worker) gitWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 	}
 	src := store.BlobSource{Repo: g.Repo, Commit: g.Commit, Target: g.BuildTarget}
 	if !j.Params.ForceRebuild {
-		if h, ok, err := w.n.cons.Store().BlobBySource(src); err == nil && ok {
+		if h, ok, err := w.replica.BlobBySource(src); err == nil && ok {
 			if info, ok := w.cached(ctx, h); ok {
 				return info, nil
 			}
@@ -81,22 +80,22 @@ func (w *worker) gitWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 	unlock := w.buildLocks.lock(src)
 	defer unlock()
 	if !j.Params.ForceRebuild {
-		if h, ok, err := w.n.cons.Store().BlobBySource(src); err == nil && ok {
+		if h, ok, err := w.replica.BlobBySource(src); err == nil && ok {
 			if info, ok := w.cached(ctx, h); ok {
 				return info, nil
 			}
 		}
 	}
-	if w.n.builder == nil {
+	if w.builder == nil {
 		return nil, errors.New("this node cannot build from source (the build sandbox is unavailable)")
 	}
 	started := time.Now()
-	res, err := w.n.builder.Build(ctx, build.Source{Repo: g.Repo, Commit: g.Commit})
-	w.n.metrics.buildSeconds.Observe(time.Since(started).Seconds())
+	res, err := w.builder.Build(ctx, build.Source{Repo: g.Repo, Commit: g.Commit})
+	w.metrics.buildSeconds.Observe(time.Since(started).Seconds())
 	if err != nil {
 		var be *build.Error
 		if errors.As(err, &be) && !errors.Is(err, build.ErrSandboxUnavailable) && ctx.Err() == nil {
-			w.n.metrics.builds.WithLabelValues("failed").Inc()
+			w.metrics.builds.WithLabelValues("failed").Inc()
 			w.builds.Add(1)
 			msg := "Compilation failed: " + be.Error()
 			if be.Output != "" && !strings.Contains(msg, be.Output) {
@@ -107,14 +106,14 @@ func (w *worker) gitWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 		return nil, fmt.Errorf("building %s@%s: %w", g.Repo, g.Commit, err)
 	}
 	w.builds.Add(1)
-	w.n.metrics.builds.WithLabelValues("ok").Inc()
+	w.metrics.builds.WithLabelValues("ok").Inc()
 	h := store.BlobHash(sha256.Sum256(res.Wasm))
 	ms := uint64(res.Duration.Milliseconds())
 	// Index by the resolved commit only: a branch name moves, and caching
 	// under it would serve stale code forever (upstream's bug).
 	indexed := store.BlobSource{Repo: g.Repo, Commit: res.ResolvedCommit, Target: g.BuildTarget}
-	if _, err := w.n.cons.Apply(ctx, &consensus.PutBlob{Hash: h, Data: res.Wasm, Source: &indexed}); err != nil {
-		w.n.log.Warn("storing the built WASM in the cluster cache failed; it will be built again next time", "request_id", j.ID, "err", err)
+	if _, err := w.propose.Apply(ctx, &consensus.PutBlob{Hash: h, Data: res.Wasm, Source: &indexed}); err != nil {
+		w.log.Warn("storing the built WASM in the cluster cache failed; it will be built again next time", "request_id", j.ID, "err", err)
 	}
 	return &wasmInfo{bytes: res.Wasm, hash: h, compileMs: &ms, from: "build",
 		note: fmt.Sprintf("Freshly compiled from %s (%s)", shortCommit(res.ResolvedCommit), res.GoVersion)}, nil
@@ -129,7 +128,7 @@ func (w *worker) urlWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 	if info, ok := w.cached(ctx, h); ok {
 		return info, nil
 	}
-	data, err := w.n.fetch.Get(ctx, u.URL)
+	data, err := w.download.Get(ctx, u.URL)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -142,8 +141,8 @@ func (w *worker) urlWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
 		return nil, failure.New(failure.CompilationFailed,
 			"WASM download from %s does not match the sha256 the request names (%s)", u.URL, u.Hash)
 	}
-	if _, err := w.n.cons.Apply(ctx, &consensus.PutBlob{Hash: h, Data: data}); err != nil {
-		w.n.log.Warn("storing the downloaded WASM in the cluster cache failed", "request_id", j.ID, "err", err)
+	if _, err := w.propose.Apply(ctx, &consensus.PutBlob{Hash: h, Data: data}); err != nil {
+		w.log.Warn("storing the downloaded WASM in the cluster cache failed", "request_id", j.ID, "err", err)
 	}
 	return &wasmInfo{bytes: data, hash: h, note: "Downloaded from " + u.URL, from: "download"}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/failure"
@@ -20,7 +21,24 @@ import (
 // worker runs the requests leased to this node: every node, leader
 // included, has one.
 type worker struct {
-	n          *Node
+	replica replica
+	propose proposer
+	self    string
+	wake    wakeup
+	// runner runs WASM; builder builds it from source (nil: this node
+	// cannot build); peers fetch a blob from another member; download
+	// fetches a WasmUrl; secrets decrypts a request's secrets; attester
+	// attests results (nil: they go out unattested).
+	runner   wasmRunner
+	builder  sourceBuilder
+	peers    blobPeers
+	download downloader
+	secrets  secretSource
+	attester attest.Attester
+	contract string
+	metrics  *metrics
+	log      *slog.Logger
+
 	slots      chan struct{}
 	buildLocks keyedLocks
 	builds     atomic.Uint64
@@ -39,19 +57,20 @@ type worker struct {
 	runCancel context.CancelFunc
 }
 
-func newWorker(n *Node) *worker {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &worker{n: n, slots: make(chan struct{}, n.cfg.Slots), running: map[uint64]context.CancelFunc{},
-		failed: map[uint64]time.Time{}, runCtx: ctx, runCancel: cancel}
+// init makes w ready to run with slots concurrent runs.
+func (w *worker) init(slots int) *worker {
+	w.runCtx, w.runCancel = context.WithCancel(context.Background())
+	w.slots = make(chan struct{}, slots)
+	w.running, w.failed = map[uint64]context.CancelFunc{}, map[uint64]time.Time{}
+	return w
 }
 
 func (w *worker) run(ctx context.Context) {
-	self := w.n.cons.PeerID().String()
 	for {
-		ch := w.n.applied.C()
-		jobs, err := w.n.cons.Store().AssignedTo(self)
+		ch := w.wake.C()
+		jobs, err := w.replica.AssignedTo(w.self)
 		if err != nil && ctx.Err() == nil {
-			w.n.log.Warn("reading this node's assignments", "err", err)
+			w.log.Warn("reading this node's assignments", "err", err)
 		}
 		now := time.Now()
 		w.forgetFailed(now)
@@ -63,7 +82,7 @@ func (w *worker) run(ctx context.Context) {
 				break
 			}
 		}
-		if !w.n.applied.wait(ctx, ch, 250*time.Millisecond) {
+		if !w.wake.wait(ctx, ch, 250*time.Millisecond) {
 			return
 		}
 	}
@@ -107,7 +126,7 @@ func (w *worker) start(j *store.Job) bool {
 	ctx, cancel := context.WithDeadline(w.runCtx, j.LeaseUntil)
 	w.running[j.ID] = cancel
 	w.wg.Add(1)
-	w.n.metrics.running.Inc()
+	w.metrics.running.Inc()
 	go func() {
 		defer w.wg.Done()
 		defer func() {
@@ -116,8 +135,8 @@ func (w *worker) start(j *store.Job) bool {
 			delete(w.running, j.ID)
 			w.mu.Unlock()
 			<-w.slots
-			w.n.metrics.running.Dec()
-			w.n.applied.Poke()
+			w.metrics.running.Dec()
+			w.wake.Poke()
 		}()
 		w.execute(ctx, j)
 	}()
@@ -141,7 +160,7 @@ func (w *worker) drain(ctx context.Context) {
 	n := len(w.running)
 	w.mu.Unlock()
 	if n > 0 {
-		w.n.log.Info("waiting for running requests to finish", "running", n)
+		w.log.Info("waiting for running requests to finish", "running", n)
 	}
 	stopReleasing := w.releaseWhileDraining()
 	done := make(chan struct{})
@@ -149,7 +168,7 @@ func (w *worker) drain(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		w.n.log.Warn("shutdown deadline reached; unfinished requests are handed back to the cluster")
+		w.log.Warn("shutdown deadline reached; unfinished requests are handed back to the cluster")
 		w.abort()
 		<-done
 	}
@@ -166,7 +185,7 @@ func (w *worker) abort() {
 }
 
 func (w *worker) execute(ctx context.Context, j *store.Job) {
-	log := w.n.log.With("request_id", j.ID)
+	log := w.log.With("request_id", j.ID)
 	log.Info("running request", "code", describeCode(j.Code), "lease_until", j.LeaseUntil.Format(time.RFC3339Nano))
 	res, err := w.runJob(ctx, log, j)
 	if err != nil {
@@ -188,11 +207,10 @@ func (w *worker) execute(ctx context.Context, j *store.Job) {
 // report proposes the result. Complete is idempotent, so an indeterminate
 // outcome (leader change mid-flight) is simply proposed again.
 func (w *worker) report(log *slog.Logger, j *store.Job, res store.Result) {
-	self := w.n.cons.PeerID().String()
 	ctx, cancel := context.WithTimeout(w.runCtx, 30*time.Second)
 	defer cancel()
 	for {
-		out, err := w.n.cons.Apply(ctx, &consensus.Complete{ID: j.ID, Node: self, Result: res})
+		out, err := w.propose.Apply(ctx, &consensus.Complete{ID: j.ID, Node: w.self, Result: res})
 		if err == nil {
 			log.Info("result reported", "outcome", out.Completed.String(), "success", res.Success,
 				"instructions", res.Instructions, "time_ms", res.TimeMs, "error", res.Error)
@@ -220,7 +238,7 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	// denied one should not cost a build.
 	var secrets map[string]string
 	if j.Secrets != nil {
-		s, failed, err := w.n.secretsFor(ctx, j)
+		s, failed, err := w.secrets.secretsFor(ctx, j)
 		if err != nil {
 			return store.Result{}, err
 		}
@@ -238,7 +256,7 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 		}
 		return store.Result{}, err
 	}
-	w.n.metrics.wasmSource.WithLabelValues(wasm.from).Inc()
+	w.metrics.wasmSource.WithLabelValues(wasm.from).Inc()
 	log.Debug("WASM ready", "from", wasm.from, "hash", wasm.hash.String(), "bytes", len(wasm.bytes))
 	if j.Params.CompileOnly {
 		return store.Result{Success: true, Output: []byte(wasm.hash.String()), CompileMs: wasm.compileMs,
@@ -265,7 +283,7 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 		Context: exec.Context{
 			RequestID:       j.ID,
 			SenderID:        j.Sender,
-			ContractID:      w.n.cfg.ContractID,
+			ContractID:      w.contract,
 			BlockHeight:     j.BlockHeight,
 			BlockTimestamp:  j.RequestedAtNs,
 			ReceiptID:       j.ReceiptID,
@@ -278,8 +296,8 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 		Secrets: secrets,
 	}
 	started := time.Now()
-	out, runErr := w.n.runner.Run(ctx, req)
-	w.n.metrics.execSeconds.Observe(time.Since(started).Seconds())
+	out, runErr := w.runner.Run(ctx, req)
+	w.metrics.execSeconds.Observe(time.Since(started).Seconds())
 	kind := classify(runErr)
 	if runErr != nil && !kind.Final() {
 		return store.Result{}, fmt.Errorf("%s: %w", kind, runErr)
@@ -295,10 +313,10 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	if runErr != nil {
 		res.Error = "Execution failed: " + runErr.Error()
 		res.ErrorKind = kind
-		w.n.metrics.executions.WithLabelValues("failure").Inc()
+		w.metrics.executions.WithLabelValues("failure").Inc()
 	} else {
 		res.Output = out.Output
-		w.n.metrics.executions.WithLabelValues("success").Inc()
+		w.metrics.executions.WithLabelValues("success").Inc()
 	}
 	return res, nil
 }
