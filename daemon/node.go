@@ -379,20 +379,17 @@ func (n *Node) leadershipLoop() {
 // every committed entry (a new leader may be behind its own commit index),
 // then runs the watcher, scheduler and resolver until ctx ends.
 func (n *Node) lead(ctx context.Context) {
-	for {
+	err := retryEvery(ctx, 200*time.Millisecond, 0, func() error {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		err := n.cons.LinearizableRead(rctx)
-		cancel()
-		if err == nil {
-			break
+		if err != nil && ctx.Err() == nil {
+			n.log.Warn("new leader cannot confirm its replica is current yet", "err", err)
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		n.log.Warn("new leader cannot confirm its replica is current yet", "err", err)
-		if !sleepCtx(ctx, 200*time.Millisecond) {
-			return
-		}
+		return err
+	})
+	if err != nil || ctx.Err() != nil {
+		return
 	}
 	n.log.Info("leading: chain watcher, scheduler and resolver started")
 	w, s, r := n.leaderLoops()

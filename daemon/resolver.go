@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
@@ -44,7 +46,7 @@ type resolver struct {
 	mu       sync.Mutex
 	inflight map[uint64]bool
 	retryAt  map[uint64]time.Time
-	attempts map[uint64]int
+	backoffs map[uint64]*backoff.ExponentialBackOff
 	// sent remembers the hash of a resolve whose fate is unknown (a
 	// timeout): before sending again we ask the chain about it, so our own
 	// landed transaction is recorded as such rather than as a refusal.
@@ -53,7 +55,7 @@ type resolver struct {
 
 func (r *resolver) init() *resolver {
 	r.inflight, r.retryAt = map[uint64]bool{}, map[uint64]time.Time{}
-	r.attempts, r.sent = map[uint64]int{}, map[uint64]near.CryptoHash{}
+	r.backoffs, r.sent = map[uint64]*backoff.ExponentialBackOff{}, map[uint64]near.CryptoHash{}
 	return r
 }
 
@@ -213,16 +215,16 @@ func (r *resolver) record(ctx context.Context, log interface {
 		return
 	}
 	// Resolved is idempotent: retry until it sticks or leadership ends.
-	for attempt := 0; ; attempt++ {
+	err := retryEvery(ctx, 100*time.Millisecond, 22, func() error {
 		_, err := r.propose.Apply(ctx, &consensus.Resolved{ID: j.ID, TxHash: tx})
-		if err == nil || errors.Is(err, store.ErrInvalidTransition) {
-			break
+		if errors.Is(err, store.ErrInvalidTransition) {
+			return nil // recorded already
 		}
-		if ctx.Err() != nil || attempt > 20 {
-			log.Warn("recording the resolve failed; the next leader will find the chain already resolved", "tx", tx, "err", err)
-			return
-		}
-		sleepCtx(ctx, 100*time.Millisecond)
+		return err
+	})
+	if err != nil {
+		log.Warn("recording the resolve failed; the next leader will find the chain already resolved", "tx", tx, "err", err)
+		return
 	}
 	success := j.Result != nil && j.Result.Success && j.Status == store.StatusCompleted
 	log.Info("request resolved on chain", "tx", tx, "success", success)
@@ -233,15 +235,21 @@ func (r *resolver) forget(id uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.retryAt, id)
-	delete(r.attempts, id)
+	delete(r.backoffs, id)
 	delete(r.sent, id)
 }
 
+// backoff schedules the next try for request id: 200 ms after the first
+// failure, doubling to at most 10 s.
 func (r *resolver) backoff(id uint64) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.attempts[id]++
-	d := min(200*time.Millisecond<<min(r.attempts[id]-1, 6), 10*time.Second)
+	b, ok := r.backoffs[id]
+	if !ok {
+		b = growingBackOff(200*time.Millisecond, 10*time.Second)
+		r.backoffs[id] = b
+	}
+	d := b.NextBackOff()
 	r.retryAt[id] = time.Now().Add(d)
 	return d
 }

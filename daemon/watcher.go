@@ -39,7 +39,9 @@ type watcher struct {
 }
 
 func (w *watcher) run(ctx context.Context) {
-	backoff := w.poll
+	// After a failed poll the next waits the poll interval, then twice
+	// as long each time, up to 10 s; a good poll resets it.
+	failing := growingBackOff(w.poll, 10*time.Second)
 	for {
 		err := w.pollOnce(ctx)
 		if ctx.Err() != nil {
@@ -47,11 +49,10 @@ func (w *watcher) run(ctx context.Context) {
 		}
 		wait := w.poll
 		if err != nil {
-			w.log.Warn("polling the contract failed; retrying", "err", err, "retry_in", backoff)
-			wait = backoff
-			backoff = min(backoff*2, 10*time.Second)
+			wait = failing.NextBackOff()
+			w.log.Warn("polling the contract failed; retrying", "err", err, "retry_in", wait)
 		} else {
-			backoff = w.poll
+			failing.Reset()
 		}
 		if !sleepCtx(ctx, wait) {
 			return

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/exec"
@@ -209,24 +211,23 @@ func (w *worker) execute(ctx context.Context, j *store.Job) {
 func (w *worker) report(log *slog.Logger, j *store.Job, res store.Result) {
 	ctx, cancel := context.WithTimeout(w.runCtx, 30*time.Second)
 	defer cancel()
-	for {
-		out, err := w.propose.Apply(ctx, &consensus.Complete{ID: j.ID, Node: w.self, Result: res})
-		if err == nil {
-			log.Info("result reported", "outcome", out.Completed.String(), "success", res.Success,
-				"instructions", res.Instructions, "time_ms", res.TimeMs, "error", res.Error)
-			return
-		}
+	var out consensus.Result
+	err := retryEvery(ctx, 100*time.Millisecond, 0, func() error {
+		var err error
+		out, err = w.propose.Apply(ctx, &consensus.Complete{ID: j.ID, Node: w.self, Result: res})
 		if errors.Is(err, store.ErrInvalidTransition) || errors.Is(err, store.ErrNotHolder) || errors.Is(err, store.ErrNotFound) {
-			log.Warn("result not accepted", "err", err)
-			return
+			return backoff.Permanent(err)
 		}
-		if ctx.Err() != nil {
-			log.Warn("could not report the result; the lease will expire and the request run again", "err", err)
-			return
-		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
-			return
-		}
+		return err
+	})
+	switch {
+	case err == nil:
+		log.Info("result reported", "outcome", out.Completed.String(), "success", res.Success,
+			"instructions", res.Instructions, "time_ms", res.TimeMs, "error", res.Error)
+	case errors.Is(err, store.ErrInvalidTransition) || errors.Is(err, store.ErrNotHolder) || errors.Is(err, store.ErrNotFound):
+		log.Warn("result not accepted", "err", err)
+	default:
+		log.Warn("could not report the result; the lease will expire and the request run again", "err", err)
 	}
 }
 

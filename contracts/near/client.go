@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Client defaults.
@@ -111,25 +113,28 @@ func (c *Client) Call(ctx context.Context, method string, params any, result any
 	if err != nil {
 		return fmt.Errorf("near rpc %s: encoding request: %w", method, err)
 	}
-	backoff := c.backoff
-	for attempt := 0; ; attempt++ {
+	// Transient failures are retried c.retries times, waiting c.backoff
+	// and then twice as long each time; any other answer is final.
+	var last error
+	raw, err := backoff.Retry(ctx, func() (*rpcResponse, error) {
 		raw, err := c.post(ctx, body)
-		if err == nil {
-			return decodeResult(method, raw, result)
+		if err != nil && !isTransient(err) {
+			return nil, backoff.Permanent(err)
 		}
-		if !isTransient(err) || attempt >= c.retries || ctx.Err() != nil {
-			return fmt.Errorf("near rpc %s: %w", method, err)
+		last = err
+		return raw, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: c.backoff, Multiplier: 2, MaxInterval: time.Minute}),
+		backoff.WithMaxTries(uint(max(c.retries, 0))+1), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, next time.Duration) {
+			c.logger.Debug("near rpc: retrying after transient error", "method", method, "retry_in", next, "err", err)
+		}))
+	if err != nil {
+		if ctx.Err() != nil && last != nil && !errors.Is(last, ctx.Err()) {
+			return fmt.Errorf("near rpc %s: %w (after %v)", method, ctx.Err(), last)
 		}
-		c.logger.Debug("near rpc: retrying after transient error", "method", method, "attempt", attempt+1, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("near rpc %s: %w (after %v)", method, ctx.Err(), err)
-		case <-t.C:
-		}
-		backoff *= 2
+		return fmt.Errorf("near rpc %s: %w", method, err)
 	}
+	return decodeResult(method, raw, result)
 }
 
 // transientHTTPError is a proxy-level failure without a JSON-RPC body.

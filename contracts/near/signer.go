@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Defaults for signed calls.
@@ -178,38 +179,52 @@ func (s *Signer) Sign(ctx context.Context, receiverID string, actions ...Action)
 // the outcome is returned together with its *TxExecutionError (so logs stay
 // available); a transport failure or timeout is a *SendError with the hash.
 func (s *Signer) SignAndSend(ctx context.Context, receiverID string, actions ...Action) (*FinalExecutionOutcome, error) {
-	for attempt := 0; ; attempt++ {
+	// A stale nonce, an expired block hash or a nonce counter ahead of the
+	// chain is retried with a freshly signed transaction, after a short
+	// random wait that spreads out concurrent senders overtaking each
+	// other's nonces; anything else is final.
+	var last *SignedTransaction
+	out, err := backoff.Retry(ctx, func() (*FinalExecutionOutcome, error) {
 		st, err := s.Sign(ctx, receiverID, actions...)
 		if err != nil {
-			return nil, err
+			return nil, backoff.Permanent(err)
 		}
+		last = st
 		out, err := s.client.SendTx(ctx, st, s.waitUntil)
 		if err == nil {
-			return out, out.Err()
+			return out, nil
 		}
 		var txErr *TxExecutionError
-		if errors.As(err, &txErr) && attempt < maxNonceRetries {
+		if errors.As(err, &txErr) {
 			if _, ak, ok := txErr.InvalidNonce(); ok {
 				s.logger.Debug("near: nonce was stale, re-signing", "account", s.account, "ak_nonce", ak, "tx_nonce", st.Transaction.Nonce)
 				s.observeNonce(ak)
-				if err := sleepCtx(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)<<min(attempt, 6)))); err != nil {
-					return nil, &SendError{TxHash: st.Hash(), Err: err}
-				}
-				continue
+				return nil, &SendError{TxHash: st.Hash(), Err: err}
 			}
 			switch txErr.Kind() {
 			case "Expired", "InvalidChain":
 				s.client.forgetBlockHash()
-				continue
+				return nil, &SendError{TxHash: st.Hash(), Err: err}
 			case "NonceTooLarge":
 				// Our counter ran ahead of the chain (e.g. a devchain that
 				// was reset): read the key's nonce again.
 				s.forgetNonce()
-				continue
+				return nil, &SendError{TxHash: st.Hash(), Err: err}
 			}
 		}
-		return nil, &SendError{TxHash: st.Hash(), Err: err}
+		return nil, backoff.Permanent(&SendError{TxHash: st.Hash(), Err: err})
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: time.Millisecond, RandomizationFactor: 1,
+		Multiplier: 2, MaxInterval: 64 * time.Millisecond}),
+		backoff.WithMaxTries(maxNonceRetries+1), backoff.WithMaxElapsedTime(0))
+	if err != nil {
+		var se *SendError
+		if !errors.As(err, &se) && last != nil && ctx.Err() != nil {
+			// Cancelled while waiting to re-sign.
+			return nil, &SendError{TxHash: last.Hash(), Err: err}
+		}
+		return nil, err
 	}
+	return out, out.Err()
 }
 
 // CallFunction calls a contract method with JSON args (any value; []byte and
@@ -272,17 +287,4 @@ func (s *Signer) AddKey(ctx context.Context, key PublicKey, ak AccessKey) (*Fina
 // DeleteKey removes an access key from the signer's account.
 func (s *Signer) DeleteKey(ctx context.Context, key PublicKey) (*FinalExecutionOutcome, error) {
 	return s.SignAndSend(ctx, s.account, DeleteKey{PublicKey: key})
-}
-
-// sleepCtx waits d or until ctx ends. The jitter it is used for spreads out
-// concurrent senders that keep overtaking each other's nonces.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
