@@ -262,29 +262,20 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func applyTuning(rc *raft.Config, t RaftTuning) {
-	if t.HeartbeatTimeout > 0 {
-		rc.HeartbeatTimeout = t.HeartbeatTimeout
-	}
-	if t.ElectionTimeout > 0 {
-		rc.ElectionTimeout = t.ElectionTimeout
-	}
-	if t.LeaderLeaseTimeout > 0 {
-		rc.LeaderLeaseTimeout = t.LeaderLeaseTimeout
-	}
-	if t.CommitTimeout > 0 {
-		rc.CommitTimeout = t.CommitTimeout
-	}
-	if t.SnapshotInterval > 0 {
-		rc.SnapshotInterval = t.SnapshotInterval
-	}
-	if t.SnapshotThreshold > 0 {
-		rc.SnapshotThreshold = t.SnapshotThreshold
-	}
-	if t.TrailingLogs > 0 {
-		rc.TrailingLogs = t.TrailingLogs
-	}
-	if t.MaxAppendEntries > 0 {
-		rc.MaxAppendEntries = t.MaxAppendEntries
+	override(&rc.HeartbeatTimeout, t.HeartbeatTimeout)
+	override(&rc.ElectionTimeout, t.ElectionTimeout)
+	override(&rc.LeaderLeaseTimeout, t.LeaderLeaseTimeout)
+	override(&rc.CommitTimeout, t.CommitTimeout)
+	override(&rc.SnapshotInterval, t.SnapshotInterval)
+	override(&rc.SnapshotThreshold, t.SnapshotThreshold)
+	override(&rc.TrailingLogs, t.TrailingLogs)
+	override(&rc.MaxAppendEntries, t.MaxAppendEntries)
+}
+
+// override sets *dst to v unless v is zero (a tuning left at its default).
+func override[T int | uint64 | time.Duration](dst *T, v T) {
+	if v > 0 {
+		*dst = v
 	}
 }
 
