@@ -72,10 +72,10 @@ func (n *Node) leaderCall(ctx context.Context, req rpcRequest) (resp rpcResponse
 	return a.resp, a.remote, a.err
 }
 
-// poll runs op until it succeeds, waiting every between attempts; it stops
-// at an error op marks final with backoff.Permanent (returned unwrapped),
-// when ctx ends (ctx's error, with op's last error), or when the node
-// closes (ErrClosed). Every wait-and-try-again in this package goes through
+// poll runs op until it succeeds, waiting the interval every between
+// attempts. It stops at an error op marks final with backoff.Permanent
+// (returned unwrapped), when ctx ends (ctx's error, with op's last error),
+// or when the node closes (ErrClosed). Every wait-and-try-again in this package goes through
 // it.
 func poll[T any](ctx context.Context, n *Node, every time.Duration, op func() (T, error)) (T, error) {
 	var last error
