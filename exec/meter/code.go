@@ -54,6 +54,9 @@ type insertion struct {
 	// depth of the check's br_if to the trap block (number of labels
 	// enclosing pos inside the function, plus one)
 	checkDepth uint32
+	// stop: the check also traps when the stop flag is set (function
+	// entries and loop heads, which every unbounded run passes).
+	stop bool
 	// dyn charges the size operand on top of the stack (a bulk
 	// operation's length, a grow's delta) before the check: shifted right
 	// by dynShift, or multiplied by dynMul.
@@ -189,6 +192,7 @@ func (f *funcRewriter) scan(r *reader) error {
 	f.at(0).reload = true
 	f.beginBlock(0, false)
 	f.checkAt(0)
+	f.ins[f.cur].stop = true
 	for {
 		if len(f.ctrl) == 0 {
 			if !r.eof() {
@@ -253,6 +257,7 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			// can never run unmetered or past its budget.
 			f.beginBlock(r.pos, f.dead)
 			f.checkAtDepth(r.pos, uint32(len(f.ctrl))+1) // inside the loop
+			f.ins[f.cur].stop = true
 			f.ctrl = append(f.ctrl, ctrlFrame{kind: ctrlLoop, pre: pre, head: f.cur, noHoist: f.dead || !f.costs.SplitAtCalls, disp: disp, inLoop: disp})
 			if disp != nil {
 				f.disps = append(f.disps, disp)
@@ -765,13 +770,19 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 			}
 			dst = appendU32(append(dst, 0x7d, 0x21), f.local)
 		}
-		if in.check && f.resultBlock != 0 { // local.get t; i64.const 0; i64.lt_s; br_if TRAP
+		if in.check { // local.get t; i64.const 0; i64.lt_s; [global.get stop; i32.or]
 			dst = appendU32(append(dst, 0x20), f.local)
-			dst = append(dst, 0x42, 0x00, 0x53, 0x0d)
+			dst = append(dst, 0x42, 0x00, 0x53)
+			if in.stop {
+				dst = appendU32(append(dst, 0x23), f.global+1)
+				dst = append(dst, 0x72)
+			}
+		}
+		if in.check && f.resultBlock != 0 { // br_if TRAP
+			dst = append(dst, 0x0d)
 			dst = appendU32(dst, in.checkDepth)
-		} else if in.check { // local.get t; i64.const 0; i64.lt_s; if; local.get t; global.set g; unreachable; end
-			dst = appendU32(append(dst, 0x20), f.local)
-			dst = append(dst, 0x42, 0x00, 0x53, 0x04, 0x40)
+		} else if in.check { // if; local.get t; global.set g; unreachable; end
+			dst = append(dst, 0x04, 0x40)
 			dst = appendU32(append(dst, 0x20), f.local)
 			dst = appendU32(append(dst, 0x24), f.global)
 			dst = append(dst, 0x00, 0x0b)

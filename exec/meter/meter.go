@@ -13,6 +13,13 @@ import (
 // instrumented module uses to hold its remaining instruction budget.
 const GlobalName = "outlayer_meter_remaining"
 
+// StopName is the export name of the mutable i32 global an instrumented
+// module reads at every function entry and loop head, in the same branch
+// as its budget check: once the host sets it (Stop), the module traps at
+// the next one. This is how a run is stopped at its deadline without a
+// call into the host on every loop iteration.
+const StopName = "outlayer_meter_stop"
+
 // CostTable says what an instruction costs. The zero value is not useful;
 // start from DefaultCosts.
 type CostTable struct {
@@ -152,8 +159,8 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 			return nil, err
 		}
 	}
-	if uint64(info.importedGlobals)+uint64(info.definedGlobals) >= math.MaxUint32 {
-		return nil, &SectionError{Section: "global", Err: errors.New("no room for one more global")}
+	if uint64(info.importedGlobals)+uint64(info.definedGlobals) >= math.MaxUint32-1 {
+		return nil, &SectionError{Section: "global", Err: errors.New("no room for two more globals")}
 	}
 	// Ours goes after every existing global, so no index changes.
 	globalIdx := info.importedGlobals + info.definedGlobals
@@ -171,10 +178,15 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	newGlobal := []byte{0x7e, 0x01, 0x42}
 	newGlobal = appendS64(newGlobal, int64(opts.InitialBudget))
 	newGlobal = append(newGlobal, 0x0b)
+	newGlobal = append(newGlobal, 0x7f, 0x01, 0x41, 0x00, 0x0b) // the stop flag, i32 0
 	newExport := appendU32(nil, uint32(len(GlobalName)))
 	newExport = append(newExport, GlobalName...)
 	newExport = append(newExport, 0x03)
 	newExport = appendU32(newExport, globalIdx)
+	newExport = appendU32(newExport, uint32(len(StopName)))
+	newExport = append(newExport, StopName...)
+	newExport = append(newExport, 0x03)
+	newExport = appendU32(newExport, globalIdx+1)
 
 	out := make([]byte, 0, len(wasm)+len(wasm)/4+64)
 	out = append(out, wasmMagic...)
@@ -182,11 +194,11 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	wroteGlobal, wroteExport := false, false
 	writeMissing := func(beforeRank int) {
 		if !wroteGlobal && beforeRank > sectionRank(secGlobal) {
-			out = appendSection(out, secGlobal, append(appendU32(nil, 1), newGlobal...))
+			out = appendSection(out, secGlobal, append(appendU32(nil, 2), newGlobal...))
 			wroteGlobal = true
 		}
 		if !wroteExport && beforeRank > sectionRank(secExport) {
-			out = appendSection(out, secExport, append(appendU32(nil, 1), newExport...))
+			out = appendSection(out, secExport, append(appendU32(nil, 2), newExport...))
 			wroteExport = true
 		}
 	}
@@ -196,10 +208,10 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 		}
 		switch s.id {
 		case secGlobal:
-			out = appendSection(out, secGlobal, appendToVec(s.body, info.definedGlobals, newGlobal))
+			out = appendSection(out, secGlobal, appendToVec(s.body, info.definedGlobals, 2, newGlobal))
 			wroteGlobal = true
 		case secExport:
-			body, err := appendToVecCounted(s)
+			body, err := appendToVecCounted(s, 2)
 			if err != nil {
 				return nil, err
 			}
@@ -243,25 +255,25 @@ func appendSection(dst []byte, id byte, body []byte) []byte {
 	return append(dst, body...)
 }
 
-// appendToVec re-encodes a vector section body of n elements with one more
-// element appended.
-func appendToVec(body []byte, n uint32, elem []byte) []byte {
+// appendToVec re-encodes a vector section body of n elements with k more
+// elements (elems) appended.
+func appendToVec(body []byte, n, k uint32, elems []byte) []byte {
 	r := &reader{buf: body}
 	_, _ = r.u32() // already validated by the section's parser
-	out := appendU32(nil, n+1)
+	out := appendU32(nil, n+k)
 	out = append(out, body[r.pos:]...)
-	return append(out, elem...)
+	return append(out, elems...)
 }
 
-// appendToVecCounted returns the section body with its count incremented,
-// ready for one more element to be appended.
-func appendToVecCounted(s section) ([]byte, error) {
+// appendToVecCounted returns the section body with its count incremented
+// by k, ready for k more elements to be appended.
+func appendToVecCounted(s section, k uint32) ([]byte, error) {
 	r := &reader{buf: s.body, base: s.bodyOff}
 	n, err := r.u32()
 	if err != nil {
 		return nil, secErr(sectionName(s.id), r, err)
 	}
-	out := appendU32(nil, n+1)
+	out := appendU32(nil, n+k)
 	return append(out, s.body[r.pos:]...), nil
 }
 
@@ -412,6 +424,38 @@ func Used(mod api.Module, budget uint64) (uint64, error) {
 		return 0, fmt.Errorf("meter: %d instructions remain, more than the budget %d: was SetBudget called with another value?", rem, budget)
 	}
 	return budget - uint64(rem), nil
+}
+
+// Stop makes the module trap at its next function entry or loop head. It
+// may be called from any goroutine while the module runs on wazero's
+// compiler (the compiled code reads the flag; wazero's interpreter reads
+// it from Go, so there it is a data race: use the context instead).
+// Stopped reports it afterwards; the budget is left as it was, so the count
+// is that of the work done.
+func Stop(mod api.Module) error {
+	g, err := stopGlobal(mod)
+	if err != nil {
+		return err
+	}
+	g.Set(1)
+	return nil
+}
+
+// Stopped reports whether Stop was called on the module.
+func Stopped(mod api.Module) bool {
+	g, err := stopGlobal(mod)
+	return err == nil && g.Get() != 0
+}
+
+func stopGlobal(mod api.Module) (api.MutableGlobal, error) {
+	if mod == nil {
+		return nil, ErrNotInstrumented
+	}
+	g, ok := mod.ExportedGlobal(StopName).(api.MutableGlobal)
+	if !ok || g.Type() != api.ValueTypeI32 {
+		return nil, ErrNotInstrumented
+	}
+	return g, nil
 }
 
 // Exhausted reports whether the budget is overdrawn, which means the last

@@ -585,8 +585,8 @@ func parseExports(s section, info *moduleInfo) error {
 		if err != nil {
 			return secErr("export", r, fmt.Errorf("export %d name: %w", i, err))
 		}
-		if name == GlobalName {
-			return secErr("export", r, fmt.Errorf("module already exports %q: instrumented twice?", GlobalName))
+		if name == GlobalName || name == StopName {
+			return secErr("export", r, fmt.Errorf("module already exports %q: instrumented twice?", name))
 		}
 		kind, err := r.byte()
 		if err != nil {

@@ -1,0 +1,73 @@
+package meter
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// TestStopEndsARunFromAnotherGoroutine: the host's deadline reaches a loop
+// that never calls out, and a recursion with no loop at all, through the
+// stop flag the meter's checks read; the count stays that of the work
+// done, and the stop is not mistaken for exhaustion.
+func TestStopEndsARunFromAnotherGoroutine(t *testing.T) {
+	spin := testModule{
+		types:   [][2][]byte{{nil, nil}},
+		funcs:   []testFunc{{typ: 0, code: code(opLoop, br(0), opEnd, opEnd)}},
+		exports: []testExport{{"run", 0, 0}},
+	}
+	// f(n): if n { f(n-1); f(n-1) }: 2^n calls, no loop.
+	fork := testModule{
+		types: [][2][]byte{{[]byte{tI32}, nil}},
+		funcs: []testFunc{{typ: 0, code: code(lget(0), opIf,
+			lget(0), i32c(1), opI32Sub, call(0), lget(0), i32c(1), opI32Sub, call(0), opEnd, opEnd)}},
+		exports: []testExport{{"run", 0, 0}},
+	}
+	ctx := context.Background()
+	for name, m := range map[string]testModule{"loop": spin, "recursion": fork} {
+		t.Run(name, func(t *testing.T) {
+			out, err := Instrument(m.bytes(), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+			defer rt.Close(ctx)
+			mod, err := rt.Instantiate(ctx, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := SetBudget(mod, 1<<62); err != nil {
+				t.Fatal(err)
+			}
+			if Stopped(mod) {
+				t.Fatal("stopped before Stop")
+			}
+			timer := time.AfterFunc(50*time.Millisecond, func() { _ = Stop(mod) })
+			defer timer.Stop()
+			start := time.Now()
+			var args []uint64
+			if name == "recursion" {
+				args = []uint64{62}
+			}
+			_, err = mod.ExportedFunction("run").Call(ctx, args...)
+			if err == nil {
+				t.Fatal("the run ended without error")
+			}
+			if !Stopped(mod) || Exhausted(mod) {
+				t.Fatalf("stopped %v exhausted %v: %v", Stopped(mod), Exhausted(mod), err)
+			}
+			if used, err := Used(mod, 1<<62); err != nil || used == 0 {
+				t.Errorf("used %d, %v: the work done is not counted", used, err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v to stop", d)
+			}
+		})
+	}
+	if err := Stop(nil); !errors.Is(err, ErrNotInstrumented) {
+		t.Errorf("Stop(nil) = %v", err)
+	}
+}
