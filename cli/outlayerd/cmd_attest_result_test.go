@@ -48,7 +48,9 @@ func TestAttestVerifyResultAgainstTestnet(t *testing.T) {
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(wasm) }))
 	defer files.Close()
 
-	tn, err := testnet.Start(ctx, testnet.Config{Home: filepath.Join(dir, "testnet"), RPCAddr: "127.0.0.1:0", BlockTime: 50 * time.Millisecond, Nodes: 1})
+	// 100ms blocks: the 200-block yield window (20s) must hold a first
+	// compile of the program on a loaded machine.
+	tn, err := testnet.Start(ctx, testnet.Config{Home: filepath.Join(dir, "testnet"), RPCAddr: "127.0.0.1:0", BlockTime: 100 * time.Millisecond, Nodes: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,8 +46,14 @@ var nearCommonFlags = []nearFlagSpec{
 // arguments and every flag in a nearEnv, under --timeout.
 func nearSubcommand(name, usage, argsUsage string, extra []nearFlagSpec, run func(*nearEnv) error) *cli.Command {
 	specs := append(append([]nearFlagSpec(nil), extra...), nearCommonFlags...)
+	common := make([]string, len(nearCommonFlags))
+	for i, f := range nearCommonFlags {
+		common[i] = "--" + f.name
+	}
 	return &cli.Command{
 		Name: name, Usage: usage, ArgsUsage: argsUsage,
+		Description: "Also takes the parent command's flags (" + strings.Join(common, ", ") +
+			"),\nbefore or after the subcommand; see its --help.",
 		Flags: nearFlags(extra),
 		Action: func(c *cli.Context) error {
 			env, err := newNearEnv(c, specs)

@@ -38,7 +38,9 @@ func TestStatusAndRequestAgainstTestnet(t *testing.T) {
 	defer files.Close()
 
 	home := filepath.Join(dir, "testnet")
-	tn, err := testnet.Start(ctx, testnet.Config{Home: home, RPCAddr: "127.0.0.1:0", BlockTime: 50 * time.Millisecond})
+	// 100ms blocks: the 200-block yield window (20s) must hold a first
+	// compile of the program on a loaded machine.
+	tn, err := testnet.Start(ctx, testnet.Config{Home: home, RPCAddr: "127.0.0.1:0", BlockTime: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
