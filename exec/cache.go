@@ -140,6 +140,14 @@ func (c *moduleCache) close() {
 	clear(c.entries)
 }
 
+// has reports whether key is compiled and cached (or being compiled).
+func (c *moduleCache) has(key [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[key]
+	return ok
+}
+
 func (c *moduleCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -21,6 +21,10 @@ const (
 	// ErrInvalidWasm: the bytes are not a WASI preview 1 command module that
 	// this sandbox can run.
 	ErrInvalidWasm Kind = "invalid wasm"
+	// ErrCompileLimit: instrumenting and compiling the module needed more
+	// CPU time or memory than a sandbox allows (Config.CompileTimeout,
+	// Config.CompileMemoryMB).
+	ErrCompileLimit Kind = "compilation limit exceeded"
 	// ErrInputTooLarge: the input is larger than MaxInputBytes.
 	ErrInputTooLarge Kind = "input too large"
 	// ErrInstructionLimit: the program executed every instruction it was
@@ -81,4 +85,41 @@ func failureWithCause(kind Kind, cause error, format string, a ...any) *Error {
 func IsProgramFailure(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
+}
+
+// Fault classifies a failure of the node, not of the program, that a caller
+// should answer by running the request on another node (a bounded number of
+// times). A Fault is an error, so callers test with
+// errors.Is(err, exec.ErrSandboxCrashed).
+type Fault string
+
+// Error makes a Fault usable as an errors.Is target.
+func (f Fault) Error() string { return string(f) }
+
+const (
+	// ErrSandboxCrashed: the sandbox process running the program died or
+	// stopped answering (a Go fatal error such as running out of its
+	// address space, a crash of wazero, a kill). Most likely the program
+	// is hostile; possibly the node is sick. Another node should try.
+	ErrSandboxCrashed Fault = "the program crashed the sandbox"
+	// ErrNodeStalled: the run hit its wall-time limit, but the node gave
+	// it too little CPU time in that wall time for the limit to be the
+	// program's fault (the node was paused or overloaded).
+	ErrNodeStalled Fault = "the node was too slow to run the program fairly"
+)
+
+// NodeError is a node-side failure with a Fault kind. It is never an
+// *Error: IsProgramFailure reports false for it.
+type NodeError struct {
+	Fault   Fault
+	Message string
+}
+
+func (e *NodeError) Error() string { return e.Message }
+
+// Unwrap exposes the Fault for errors.Is.
+func (e *NodeError) Unwrap() error { return e.Fault }
+
+func nodeFailure(f Fault, format string, a ...any) *NodeError {
+	return &NodeError{Fault: f, Message: string(f) + ": " + fmt.Sprintf(format, a...)}
 }

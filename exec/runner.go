@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -38,8 +39,28 @@ type Config struct {
 	// MemoryBudgetMB bounds the sum of the memory limits of the runs in
 	// progress, so that many concurrent memory-hungry programs cannot
 	// exhaust the node: a run waits (honouring its context) until its
-	// limit fits. Zero means no bound.
+	// limit fits. Zero means three quarters of the machine's memory;
+	// negative means no bound.
 	MemoryBudgetMB int64
+	// Isolate runs every program in a sandbox child process: a copy of
+	// this executable, started with IsSandboxChild true, which must call
+	// ServeSandboxChild first thing in main (or TestMain). A program that
+	// crashes, stalls or exhausts its sandbox cannot harm this process
+	// (see DESIGN.md). Results and instruction counts are the same as in
+	// process.
+	Isolate bool
+	// Sandboxes is how many sandbox processes run programs at once when
+	// isolating (default: the number of CPUs, at least 4). Runs beyond it
+	// wait for a free sandbox.
+	Sandboxes int
+	// CompileTimeout bounds the CPU time of instrumenting and compiling
+	// one module in a sandbox (default 30s); past it the run fails with
+	// ErrCompileLimit.
+	CompileTimeout time.Duration
+	// CompileMemoryMB bounds the address space compiling one module may
+	// add in a sandbox (default 2048); past it the run fails with
+	// ErrCompileLimit.
+	CompileMemoryMB int64
 	// Logger receives one debug line per run; nil discards.
 	Logger *slog.Logger
 }
@@ -58,6 +79,8 @@ type Runner struct {
 	diskCache wazero.CompilationCache
 	modules   *moduleCache
 	logger    *slog.Logger
+
+	pool *sandboxPool // non-nil: programs run in sandbox processes
 
 	memory      *semaphore.Weighted // nil: no budget
 	memoryTotal int64
@@ -101,6 +124,22 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
+	budget := cfg.MemoryBudgetMB
+	if budget == 0 {
+		budget = machineMemoryMB() * 3 / 4
+	}
+	if budget > 0 {
+		r.memory = semaphore.NewWeighted(budget)
+		r.memoryTotal = budget
+	}
+	if cfg.Isolate {
+		pool, err := newSandboxPool(cfg, r.logger)
+		if err != nil {
+			return nil, err
+		}
+		r.pool = pool
+		return r, nil
+	}
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -119,10 +158,6 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		maxModules = defaultMaxCachedModules
 	}
 	r.modules = newModuleCache(maxModules)
-	if cfg.MemoryBudgetMB > 0 {
-		r.memory = semaphore.NewWeighted(cfg.MemoryBudgetMB)
-		r.memoryTotal = cfg.MemoryBudgetMB
-	}
 	return r, nil
 }
 
@@ -130,6 +165,10 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 func (r *Runner) Close(ctx context.Context) error {
 	r.closing.Store(true)
 	r.stopAllNow()
+	if r.pool != nil {
+		r.pool.close()
+		return nil
+	}
 	// Runs stop at their next loop head or call; wait for them before
 	// the runtime frees their code.
 	r.running.Lock()
@@ -177,7 +216,12 @@ func (r *Runner) reserveMemory(ctx context.Context, mb uint32) (func(), error) {
 }
 
 // CachedModules is the number of compiled programs held in memory.
-func (r *Runner) CachedModules() int { return r.modules.len() }
+func (r *Runner) CachedModules() int {
+	if r.pool != nil {
+		return r.pool.cachedModules()
+	}
+	return r.modules.len()
+}
 
 // Run runs one request. The Result is filled in as far as the run got, on
 // failure too. A nil error means success. An *Error (test it with errors.Is
@@ -210,6 +254,14 @@ func (r *Runner) Run(ctx context.Context, req Request) (res Result, err error) {
 	}
 
 	key := req.wasmKey()
+	if r.pool != nil {
+		releaseMemory, err := r.reserveMemory(ctx, limits.MaxMemoryMB)
+		if err != nil {
+			return res, err
+		}
+		defer releaseMemory()
+		return r.pool.run(ctx, req, key, limits)
+	}
 	entry, hit, err := r.modules.acquire(ctx, key, func() (*program, error) {
 		// A caller-supplied hash is checked here, once per compilation,
 		// so a wrong one cannot put the wrong program under a hash.
@@ -229,6 +281,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (res Result, err error) {
 	if !hit {
 		res.CompileTime = prog.compileTime
 	}
+	compiledHook(ctx)
 
 	if uint64(prog.minMemoryPages)*wasmPageSize > limits.memoryBytes() {
 		return res, failure(ErrMemoryLimit, "memory limit exceeded: the module starts with %d MiB of memory, above the limit of %d MiB",
@@ -367,7 +420,13 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 		defer context.AfterFunc(runCtx, stop)()
 		defer context.AfterFunc(r.stopAll, stop)()
 	}
+	// The run's CPU time tells a program that used its wall time from a
+	// node that did not give it the CPU (see stalled).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpuBefore, cpuOK := threadCPU()
 	_, callErr := mod.ExportedFunction("_start").Call(runCtx)
+	cpuAfter, cpuOK2 := threadCPU()
 	if r.closing.Load() {
 		return errRunnerClosed
 	}
@@ -378,6 +437,11 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 	res.Instructions = used
 
 	if err := r.classify(ctx, runCtx, mod, callErr, alloc, stdout, stderr, limits); err != nil {
+		if errors.Is(err, ErrTimeLimit) && cpuOK && cpuOK2 {
+			if stall := stalled(cpuAfter-cpuBefore, time.Since(started), limits.Timeout); stall != nil {
+				return stall
+			}
+		}
 		return err
 	}
 	return checkOutput(req.Format, stdout.buf)
@@ -445,4 +509,21 @@ func stderrSuffix(stderr *cappedBuffer) string {
 		msg += " […]"
 	}
 	return ": " + msg
+}
+
+// minFairCPU is the share of its wall-time limit a run must have had as
+// CPU time for a time-limit failure to be the program's. A program in this
+// sandbox never waits (sleeps are virtual, its streams are in memory), so
+// a run that got less was kept from the CPU by the node: paused, swapping
+// or overloaded.
+const minFairCPU = 0.5
+
+// stalled returns ErrNodeStalled when a run stopped at its wall-time limit
+// had less than minFairCPU of that limit as CPU time.
+func stalled(cpu, wall, limit time.Duration) error {
+	if float64(cpu) >= minFairCPU*float64(limit) {
+		return nil
+	}
+	return nodeFailure(ErrNodeStalled, "the run hit its wall-time limit of %s after %s, but the node gave it only %s of CPU time; another node should run it",
+		limit, wall.Round(time.Millisecond), cpu.Round(time.Millisecond))
 }
