@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -186,7 +188,7 @@ func childRun(ctx context.Context, r *Runner, enc *gob.Encoder, req Request, com
 	}
 	var hookErr error
 	limits := req.Limits.WithDefaults()
-	ctx = onCompiled(ctx, func() {
+	hook := func() {
 		_ = unlimitAddressSpace()
 		if limits.MaxMemoryMB <= MaxMemoryMBCap {
 			if err := limitAddressSpace(limits.memoryBytes() + runOverheadBytes); err != nil {
@@ -196,12 +198,30 @@ func childRun(ctx context.Context, r *Runner, enc *gob.Encoder, req Request, com
 		if err := enc.Encode(childReply{Compiled: true}); err != nil && hookErr == nil {
 			hookErr = err
 		}
-	})
+	}
+	compiled := false
+	ctx = onCompiled(ctx, func() { compiled = true; hook() })
 	res, err := r.Run(ctx, req)
 	if hookErr != nil {
 		return hookErr
 	}
+	if !compiled && compileMB > 0 && isOutOfMemory(err) {
+		// Instrumenting or compiling ran into the address-space limit
+		// and failed (rather than killing the process): a compile bomb.
+		err = failure(ErrCompileLimit, "compilation limit exceeded: instrumenting and compiling the module needed more than %d MiB of memory", compileMB)
+	}
 	return enc.Encode(childReply{Done: true, Result: res, Err: toWire(err)})
+}
+
+// isOutOfMemory reports an error that says an allocation failed (ENOMEM
+// from an mmap, a Go allocation refused): the marks of an exhausted
+// address-space limit.
+func isOutOfMemory(err error) bool {
+	if err == nil || errors.Is(err, ErrMemoryLimit) {
+		return false
+	}
+	msg := err.Error()
+	return errors.Is(err, syscall.ENOMEM) || strings.Contains(msg, "cannot allocate memory") || strings.Contains(msg, "out of memory")
 }
 
 // sandboxHandshakeTimeout bounds how long a new sandbox may take to start.

@@ -514,9 +514,10 @@ func stderrSuffix(stderr *cappedBuffer) string {
 // minFairCPU is the share of its wall-time limit a run must have had as
 // CPU time for a time-limit failure to be the program's. A program in this
 // sandbox never waits (sleeps are virtual, its streams are in memory), so
-// a run that got less was kept from the CPU by the node: paused, swapping
-// or overloaded.
-const minFairCPU = 0.5
+// on an idle machine it gets nearly all of its wall time as CPU; a run
+// that got less than three quarters was kept from the CPU by the node:
+// paused, swapping or overloaded.
+const minFairCPU = 0.75
 
 // stalled returns ErrNodeStalled when a run stopped at its wall-time limit
 // had less than minFairCPU of that limit as CPU time.

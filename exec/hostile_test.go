@@ -1,0 +1,289 @@
+package exec_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	outexec "github.com/outlayer/outlayer/exec"
+)
+
+// Hostile modules, written by hand. Each is a command module (it exports
+// _start and memory) so that only its hostility is refused.
+
+// rawModule assembles a module of one function, _start, with the given
+// locals declaration and code, and optional table and memory sections.
+func rawModule(locals, code, table []byte, memPages uint32) []byte {
+	body := cat(locals, code, []byte{opEnd})
+	mod := cat(
+		[]byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00},
+		section(1, vec([]byte{0x60, 0x00, 0x00})),
+		section(3, vec(uleb(0))),
+	)
+	if table != nil {
+		mod = append(mod, section(4, vec(table))...)
+	}
+	mod = append(mod, section(5, vec(cat([]byte{0x00}, uleb(uint64(memPages)))))...)
+	mod = append(mod, section(7, vec(
+		cat(wname("_start"), []byte{0x00}, uleb(0)),
+		cat(wname("memory"), []byte{0x02}, uleb(0)),
+	))...)
+	return append(mod, section(10, vec(cat(uleb(uint64(len(body))), body)))...)
+}
+
+// tableGrowBomb grows a table without a maximum by 2³²−2 elements in one
+// instruction: tables live outside linear memory and its limit.
+func tableGrowBomb() []byte {
+	code := cat([]byte{0xd0, 0x70}, // ref.null func
+		[]byte{opI32Const}, i32(-2), // 0xfffffffe elements
+		[]byte{0xfc}, uleb(15), uleb(0), // table.grow 0
+		[]byte{opDrop})
+	return rawModule(uleb(0), code, []byte{0x70, 0x00, 0x00}, 1)
+}
+
+// localsBomb declares 2×(2³¹−1) locals in 62 bytes.
+func localsBomb() []byte {
+	locals := cat(uleb(2), uleb(1<<31-1), []byte{0x7f}, uleb(1<<31-1), []byte{0x7f})
+	return rawModule(locals, nil, nil, 1)
+}
+
+// infiniteLoop loops forever (until a limit stops it).
+func infiniteLoop() []byte {
+	return rawModule(uleb(0), []byte{0x03, 0x40, 0x0c, 0x00, opEnd}, nil, 1)
+}
+
+// hugeMemoryModule starts with all 4 GiB of linear memory.
+func hugeMemoryModule() []byte { return rawModule(uleb(0), nil, nil, 65536) }
+
+func newIsolatedRunner(t *testing.T, cfg outexec.Config) *outexec.Runner {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("sandbox isolation tests need Linux's /proc")
+	}
+	cfg.Isolate = true
+	return newRunner(t, cfg)
+}
+
+// stillServes checks that r runs an ordinary program correctly.
+func stillServes(t *testing.T, r *outexec.Runner, after string) {
+	t.Helper()
+	res, err := run(t, r, outexec.Request{Wasm: helloModule()})
+	if err != nil || string(res.Output) != "hello" || res.Instructions != 6 {
+		t.Fatalf("after %s the runner no longer serves: %q after %d instructions, %v", after, res.Output, res.Instructions, err)
+	}
+}
+
+// TestHostileCorpus: one long-lived isolating Runner meets every hostile
+// module and keeps serving ordinary requests, with each one refused or
+// stopped with a clear error.
+func TestHostileCorpus(t *testing.T) {
+	r := newIsolatedRunner(t, outexec.Config{Sandboxes: 2})
+	stillServes(t, r, "start")
+
+	cases := []struct {
+		name  string
+		req   outexec.Request
+		check func(t *testing.T, err error)
+	}{
+		{"table.grow bomb", outexec.Request{Wasm: tableGrowBomb(), Limits: outexec.Limits{MaxMemoryMB: 64}},
+			func(t *testing.T, err error) {
+				// Refused by validation, stopped at the memory limit, or
+				// it killed its sandbox: never the node.
+				if !errors.Is(err, outexec.ErrInvalidWasm) && !errors.Is(err, outexec.ErrMemoryLimit) &&
+					!errors.Is(err, outexec.ErrSandboxCrashed) {
+					t.Fatalf("table.grow bomb: %v", err)
+				}
+			}},
+		{"locals bomb", outexec.Request{Wasm: localsBomb()},
+			func(t *testing.T, err error) {
+				if !errors.Is(err, outexec.ErrInvalidWasm) && !errors.Is(err, outexec.ErrCompileLimit) {
+					t.Fatalf("locals bomb: %v", err)
+				}
+			}},
+		{"memory.grow past the limit", outexec.Request{Wasm: growModule(2000), Limits: outexec.Limits{MaxMemoryMB: 64}},
+			func(t *testing.T, err error) { wantKind(t, err, outexec.ErrMemoryLimit) }},
+		{"memory.grow to 4 GiB", outexec.Request{Wasm: growModule(65535), Limits: outexec.Limits{MaxMemoryMB: 4096}},
+			func(t *testing.T, err error) {
+				// Granted (address space only; nothing is touched) or
+				// refused: either way a clear answer.
+				if err != nil && !errors.Is(err, outexec.ErrMemoryLimit) {
+					t.Fatalf("4 GiB grow: %v", err)
+				}
+			}},
+		{"initial memory of 4 GiB", outexec.Request{Wasm: hugeMemoryModule(), Limits: outexec.Limits{MaxMemoryMB: 128}},
+			func(t *testing.T, err error) { wantKind(t, err, outexec.ErrMemoryLimit) }},
+		{"infinite loop", outexec.Request{Wasm: infiniteLoop(), Limits: outexec.Limits{MaxInstructions: 50_000_000}},
+			func(t *testing.T, err error) { wantKind(t, err, outexec.ErrInstructionLimit) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := run(t, r, c.req)
+			t.Logf("%s: %v (instructions %d)", c.name, err, res.Instructions)
+			if err == nil && c.name != "memory.grow to 4 GiB" {
+				t.Fatal("a hostile module succeeded")
+			}
+			c.check(t, err)
+			stillServes(t, r, c.name)
+		})
+	}
+}
+
+// sandboxPIDs lists this process's sandbox children.
+func sandboxPIDs(t *testing.T) []int {
+	t.Helper()
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	var pids []int
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(s)
+			if err != nil {
+				continue
+			}
+			env, _ := os.ReadFile("/proc/" + s + "/environ")
+			if bytes.Contains(env, []byte("OUTLAYER_EXEC_SANDBOX=1")) {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// runInBackground starts a run of an infinite loop and waits until its
+// sandbox is busy with it; it returns the sandbox's pid and the result.
+func runInBackground(t *testing.T, r *outexec.Runner, limits outexec.Limits) (int, <-chan error) {
+	t.Helper()
+	before := map[int]bool{}
+	for _, pid := range sandboxPIDs(t) {
+		before[pid] = true
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(context.Background(), outexec.Request{Wasm: infiniteLoop(), Limits: limits})
+		done <- err
+	}()
+	var pid int
+	waitFor(t, "the run's sandbox", func() bool {
+		pids := sandboxPIDs(t)
+		if len(pids) == 1 {
+			pid = pids[0]
+		}
+		return pid != 0 && r.MemoryInUseMB() > 0
+	})
+	return pid, done
+}
+
+// TestSandboxKilled: a sandbox killed mid-run (the kernel's OOM killer, a
+// crash) is ErrSandboxCrashed, a node-side error, and the next run works.
+func TestSandboxKilled(t *testing.T) {
+	r := newIsolatedRunner(t, outexec.Config{Sandboxes: 1})
+	stillServes(t, r, "start")
+	pid, done := runInBackground(t, r, outexec.Limits{MaxInstructions: outexec.MaxInstructionsCap, Timeout: time.Minute})
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if !errors.Is(err, outexec.ErrSandboxCrashed) || outexec.IsProgramFailure(err) {
+		t.Fatalf("a killed sandbox gave %v, want a node-side ErrSandboxCrashed", err)
+	}
+	if !strings.Contains(err.Error(), "the program crashed the sandbox") || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("unclear message: %v", err)
+	}
+	stillServes(t, r, "a killed sandbox")
+}
+
+// TestStalledNodeIsNotTheProgramsFault: a sandbox paused past its run's
+// wall-time limit (as SIGSTOP of the whole node does) reports
+// ErrNodeStalled, not ErrTimeLimit; a program that really uses its time
+// still gets ErrTimeLimit.
+func TestStalledNodeIsNotTheProgramsFault(t *testing.T) {
+	r := newIsolatedRunner(t, outexec.Config{Sandboxes: 1})
+	stillServes(t, r, "start")
+	limits := outexec.Limits{MaxInstructions: outexec.MaxInstructionsCap, Timeout: time.Second}
+
+	_, err := run(t, r, outexec.Request{Wasm: infiniteLoop(), Limits: limits})
+	wantTimeLimit(t, err)
+
+	pid, done := runInBackground(t, r, limits)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the stall under test, not synchronisation
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	if !errors.Is(err, outexec.ErrNodeStalled) || outexec.IsProgramFailure(err) {
+		t.Fatalf("a stalled run gave %v, want a node-side ErrNodeStalled", err)
+	}
+	t.Log(err)
+	stillServes(t, r, "a stall")
+}
+
+// TestCompileBudget: compiling past the CPU or memory budget is the
+// module's failure (ErrCompileLimit), and a caller that gives up stops the
+// compilation at once.
+func TestCompileBudget(t *testing.T) {
+	wasm := sample(t, "echo") // a Go program: seconds of compiling
+	t.Run("time", func(t *testing.T) {
+		r := newIsolatedRunner(t, outexec.Config{CacheDir: t.TempDir(), CompileTimeout: 50 * time.Millisecond})
+		_, err := run(t, r, outexec.Request{Wasm: wasm, Input: []byte("x")})
+		wantKind(t, err, outexec.ErrCompileLimit)
+		t.Log(err)
+		stillServes(t, r, "a compile over its time")
+	})
+	t.Run("memory", func(t *testing.T) {
+		r := newIsolatedRunner(t, outexec.Config{CacheDir: t.TempDir(), CompileMemoryMB: 8})
+		_, err := run(t, r, outexec.Request{Wasm: wasm, Input: []byte("x")})
+		wantKind(t, err, outexec.ErrCompileLimit)
+		t.Log(err)
+		stillServes(t, r, "a compile over its memory")
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		r := newIsolatedRunner(t, outexec.Config{CacheDir: t.TempDir()})
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := r.Run(ctx, outexec.Request{Wasm: wasm, Input: []byte("x")})
+		if !errors.Is(err, context.DeadlineExceeded) || outexec.IsProgramFailure(err) {
+			t.Fatalf("cancelled compile: %v", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("the run returned %s after its caller gave up", d)
+		}
+		stillServes(t, r, "a cancelled compile")
+	})
+}
+
+// TestIsolatedMatchesInProcess: the same request gives the same bytes and
+// instruction count in a sandbox process as in process.
+func TestIsolatedMatchesInProcess(t *testing.T) {
+	req := envinfoRequest(t)
+	inProc, err := run(t, newRunner(t, outexec.Config{}), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newIsolatedRunner(t, outexec.Config{Sandboxes: 1})
+	for i := range 2 { // compiled, then cached
+		iso, err := run(t, r, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(iso.Output, inProc.Output) || iso.Instructions != inProc.Instructions {
+			t.Fatalf("run %d: isolated %d instructions %q, in process %d %q", i, iso.Instructions, iso.Output, inProc.Instructions, inProc.Output)
+		}
+		if iso.Cached != (i == 1) {
+			t.Fatalf("run %d: cached = %v", i, iso.Cached)
+		}
+	}
+	if r.CachedModules() != 1 {
+		t.Fatalf("%d modules cached", r.CachedModules())
+	}
+}
