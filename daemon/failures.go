@@ -5,6 +5,7 @@ import (
 
 	"github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/failure"
+	"github.com/outlayer/outlayer/store"
 )
 
 // execKinds maps the sandbox's failure kinds onto the shared vocabulary.
@@ -42,8 +43,38 @@ func classify(err error) failure.Kind {
 		}
 		return failure.ExecutionFailed
 	}
+	switch {
+	case errors.Is(err, exec.ErrSandboxCrashed):
+		return failure.SandboxCrashed
+	case errors.Is(err, exec.ErrNodeStalled):
+		return failure.NodeStalled
+	}
 	if k, ok := failure.KindOf(err); ok {
 		return k
 	}
 	return failure.NodeFault
+}
+
+// lastAttemptKind decides a node-side sandbox failure (a crashed sandbox, a
+// stalled node) on the last attempt the cluster allows this request: the
+// program crashed, or was starved in, every sandbox that ran it, so the
+// request fails with what happened (the program's kind, not
+// attempts_exhausted) instead of waiting out one more lease.
+func lastAttemptKind(k failure.Kind, j *store.Job, maxAttempts int) (failure.Kind, bool) {
+	counted := 0
+	for _, a := range j.Attempts {
+		if a.Outcome != store.AttemptReleased {
+			counted++
+		}
+	}
+	if counted < maxAttempts {
+		return k, false
+	}
+	switch k {
+	case failure.SandboxCrashed:
+		return failure.ExecutionFailed, true
+	case failure.NodeStalled:
+		return failure.TimeLimit, true
+	}
+	return k, false
 }

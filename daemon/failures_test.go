@@ -8,6 +8,7 @@ import (
 
 	"github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/failure"
+	"github.com/outlayer/outlayer/store"
 )
 
 func TestClassify(t *testing.T) {
@@ -24,6 +25,8 @@ func TestClassify(t *testing.T) {
 		{"code source", failure.New(failure.CompilationFailed, "build failed"), failure.CompilationFailed, true},
 		{"crashed sandbox", failure.New(failure.SandboxCrashed, "signal 9"), failure.SandboxCrashed, false},
 		{"stalled node", fmt.Errorf("x: %w", failure.NodeStalled), failure.NodeStalled, false},
+		{"exec: sandbox died", &exec.NodeError{Fault: exec.ErrSandboxCrashed, Message: "killed"}, failure.SandboxCrashed, false},
+		{"exec: node stalled", fmt.Errorf("run: %w", &exec.NodeError{Fault: exec.ErrNodeStalled, Message: "paused"}), failure.NodeStalled, false},
 		{"cancelled", context.Canceled, failure.NodeFault, false},
 		{"plain node error", errors.New("disk full"), failure.NodeFault, false},
 	}
@@ -47,5 +50,36 @@ func TestClassify(t *testing.T) {
 			t.Errorf("exec kinds %q and %q both map to %q", prev, ek, fk)
 		}
 		seen[fk] = ek
+	}
+}
+
+// TestLastAttemptKind: a crashed sandbox or a stalled node leaves the
+// request to another node until the attempt bound; on the last attempt the
+// request fails with what happened. Released attempts do not count.
+func TestLastAttemptKind(t *testing.T) {
+	attempts := func(outcomes ...store.AttemptOutcome) *store.Job {
+		j := &store.Job{}
+		for _, o := range outcomes {
+			j.Attempts = append(j.Attempts, store.Attempt{Outcome: o})
+		}
+		return j
+	}
+	for _, c := range []struct {
+		name string
+		kind failure.Kind
+		job  *store.Job
+		want failure.Kind
+		ok   bool
+	}{
+		{"first crash", failure.SandboxCrashed, attempts(store.AttemptLeased), "", false},
+		{"third crash", failure.SandboxCrashed, attempts(store.AttemptExpired, store.AttemptExpired, store.AttemptLeased), failure.ExecutionFailed, true},
+		{"released ones do not count", failure.SandboxCrashed, attempts(store.AttemptReleased, store.AttemptExpired, store.AttemptLeased), "", false},
+		{"third stall", failure.NodeStalled, attempts(store.AttemptExpired, store.AttemptExpired, store.AttemptLeased), failure.TimeLimit, true},
+		{"other node faults never decide", failure.NodeFault, attempts(store.AttemptExpired, store.AttemptExpired, store.AttemptLeased), "", false},
+	} {
+		got, ok := lastAttemptKind(c.kind, c.job, 3)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("%s: %q, %v; want %q, %v", c.name, got, ok, c.want, c.ok)
+		}
 	}
 }

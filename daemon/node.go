@@ -113,6 +113,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		CacheDir:         filepath.Join(cfg.DataDir, "modules"),
 		MaxCachedModules: 64,
 		Logger:           cfg.Logger,
+		Isolate:          true, // a hostile program may kill its sandbox, not the node
+		Sandboxes:        cfg.Slots,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the WASM runner: %w", err)

@@ -301,7 +301,11 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	w.metrics.execSeconds.Observe(time.Since(started).Seconds())
 	kind := classify(runErr)
 	if runErr != nil && !kind.Final() {
-		return store.Result{}, fmt.Errorf("%s: %w", kind, runErr)
+		final, ok := lastAttemptKind(kind, j, w.n.cfg.MaxAttempts)
+		if !ok {
+			return store.Result{}, fmt.Errorf("%s: %w", kind, runErr)
+		}
+		kind = final
 	}
 	res := store.Result{
 		Success:         runErr == nil,

@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/outlayer/outlayer/exec"
 	"io"
 	"os"
 
@@ -20,6 +21,9 @@ const (
 )
 
 func main() {
+	if exec.IsSandboxChild() { // a sandbox process of this node's exec.Runner
+		os.Exit(exec.ServeSandboxChild())
+	}
 	os.Exit(run(os.Args))
 }
 
