@@ -78,12 +78,17 @@ func (a *limitedAllocator) Allocate(_, maxBytes uint64) experimental.LinearMemor
 	return m
 }
 
-// release drops every memory of the run, so nothing keeps a finished run's
-// memory alive (wazero frees it when the module closes, but not when
-// instantiation fails half-way).
+// release unmaps every memory of the run. It must be called only once the
+// run's code has stopped: wazero frees a memory when its module closes,
+// which Runner.Close may do while the code still runs, so Free leaves the
+// mapping in place and release, after the call returned, removes it.
 func (a *limitedAllocator) release() {
 	for _, m := range a.memories {
-		m.Free()
+		m.buf = nil
+		if m.res != nil {
+			m.res.free()
+			m.res = nil
+		}
 	}
 	a.memories = nil
 }
@@ -119,10 +124,6 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
-func (m *limitedMemory) Free() {
-	m.buf = nil
-	if m.res != nil {
-		m.res.free()
-		m.res = nil
-	}
-}
+// Free is wazero's call when the module closes; the mapping stays until
+// the allocator's release (see there).
+func (m *limitedMemory) Free() {}
