@@ -17,10 +17,16 @@
 //
 // Every failure that is the program's (or the request's) own doing is an
 // [*Error] whose [Kind] can be tested with errors.Is, for example
-// errors.Is(err, exec.ErrInstructionLimit). Any other error means the node
-// could not run the request (it was cancelled, or the runner is closed) and
-// says nothing about the program. See DESIGN.md for the limits, the error
-// kinds, the determinism story and the module cache.
+// errors.Is(err, exec.ErrInstructionLimit). A [*NodeError] ([ErrSandboxCrashed],
+// [ErrNodeStalled]) is a node-side event to retry on another node. Any other
+// error means the node could not run the request (it was cancelled, or the
+// runner is closed) and says nothing about the program.
+//
+// With Config.Isolate each program runs in a sandbox child process (this
+// executable re-executed; its main must call [ServeSandboxChild] when
+// [IsSandboxChild]), so nothing a program does can end or starve the node.
+// See DESIGN.md for the limits, the error kinds, isolation, fair time
+// limits, the determinism story and the module cache.
 //
 // Building programs from source lives in exec/build; instruction metering in
 // exec/meter.
