@@ -175,7 +175,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.worker = (&worker{replica: n.deps.replica, propose: n.deps.propose, self: n.deps.members.Self(), wake: n.deps.wake,
 		runner: n.runner, peers: blobClient{n}, download: n.fetch, secrets: n, attester: n.resultAttester,
-		contract: cfg.ContractID, metrics: n.metrics, log: n.log}).init(cfg.Slots)
+		contract: cfg.ContractID, maxAttempts: cfg.MaxAttempts, metrics: n.metrics, log: n.log}).init(cfg.Slots)
 	if n.builder != nil {
 		n.worker.builder = n.builder
 	}

@@ -38,8 +38,12 @@ type worker struct {
 	secrets  secretSource
 	attester attest.Attester
 	contract string
-	metrics  *metrics
-	log      *slog.Logger
+	// maxAttempts is the cluster's attempt bound (Config.MaxAttempts):
+	// on the last attempt a crashed sandbox or a stalled run is the
+	// request's answer (see lastAttemptKind).
+	maxAttempts int
+	metrics     *metrics
+	log         *slog.Logger
 
 	slots      chan struct{}
 	buildLocks keyedLocks
@@ -301,7 +305,7 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	w.metrics.execSeconds.Observe(time.Since(started).Seconds())
 	kind := classify(runErr)
 	if runErr != nil && !kind.Final() {
-		final, ok := lastAttemptKind(kind, j, w.n.cfg.MaxAttempts)
+		final, ok := lastAttemptKind(kind, j, w.maxAttempts)
 		if !ok {
 			return store.Result{}, fmt.Errorf("%s: %w", kind, runErr)
 		}
