@@ -61,6 +61,9 @@ func classify(err error) failure.Kind {
 // request fails with what happened (the program's kind, not
 // attempts_exhausted) instead of waiting out one more lease.
 func lastAttemptKind(k failure.Kind, j *store.Job, maxAttempts int) (failure.Kind, bool) {
+	if maxAttempts <= 0 {
+		return k, false // no bound known: leave it to the scheduler
+	}
 	counted := 0
 	for _, a := range j.Attempts {
 		if a.Outcome != store.AttemptReleased {
