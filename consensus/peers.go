@@ -8,6 +8,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/google/renameio/v2"
 )
 
 func (n *Node) requestRefresh() {
@@ -98,13 +100,7 @@ func (n *Node) savePeers(ids []peer.ID) {
 	if err != nil {
 		return
 	}
-	path := filepath.Join(n.cfg.DataDir, peersFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		n.log.Warn("save peer addresses", "err", err)
-		return
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := renameio.WriteFile(filepath.Join(n.cfg.DataDir, peersFile), raw, 0o600); err != nil {
 		n.log.Warn("save peer addresses", "err", err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -55,24 +57,7 @@ func takeCleanMark(dir string, log *slog.Logger) (applied uint64, ok bool, err e
 // putCleanMark records a clean shutdown at the store's applied index. The
 // store must be synced and closed.
 func putCleanMark(dir string, applied uint64) error {
-	path := filepath.Join(dir, cleanFile)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(strconv.FormatUint(applied, 10) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := renameio.WriteFile(filepath.Join(dir, cleanFile), []byte(strconv.FormatUint(applied, 10)+"\n"), 0o600); err != nil {
 		return err
 	}
 	// Also makes a snapshot restore's rename of state.db durable.

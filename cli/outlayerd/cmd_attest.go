@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/urfave/cli/v2"
@@ -214,7 +215,7 @@ func runAttestQuote(c *cli.Context) error {
 	}
 	out = append(out, '\n')
 	if p := c.String("output"); p != "" {
-		if err := writeFileAtomic(p, out); err != nil {
+		if err := renameio.WriteFile(p, out, 0o644); err != nil {
 			return cli.Exit(fmt.Sprintf("writing %s: %v", p, err), exitFailure)
 		}
 	} else if _, err := c.App.Writer.Write(out); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/renameio/v2"
 	"github.com/urfave/cli/v2"
 
 	"github.com/outlayer/outlayer/exec/build"
@@ -81,31 +82,12 @@ func runBuild(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 
-	if err := writeFileAtomic(out, res.Wasm); err != nil {
+	// Replaced atomically: never a half-written WASM.
+	if err := renameio.WriteFile(out, res.Wasm, 0o644); err != nil {
 		return cli.Exit(fmt.Sprintf("writing %s: %v", out, err), exitFailure)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "commit %s, %s, %d bytes in %s, written to %s\n",
 		res.ResolvedCommit, res.GoVersion, len(res.Wasm), res.Duration.Round(1e7), out)
 	fmt.Fprintln(c.App.Writer, res.SHA256)
 	return nil
-}
-
-// writeFileAtomic never leaves a half-written WASM behind.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".outlayer-build-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

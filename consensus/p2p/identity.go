@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/google/renameio/v2"
 )
 
 // KeyFile is the name of the node's identity key inside its data directory.
@@ -47,27 +49,7 @@ func LoadOrCreateIdentity(dir string) (crypto.PrivKey, error) {
 	}
 	// Write to a temporary file and rename so a crash never leaves a
 	// half-written key that would fail to parse on the next start.
-	tmp, err := os.CreateTemp(dir, KeyFile+".tmp*")
-	if err != nil {
-		return nil, fmt.Errorf("write node identity: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write node identity: %w", err)
-	}
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write node identity: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("write node identity: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("write node identity: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := renameio.WriteFile(path, raw, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
 		return nil, fmt.Errorf("write node identity: %w", err)
 	}
 	return key, nil

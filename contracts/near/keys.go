@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/mr-tron/base58"
+
+	"github.com/google/renameio/v2"
 )
 
 // KeyPair is an ed25519 key pair. Its secret text form is
@@ -165,23 +167,7 @@ func SaveKeyFile(path, accountID string, kp *KeyPair) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("creating key directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*.json")
-	if err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing key file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := renameio.WriteFile(path, append(b, '\n'), 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
 		return fmt.Errorf("writing key file: %w", err)
 	}
 	return nil

@@ -68,13 +68,16 @@ func NewFileSealer(dir string) (*FileSealer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	if err := writeFileAtomic(dir, SealKeyFile, key); err != nil {
+	if err := createFileOnce(dir, SealKeyFile, key); err != nil {
 		return nil, fmt.Errorf("write sealing key: %w", err)
 	}
 	return &FileSealer{path: path, key: key}, nil
 }
 
-func writeFileAtomic(dir, name string, data []byte) error {
+// createFileOnce creates dir/name with data, complete or not at all, and
+// fails if the file exists: unlike an atomic replace (renameio), a key that
+// is already there is never overwritten.
+func createFileOnce(dir, name string, data []byte) error {
 	tmp, err := os.CreateTemp(dir, name+".tmp*")
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/outlayer/outlayer/contracts/near"
 )
 
@@ -205,11 +207,7 @@ func (c *Chain) saveSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("devchain: encode state: %w", err)
 	}
-	tmp := c.snapshotPath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("devchain: save state: %w", err)
-	}
-	if err := os.Rename(tmp, c.snapshotPath()); err != nil {
+	if err := renameio.WriteFile(c.snapshotPath(), b, 0o600); err != nil {
 		return fmt.Errorf("devchain: save state: %w", err)
 	}
 	return nil
