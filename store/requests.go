@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/outlayer/outlayer/internal/textcut"
 )
 
 // Tx is one bbolt transaction. Get one from Store.Update or Store.View; it is
@@ -375,8 +375,8 @@ func (t *Tx) Complete(id uint64, node string, res Result, now time.Time) (Comple
 	if err != nil {
 		return 0, err
 	}
-	res.Error = truncateText(res.Error, MaxErrorBytes)
-	res.CompilationNote = truncateText(res.CompilationNote, MaxErrorBytes)
+	res.Error = textcut.Head(res.Error, MaxErrorBytes)
+	res.CompilationNote = textcut.Head(res.CompilationNote, MaxErrorBytes)
 	res.Node = node
 	res.ReceivedAt = now
 
@@ -424,19 +424,6 @@ const (
 	// MaxErrorBytes bounds error texts and notes; longer ones are cut.
 	MaxErrorBytes = 4 << 10
 )
-
-// truncateText cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = " …[truncated]"
-	cut := n - len(mark)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.ToValidUTF8(s[:cut], "\uFFFD") + mark
-}
 
 // Release hands node's current lease on request id back: the request goes
 // back to the queue at once instead of waiting for the lease to run out, and
@@ -558,7 +545,7 @@ func (t *Tx) Fail(id uint64, reason string, now time.Time) (*Job, error) {
 	if reason == "" {
 		return nil, badInput("fail request %d: reason is empty; the caller will see it", id)
 	}
-	reason = truncateText(reason, MaxErrorBytes)
+	reason = textcut.Head(reason, MaxErrorBytes)
 	now = canonicalTime(now)
 	job, err := t.Get(id)
 	if err != nil {
@@ -632,7 +619,7 @@ func (t *Tx) MarkExpired(id uint64, reason string, now time.Time) (*Job, error) 
 	if reason == "" {
 		return nil, badInput("mark request %d expired: reason is empty", id)
 	}
-	reason = truncateText(reason, MaxErrorBytes)
+	reason = textcut.Head(reason, MaxErrorBytes)
 	now = canonicalTime(now)
 	job, err := t.Get(id)
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/outlayer/outlayer/internal/textcut"
 )
 
 // Client defaults.
@@ -380,7 +382,7 @@ func (c *Client) ViewFunctionAt(ctx context.Context, contract, method string, ar
 		return nil
 	}
 	if err := json.Unmarshal(r.Result, out); err != nil {
-		return fmt.Errorf("view %s.%s: result %q is not the expected JSON: %w", contract, method, truncate(r.Result, 200), err)
+		return fmt.Errorf("view %s.%s: result %q is not the expected JSON: %w", contract, method, textcut.Head(string(r.Result), 200), err)
 	}
 	return nil
 }
@@ -401,13 +403,6 @@ func jsonArgs(args any) ([]byte, error) {
 		return nil, fmt.Errorf("encoding args as JSON: %w", err)
 	}
 	return b, nil
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "…"
-	}
-	return string(b)
 }
 
 // SendTx calls `send_tx` and waits until the given level ("" = the node's

@@ -3,6 +3,8 @@ package near
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/outlayer/outlayer/internal/textcut"
 )
 
 // Logs returns the logs of the transaction and of all its receipts, in the
@@ -52,7 +54,7 @@ func (o *FinalExecutionOutcome) DecodeResult(out any) error {
 		return err
 	}
 	if err := json.Unmarshal(v, out); err != nil {
-		return fmt.Errorf("return value %q is not the expected JSON: %w", truncate(v, 200), err)
+		return fmt.Errorf("return value %q is not the expected JSON: %w", textcut.Head(string(v), 200), err)
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/outlayer/outlayer/internal/textcut"
 )
 
 // Limits bound one build. Zero fields take the defaults below.
@@ -394,7 +396,7 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 			case strings.Contains(text, "checksum mismatch"):
 				detail = "a module does not match its go.sum hash"
 			}
-			return nil, newError(ErrDependencies, detail, truncate(string(out), maxCompileOutput))
+			return nil, newError(ErrDependencies, detail, textcut.Head(string(out), maxCompileOutput))
 		}
 	} else {
 		logf("go mod download: skipped, no module requirements outside the repository")
@@ -439,7 +441,7 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 		SHA256:         hex.EncodeToString(sum[:]),
 		ResolvedCommit: sha,
 		GoVersion:      b.goVersion,
-		Log:            truncate(log.String(), maxLog),
+		Log:            textcut.Head(log.String(), maxLog),
 	}, nil
 }
 
@@ -448,17 +450,17 @@ func (b *Builder) build(ctx context.Context, src Source) (*Result, error) {
 func classifyBuild(err error, out []byte) error {
 	text := string(out)
 	if sig, ok := exitSignal(err); ok && limitSignal(sig) {
-		return newError(ErrResourceLimit, "the build was killed by "+sig.String(), truncate(text, maxCompileOutput))
+		return newError(ErrResourceLimit, "the build was killed by "+sig.String(), textcut.Head(text, maxCompileOutput))
 	}
 	for _, s := range []string{
 		"CPU time limit exceeded", "out of memory", "cannot allocate memory", "failed to reserve",
 		"cannot reserve", "File size limit exceeded", "file size limit exceeded", "file too large", "signal: killed",
 	} {
 		if strings.Contains(text, s) {
-			return newError(ErrResourceLimit, s, truncate(text, maxCompileOutput))
+			return newError(ErrResourceLimit, s, textcut.Head(text, maxCompileOutput))
 		}
 	}
-	return newError(ErrCompile, "go build failed", truncate(strings.TrimSpace(text), maxCompileOutput))
+	return newError(ErrCompile, "go build failed", textcut.Head(strings.TrimSpace(text), maxCompileOutput))
 }
 
 // limitSignal: the signals a process gets from the kernel when it hits an

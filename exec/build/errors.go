@@ -2,7 +2,6 @@ package build
 
 import (
 	"errors"
-	"unicode/utf8"
 )
 
 // Error kinds. Every error Build returns for a problem with the request or
@@ -69,18 +68,4 @@ func (e *Error) Unwrap() error { return e.Kind }
 
 func newError(kind error, detail, output string) *Error {
 	return &Error{Kind: kind, Detail: detail, Output: output}
-}
-
-// truncate keeps at most max bytes of s, cut on a UTF-8 boundary, with a
-// marker saying how much was dropped. (Upstream sliced strings by byte index
-// and crashed on multi-byte characters.)
-func truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "\n… (output truncated)"
 }

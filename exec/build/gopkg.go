@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/outlayer/outlayer/internal/textcut"
 )
 
 // mainPackage is where the program lives inside the checked-out tree.
@@ -111,7 +113,7 @@ func needsDownload(gomod string) (bool, error) {
 	}
 	f, err := modfile.Parse(gomod, data, nil)
 	if err != nil {
-		return false, newError(ErrCompile, "go.mod does not parse", truncate(err.Error(), maxCompileOutput))
+		return false, newError(ErrCompile, "go.mod does not parse", textcut.Head(err.Error(), maxCompileOutput))
 	}
 	local := map[string]bool{}
 	for _, r := range f.Replace {

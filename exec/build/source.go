@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/outlayer/outlayer/internal/textcut"
 )
 
 // Source names the program to build: a git repository, a commit in it, and
@@ -184,7 +186,7 @@ func (g *git) clone(ctx context.Context, repo, dst string) error {
 		if fileSizeExceeded(err, stderr) {
 			return newError(ErrSourceTooLarge,
 				fmt.Sprintf("%s: the fetched repository is larger than this node's limit of %d bytes", repo, g.limits.MaxRepoBytes),
-				truncate(strings.TrimSpace(stderr), 2048))
+				textcut.Head(strings.TrimSpace(stderr), 2048))
 		}
 		return classifyClone(repo, stderr)
 	}
@@ -203,7 +205,7 @@ func fileSizeExceeded(err error, stderr string) bool {
 }
 
 func classifyClone(repo, stderr string) error {
-	out := truncate(strings.TrimSpace(stderr), 2048)
+	out := textcut.Head(strings.TrimSpace(stderr), 2048)
 	lower := strings.ToLower(stderr)
 	for _, s := range []string{
 		"does not appear to be a git repository",
@@ -268,7 +270,7 @@ func (g *git) checkout(ctx context.Context, dir, sha string) (int, uint64, error
 			return 0, 0, newError(ErrSourceTooLarge,
 				fmt.Sprintf("a file of commit %s is larger than this node's limit of %d bytes", sha, g.limits.MaxSourceBytes), "")
 		}
-		return 0, 0, fmt.Errorf("git checkout %s: %w: %s", sha, err, truncate(stderr, 2048))
+		return 0, 0, fmt.Errorf("git checkout %s: %w: %s", sha, err, textcut.Head(stderr, 2048))
 	}
 	return files, size, nil
 }
@@ -333,7 +335,7 @@ func (g *git) measureTree(ctx context.Context, dir, sha string) (int, uint64, er
 		if ctx.Err() != nil {
 			return 0, 0, ctx.Err()
 		}
-		return 0, 0, fmt.Errorf("git ls-tree %s: %w: %s", sha, err, truncate(string(stderr.Bytes()), 2048))
+		return 0, 0, fmt.Errorf("git ls-tree %s: %w: %s", sha, err, textcut.Head(string(stderr.Bytes()), 2048))
 	}
 	if scanErr != nil {
 		return 0, 0, fmt.Errorf("git ls-tree %s: %w", sha, scanErr)

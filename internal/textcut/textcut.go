@@ -5,13 +5,16 @@ import (
 	"unicode/utf8"
 )
 
-// Marker stands where text was cut.
-const Marker = "…[truncated]"
+// Marker stands where text was cut. (It is the replicated store's marker
+// from before this package: results already in the log keep reading the
+// same.)
+const Marker = " …[truncated]"
 
 // Head returns s if it is at most n bytes; otherwise its start, cut on a
 // rune boundary, followed by Marker, n bytes at most in all (when n is
 // smaller than Marker, just the start). Invalid UTF-8 in the kept part is
-// replaced by "?" (never longer), so a cut result is valid UTF-8.
+// replaced (U+FFFD, or "?" where that would not fit), so a cut result is
+// valid UTF-8.
 func Head(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -26,7 +29,16 @@ func Head(s string, n int) string {
 	for keep > 0 && !utf8.RuneStart(s[keep]) {
 		keep--
 	}
-	return strings.ToValidUTF8(s[:keep], "?") + mark
+	return valid(s[:keep], keep) + mark
+}
+
+// valid replaces invalid UTF-8 in s with U+FFFD, or with "?" where that
+// would make it longer than n.
+func valid(s string, n int) string {
+	if v := strings.ToValidUTF8(s, "\uFFFD"); len(v) <= n {
+		return v
+	}
+	return strings.ToValidUTF8(s, "?")
 }
 
 // Tail is Head for the end of s: Marker, then the last bytes of s, n bytes
@@ -46,5 +58,5 @@ func Tail(s string, n int) string {
 	for start < len(s) && !utf8.RuneStart(s[start]) {
 		start++
 	}
-	return mark + strings.ToValidUTF8(s[start:], "?")
+	return mark + valid(s[start:], keep)
 }
