@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,13 +33,7 @@ func TestAttestVerifyResultAgainstTestnet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	wasmPath := filepath.Join(dir, "echo.wasm")
-	build := exec.Command("go", "build", "-trimpath", "-o", wasmPath, "../../testnet/examples/programs/echo")
-	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the echo program: %v\n%s", err, out)
-	}
-	wasm, err := os.ReadFile(wasmPath)
+	wasm, err := os.ReadFile(buildSample(t, dir, "echo"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -751,13 +751,7 @@ func readmeTestnet(t *testing.T, sh *shell, cmds []readmeCommand) {
 // `outlayerd request --wasm-url`, and returns its id.
 func wasmRequest(t *testing.T, sh *shell, rpc, home string) string {
 	t.Helper()
-	wasm := filepath.Join(sh.dir, "echo.wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", wasm, "../../testnet/examples/programs/echo")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building echo: %v\n%s", err, out)
-	}
-	b, err := os.ReadFile(wasm)
+	b, err := os.ReadFile(buildSample(t, t.TempDir(), "echo"))
 	if err != nil {
 		t.Fatal(err)
 	}
