@@ -26,7 +26,7 @@ import (
 // variables and errors. A flag no command on the path defines stays with the
 // innermost command, so urfave/cli reports it by name (and --help, which
 // urfave/cli adds to every command only when it runs, asks for the innermost
-// command's help). `--` ends the flags:
+// command's help, whatever the positional arguments). `--` ends the flags:
 // everything after it is positional. A token such as `-5` is positional unless
 // a flag of that name exists.
 func normalizeArgs(app *cli.App, args []string) []string {
@@ -41,7 +41,7 @@ func normalizeArgs(app *cli.App, args []string) []string {
 	path := []*level{{name: args[0], flags: app.Flags}}
 	commands := app.Commands
 	var positional []string
-	needDashes := false
+	needDashes, help := false, false
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -64,6 +64,9 @@ func normalizeArgs(app *cli.App, args []string) []string {
 				needDashes = true
 				continue
 			}
+			if def == nil && (name == "help" || name == "h") {
+				help = true
+			}
 			owner.out = append(owner.out, a)
 			if def != nil && !hasValue && takesValue(def) && i+1 < len(args) {
 				i++
@@ -84,6 +87,11 @@ func normalizeArgs(app *cli.App, args []string) []string {
 	for _, l := range path {
 		out = append(out, l.name)
 		out = append(out, l.out...)
+	}
+	if help {
+		// `exec prog.wasm --help` asks for exec's help, not for a help
+		// topic named prog.wasm.
+		return out
 	}
 	if needDashes {
 		out = append(out, "--")

@@ -270,6 +270,10 @@ func TestNormalizeArgs(t *testing.T) {
 		// An unknown flag stays with the innermost command, to be reported by name.
 		{"near deploy a.near --bogus c.wasm", "near deploy --bogus a.near c.wasm"},
 		{"help near", "help near"},
+		// --help anywhere asks for the innermost command's help.
+		{"exec p.wasm --help", "exec --help"},
+		{"near --help view c.near m", "near --help view"},
+		{"exec --input --help p.wasm", "exec --input --help p.wasm"},
 		{"unknown x --y", "--y unknown x"},
 	}
 	for _, c := range cases {
@@ -302,5 +306,17 @@ func TestUsageErrors(t *testing.T) {
 	code, _, stderr := runCLI(t, "", "build", "./repo", "--", "--commit", "X", "-o", "x.wasm")
 	if code != exitUsage || !strings.Contains(stderr, "exactly one REPO") {
 		t.Errorf("build ./repo -- --commit X: exit %d, %q", code, stderr)
+	}
+}
+
+// TestHelpAnywhere: --help after a command's arguments shows that command's
+// help, on every command.
+func TestHelpAnywhere(t *testing.T) {
+	for _, leaf := range leafCommands(newApp().Commands, nil, nil) {
+		args := cat(leaf.path, []string{"p1", "--help"})
+		code, stdout, stderr := runCLI(t, "", args...)
+		if code != exitOK || !strings.Contains(stdout, "outlayerd "+strings.Join(leaf.path, " ")+" - ") {
+			t.Errorf("%q: exit %d\nstdout %s\nstderr %s", args, code, stdout, stderr)
+		}
 	}
 }
