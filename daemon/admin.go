@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outlayer/outlayer/daemon/httpguard"
+	"github.com/outlayer/outlayer/internal/httpjson"
 )
 
 // AdminSocketFile is the admin API's unix socket in the data directory.
@@ -47,24 +48,24 @@ func (n *Node) startAdmin() error {
 func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 	pid, err := peerIDFromString(r.PathValue("peer"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "not a peer id: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "not a peer id: "+err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 25*time.Second)
 	defer cancel()
 	if err := n.cons.Remove(ctx, pid); err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		httpjson.Error(w, http.StatusBadGateway, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"removed": pid.String()})
+	httpjson.Write(w, http.StatusOK, map[string]string{"removed": pid.String()})
 }
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 25*time.Second)
 	defer cancel()
 	if err := n.cons.Leave(ctx); err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		httpjson.Error(w, http.StatusBadGateway, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"left": n.PeerID()})
+	httpjson.Write(w, http.StatusOK, map[string]string{"left": n.PeerID()})
 }

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/daemon/httpguard"
 	"github.com/outlayer/outlayer/daemon/keystore"
+	"github.com/outlayer/outlayer/internal/httpjson"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -57,18 +57,6 @@ func (n *Node) startHTTP() error {
 	return n.startAdmin()
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
 // consistent honours ?consistent=1 with a linearizable read.
 func (n *Node) consistent(w http.ResponseWriter, r *http.Request) bool {
 	if r.URL.Query().Get("consistent") == "" {
@@ -77,7 +65,7 @@ func (n *Node) consistent(w http.ResponseWriter, r *http.Request) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := n.cons.LinearizableRead(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "cannot confirm the replica is current: "+err.Error())
+		httpjson.Error(w, http.StatusServiceUnavailable, "cannot confirm the replica is current: "+err.Error())
 		return false
 	}
 	return true
@@ -90,7 +78,7 @@ func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	if leader == "" {
 		status, code = "no leader", http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, map[string]any{"status": status, "peer_id": n.PeerID(), "leader": n.cons.IsLeader(), "leader_id": leader})
+	httpjson.Write(w, code, map[string]any{"status": status, "peer_id": n.PeerID(), "leader": n.cons.IsLeader(), "leader_id": leader})
 }
 
 // StatusNode is one member in /status.
@@ -189,16 +177,16 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := n.ClusterStatus()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	httpjson.Write(w, http.StatusOK, s)
 }
 
 func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("request id %q is not a number", r.PathValue("id")))
+		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("request id %q is not a number", r.PathValue("id")))
 		return
 	}
 	if !n.consistent(w, r) {
@@ -206,14 +194,14 @@ func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := n.cons.Store().Get(id)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("request %d is not known to the cluster", id))
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("request %d is not known to the cluster", id))
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, viewJob(j))
+	httpjson.Write(w, http.StatusOK, viewJob(j))
 }
 
 func pageFrom(r *http.Request) (store.Page, error) {
@@ -236,7 +224,7 @@ type pageJSON struct {
 func (n *Node) handleRequests(w http.ResponseWriter, r *http.Request) {
 	p, err := pageFrom(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if !n.consistent(w, r) {
@@ -244,21 +232,21 @@ func (n *Node) handleRequests(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := n.cons.Store().Latest(p)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, pageJSON{Requests: viewJobs(res.Jobs), NextToken: res.NextToken})
+	httpjson.Write(w, http.StatusOK, pageJSON{Requests: viewJobs(res.Jobs), NextToken: res.NextToken})
 }
 
 func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 	sender := r.URL.Query().Get("sender")
 	if sender == "" {
-		writeError(w, http.StatusBadRequest, "give the account: /history?sender=ACCOUNT")
+		httpjson.Error(w, http.StatusBadRequest, "give the account: /history?sender=ACCOUNT")
 		return
 	}
 	p, err := pageFrom(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if !n.consistent(w, r) {
@@ -266,10 +254,10 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := n.cons.Store().BySender(sender, p)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, pageJSON{Requests: viewJobs(res.Jobs), NextToken: res.NextToken})
+	httpjson.Write(w, http.StatusOK, pageJSON{Requests: viewJobs(res.Jobs), NextToken: res.NextToken})
 }
 
 func (n *Node) handleStats(w http.ResponseWriter, r *http.Request) {
@@ -279,7 +267,7 @@ func (n *Node) handleStats(w http.ResponseWriter, r *http.Request) {
 	st := n.cons.Store()
 	counts, err := st.Counts()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	blobBytes, _ := st.BlobBytes()
@@ -287,7 +275,7 @@ func (n *Node) handleStats(w http.ResponseWriter, r *http.Request) {
 	for _, c := range counts {
 		total += c
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	httpjson.Write(w, http.StatusOK, map[string]any{
 		"requests":              total,
 		"by_status":             counts,
 		"wasm_cache_bytes":      blobBytes,
@@ -311,13 +299,13 @@ func (n *Node) handlePricing(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		var p contracts.Pricing
 		if err := n.chain.ViewFunction(ctx, n.cfg.ContractID, contracts.MethodGetPricing, nil, &p); err != nil {
-			writeError(w, http.StatusBadGateway, "reading the contract's pricing: "+err.Error())
+			httpjson.Error(w, http.StatusBadGateway, "reading the contract's pricing: "+err.Error())
 			return
 		}
 		n.pricing.val, n.pricing.at = p, time.Now()
 	}
 	p := n.pricing.val
-	writeJSON(w, http.StatusOK, map[string]any{
+	httpjson.Write(w, http.StatusOK, map[string]any{
 		"contract":                     n.cfg.ContractID,
 		"base_fee":                     p.BaseFee,
 		"per_million_instructions_fee": p.PerMillionInstructionsFee,

@@ -31,8 +31,6 @@ import (
 	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
 )
 
-const tgas = 1_000_000_000_000
-
 // programs are the sample programs, built by the Go toolchain as WASI
 // preview 1 modules the first time a test starts a world (the unit tests of
 // the package's decisions need none of them).
@@ -396,7 +394,7 @@ func (w *world) send(s *near.Signer, contract, method string, args any, deposit 
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	st, err := s.Sign(w.ctx, contract, near.FunctionCall{MethodName: method, Args: raw, Gas: 300 * tgas, Deposit: deposit})
+	st, err := s.Sign(w.ctx, contract, near.FunctionCall{MethodName: method, Args: raw, Gas: 300 * near.TGas, Deposit: deposit})
 	if err != nil {
 		w.t.Fatal(err)
 	}

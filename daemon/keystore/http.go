@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/internal/httpjson"
 )
 
 // HTTPPrefix is where the daemon mounts Handler.
@@ -38,7 +39,7 @@ func (k *Keystore) Handler() http.Handler {
 	mux.HandleFunc("GET "+HTTPPrefix+"pubkey", k.httpPubkey)
 	mux.HandleFunc("POST "+HTTPPrefix+"generate", k.httpGenerate)
 	mux.HandleFunc("GET "+HTTPPrefix+"status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, k.Status())
+		httpjson.Write(w, http.StatusOK, k.Status())
 	})
 	return mux
 }
@@ -60,15 +61,15 @@ func (k *Keystore) httpPubkey(w http.ResponseWriter, r *http.Request) {
 	case q.Get("wasm_hash") != "" && q.Get("repo") == "":
 		id.Accessor.WasmHash = &contracts.WasmHashAccessor{Hash: q.Get("wasm_hash")}
 	default:
-		writeError(w, http.StatusBadRequest, errors.New("give exactly one of repo (with an optional branch) and wasm_hash, and owner"))
+		httpjson.Error(w, http.StatusBadRequest, (errors.New("give exactly one of repo (with an optional branch) and wasm_hash, and owner")).Error())
 		return
 	}
 	pub, norm, err := k.PublicKey(id)
 	if err != nil {
-		writeError(w, statusFor(err), err)
+		httpjson.Error(w, statusFor(err), (err).Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, PubkeyResponse{PublicKey: pub.String(), Seed: norm.Seed(), Profile: norm.Profile,
+	httpjson.Write(w, http.StatusOK, PubkeyResponse{PublicKey: pub.String(), Seed: norm.Seed(), Profile: norm.Profile,
 		Owner: norm.Owner, Accessor: norm.Accessor, Format: PubkeyFormat})
 }
 
@@ -77,15 +78,15 @@ func (k *Keystore) httpGenerate(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, errors.New("the body must be a signed generate request: "+err.Error()))
+		httpjson.Error(w, http.StatusBadRequest, (errors.New("the body must be a signed generate request: " + err.Error())).Error())
 		return
 	}
 	names, err := k.Generate(r.Context(), req)
 	if err != nil {
-		writeError(w, statusFor(err), err)
+		httpjson.Error(w, statusFor(err), (err).Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"names": names})
+	httpjson.Write(w, http.StatusOK, map[string]any{"names": names})
 }
 
 func statusFor(err error) int {
@@ -100,14 +101,4 @@ func statusFor(err error) int {
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, map[string]string{"error": err.Error()})
 }
