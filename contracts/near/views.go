@@ -178,7 +178,7 @@ func (v *ActionView) UnmarshalJSON(b []byte) error {
 	case "FunctionCall":
 		var f functionCallView
 		err = variant.Decode(&f)
-		v.Action = FunctionCall{MethodName: f.MethodName, Args: f.Args, Gas: f.Gas, Deposit: f.Deposit}
+		v.Action = FunctionCall(f)
 	case "Transfer":
 		var t Transfer
 		err = variant.Decode(&struct {
