@@ -19,17 +19,21 @@ func Head(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	if n < 0 {
-		n = 0
-	}
-	keep, mark := n-len(Marker), Marker
-	if keep < 0 {
-		keep, mark = n, ""
-	}
+	keep, mark := budget(n)
 	for keep > 0 && !utf8.RuneStart(s[keep]) {
 		keep--
 	}
 	return valid(s[:keep], keep) + mark
+}
+
+// budget splits n bytes into the text kept and the marker (none when
+// the marker alone would not fit).
+func budget(n int) (keep int, mark string) {
+	n = max(n, 0)
+	if n < len(Marker) {
+		return n, ""
+	}
+	return n - len(Marker), Marker
 }
 
 // valid replaces invalid UTF-8 in s with U+FFFD, or with "?" where that
@@ -47,13 +51,7 @@ func Tail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	if n < 0 {
-		n = 0
-	}
-	keep, mark := n-len(Marker), Marker
-	if keep < 0 {
-		keep, mark = n, ""
-	}
+	keep, mark := budget(n)
 	start := len(s) - keep
 	for start < len(s) && !utf8.RuneStart(s[start]) {
 		start++
