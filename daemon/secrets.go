@@ -40,6 +40,8 @@ func (n *Node) openKeystore(ctx context.Context, bootstrapped bool) error {
 		Viewer:     n.chain,
 		ContractID: n.cfg.ContractID,
 		DevMode:    n.cfg.DevMode,
+		Verifier:   n.cfg.Verifier, // nil in dev mode: simulated
+		Attester:   n.cfg.Attester,
 		Logger:     n.log,
 	})
 	if err != nil {

@@ -62,6 +62,13 @@ type Config struct {
 	// DevMode lets members whose attestation is simulated receive the
 	// master secret (a dev cluster has no other kind).
 	DevMode bool
+	// Verifier checks the fresh evidence a member sends with every request
+	// for the master secret; Attester produces this node's. Both are the
+	// cluster's join verifier and attester. Required outside dev mode; in
+	// dev mode they default to simulated attestation, which proves only
+	// possession of the node key.
+	Verifier TransferVerifier
+	Attester TransferAttester
 	// Logger defaults to slog.Default.
 	Logger *slog.Logger
 	// Random defaults to crypto/rand.Reader.
@@ -122,6 +129,17 @@ func New(cfg Config) (*Keystore, error) {
 	}
 	if (cfg.Sealer == nil) == !cfg.MemoryOnly {
 		return nil, errors.New("keystore: configure exactly one of a Sealer and MemoryOnly")
+	}
+	if cfg.Verifier == nil || cfg.Attester == nil {
+		if !cfg.DevMode {
+			return nil, errors.New("keystore: outside dev mode a Verifier and an Attester are required: every hand-over of the master secret needs fresh attestation")
+		}
+		if cfg.Verifier == nil {
+			cfg.Verifier = consensus.SimulatedAttestation{}
+		}
+		if cfg.Attester == nil {
+			cfg.Attester = consensus.SimulatedAttestation{}
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
