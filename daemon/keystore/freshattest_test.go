@@ -35,7 +35,9 @@ func (r *recordingAttester) Evidence(ctx context.Context, self crypto.PrivKey, n
 
 type fixedEvidence []byte
 
-func (f fixedEvidence) Evidence(context.Context, crypto.PrivKey, []byte) ([]byte, error) { return f, nil }
+func (f fixedEvidence) Evidence(context.Context, crypto.PrivKey, []byte) ([]byte, error) {
+	return f, nil
+}
 
 // TestStolenNodeKeyGetsNoMaster: the master goes only to a requester that
 // attests afresh, over this hand-over's nonce, from a TD the policy allows.
