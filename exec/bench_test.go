@@ -18,8 +18,13 @@ import (
 // blobs by hash and verifies them once), so the cache lookup does not hash
 // megabytes of WASM per run.
 func benchmarkWarm(b *testing.B, req outexec.Request) {
+	benchmarkWarmWith(b, outexec.Config{}, req)
+}
+
+// benchmarkWarmWith is benchmarkWarm on a runner configured by cfg.
+func benchmarkWarmWith(b *testing.B, cfg outexec.Config, req outexec.Request) {
 	req.WasmSHA256 = sha256.Sum256(req.Wasm)
-	r := newRunner(b, outexec.Config{})
+	r := newRunner(b, cfg)
 	ctx := context.Background()
 	if _, err := r.Run(ctx, req); err != nil { // compile once, outside the timing
 		b.Fatal(err)
