@@ -287,3 +287,66 @@ func TestIsolatedMatchesInProcess(t *testing.T) {
 		t.Fatalf("%d modules cached", r.CachedModules())
 	}
 }
+
+// growAndFillModule grows its memory 1 MiB at a time, filling each new MiB,
+// until memory.grow fails at the limit, and then exits successfully: the
+// pattern of a program whose heap grows, which a copying allocator serves
+// with two copies of the memory at each reallocation.
+func growAndFillModule() []byte {
+	code := cat(
+		[]byte{0x02, blockEmpty, 0x03, blockEmpty}, // block, loop
+		[]byte{opI32Const}, i32(16), []byte{opMemoryGrow, 0x00},
+		[]byte{opI32Const}, i32(-1), []byte{0x46, 0x0d, 0x01}, // i32.eq, br_if 1
+		[]byte{0x3f, 0x00}, []byte{opI32Const}, i32(16), []byte{0x6b}, // memory.size - 16
+		[]byte{opI32Const}, i32(16), []byte{0x74}, // << 16: the new MiB's address
+		[]byte{opI32Const}, i32(1), // value
+		[]byte{opI32Const}, i32(1<<20), // length
+		[]byte{0xfc}, uleb(11), []byte{0x00}, // memory.fill
+		[]byte{0x0c, 0x00, opEnd, opEnd}, // br 0, end loop, end block
+	)
+	return rawModule(uleb(0), code, nil, 1)
+}
+
+// peakRSS is a process's peak resident set (VmHWM), in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// TestMemoryGrowsWithoutCopying: a program that grows its memory step by
+// step to its limit raises its sandbox's peak resident memory by about the
+// limit, not by a multiple of it.
+func TestMemoryGrowsWithoutCopying(t *testing.T) {
+	r := newIsolatedRunner(t, outexec.Config{Sandboxes: 1})
+	stillServes(t, r, "start")
+	pids := sandboxPIDs(t)
+	if len(pids) != 1 {
+		t.Fatalf("%d sandboxes", len(pids))
+	}
+	before := peakRSS(t, pids[0])
+	const limitMB = 256
+	res, err := run(t, r, outexec.Request{Wasm: growAndFillModule(),
+		Limits: outexec.Limits{MaxMemoryMB: limitMB, MaxInstructions: outexec.MaxInstructionsCap}})
+	if err != nil {
+		t.Fatalf("%v (%d instructions)", err, res.Instructions)
+	}
+	grew := peakRSS(t, pids[0]) - before
+	t.Logf("peak resident memory grew by %d MiB for a %d MiB memory", grew>>20, limitMB)
+	if grew < limitMB<<20*9/10 || grew > limitMB<<20*5/4 {
+		t.Fatalf("peak resident memory grew by %d MiB for a %d MiB memory; want about the limit", grew>>20, limitMB)
+	}
+}
