@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -348,5 +349,33 @@ func TestMemoryGrowsWithoutCopying(t *testing.T) {
 	t.Logf("peak resident memory grew by %d MiB for a %d MiB memory", grew>>20, limitMB)
 	if grew < limitMB<<20*9/10 || grew > limitMB<<20*5/4 {
 		t.Fatalf("peak resident memory grew by %d MiB for a %d MiB memory; want about the limit", grew>>20, limitMB)
+	}
+}
+
+// TestConcurrentFirstRunsCompileOnce: runs of a new module arriving at
+// once on several sandboxes compile it once; the others wait and load the
+// machine code from the shared disk cache, which is much cheaper.
+func TestConcurrentFirstRunsCompileOnce(t *testing.T) {
+	r := newIsolatedRunner(t, outexec.Config{Sandboxes: 3, CacheDir: t.TempDir()})
+	wasm := sample(t, "echo")
+	results := make(chan outexec.Result, 3)
+	for range 3 {
+		go func() {
+			res, err := r.Run(context.Background(), outexec.Request{Wasm: wasm, Input: []byte("x")})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- res
+		}()
+	}
+	var times []time.Duration
+	for range 3 {
+		times = append(times, (<-results).CompileTime)
+	}
+	slices.Sort(times)
+	t.Logf("compile times %v", times)
+	// One compiled; the two others only instrumented and loaded.
+	if times[2] < 2*times[1] {
+		t.Fatalf("compile times %v: more than one run compiled the module", times)
 	}
 }

@@ -44,6 +44,12 @@ type sandboxPool struct {
 	idle   []*sandbox
 	busy   map[*sandbox]struct{}
 	closed bool
+	// compiling holds, per module being compiled in some sandbox for the
+	// first time, a channel closed when that compilation ends: other runs
+	// of the module wait for it and then load the machine code from the
+	// shared disk cache instead of compiling it again in parallel.
+	compiling map[[32]byte]chan struct{}
+	compiled  map[[32]byte]bool // compiled by some sandbox (a hint, bounded)
 
 	// spawns go through one goroutine locked to its OS thread, which lives
 	// as long as the pool: a sandbox gets SIGKILL when the thread that
@@ -74,12 +80,14 @@ func newSandboxPool(cfg Config, logger *slog.Logger) (*sandboxPool, error) {
 			Interpreter:      cfg.Interpreter,
 			CompileMemoryMB:  cfg.CompileMemoryMB,
 		},
-		cfg:      cfg,
-		logger:   logger,
-		slots:    make(chan struct{}, n),
-		busy:     map[*sandbox]struct{}{},
-		spawnReq: make(chan spawnRequest),
-		stop:     make(chan struct{}),
+		cfg:       cfg,
+		logger:    logger,
+		slots:     make(chan struct{}, n),
+		busy:      map[*sandbox]struct{}{},
+		compiling: map[[32]byte]chan struct{}{},
+		compiled:  map[[32]byte]bool{},
+		spawnReq:  make(chan spawnRequest),
+		stop:      make(chan struct{}),
 	}
 	if p.hello.CompileMemoryMB == 0 {
 		p.hello.CompileMemoryMB = defaultCompileMemoryMB
@@ -264,6 +272,45 @@ func (p *sandboxPool) acquire(ctx context.Context, key [32]byte) (*sandbox, erro
 	return sb, nil
 }
 
+// firstCompile waits while another run compiles key for the first time.
+// If no one has compiled key yet, this run becomes the one that does: it
+// must call the returned function once its compilation ended, saying
+// whether it succeeded (calls after the first are ignored).
+func (p *sandboxPool) firstCompile(ctx context.Context, key [32]byte) (func(ok bool), error) {
+	p.mu.Lock()
+	if p.compiled[key] {
+		p.mu.Unlock()
+		return func(bool) {}, nil
+	}
+	if ch, ok := p.compiling[key]; ok {
+		p.mu.Unlock()
+		select {
+		case <-ch:
+			return func(bool) {}, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("exec: waiting for the module's compilation: %w", ctx.Err())
+		}
+	}
+	ch := make(chan struct{})
+	p.compiling[key] = ch
+	p.mu.Unlock()
+	var once sync.Once
+	return func(ok bool) {
+		once.Do(func() {
+			p.mu.Lock()
+			delete(p.compiling, key)
+			if len(p.compiled) >= 4*max(p.hello.MaxCachedModules, defaultMaxCachedModules) {
+				clear(p.compiled) // a hint only: bounded, not an LRU
+			}
+			if ok {
+				p.compiled[key] = true
+			}
+			p.mu.Unlock()
+			close(ch)
+		})
+	}, nil
+}
+
 // release returns a healthy sandbox to the pool, or kills a broken one.
 func (p *sandboxPool) release(sb *sandbox, healthy bool) {
 	p.mu.Lock()
@@ -327,6 +374,11 @@ func (p *sandboxPool) cachedModules() int {
 // that the child fails to stop end the sandbox.
 func (p *sandboxPool) run(ctx context.Context, req Request, key [32]byte, limits Limits) (Result, error) {
 	res := Result{Format: req.Format}
+	compiledFirst, err := p.firstCompile(ctx, key)
+	if err != nil {
+		return res, err
+	}
+	defer compiledFirst(false)
 	sb, err := p.acquire(ctx, key)
 	if err != nil {
 		return res, err
@@ -363,6 +415,7 @@ func (p *sandboxPool) run(ctx context.Context, req Request, key [32]byte, limits
 				}
 			case m.Compiled:
 				sb.cached[key] = true
+				compiledFirst(true)
 				phase = "running"
 				phaseStart = time.Now()
 				cpuStart, _ = processCPU(pid)
