@@ -3,6 +3,7 @@ package benchcmp
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -20,11 +21,13 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
+	outexec "github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/exec/meter"
 )
 
 // program is one of the Go programs under exec/meter/testdata, at the size
-// the engines are compared on.
+// the engines are compared on: each program's default, because the shipped
+// runner passes no arguments.
 type program struct {
 	name string
 	args []string
@@ -34,8 +37,8 @@ func programs() []program {
 	return []program{
 		{"collatz", []string{"300000"}},
 		{"sieve", []string{"5000000"}},
-		{"sha", []string{"8192"}}, // KiB
-		{"jsonwork", []string{"40"}},
+		{"sha", []string{"8192"}},    // KiB
+		{"jsonwork", []string{"40"}}, // its default
 	}
 }
 
@@ -202,6 +205,32 @@ func wasmtimeRunner(tb testing.TB, wasm []byte, args []string, fuel bool) runner
 	}
 }
 
+// shippedRunner runs the program as the daemon does: exec.NewRunner with
+// the daemon's exact Config (daemon/node.go: an on-disk module cache, 64
+// modules in memory) and Runner.Run with the request carrying the WASM's
+// sha256, as the daemon's do. The first run, which instruments and
+// compiles, is outside the timing. Limits are the protocol's caps.
+func shippedRunner(tb testing.TB, wasm []byte) runner {
+	tb.Helper()
+	ctx := context.Background()
+	r, err := outexec.NewRunner(ctx, outexec.Config{CacheDir: filepath.Join(tb.TempDir(), "modules"), MaxCachedModules: 64})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close(ctx) })
+	req := outexec.Request{Wasm: wasm, WasmSHA256: sha256.Sum256(wasm),
+		Limits: outexec.Limits{MaxInstructions: outexec.MaxInstructionsCap, Timeout: outexec.TimeoutCap}}
+	run := func(tb testing.TB) (string, uint64) {
+		res, err := r.Run(ctx, req)
+		if err != nil {
+			tb.Fatalf("shipped runner: %v", err)
+		}
+		return string(res.Output), res.Instructions
+	}
+	run(tb)
+	return run
+}
+
 // nativeRunner runs the native build as a subprocess: process start-up
 // (about a millisecond) is included in its time.
 func nativeRunner(tb testing.TB, name string, args []string) runner {
@@ -235,6 +264,7 @@ func engineCases() []engineCase {
 		{"wazero-compiler-metered", func(tb testing.TB, p program) runner {
 			return wazeroRunner(tb, wazero.NewRuntimeConfigCompiler(), readWasm(tb, p.name), p.args, true)
 		}},
+		{"shipped", func(tb testing.TB, p program) runner { return shippedRunner(tb, readWasm(tb, p.name)) }},
 		{"wazero-interpreter-metered", func(tb testing.TB, p program) runner {
 			return wazeroRunner(tb, wazero.NewRuntimeConfigInterpreter(), readWasm(tb, p.name), p.args, true)
 		}},

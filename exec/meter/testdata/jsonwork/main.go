@@ -1,5 +1,5 @@
 // Command jsonwork encodes and decodes a slice of records N times (argv[1],
-// default 200) and prints a checksum of the decoded data.
+// default 40) and prints a checksum of the decoded data.
 package main
 
 import (
@@ -18,7 +18,7 @@ type record struct {
 }
 
 func main() {
-	rounds := 200
+	rounds := 40
 	if len(os.Args) > 1 {
 		if v, err := strconv.Atoi(os.Args[1]); err == nil {
 			rounds = v
