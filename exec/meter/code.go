@@ -54,8 +54,9 @@ type insertion struct {
 	// depth of the check's br_if to the trap block (number of labels
 	// enclosing pos inside the function, plus one)
 	checkDepth uint32
-	// stop: the check also traps when the stop flag is set (function
-	// entries and loop heads, which every unbounded run passes).
+	// stop: the check compares with the stop global instead of 0, so it
+	// also traps once the host raised it (function entries and loop heads,
+	// which every unbounded run passes).
 	stop bool
 	// dyn charges the size operand on top of the stack (a bulk
 	// operation's length, a grow's delta) before the check: shifted right
@@ -770,13 +771,14 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 			}
 			dst = appendU32(append(dst, 0x7d, 0x21), f.local)
 		}
-		if in.check { // local.get t; i64.const 0; i64.lt_s; [global.get stop; i32.or]
+		if in.check { // local.get t; (i64.const 0 | global.get floor); i64.lt_s
 			dst = appendU32(append(dst, 0x20), f.local)
-			dst = append(dst, 0x42, 0x00, 0x53)
 			if in.stop {
 				dst = appendU32(append(dst, 0x23), f.global+1)
-				dst = append(dst, 0x72)
+			} else {
+				dst = append(dst, 0x42, 0x00)
 			}
+			dst = append(dst, 0x53)
 		}
 		if in.check && f.resultBlock != 0 { // br_if TRAP
 			dst = append(dst, 0x0d)

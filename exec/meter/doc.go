@@ -16,9 +16,12 @@
 //	used, err := meter.Used(mod, limit)
 //
 // The instrumented module defines and exports a mutable i64 global named
-// GlobalName that holds the remaining budget; it imports nothing new and
-// adds no functions, so function indices, the name section and DWARF stay
-// valid. When the budget would go below zero the module executes
+// GlobalName that holds the remaining budget, and one named StopName that
+// the host raises (Stop) to end a run at its deadline; it imports nothing
+// new and adds no functions, so function indices and the name section stay
+// valid (DWARF, whose code offsets move, is dropped). Before rewriting,
+// every index is checked against the submitted module and its shape
+// against the caps in caps.go. When the budget would go below zero the module executes
 // unreachable; the host tells that trap from others with Exhausted, which
 // reads the global. The precise cost model is in DESIGN.md.
 package meter

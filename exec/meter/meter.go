@@ -13,11 +13,11 @@ import (
 // instrumented module uses to hold its remaining instruction budget.
 const GlobalName = "outlayer_meter_remaining"
 
-// StopName is the export name of the mutable i32 global an instrumented
-// module reads at every function entry and loop head, in the same branch
-// as its budget check: once the host sets it (Stop), the module traps at
-// the next one. This is how a run is stopped at its deadline without a
-// call into the host on every loop iteration.
+// StopName is the export name of the mutable i64 global an instrumented
+// module compares its budget with at every function entry and loop head
+// (instead of 0): once the host raises it to MaxInt64 (Stop), the module
+// traps at the next one. This is how a run is stopped at its deadline
+// without a call into the host on every loop iteration.
 const StopName = "outlayer_meter_stop"
 
 // CostTable says what an instruction costs. The zero value is not useful;
@@ -178,7 +178,7 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	newGlobal := []byte{0x7e, 0x01, 0x42}
 	newGlobal = appendS64(newGlobal, int64(opts.InitialBudget))
 	newGlobal = append(newGlobal, 0x0b)
-	newGlobal = append(newGlobal, 0x7f, 0x01, 0x41, 0x00, 0x0b) // the stop flag, i32 0
+	newGlobal = append(newGlobal, 0x7e, 0x01, 0x42, 0x00, 0x0b) // the stop floor, i64 0
 	newExport := appendU32(nil, uint32(len(GlobalName)))
 	newExport = append(newExport, GlobalName...)
 	newExport = append(newExport, 0x03)
@@ -437,7 +437,7 @@ func Stop(mod api.Module) error {
 	if err != nil {
 		return err
 	}
-	g.Set(1)
+	g.Set(math.MaxInt64)
 	return nil
 }
 
@@ -452,7 +452,7 @@ func stopGlobal(mod api.Module) (api.MutableGlobal, error) {
 		return nil, ErrNotInstrumented
 	}
 	g, ok := mod.ExportedGlobal(StopName).(api.MutableGlobal)
-	if !ok || g.Type() != api.ValueTypeI32 {
+	if !ok || g.Type() != api.ValueTypeI64 {
 		return nil, ErrNotInstrumented
 	}
 	return g, nil
