@@ -379,3 +379,28 @@ func TestConcurrentFirstRunsCompileOnce(t *testing.T) {
 		t.Fatalf("compile times %v: more than one run compiled the module", times)
 	}
 }
+
+// TestIsolatedCloseDuringRun: Close ends the sandboxes; a run in progress
+// is the node's failure, and the runner refuses new runs.
+func TestIsolatedCloseDuringRun(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("sandbox isolation tests need Linux's /proc")
+	}
+	r, err := outexec.NewRunner(context.Background(), outexec.Config{Isolate: true, Sandboxes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done := runInBackground(t, r, outexec.Limits{MaxInstructions: outexec.MaxInstructionsCap, Timeout: time.Minute})
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil || outexec.IsProgramFailure(err) || errors.Is(err, outexec.ErrSandboxCrashed) {
+		t.Fatalf("a run stopped by Close returned %v, want the runner's closed error", err)
+	}
+	if _, err := r.Run(context.Background(), outexec.Request{Wasm: helloModule()}); err == nil || outexec.IsProgramFailure(err) {
+		t.Fatalf("a closed runner ran a program: %v", err)
+	}
+	if pids := sandboxPIDs(t); len(pids) != 0 {
+		t.Fatalf("sandboxes %v outlived Close", pids)
+	}
+}
