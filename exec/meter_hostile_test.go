@@ -1,8 +1,10 @@
 package exec_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	outexec "github.com/outlayer/outlayer/exec"
 )
@@ -55,5 +57,49 @@ func TestHostileModulesAgainstTheMeter(t *testing.T) {
 	t.Log(err)
 	if _, err := run(t, r, outexec.Request{Wasm: big, Limits: outexec.Limits{MaxMemoryMB: 128}}); err != nil {
 		t.Fatalf("the same table within a 128 MiB limit: %v", err)
+	}
+}
+
+// TestBulkAndDeadlineBombs: work that the meter once did not see — bulk
+// memory operations (20 × (fill 1 GiB + copy 512 MiB) cost 304
+// instructions) and a recursion with no loop — is charged or stopped, and
+// loops nested past the cap, a compile bomb, are refused.
+func TestBulkAndDeadlineBombs(t *testing.T) {
+	r := newRunner(t, outexec.Config{})
+	const pages = 1024 // 64 MiB
+	fill := moduleSpec{memPages: pages, code: cat([]byte{opI32Const}, i32(0), []byte{opI32Const}, i32(0),
+		[]byte{opI32Const}, i32(pages*65536), []byte{0xfc, 0x0b, 0x00})}.wasm()
+	// 3 constants and the fill, plus one per 8 bytes filled.
+	want := uint64(4 + pages*65536/8)
+	res, err := run(t, r, outexec.Request{Wasm: fill, Limits: outexec.Limits{MaxMemoryMB: 128}})
+	if err != nil || res.Instructions != want {
+		t.Fatalf("filling 64 MiB: %d instructions, %v; want %d", res.Instructions, err, want)
+	}
+	res, err = run(t, r, outexec.Request{Wasm: fill, Limits: outexec.Limits{MaxMemoryMB: 128, MaxInstructions: want - 1}})
+	wantKind(t, err, outexec.ErrInstructionLimit)
+
+	// _start recurses twice while mem[0] < 40: 2^40 calls, no loop, so
+	// only the check at function entries can stop it at the deadline.
+	load := []byte{opI32Const, 0x00, 0x28, 0x02, 0x00}
+	step := func(op byte) []byte {
+		return cat([]byte{opI32Const, 0x00}, load, []byte{opI32Const, 0x01, op, 0x36, 0x02, 0x00})
+	}
+	fork := moduleSpec{code: cat(load, []byte{opI32Const, 40, 0x49, opIf, blockEmpty},
+		step(0x6a), []byte{opCall, 2, opCall, 2}, step(0x6b), []byte{opEnd})}.wasm()
+	start := time.Now()
+	_, err = run(t, r, outexec.Request{Wasm: fork,
+		Limits: outexec.Limits{MaxInstructions: outexec.MaxInstructionsCap, Timeout: 300 * time.Millisecond}})
+	wantTimeLimit(t, err) // either way, the run stopped
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("stopping took %v", d)
+	}
+
+	nested := moduleSpec{code: cat(bytes.Repeat([]byte{0x03, blockEmpty}, 101), bytes.Repeat([]byte{opEnd}, 101))}.wasm()
+	_, err = run(t, r, outexec.Request{Wasm: nested})
+	if e := wantKind(t, err, outexec.ErrInvalidWasm); !strings.Contains(e.Error(), "loops nest more than 100 deep") {
+		t.Errorf("nested loops: %v", err)
+	}
+	if res, err := run(t, r, outexec.Request{Wasm: helloModule()}); err != nil || res.Instructions != 6 {
+		t.Fatalf("the runner no longer answers: %d, %v", res.Instructions, err)
 	}
 }
