@@ -15,6 +15,8 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/outlayer/outlayer/consensus/p2p"
@@ -34,7 +36,11 @@ type Config struct {
 	// join as non-voters. Default 3.
 	Voters int
 	// DevMode allows simulated attestation (every report then says so).
+	// A dev node listens on loopback only, unless DevJoinSecret is set.
 	DevMode bool
+	// DevJoinSecret, in dev mode, is required of every joiner (an HMAC in
+	// its simulated evidence) and allows non-loopback listen addresses.
+	DevJoinSecret []byte
 	// Verifier checks joiners' evidence; Attester produces this node's.
 	// Both default to SimulatedAttestation in dev mode and are required
 	// otherwise.
@@ -118,10 +124,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, errors.New("consensus: no attestation verifier or attester configured; simulated attestation is only allowed in dev mode")
 		}
 		if cfg.Verifier == nil {
-			cfg.Verifier = SimulatedAttestation{}
+			cfg.Verifier = SimulatedAttestation{Secret: cfg.DevJoinSecret}
 		}
 		if cfg.Attester == nil {
-			cfg.Attester = SimulatedAttestation{}
+			cfg.Attester = SimulatedAttestation{Secret: cfg.DevJoinSecret}
+		}
+	}
+	if cfg.DevMode && len(cfg.DevJoinSecret) == 0 {
+		if err := loopbackOnly(cfg.ListenAddrs); err != nil {
+			return nil, err
 		}
 	}
 	if _, sim := cfg.Verifier.(SimulatedAttestation); sim && !cfg.DevMode {
@@ -339,4 +350,20 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// loopbackOnly refuses a dev node listening beyond this machine without a
+// join secret: simulated attestation admits anyone who can reach the port.
+func loopbackOnly(addrs []string) error {
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue // p2p.New reports it
+		}
+		ip, err := manet.ToIP(a)
+		if err != nil || !ip.IsLoopback() {
+			return fmt.Errorf("consensus: dev mode listens on loopback only (%s is not): simulated attestation would admit anyone who reaches the port and hand them the keystore master; listen on /ip4/127.0.0.1/tcp/PORT, or set a dev join secret (--dev-join-secret) on every node", s)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -33,12 +34,26 @@ type Attester interface {
 type SimulatedAttestation struct {
 	// Refuse, if set, refuses every join with this reason (tests).
 	Refuse string
+	// Secret is the dev cluster's join secret. When set, evidence carries
+	// an HMAC with it over the peer id and nonce, and evidence without the
+	// right one is refused: a dev cluster reachable from other machines
+	// admits only nodes started with the same secret.
+	Secret []byte
 }
 
 // simulatedEvidence is what SimulatedAttestation sends and checks.
 type simulatedEvidence struct {
 	Kind      string `json:"kind"`
 	Signature []byte `json:"signature"`
+	MAC       []byte `json:"mac,omitempty"`
+}
+
+// joinMAC is HMAC-SHA256(secret, kind ‖ 0 ‖ peer id ‖ 0 ‖ nonce).
+func joinMAC(secret []byte, p peer.ID, nonce []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(simulatedKind + "\x00" + p.String() + "\x00"))
+	m.Write(nonce)
+	return m.Sum(nil)
 }
 
 // SimulatedReport is the report a simulated verification stores.
@@ -56,13 +71,22 @@ func simulatedMessage(nonce []byte) []byte {
 	return append([]byte(simulatedKind+"\x00"), nonce...)
 }
 
-// Evidence signs the nonce with the node key.
-func (SimulatedAttestation) Evidence(_ context.Context, self crypto.PrivKey, nonce []byte) ([]byte, error) {
+// Evidence signs the nonce with the node key (and MACs it with the join
+// secret, when there is one).
+func (s SimulatedAttestation) Evidence(_ context.Context, self crypto.PrivKey, nonce []byte) ([]byte, error) {
 	sig, err := self.Sign(simulatedMessage(nonce))
 	if err != nil {
 		return nil, fmt.Errorf("simulated attestation: sign nonce: %w", err)
 	}
-	return json.Marshal(simulatedEvidence{Kind: simulatedKind, Signature: sig})
+	ev := simulatedEvidence{Kind: simulatedKind, Signature: sig}
+	if len(s.Secret) > 0 {
+		id, err := peer.IDFromPrivateKey(self)
+		if err != nil {
+			return nil, fmt.Errorf("simulated attestation: %w", err)
+		}
+		ev.MAC = joinMAC(s.Secret, id, nonce)
+	}
+	return json.Marshal(ev)
 }
 
 // VerifyJoin checks the signature against the peer id's public key.
@@ -86,6 +110,9 @@ func (s SimulatedAttestation) VerifyJoin(_ context.Context, p peer.ID, nonce []b
 	ok, err := pub.Verify(simulatedMessage(nonce), ev.Signature)
 	if err != nil || !ok {
 		return nil, fmt.Errorf("simulated attestation: signature over the nonce does not verify for peer %s", p)
+	}
+	if len(s.Secret) > 0 && !hmac.Equal(ev.MAC, joinMAC(s.Secret, p, nonce)) {
+		return nil, fmt.Errorf("simulated attestation: peer %s does not know this dev cluster's join secret (start it with the same --dev-join-secret)", p)
 	}
 	sum := sha256.Sum256(nonce)
 	return json.Marshal(SimulatedReport{

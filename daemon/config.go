@@ -77,6 +77,9 @@ type Config struct {
 
 	// DevMode allows simulated attestation and local git repositories.
 	DevMode bool
+	// DevJoinSecret, in dev mode, is required of every joiner and allows
+	// listening beyond loopback (see consensus.Config.DevJoinSecret).
+	DevJoinSecret []byte
 	// Voters is how many Raft voters the cluster keeps (default 3).
 	Voters int
 	// Raft tunes Raft timeouts (tests shorten them). CommitTimeout

@@ -138,15 +138,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	n.cons, err = consensus.Open(ctx, consensus.Config{
-		DataDir:     cfg.DataDir,
-		ListenAddrs: cfg.ListenAddrs,
-		Bootstrap:   cfg.Join,
-		Voters:      cfg.Voters,
-		DevMode:     cfg.DevMode,
-		Verifier:    cfg.Verifier,
-		Attester:    cfg.Attester,
-		Raft:        cfg.Raft,
-		Logger:      cfg.Logger,
+		DataDir:       cfg.DataDir,
+		ListenAddrs:   cfg.ListenAddrs,
+		Bootstrap:     cfg.Join,
+		Voters:        cfg.Voters,
+		DevMode:       cfg.DevMode,
+		DevJoinSecret: cfg.DevJoinSecret,
+		Verifier:      cfg.Verifier,
+		Attester:      cfg.Attester,
+		Raft:          cfg.Raft,
+		Logger:        cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the consensus node: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/failure"
@@ -32,6 +33,11 @@ func (n *Node) openKeystore(ctx context.Context, bootstrapped bool) error {
 	if err != nil {
 		return fmt.Errorf("reading the node identity for the keystore: %w", err)
 	}
+	verifier, attester := keystore.TransferVerifier(n.cfg.Verifier), keystore.TransferAttester(n.cfg.Attester)
+	if n.cfg.DevMode && n.cfg.Verifier == nil {
+		sim := consensus.SimulatedAttestation{Secret: n.cfg.DevJoinSecret}
+		verifier, attester = sim, sim
+	}
 	ks, err := keystore.New(keystore.Config{
 		Cluster:    n.cons,
 		Identity:   key,
@@ -40,8 +46,8 @@ func (n *Node) openKeystore(ctx context.Context, bootstrapped bool) error {
 		Viewer:     n.chain,
 		ContractID: n.cfg.ContractID,
 		DevMode:    n.cfg.DevMode,
-		Verifier:   n.cfg.Verifier, // nil in dev mode: simulated
-		Attester:   n.cfg.Attester,
+		Verifier:   verifier,
+		Attester:   attester,
 		Logger:     n.log,
 	})
 	if err != nil {

@@ -41,6 +41,7 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "go-proxy", Usage: "GOPROXY for builds' module downloads", EnvVars: []string{"OUTLAYER_GO_PROXY"}},
 		&cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR allow-lists of the builds allowed to join); required outside --dev", EnvVars: []string{"OUTLAYER_POLICY"}},
 		&cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, CRLs) to check joiners' TCB; without it the TCB is not checked", EnvVars: []string{"OUTLAYER_COLLATERAL"}},
+		&cli.StringFlag{Name: "dev-join-secret", Usage: "with --dev: a secret every node of the dev cluster is started with; joiners without it are refused, and the node may then listen beyond loopback (without it a --dev node listens on 127.0.0.1 only)", EnvVars: []string{"OUTLAYER_DEV_JOIN_SECRET"}},
 		&cli.BoolFlag{Name: "dev", Usage: "development mode: simulated attestation, local git repositories, keystore sealed with a key file in the data directory", EnvVars: []string{"OUTLAYER_DEV"}},
 		&cli.BoolFlag{Name: "keystore-memory-only", Usage: "keep the keystore's master secret in memory only, never on disk: a restarted node receives it from a member, and it is lost if every node restarts at once (the default outside --dev, since TDX has no sealing key)", EnvVars: []string{"OUTLAYER_KEYSTORE_MEMORY_ONLY"}},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"OUTLAYER_LOG_LEVEL"}},
@@ -83,7 +84,8 @@ func nodeConfig(c *cli.Context, join []string, logger *slog.Logger) daemon.Confi
 	}
 	return daemon.Config{
 		DataDir:            dataDir,
-		ListenAddrs:        c.StringSlice("listen"),
+		ListenAddrs:        listenAddrs(c),
+		DevJoinSecret:      []byte(c.String("dev-join-secret")),
 		Join:               join,
 		HTTPAddr:           c.String("http-addr"),
 		APIHosts:           c.StringSlice("api-host"),
@@ -219,6 +221,9 @@ func fetchJSON(ctx context.Context, url string, out any) error {
 // node outside dev mode: --policy is required, --collateral optional, and a
 // machine that is not a TDX guest is refused here, before anything starts.
 func productionAttestation(c *cli.Context, cfg *daemon.Config, logger *slog.Logger) error {
+	if secret := c.String("dev-join-secret"); secret != "" && (!cfg.DevMode || len(secret) < 16) {
+		return usageError("--dev-join-secret is for --dev clusters and must be at least 16 characters")
+	}
 	if cfg.DevMode {
 		if c.String("policy") != "" || c.String("collateral") != "" {
 			return usageError("--policy and --collateral are for production nodes; --dev uses simulated attestation, which checks no measurement")
@@ -238,4 +243,13 @@ func productionAttestation(c *cli.Context, cfg *daemon.Config, logger *slog.Logg
 	logger.Info("production attestation", "tdx", prod.Via, "policy", c.String("policy"), "collateral", c.String("collateral"))
 	cfg.Verifier, cfg.Attester, cfg.ResultAttester = prod.Join, prod.JoinAttester, prod.Attester
 	return nil
+}
+
+// listenAddrs is --listen; a --dev node without a join secret that was not
+// given --listen listens on loopback (dev mode refuses anything else).
+func listenAddrs(c *cli.Context) []string {
+	if c.Bool("dev") && c.String("dev-join-secret") == "" && !c.IsSet("listen") {
+		return []string{"/ip4/127.0.0.1/tcp/4001"}
+	}
+	return c.StringSlice("listen")
 }
