@@ -111,6 +111,8 @@ var readmeExamples = map[string]string{
 	"go test -run XXX -bench FastForwardMillion -benchtime 1x -benchmem ./testnet/devchain/":                                                       "gotest",
 	"go test -run XXX -bench . -benchmem ./contracts/near":                                                                                         "gotest",
 	"go test ./contracts/ -run '^$' -bench . -benchmem":                                                                                            "gotest",
+	"go test -v -run ProductionClusterVerifiesTDXJoins ./consensus/":                                                                               "gotest",
+	"go test -v -run StolenNodeKeyGetsNoMaster ./daemon/keystore/":                                                                                 "gotest",
 	"go test -run XXX -bench . -benchmem ./attest":                                                                                                 "gotest",
 	"go test -bench . -benchmem ./daemon/keystore/":                                                                                                "gotest",
 	"go test -short ./exec/...":                                                                                                                    "gotest",
