@@ -20,7 +20,10 @@
 // the contracts' exact JSON (externally tagged enums, u64 numbers, U128
 // strings, upstream's bare-number payment), an EVENT_JSON parser, the
 // pricing formula (Pricing.Estimate, Cost, Charge — exactly what the
-// contract computes), method-name constants, and the embedded WASM with its
+// contract computes), the resolve payload rules (ResolveCall picks the
+// method and fits the response to the yield payload; OutputIn wraps output
+// in a response format and refuses unknown ones), method-name constants,
+// and the embedded WASM with its
 // sha256 (OutLayerWASM, RegisterWASM), so the daemon and tests need only Go.
 // The NEAR client is contracts/near.
 package contracts
