@@ -21,14 +21,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/exec/build"
 	"github.com/outlayer/outlayer/store"
 	"github.com/outlayer/outlayer/testnet/devchain"
-	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // programs are the sample programs, built by the Go toolchain as WASI
@@ -126,6 +125,7 @@ func testLogger(t testing.TB, name string) *slog.Logger {
 type world struct {
 	t        testing.TB
 	ctx      context.Context
+	fw       *fixture.World
 	chain    *devchain.Chain
 	cl       *near.Client
 	root     *near.Signer
@@ -149,39 +149,12 @@ func newWorld(t testing.TB, blockTime time.Duration, yield uint64) *world {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
-	c, err := devchain.New(devchain.Config{Home: t.TempDir(), RPCAddr: "127.0.0.1:0", BlockTime: blockTime, YieldTimeout: yield})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	cl := near.NewClient(c.RPCURL())
-	rootID, kp, err := near.LoadKeyFile(c.RootKeyFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := near.NewSigner(cl, rootID, kp, near.WithWaitUntil(near.TxFinal))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{t: t, ctx: ctx, chain: c, cl: cl, root: root, yield: yield}
-	owner := w.account("owner", 10)
-	w.operator = w.account("operator", 50)
-	w.alice = w.account("alice", 1000)
-	w.payer = w.account("payer", 1).AccountID()
-	ol := w.account("outlayer", 50)
-	w.outlayer = ol.AccountID()
-	if _, err := ol.DeployContract(ctx, contracts.OutLayerWASM(), contracts.MethodNew,
-		contracts.NewArgs{OwnerID: owner.AccountID(), OperatorID: w.operator.AccountID()}, 0); err != nil {
-		t.Fatalf("deploying the OutLayer contract: %v", err)
-	}
-	caller := w.account("caller", 10)
-	if _, err := caller.DeployContract(ctx, examplecontracts.Caller, "", nil, 0); err != nil {
-		t.Fatalf("deploying the caller: %v", err)
-	}
-	w.caller = caller.AccountID()
+	fw := fixture.NewWorld(t, ctx, fixture.WorldConfig{
+		ChainConfig: fixture.ChainConfig{Devchain: devchain.Config{BlockTime: blockTime, YieldTimeout: yield}},
+		UserName:    "alice",
+	})
+	w := &world{t: t, ctx: ctx, fw: fw, chain: fw.Chain.Chain, cl: fw.Client, root: fw.Root, yield: yield,
+		operator: fw.Operator, alice: fw.User, payer: fw.Payer, outlayer: fw.Contract, caller: fw.Caller}
 
 	mux := http.NewServeMux()
 	for name, b := range programs {
@@ -210,30 +183,15 @@ func (w *world) account(sub string, balance uint64) *near.Signer {
 	return s
 }
 
-// nodeKey creates a node's resolve-only key on the operator account, as the
-// registration contract would.
-func (w *world) nodeKey() *near.KeyPair {
+// nodeKey creates node i's resolve-only key on the operator account, as
+// the registration contract would.
+func (w *world) nodeKey(i int) *near.KeyPair {
 	w.t.Helper()
-	kp, err := near.GenerateKeyPair(rand.Reader)
+	kp, err := w.fw.NodeKey(w.ctx, fmt.Sprint("node", i))
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	allowance := near.OneNEAR
-	if _, err := w.operator.AddKey(w.ctx, kp.PublicKey(), near.AccessKey{Permission: near.AccessKeyPermission{
-		FunctionCall: &near.FunctionCallPermission{Allowance: &allowance, ReceiverID: w.outlayer, MethodNames: contracts.NodeKeyMethods()},
-	}}); err != nil {
-		w.t.Fatalf("adding a node key: %v", err)
-	}
 	return kp
-}
-
-func fastRaft() consensus.RaftTuning {
-	return consensus.RaftTuning{
-		HeartbeatTimeout:   time.Second,
-		ElectionTimeout:    time.Second,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
-		CommitTimeout:      5 * time.Millisecond,
-	}
 }
 
 // startCluster starts n nodes: the first bootstraps, the rest join it.
@@ -248,7 +206,7 @@ func (w *world) startCluster(n int, tune func(*daemon.Config)) {
 			RPCURL:             w.chain.RPCURL(),
 			ContractID:         w.outlayer,
 			OperatorAccount:    w.operator.AccountID(),
-			OperatorKey:        w.nodeKey(),
+			OperatorKey:        w.nodeKey(i),
 			YieldTimeoutBlocks: w.yield,
 			YieldMarginBlocks:  w.yield / 10,
 			PollInterval:       30 * time.Millisecond,
@@ -256,7 +214,7 @@ func (w *world) startCluster(n int, tune func(*daemon.Config)) {
 			LeaseExtra:         3 * time.Second,
 			BuildLease:         90 * time.Second,
 			DevMode:            true,
-			Raft:               fastRaft(),
+			Raft:               fixture.FastRaft(),
 			Build: build.Config{
 				GoCacheDir:      goCacheDir,
 				AllowLocalRepos: true,
