@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/outlayer/outlayer/daemon/httpguard"
 	"github.com/outlayer/outlayer/internal/httpjson"
 )
@@ -46,7 +48,7 @@ func (n *Node) startAdmin() error {
 }
 
 func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
-	pid, err := peerIDFromString(r.PathValue("peer"))
+	pid, err := peer.Decode(r.PathValue("peer"))
 	if err != nil {
 		httpjson.Error(w, http.StatusBadRequest, "not a peer id: "+err.Error())
 		return

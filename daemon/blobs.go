@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/outlayer/outlayer/store"
 )
@@ -88,7 +89,7 @@ func (n *Node) fetchBlobFromPeers(ctx context.Context, h store.BlobHash) ([]byte
 func (n *Node) fetchBlobFrom(ctx context.Context, peerID string, h store.BlobHash) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	pid, err := peerIDFromString(peerID)
+	pid, err := peer.Decode(peerID)
 	if err != nil {
 		return nil, err
 	}
