@@ -31,7 +31,7 @@ the same sha256 with the same Go toolchain.`,
 			&cli.Uint64Flag{Name: "max-memory-mb", Value: build.DefaultMemoryBytes >> 20, Usage: "address space of each build process, in MiB"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "module and compile caches kept between builds (default: the user cache dir; \"none\" for a fresh cache each time)"},
 			&cli.StringFlag{Name: "go-root", Usage: "Go toolchain to build with (default: the go in PATH)"},
-			&cli.BoolFlag{Name: "unsandboxed", Usage: "build without bubblewrap if it is unavailable (development only: the build sees the whole machine)"},
+			&cli.BoolFlag{Name: "unsandboxed", Usage: "build without namespaces if the kernel refuses them (development only: the build sees the whole machine; limits still apply)"},
 		},
 		Action: runBuild,
 	}

@@ -74,11 +74,9 @@ func (s *sandbox) command(ctx context.Context, j jail, root string, argv []strin
 	if err != nil {
 		return nil, fmt.Errorf("encoding the sandbox spec: %w", err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("the build sandbox re-executes this program and cannot find it: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, self)
+	// /proc/self/exe is this very program even if its file was replaced or
+	// deleted since it started (go run, an upgrade in place).
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Args = []string{initArg0, string(arg)}
 	cmd.Env = []string{} // the init passes spec.Env to the command; nothing else
 	if !isolate {

@@ -91,11 +91,6 @@ func initFailed(err error) int {
 // namespaces, builds a root holding only the jail's mounts, a minimal /dev
 // and the namespace's own /proc, and pivots into it.
 func enterJail(spec initSpec) error {
-	// The limit is per user namespace and we own this one: 0 means nothing
-	// inside can create a user namespace (and so gain capabilities again).
-	if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0"), 0); err != nil {
-		return fmt.Errorf("forbidding nested user namespaces: %w", err)
-	}
 	// Nothing mounted here may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
@@ -124,7 +119,15 @@ func enterJail(spec initSpec) error {
 	if err := os.Mkdir(proc, 0o555); err != nil {
 		return fmt.Errorf("creating /proc: %w", err)
 	}
-	_ = unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	sysctl := "/proc/sys/user/max_user_namespaces"
+	if unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "") == nil {
+		sysctl = filepath.Join(proc, "sys/user/max_user_namespaces") // writable even where the host's /proc/sys is not
+	}
+	// The limit is per user namespace and we own this one: 0 means nothing
+	// inside can create a user namespace (and so gain capabilities again).
+	if err := os.WriteFile(sysctl, []byte("0"), 0); err != nil {
+		return fmt.Errorf("forbidding nested user namespaces: %w", err)
+	}
 	// The root itself becomes read-only: writable places are the jail's
 	// writable mounts only.
 	if err := unix.Mount("", root, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
