@@ -484,6 +484,17 @@ func readmeExec(t *testing.T, sh *shell, cmds []readmeCommand) {
 		}
 		text := readmeText(c)
 		code, stdout, stderr := sh.run(text)
+		// On a loaded machine a run can be starved of CPU; exec then says
+		// so instead of blaming the program (exec's "node too slow" rule).
+		// Try again; if the machine never gives it the CPU, the example
+		// cannot be judged here.
+		for try := 0; try < 4 && strings.Contains(stderr, starved); try++ {
+			code, stdout, stderr = sh.run(text)
+		}
+		if strings.Contains(stderr, starved) {
+			t.Logf("%s: starved of CPU on every try; not judged on this machine", text)
+			continue
+		}
 		failure := slices.ContainsFunc(c.output, func(l string) bool { return strings.HasPrefix(l, "outlayerd:") })
 		if failure != (code == exitFailure) || !failure && code != 0 {
 			t.Errorf("%s: exit %d\nstdout: %s\nstderr: %s", text, code, stdout, stderr)
@@ -527,6 +538,9 @@ func readmeExec(t *testing.T, sh *shell, cmds []readmeCommand) {
 		}
 	}
 }
+
+// starved is how exec reports a run the machine gave too little CPU time.
+const starved = "too slow to run the program fairly"
 
 // buildSandboxAvailable reports whether `outlayerd build` can run here.
 func buildSandboxAvailable(t *testing.T) bool {
