@@ -459,6 +459,24 @@ func summary(report []byte) string {
 	if err := jsonUnmarshal(report, &sim); err == nil && sim.Simulated {
 		return "simulated attestation (dev mode): key possession only"
 	}
+	// attest.Report's JSON, read by field so consensus needs no attest import.
+	var tdx struct {
+		Kind          string `json:"kind"`
+		TCBStatus     string `json:"tcb_status"`
+		PolicyChecked bool   `json:"policy_checked"`
+		Debug         bool   `json:"debug"`
+	}
+	if err := jsonUnmarshal(report, &tdx); err == nil && tdx.Kind == "tdx" {
+		out := "Intel TDX, measurements checked against the policy"
+		if !tdx.PolicyChecked {
+			out = "Intel TDX, measurements NOT checked"
+		}
+		out += ", TCB " + tdx.TCBStatus
+		if tdx.Debug {
+			out += ", DEBUG TD"
+		}
+		return out
+	}
 	return fmt.Sprintf("attestation report, %d bytes", len(report))
 }
 

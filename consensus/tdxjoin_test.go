@@ -106,6 +106,9 @@ func TestProductionClusterVerifiesTDXJoins(t *testing.T) {
 		if err := jsonUnmarshal(r.Attestation, &rep); err != nil || rep.Kind != attest.KindTDX || !rep.PolicyChecked || rep.Measurements != good {
 			t.Fatalf("stored report for %s: %+v %v", r.PeerID, rep, err)
 		}
+		if want := "Intel TDX, measurements checked against the policy, TCB " + attest.TCBNotChecked; r.AttestationSummary != want {
+			t.Errorf("summary %q, want %q", r.AttestationSummary, want)
+		}
 	}
 	appliedBefore := n0.AppliedIndex()
 
