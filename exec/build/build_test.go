@@ -384,12 +384,21 @@ func TestSandboxUnavailable(t *testing.T) {
 			t.Fatalf("got %v, want ErrSandboxUnavailable about namespaces", err)
 		}
 		cfg.AllowUnsandboxed = true
+		cfg.AllowLocalRepos = true
+		cfg.Limits.MemoryBytes = 128 << 20
 		b, err := build.New(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("AllowUnsandboxed: %v", err)
 		}
 		if b.Sandboxed() {
 			t.Fatal("builder claims a sandbox it does not have")
+		}
+		// Without namespaces the limits still hold: 128 MiB of address
+		// space is too little for the go command.
+		r := newRepo(t, helloFiles("v1"))
+		_, err = b.Build(context.Background(), build.Source{Repo: r.dir, Commit: "main"})
+		if !errors.Is(err, build.ErrResourceLimit) {
+			t.Fatalf("unsandboxed build with a 128 MiB limit: got %v, want ErrResourceLimit", err)
 		}
 		return
 	}
