@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -410,9 +411,8 @@ func (k *Keystore) Run(ctx context.Context) error {
 	if k.cfg.MemoryOnly {
 		return k.runMemoryOnly(ctx)
 	}
-	wait := 50 * time.Millisecond
 	lastWarn := time.Time{}
-	for !k.Ready() {
+	return untilReady(ctx, k, func() error {
 		err := k.Recover(ctx)
 		if err == nil {
 			return nil
@@ -441,14 +441,28 @@ func (k *Keystore) Run(ctx context.Context) error {
 				lastWarn = time.Now()
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
-		case <-time.After(wait):
+		return errNotYet
+	})
+}
+
+// errNotYet is an attempt at readiness that did not succeed this time.
+var errNotYet = errors.New("not ready yet")
+
+// untilReady runs attempt until the keystore is ready, attempt returns nil
+// or an error marked backoff.Permanent (returned as it is), or ctx ends
+// (ErrNotReady); it waits 50 ms after the first failure, doubling to 2 s.
+func untilReady(ctx context.Context, k *Keystore, attempt func() error) error {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		if k.Ready() {
+			return struct{}{}, nil
 		}
-		wait = min(2*wait, 2*time.Second)
+		return struct{}{}, attempt()
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, Multiplier: 2, MaxInterval: 2 * time.Second}),
+		backoff.WithMaxElapsedTime(0))
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
-	return nil
+	return err
 }
 
 // Fetch asks the members in the node table, one after another, for the

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -23,9 +25,8 @@ import (
 // master later from some node that held it earlier, and the earliest such
 // holder would have answered with the master when it was asked.
 func (k *Keystore) runMemoryOnly(ctx context.Context) error {
-	wait := 50 * time.Millisecond
 	lastWarn := time.Time{}
-	for !k.Ready() {
+	return untilReady(ctx, k, func() error {
 		lost, err := k.fetchMemoryOnly(ctx)
 		if err == nil {
 			return nil
@@ -33,20 +34,14 @@ func (k *Keystore) runMemoryOnly(ctx context.Context) error {
 		if lost {
 			k.markLost()
 			k.log.Error("the keystore cannot serve secrets", "err", ErrMasterLost)
-			return fmt.Errorf("keystore: %w", ErrMasterLost)
+			return backoff.Permanent(fmt.Errorf("keystore: %w", ErrMasterLost))
 		}
 		if ctx.Err() == nil && time.Since(lastWarn) > 10*time.Second {
 			k.log.Warn("could not receive the master secret from a member yet", "err", err)
 			lastWarn = time.Now()
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
-	return nil
+		return err
+	})
 }
 
 // fetchMemoryOnly makes one attempt; lost reports the proof above.
