@@ -55,7 +55,11 @@ func build(tb testing.TB) string {
 		if built.dir, built.err = os.MkdirTemp("", "benchcmp-"); built.err != nil {
 			return
 		}
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			built.err = fmt.Errorf("benchcmp needs the go command on PATH: %w", err)
+			return
+		}
 		for _, p := range programs() {
 			for _, target := range []struct{ suffix, goos, goarch string }{
 				{".wasm", "wasip1", "wasm"},

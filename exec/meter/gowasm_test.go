@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 
@@ -33,8 +32,13 @@ func goProgram(tb testing.TB, name string) []byte {
 			return
 		}
 		goPrograms.cache = wazero.NewCompilationCache()
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goPrograms.err = err
+			return
+		}
 		for _, p := range []string{"collatz", "sieve", "sha", "jsonwork", "echo"} {
-			cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath",
+			cmd := exec.Command(goBin, "build", "-trimpath",
 				"-o", filepath.Join(goPrograms.dir, p+".wasm"), "./testdata/"+p)
 			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -9,7 +9,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/tetratelabs/wazero/api"
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // NEAR exposes RIPEMD-160; contracts rely on it
+	//lint:ignore SA1019 NEAR exposes RIPEMD-160 as a host function; contracts rely on it
+	"golang.org/x/crypto/ripemd160"
 	"golang.org/x/crypto/sha3"
 
 	"github.com/outlayer/outlayer/contracts/near"

@@ -4,5 +4,6 @@ package main
 
 func main() {
 	var m map[string]int
+	//lint:ignore SA5000 the panic is this program's whole purpose
 	m["boom"] = 1 // assignment to entry in nil map
 }
