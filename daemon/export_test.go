@@ -7,3 +7,12 @@ import "context"
 func SetAfterResolveLanded(c *Config, f func(ctx context.Context, id uint64, tx string) bool) {
 	c.afterResolveLanded = f
 }
+
+// IsRunning reports whether n's worker has started request id (it is in
+// the worker's running set, so a graceful Stop waits for it).
+func IsRunning(n *Node, id uint64) bool {
+	n.worker.mu.Lock()
+	defer n.worker.mu.Unlock()
+	_, ok := n.worker.running[id]
+	return ok
+}
