@@ -57,7 +57,10 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 }
 
 // Join joins an existing cluster through any of the given members (each a
-// multiaddr ending in /p2p/<peer id>; Config.Bootstrap when none given).
+// multiaddr ending in /p2p/<peer id>, a multiaddr without it or HOST:PORT,
+// whose peer id the member's handshake tells; Config.Bootstrap when none
+// given; with neither, the members that answer for Config.Cluster on the
+// LAN).
 // The member relays to the leader, which challenges this node with a nonce,
 // verifies its evidence and adds it as a voter or, past the voter limit, a
 // non-voter. Join returns once this node has the leader's log flowing in.
@@ -66,16 +69,34 @@ func (n *Node) Join(ctx context.Context, members ...string) error {
 	if len(members) == 0 {
 		members = n.cfg.Bootstrap
 	}
-	if len(members) == 0 {
-		return errors.New("join: no member address given (a multiaddr ending in /p2p/<peer id>)")
-	}
+	var cands []joinCandidate
 	var errs []error
+	if len(members) == 0 {
+		lan, err := n.lanCandidates(ctx)
+		if err != nil {
+			return err
+		}
+		cands = lan
+	}
 	for _, m := range members {
-		info, err := p2p.ParseAddrInfo(m)
+		t, err := parseJoinTarget(m)
 		if err != nil {
 			return fmt.Errorf("join: %w", err)
 		}
-		err = n.joinVia(ctx, info)
+		c, err := n.resolveTarget(ctx, t)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			errs = append(errs, err)
+			n.log.Warn("member address did not answer; trying the next", "member", m, "err", err)
+			continue
+		}
+		cands = append(cands, c)
+	}
+	for _, c := range cands {
+		n.learn(c.info.ID, c.info.Addrs, c.source)
+		err := n.joinVia(ctx, c.info)
 		if err == nil {
 			return nil
 		}
@@ -83,7 +104,7 @@ func (n *Node) Join(ctx context.Context, members ...string) error {
 			return err
 		}
 		errs = append(errs, err)
-		n.log.Warn("join through member failed; trying the next", "member", info.ID, "err", err)
+		n.log.Warn("join through member failed; trying the next", "member", c.info.ID, "found_by", c.source, "err", err)
 	}
 	return fmt.Errorf("join: no member could admit this node: %w", errors.Join(errs...))
 }
@@ -188,13 +209,7 @@ func (n *Node) admitMembers(ms []memberInfo) []peer.ID {
 			continue
 		}
 		ids = append(ids, p)
-		var addrs []ma.Multiaddr
-		for _, s := range m.Addrs {
-			if a, err := ma.NewMultiaddr(s); err == nil {
-				addrs = append(addrs, stripP2P(a))
-			}
-		}
-		n.host.AddAddrs(p, addrs)
+		n.learn(p, parseAddrs(m.Addrs), SourceJoin)
 	}
 	return ids
 }
@@ -330,13 +345,7 @@ func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce
 	if voters < n.cfg.Voters {
 		role = store.RoleVoter
 	}
-	var maddrs []ma.Multiaddr
-	for _, s := range addrs {
-		if a, err := ma.NewMultiaddr(s); err == nil {
-			maddrs = append(maddrs, stripP2P(a))
-		}
-	}
-	n.host.AddAddrs(p, maddrs)
+	n.learn(p, parseAddrs(addrs), SourceJoiner)
 	n.host.Gater().Allow(p, joinWindow)
 
 	// Node table first: every member's gater admits the joiner before Raft

@@ -14,11 +14,13 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/outlayer/outlayer/consensus/discovery"
 	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/store"
 )
@@ -29,9 +31,21 @@ type Config struct {
 	DataDir string
 	// ListenAddrs are libp2p TCP multiaddrs (tests: /ip4/127.0.0.1/tcp/0).
 	ListenAddrs []string
-	// Bootstrap lists members to join through and to reconnect to, each a
-	// multiaddr ending in /p2p/<peer id>.
+	// Bootstrap lists members to join through and to reconnect to: a
+	// multiaddr ending in /p2p/<peer id>, or a multiaddr without it or
+	// HOST:PORT (the peer id is then learned from the member's handshake
+	// when joining).
 	Bootstrap []string
+	// Cluster names the cluster on the LAN: members answer mDNS queries
+	// for it, look there for members they lost, and Join without an
+	// address looks it up. Empty: no LAN discovery.
+	Cluster string
+	// MDNS is when LAN discovery runs (default discovery.ModeAuto: in dev
+	// mode and when every listen address is private; see discovery.Decide).
+	MDNS discovery.Mode
+	// AddrInterval is how often a member dials the members it has no
+	// connection to (default 5s).
+	AddrInterval time.Duration
 	// Voters is how many voters the cluster keeps; nodes joining past it
 	// join as non-voters. Default 3.
 	Voters int
@@ -101,6 +115,19 @@ type Node struct {
 	// knows every member itself).
 	joinSeed []peer.ID
 
+	// book remembers how peers were found; addrLoop keeps members
+	// connected and their addresses current (addrs.go).
+	book        *addrBook
+	exchMu      sync.Mutex
+	exchPending map[peer.ID]struct{}
+	exchWake    chan struct{}
+	// LAN discovery (discover.go): whether it runs and why, and the
+	// responder when it started (lanErr when it did not).
+	lanOn     bool
+	lanWhy    string
+	lanErr    string
+	announcer *discovery.Announcer
+
 	barrierTerm atomic.Uint64
 	closed      atomic.Bool
 	closeOnce   sync.Once
@@ -118,6 +145,26 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.AddrInterval <= 0 {
+		cfg.AddrInterval = 5 * time.Second
+	}
+	if cfg.Cluster != "" {
+		if err := discovery.ValidClusterName(cfg.Cluster); err != nil {
+			return nil, fmt.Errorf("consensus: %w", err)
+		}
+	}
+	mdnsMode, err := discovery.ParseMode(string(cfg.MDNS))
+	if err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	var targets []joinTarget
+	for _, s := range cfg.Bootstrap {
+		t, err := parseJoinTarget(s)
+		if err != nil {
+			return nil, fmt.Errorf("consensus: bootstrap peer: %w", err)
+		}
+		targets = append(targets, t)
 	}
 	if cfg.Verifier == nil || cfg.Attester == nil {
 		if !cfg.DevMode {
@@ -156,16 +203,20 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	n := &Node{
-		cfg:        cfg,
-		log:        log,
-		key:        key,
-		lock:       lock,
-		refresh:    make(chan struct{}, 1),
-		voterCheck: make(chan struct{}, 1),
-		notify:     make(chan bool, 64),
-		subs:       map[chan bool]struct{}{},
-		pending:    map[peer.ID]pendingJoin{},
+		cfg:         cfg,
+		log:         log,
+		key:         key,
+		lock:        lock,
+		refresh:     make(chan struct{}, 1),
+		voterCheck:  make(chan struct{}, 1),
+		notify:      make(chan bool, 64),
+		subs:        map[chan bool]struct{}{},
+		pending:     map[peer.ID]pendingJoin{},
+		book:        newAddrBook(),
+		exchPending: map[peer.ID]struct{}{},
+		exchWake:    make(chan struct{}, 1),
 	}
+	n.lanOn, n.lanWhy = discovery.Decide(mdnsMode, cfg.Cluster, cfg.DevMode, cfg.ListenAddrs)
 	n.ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
 	defer func() {
@@ -251,24 +302,30 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	f.applied.Store(max(f.applied.Load(), n.raft.AppliedIndex()))
 
 	n.host.Handle(RPCProtocol, n.handleRPC)
+	n.host.Handle(AddrsProtocol, n.handleAddrs)
 	n.host.HandleAdmitted(JoinProtocol, n.handleJoin)
+	n.host.LibP2P().Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		n.memberConnected(c.RemotePeer())
+	}})
 
 	n.loadPeers()
-	for _, s := range cfg.Bootstrap {
-		info, err := p2p.ParseAddrInfo(s)
-		if err != nil {
-			return nil, fmt.Errorf("consensus: bootstrap peer: %w", err)
+	for _, t := range targets {
+		if t.info != nil {
+			n.learn(t.info.ID, t.info.Addrs, SourceBootstrap)
 		}
-		n.host.AddAddrs(info.ID, info.Addrs)
+	}
+	if n.lanOn {
+		n.startAnnouncer()
 	}
 
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.refreshLoop()
 	go n.leadershipLoop()
 	go n.voterLoop()
+	go n.addrLoop()
 	n.refreshMembership()
 	ok = true
-	log.Info("consensus node open", "peer", n.host.ID(), "data_dir", cfg.DataDir)
+	log.Info("consensus node open", "peer", n.host.ID(), "data_dir", cfg.DataDir, "lan_discovery", n.LANDiscovery())
 	return n, nil
 }
 
@@ -305,6 +362,9 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.wg.Wait()
+		if err := n.announcer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop the mDNS responder: %w", err))
+		}
 		if n.transport != nil {
 			_ = n.transport.Close()
 		}

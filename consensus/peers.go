@@ -55,8 +55,10 @@ func (n *Node) refreshMembership() {
 					addrs = append(addrs, stripP2P(a))
 				}
 			}
-			if p != self && len(addrs) > 0 {
-				n.host.AddAddrs(p, addrs)
+			// The table holds addresses at join; a member's own later
+			// report (address exchange) is newer.
+			if p != self && !n.book.selfReported(p) {
+				n.learn(p, addrs, SourceNodeTable)
 			}
 		}
 	} else {
@@ -82,8 +84,11 @@ func (n *Node) refreshMembership() {
 	n.savePeers(ids)
 }
 
-// peersFile remembers members' addresses across restarts, so a node whose
+// peersFile caches members' addresses across restarts, so a node whose
 // whole cluster restarted can find its peers before its replica is rebuilt.
+// It is a cache, not the truth: it is rewritten from the peerstore, where
+// a member's own report over the address exchange replaces what the file
+// said (addrs.go).
 const peersFile = "peers.json"
 
 func (n *Node) savePeers(ids []peer.ID) {
@@ -126,6 +131,6 @@ func (n *Node) loadPeers() {
 				as = append(as, a)
 			}
 		}
-		n.host.AddAddrs(p, as)
+		n.learn(p, as, SourcePeersFile)
 	}
 }

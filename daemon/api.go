@@ -83,11 +83,17 @@ func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
 
 // StatusNode is one member in /status.
 type StatusNode struct {
-	PeerID             string    `json:"peer_id"`
-	Role               string    `json:"role"`
-	Leader             bool      `json:"leader"`
-	Reachable          bool      `json:"reachable"`
+	PeerID    string `json:"peer_id"`
+	Role      string `json:"role"`
+	Leader    bool   `json:"leader"`
+	Reachable bool   `json:"reachable"`
+	// Addresses are where this node would dial the member now; Found is
+	// how it first learned them and Updated where the latest came from
+	// (bootstrap, handshake, mdns, peers.json, node-table, join, exchange,
+	// gossip, joiner).
 	Addresses          []string  `json:"addresses,omitempty"`
+	Found              string    `json:"found,omitempty"`
+	Updated            string    `json:"updated,omitempty"`
 	Attestation        string    `json:"attestation"`
 	JoinedAt           time.Time `json:"joined_at,omitzero"`
 	Running            int       `json:"running"`
@@ -108,6 +114,9 @@ type Status struct {
 	Builds       bool          `json:"builds_available"`
 	// ResultAttestation says how this node's results are attested.
 	ResultAttestation string `json:"result_attestation"`
+	// LANDiscovery says whether this node announces itself and looks for
+	// members on the LAN (mDNS), and why.
+	LANDiscovery string `json:"lan_discovery"`
 }
 
 // ClusterStatus describes the cluster as this node sees it.
@@ -137,7 +146,7 @@ func (n *Node) ClusterStatus() (*Status, error) {
 	net := n.cons.Host().LibP2P().Network()
 	s := &Status{PeerID: n.PeerID(), Leader: leader, IsLeader: n.cons.IsLeader(), Contract: n.cfg.ContractID,
 		Operator: n.cfg.OperatorAccount, AppliedIndex: n.cons.AppliedIndex(), Builds: n.builder != nil,
-		ResultAttestation: n.resultAttestationSummary()}
+		ResultAttestation: n.resultAttestationSummary(), LANDiscovery: n.cons.LANDiscovery()}
 	simulated := 0
 	for _, srv := range servers {
 		id := srv.ID.String()
@@ -146,8 +155,12 @@ func (n *Node) ClusterStatus() (*Status, error) {
 		if srv.Voter {
 			sn.Role = "voter"
 		}
+		pi := n.cons.Peer(srv.ID)
+		sn.Addresses, sn.Found, sn.Updated = pi.Addrs, pi.Found, pi.Updated
 		if rec, ok := byID[id]; ok {
-			sn.Addresses = rec.Addresses
+			if len(sn.Addresses) == 0 {
+				sn.Addresses = rec.Addresses
+			}
 			sn.Attestation = rec.AttestationSummary
 			sn.JoinedAt = rec.JoinedAt
 			sn.SimulatedAttestion = strings.Contains(strings.ToLower(rec.AttestationSummary), "simulated")

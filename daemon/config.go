@@ -10,6 +10,7 @@ import (
 
 	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/consensus/discovery"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon/keystore"
@@ -28,6 +29,15 @@ type Config struct {
 	// join through when this data directory is not yet in a cluster. With
 	// none, a fresh node bootstraps a new cluster.
 	Join []string
+	// Cluster names the cluster on the LAN (mDNS): members answer queries
+	// for it and look there for members they lost. Empty: no LAN discovery.
+	Cluster string
+	// MDNS is when LAN discovery runs: "auto" (default: in dev mode and
+	// when every listen address is private), "on" or "off".
+	MDNS string
+	// JoinLAN makes a fresh node join the cluster that answers for Cluster
+	// on the LAN instead of bootstrapping (Join names no member).
+	JoinLAN bool
 	// HTTPAddr is where the JSON API and /metrics listen (default
 	// 127.0.0.1:8080; ":0" picks a port, see Node.HTTPAddr).
 	HTTPAddr string
@@ -186,6 +196,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Build.AllowLocalRepos && !c.DevMode {
 		errs = append(errs, errors.New("local git repositories may only be built in dev mode: a request could otherwise read any repository on the machine"))
+	}
+	if c.Cluster != "" {
+		if err := discovery.ValidClusterName(c.Cluster); err != nil {
+			errs = append(errs, fmt.Errorf("--cluster: %w", err))
+		}
+	} else if c.JoinLAN {
+		errs = append(errs, errors.New("joining without a member address needs the cluster's name (--cluster)"))
+	}
+	if _, err := discovery.ParseMode(c.MDNS); err != nil {
+		errs = append(errs, fmt.Errorf("--mdns: %w", err))
 	}
 	if c.KeystoreMemoryOnly && c.Sealer != nil {
 		errs = append(errs, errors.New("the keystore is either memory-only or sealed with a Sealer, not both"))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/consensus/discovery"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/egress"
@@ -141,6 +142,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		DataDir:       cfg.DataDir,
 		ListenAddrs:   cfg.ListenAddrs,
 		Bootstrap:     cfg.Join,
+		Cluster:       cfg.Cluster,
+		MDNS:          discovery.Mode(cfg.MDNS),
 		Voters:        cfg.Voters,
 		DevMode:       cfg.DevMode,
 		DevJoinSecret: cfg.DevJoinSecret,
@@ -153,7 +156,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("opening the consensus node: %w", err)
 	}
 	n.log = n.log.With("node", shortPeer(n.cons.PeerID().String()))
-	n.metrics.reg.MustRegister(n.cons.Host().Refused()) // outlayer_p2p_refused_total
+	n.metrics.reg.MustRegister(n.cons.Host().Refused())   // outlayer_p2p_refused_total
+	n.metrics.reg.MustRegister(n.cons.DiscoveryMetrics()) // outlayer_discovery_events_total
 	n.registerBlobProtocol()
 	n.resultAttester = n.newResultAttester()
 
@@ -205,8 +209,11 @@ func (n *Node) enterCluster(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	bootstrapped := false
-	if len(n.cfg.Join) > 0 {
+	if len(n.cfg.Join) > 0 || n.cfg.JoinLAN {
 		if err := n.cons.Join(ctx, n.cfg.Join...); err != nil {
+			if len(n.cfg.Join) == 0 {
+				return false, fmt.Errorf("joining cluster %q found on the LAN: %w", n.cfg.Cluster, err)
+			}
 			return false, fmt.Errorf("joining the cluster through %v: %w", n.cfg.Join, err)
 		}
 	} else if err := n.cons.Bootstrap(ctx); err != nil {

@@ -20,6 +20,9 @@ import (
 	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
+// TestnetCluster is the testnet's cluster name on the LAN.
+const TestnetCluster = "outlayer-testnet"
+
 // Config configures a local testnet.
 type Config struct {
 	// Home holds the chain's root key, every account's key file, the
@@ -124,6 +127,9 @@ func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 				nc.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", cfg.HTTPBasePort+i)
 			}
 			nc.Build = build.Config{GoCacheDir: cfg.GoCacheDir, AllowLocalRepos: true}
+			// LAN discovery is on for the testnet (dev mode): its nodes
+			// answer mDNS queries for this name.
+			nc.Cluster = TestnetCluster
 			nc.Logger = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		},
 	})

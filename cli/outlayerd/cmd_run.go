@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,7 +27,9 @@ func nodeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "data-dir", Usage: "node state: key, Raft log, replica, caches", Value: "outlayer-data", EnvVars: []string{"OUTLAYER_DATA_DIR"}},
 		&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen multiaddr", Value: cli.NewStringSlice("/ip4/0.0.0.0/tcp/4001"), EnvVars: []string{"OUTLAYER_LISTEN"}},
-		&cli.StringSliceFlag{Name: "bootstrap", Usage: "cluster member to join through (multiaddr ending in /p2p/<id>)", EnvVars: []string{"OUTLAYER_BOOTSTRAP"}},
+		&cli.StringSliceFlag{Name: "bootstrap", Usage: "cluster member to join through: HOST:PORT, or its multiaddr (ending in /p2p/<id> to name the peer exactly)", EnvVars: []string{"OUTLAYER_BOOTSTRAP"}},
+		&cli.StringFlag{Name: "cluster", Usage: "the cluster's `NAME` on the LAN: members answer mDNS queries for it and find moved members there; `join --cluster NAME` needs no address", EnvVars: []string{"OUTLAYER_CLUSTER"}},
+		&cli.StringFlag{Name: "mdns", Usage: "LAN discovery: auto (on in --dev and when every listen address is private, off on a public one), on or off", Value: "auto", EnvVars: []string{"OUTLAYER_MDNS"}},
 		&cli.StringFlag{Name: "http-addr", Usage: "JSON API and /metrics address", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_HTTP_ADDR"}},
 		&cli.StringSliceFlag{Name: "api-host", Usage: "a DNS name the HTTP API is published under (requests must name it, an IP address or localhost as Host; this stops DNS rebinding)", EnvVars: []string{"OUTLAYER_API_HOST"}},
 		&cli.StringFlag{Name: "near-rpc", Usage: "NEAR JSON-RPC URL", EnvVars: []string{"OUTLAYER_NEAR_RPC"}},
@@ -65,13 +68,18 @@ func joinCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "join",
 		Usage:     "start a node that joins an existing cluster through any member",
-		ArgsUsage: "MEMBER-MULTIADDR...",
-		Flags:     nodeFlags(),
+		ArgsUsage: "[MEMBER...]",
+		Description: "A member is named by its multiaddr (/ip4/10.0.0.1/tcp/4001/p2p/12D3Koo...), by HOST:PORT\n" +
+			"(10.0.0.1:4001: the peer id is learned from its handshake and logged for you to check), or,\n" +
+			"with no address, by --cluster NAME: the members on this LAN that answer for NAME (mDNS).\n" +
+			"Whichever way, the node still passes the join handshake and its attestation.",
+		Flags: nodeFlags(),
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				return usageError("join needs the multiaddr of a member, e.g. /ip4/10.0.0.1/tcp/4001/p2p/12D3Koo...")
+			members := append(c.Args().Slice(), c.StringSlice("bootstrap")...)
+			if len(members) == 0 && c.String("cluster") == "" {
+				return usageError("join needs a member: its multiaddr (/ip4/10.0.0.1/tcp/4001/p2p/12D3Koo...), its HOST:PORT, or --cluster NAME to find one on the LAN")
 			}
-			return runNode(c, append(c.Args().Slice(), c.StringSlice("bootstrap")...))
+			return runNode(c, members)
 		},
 	}
 }
@@ -87,6 +95,9 @@ func nodeConfig(c *cli.Context, join []string, logger *slog.Logger) daemon.Confi
 		ListenAddrs:        listenAddrs(c),
 		DevJoinSecret:      []byte(c.String("dev-join-secret")),
 		Join:               join,
+		Cluster:            c.String("cluster"),
+		MDNS:               c.String("mdns"),
+		JoinLAN:            c.Command.Name == "join" && len(join) == 0,
 		HTTPAddr:           c.String("http-addr"),
 		APIHosts:           c.StringSlice("api-host"),
 		RPCURL:             c.String("near-rpc"),
@@ -171,7 +182,7 @@ func statusCommand() *cli.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"status": st, "stats": stats})
 			}
-			fmt.Fprintf(w, "contract %s, operator %s\nleader   %s\nattestation: %s\nresults:     %s\n", st.Contract, st.Operator, st.Leader, st.Attestation, st.ResultAttestation)
+			fmt.Fprintf(w, "contract %s, operator %s\nleader   %s\nattestation: %s\nresults:     %s\nLAN discovery: %s\n", st.Contract, st.Operator, st.Leader, st.Attestation, st.ResultAttestation, st.LANDiscovery)
 			for _, nd := range st.Nodes {
 				mark := " "
 				if nd.Leader {
@@ -185,6 +196,11 @@ func statusCommand() *cli.Command {
 					reach = "no-link"
 				}
 				fmt.Fprintf(w, "%s %s  %-8s %-11s running %d  %s\n", mark, nd.PeerID, nd.Role, reach, nd.Running, nd.Attestation)
+				found := nd.Found
+				if nd.Updated != "" && nd.Updated != nd.Found {
+					found += ", addresses now from " + nd.Updated
+				}
+				fmt.Fprintf(w, "    found by %s  at %s\n", found, strings.Join(nd.Addresses, " "))
 			}
 			if st.ChainCursor != nil {
 				fmt.Fprintf(w, "chain cursor: block %d\n", st.ChainCursor.Height)
