@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/exec/build"
 	"github.com/outlayer/outlayer/testnet/devchain"
 	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
@@ -51,8 +52,10 @@ var readmeExamples = map[string]string{
 	"go test ./...": "gotest",
 	"go run ./cli/outlayerd request --near-rpc http://127.0.0.1:3030 --contract outlayer.test.near --account-key outlayer-testnet/keys/user.test.near.json --repo https://github.com/you/prog --commit <sha> --input 'hello' --format Text": "testnet",
 	// Running a node.
-	"outlayerd run --data-dir /var/lib/outlayer --near-rpc https://rpc.mainnet.near.org --contract outlayer.near --operator operator.near --operator-key node-key.json --listen /ip4/0.0.0.0/tcp/4001 --http-addr 127.0.0.1:8080": "node",
+	"outlayerd run --data-dir /var/lib/outlayer --near-rpc https://rpc.mainnet.near.org --contract outlayer.near --operator operator.near --operator-key node-key.json --listen /ip4/0.0.0.0/tcp/4001 --http-addr 127.0.0.1:8080 --cluster outlayer-eu": "node",
 	"outlayerd join /ip4/10.0.0.1/tcp/4001/p2p/12D3Koo...": "node",
+	"outlayerd join 10.0.0.1:4001":                         "node",
+	"outlayerd join --cluster outlayer-eu":                 "node",
 	"outlayerd status --node 127.0.0.1:8080":               "node",
 	// exec.
 	"GOOS=wasip1 GOARCH=wasm go build -trimpath -o echo.wasm ./testnet/examples/programs/echo":                                                 "exec",
@@ -790,7 +793,8 @@ func wasmRequest(t *testing.T, sh *shell, rpc, home string) string {
 func readmeNode(t *testing.T, sh *shell, cmds []readmeCommand) {
 	ctx := context.Background()
 	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{})
-	for i, name := range []string{"node-key.json", "node-key-2.json"} {
+	keys := []string{"node-key.json", "node-key-2.json", "node-key-3.json", "node-key-4.json"}
+	for i, name := range keys {
 		kp, err := w.NodeKey(ctx, fmt.Sprintf("node%d", i))
 		if err != nil {
 			t.Fatal(err)
@@ -799,32 +803,64 @@ func readmeNode(t *testing.T, sh *shell, cmds []readmeCommand) {
 			t.Fatal(err)
 		}
 	}
-	var runText, httpAddr, joinAddr string
-	var first, joiner *background
+	// A cluster name of this run's own: another README test on the same
+	// LAN must not answer for it.
+	cluster := fmt.Sprintf("readme-%d", time.Now().UnixNano()%1e9)
+	var runText, httpAddr, joinAddr, hostPort string
+	var nodes []*background
+	joins := 0
+	// joinFlags are run's flags, for the next node: "same flags, on
+	// another machine" is here another data directory and key.
+	joinFlags := func() string {
+		joins++
+		flags := strings.TrimPrefix(runText, "outlayerd run ")
+		return strings.NewReplacer(filepath.Join(sh.dir, "data1"), filepath.Join(sh.dir, fmt.Sprintf("data%d", joins+1)), "node-key.json", keys[joins]).Replace(flags)
+	}
 	for _, c := range cmds {
 		switch {
 		case strings.HasPrefix(c.text, "outlayerd run "):
 			runText = readmeText(c, "/var/lib/outlayer", filepath.Join(sh.dir, "data1"), "https://rpc.mainnet.near.org", w.RPCURL(),
 				"outlayer.near", w.Contract, "operator.near", w.Operator.AccountID(), "/ip4/0.0.0.0/tcp/4001", "/ip4/127.0.0.1/tcp/0",
-				"127.0.0.1:8080", "127.0.0.1:0") + " --dev"
-			first = sh.start(runText)
+				"127.0.0.1:8080", "127.0.0.1:0", "outlayer-eu", cluster) + " --dev"
+			first := sh.start(runText)
+			nodes = append(nodes, first)
 			m := first.waitFor(`join through: \[(\S+)[\] ](?s:.*)HTTP API:\s+http://(\S+)`, time.Minute)
 			joinAddr, httpAddr = m[1], m[2]
-		case strings.HasPrefix(c.text, "outlayerd join "):
-			// "same flags, on another machine": here, another data directory and key.
-			flags := strings.TrimPrefix(runText, "outlayerd run ")
-			flags = strings.NewReplacer(filepath.Join(sh.dir, "data1"), filepath.Join(sh.dir, "data2"), "node-key.json", "node-key-2.json").Replace(flags)
-			joiner = sh.start(readmeText(c, "/ip4/10.0.0.1/tcp/4001/p2p/12D3Koo...", joinAddr) + " " + flags)
-			joiner.waitFor(`HTTP API:`, time.Minute)
+			hostPort = regexp.MustCompile(`^/ip4/([^/]+)/tcp/(\d+)/`).ReplaceAllString(joinAddr, "$1:$2 ")
+			hostPort = strings.Fields(hostPort)[0]
+		case strings.HasPrefix(c.text, "outlayerd join /"):
+			j := sh.start(readmeText(c, "/ip4/10.0.0.1/tcp/4001/p2p/12D3Koo...", joinAddr) + " " + joinFlags())
+			nodes = append(nodes, j)
+			j.waitFor(`HTTP API:`, time.Minute)
+		case strings.HasPrefix(c.text, "outlayerd join 10.0.0.1:4001"):
+			j := sh.start(readmeText(c, "10.0.0.1:4001", hostPort) + " " + joinFlags())
+			nodes = append(nodes, j)
+			j.waitFor(`HTTP API:`, time.Minute)
+			// The peer id it learned is shown for the operator to check.
+			j.waitFor(`learned a member's peer id`, time.Second)
+		case strings.HasPrefix(c.text, "outlayerd join --cluster "):
+			var st daemon.Status
+			if err := fetchJSON(ctx, "http://"+httpAddr+"/status", &st); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(st.LANDiscovery, "on") || strings.Contains(st.LANDiscovery, "did not start") {
+				t.Logf("skipping the join by cluster name: LAN discovery here is %q (no multicast?)", st.LANDiscovery)
+				continue
+			}
+			j := sh.start(readmeText(c, "outlayer-eu", cluster) + " " + joinFlags())
+			nodes = append(nodes, j)
+			j.waitFor(`HTTP API:`, time.Minute)
 		case strings.HasPrefix(c.text, "outlayerd status "):
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				code, stdout, _ := sh.run(readmeText(c, "127.0.0.1:8080", httpAddr))
-				if code == 0 && strings.Count(stdout, "voter") == 2 && strings.Contains(stdout, "* ") {
+				// "voter" also counts in "nonvoter": one per node.
+				if code == 0 && strings.Count(stdout, "voter") == len(nodes) && strings.Contains(stdout, "* ") &&
+					strings.Count(stdout, "found by") == len(nodes) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("status never showed the two nodes and a leader:\n%s", stdout)
+					t.Fatalf("status never showed the %d nodes, how they were found and a leader:\n%s", len(nodes), stdout)
 				}
 				time.Sleep(200 * time.Millisecond) // polling the cluster with a deadline
 			}
@@ -832,8 +868,9 @@ func readmeNode(t *testing.T, sh *shell, cmds []readmeCommand) {
 			t.Fatalf("no step for %s", c.text)
 		}
 	}
-	joiner.interrupt()
-	first.interrupt()
+	for i := len(nodes) - 1; i >= 0; i-- {
+		nodes[i].interrupt()
+	}
 }
 
 // readmeAttest: the TDX quote needs a TDX guest (elsewhere it must say so);
