@@ -189,7 +189,7 @@ func (n *Node) learnSelf(p peer.ID, addrs []ma.Multiaddr) {
 func stripAll(addrs []ma.Multiaddr) []ma.Multiaddr {
 	out := make([]ma.Multiaddr, 0, len(addrs))
 	for _, a := range addrs {
-		a = stripP2P(a)
+		a = p2p.TransportAddr(a)
 		if !slices.ContainsFunc(out, a.Equal) {
 			out = append(out, a)
 		}
@@ -204,7 +204,7 @@ func parseAddrs(ss []string) []ma.Multiaddr {
 			break
 		}
 		if a, err := ma.NewMultiaddr(s); err == nil {
-			out = append(out, stripP2P(a))
+			out = append(out, p2p.TransportAddr(a))
 		}
 	}
 	return out
@@ -342,11 +342,20 @@ func (n *Node) reachMembers(ctx context.Context) {
 	if len(missing) == 0 || n.announcer == nil {
 		return
 	}
-	// Some members are not where we thought: ask the LAN.
+	// Some members are not where we thought: ask the LAN, but not on every
+	// round while a member is simply down (one multicast query per
+	// lanLookupRounds rounds).
+	if n.lookupRound++; (n.lookupRound-1)%lanLookupRounds != 0 {
+		return
+	}
 	if n.lookupMembers(ctx) > 0 {
 		n.dialMembers(ctx, missing)
 	}
 }
+
+// lanLookupRounds: while members stay unreachable, the LAN is asked on
+// the first round and then every this many rounds (30 s by default).
+const lanLookupRounds = 6
 
 func (n *Node) unreachedMembers() []peer.ID {
 	self := n.host.ID()

@@ -454,14 +454,6 @@ func addrStrings(as []ma.Multiaddr) []string {
 	return out
 }
 
-func stripP2P(a ma.Multiaddr) ma.Multiaddr {
-	rest, last := ma.SplitLast(a)
-	if last != nil && last.Protocol().Code == ma.P_P2P {
-		return rest
-	}
-	return a
-}
-
 // summary is a one-line description of a report for dashboards.
 func summary(report []byte) string {
 	var sim SimulatedReport

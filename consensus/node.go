@@ -121,6 +121,7 @@ type Node struct {
 	exchMu      sync.Mutex
 	exchPending map[peer.ID]struct{}
 	exchWake    chan struct{}
+	lookupRound int // addrLoop's only
 	// LAN discovery (discover.go): whether it runs and why, and the
 	// responder when it started (lanErr when it did not).
 	lanOn     bool

@@ -10,6 +10,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/outlayer/outlayer/consensus/p2p"
 )
 
 func (n *Node) requestRefresh() {
@@ -52,7 +54,7 @@ func (n *Node) refreshMembership() {
 			var addrs []ma.Multiaddr
 			for _, s := range rec.Addresses {
 				if a, err := ma.NewMultiaddr(s); err == nil {
-					addrs = append(addrs, stripP2P(a))
+					addrs = append(addrs, p2p.TransportAddr(a))
 				}
 			}
 			// The table holds addresses at join; a member's own later

@@ -17,6 +17,8 @@ import (
 	"github.com/miekg/dns"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/outlayer/outlayer/consensus/p2p"
 )
 
 // Service is the DNS-SD service every OutLayer node answers for; the
@@ -148,7 +150,7 @@ func service(cluster string, p peer.ID, addrs []ma.Multiaddr) (*mdns.MDNSService
 func announceable(addrs []ma.Multiaddr) []ma.Multiaddr {
 	var routable, loop []ma.Multiaddr
 	for _, a := range addrs {
-		a = withoutP2P(a)
+		a = p2p.TransportAddr(a)
 		if _, err := a.ValueForProtocol(ma.P_TCP); err != nil {
 			continue
 		}
@@ -169,14 +171,6 @@ func announceable(addrs []ma.Multiaddr) []ma.Multiaddr {
 		routable = routable[:maxAnnouncedAddrs]
 	}
 	return routable
-}
-
-func withoutP2P(a ma.Multiaddr) ma.Multiaddr {
-	rest, last := ma.SplitLast(a)
-	if last != nil && last.Protocol().Code == ma.P_P2P {
-		return rest
-	}
-	return a
 }
 
 // Lookup asks the local network for members of cluster and collects the
@@ -266,7 +260,7 @@ func parseEntry(e *mdns.ServiceEntry, cluster string) (Record, bool) {
 				continue
 			}
 			if len(r.Addrs) < maxAnnouncedAddrs {
-				r.Addrs = append(r.Addrs, withoutP2P(a))
+				r.Addrs = append(r.Addrs, p2p.TransportAddr(a))
 			}
 		}
 	}
