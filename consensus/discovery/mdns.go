@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/mdns"
@@ -185,30 +184,16 @@ func Lookup(ctx context.Context, cluster string, wait time.Duration, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// The client keeps filling an entry it has already sent as more
+	// answers arrive, so entries are only collected here and read once
+	// the query is over.
 	entries := make(chan *mdns.ServiceEntry, 64)
-	var (
-		mu    sync.Mutex
-		found = map[peer.ID]*Record{}
-		done  = make(chan struct{})
-	)
+	var got []*mdns.ServiceEntry
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for e := range entries {
-			r, ok := parseEntry(e, cluster)
-			if !ok {
-				continue
-			}
-			mu.Lock()
-			if old, seen := found[r.Peer]; seen {
-				for _, a := range r.Addrs {
-					if !slices.ContainsFunc(old.Addrs, a.Equal) {
-						old.Addrs = append(old.Addrs, a)
-					}
-				}
-			} else {
-				found[r.Peer] = &r
-			}
-			mu.Unlock()
+			got = append(got, e)
 		}
 	}()
 	err := mdns.QueryContext(ctx, &mdns.QueryParam{
@@ -222,6 +207,22 @@ func Lookup(ctx context.Context, cluster string, wait time.Duration, log *slog.L
 	<-done
 	if err != nil {
 		return nil, fmt.Errorf("discovery: mDNS query for cluster %q: %w", cluster, err)
+	}
+	found := map[peer.ID]*Record{}
+	for _, e := range got {
+		r, ok := parseEntry(e, cluster)
+		if !ok {
+			continue
+		}
+		if old, seen := found[r.Peer]; seen {
+			for _, a := range r.Addrs {
+				if !slices.ContainsFunc(old.Addrs, a.Equal) {
+					old.Addrs = append(old.Addrs, a)
+				}
+			}
+		} else {
+			found[r.Peer] = &r
+		}
 	}
 	out := make([]Record, 0, len(found))
 	for _, r := range found {
