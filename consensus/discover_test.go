@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -129,4 +131,44 @@ func readPeersFile(t testing.TB, dir string) map[string][]string {
 		t.Fatalf("peers.json: %v", err)
 	}
 	return book
+}
+
+// The address exchange's limits: a member's frame over maxAddrsMessage is
+// refused with nothing learned, and at most maxPeerAddrs addresses are
+// taken for one peer from one message.
+func TestAddrExchangeLimits(t *testing.T) {
+	c := newTestCluster(t, nil)
+	c.bootstrap(2)
+	ctx := ctxT(t, time.Minute)
+	a, b := c.node(0), c.node(1)
+	send := func(m addrsMessage) error {
+		s, err := b.host.NewStream(ctx, a.PeerID(), AddrsProtocol)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if err := p2p.WriteJSON(s, m, maxFrame); err != nil {
+			return err
+		}
+		var out addrsMessage
+		return p2p.ReadJSON(s, &out, maxAddrsMessage)
+	}
+	before := a.Peer(b.PeerID()).Addrs
+	huge := addrsMessage{Self: []string{"/ip4/10.9.9.9/tcp/1"}, Members: map[string][]string{"x": {strings.Repeat("a", maxAddrsMessage)}}}
+	if err := send(huge); err == nil {
+		t.Fatal("a frame over the limit was answered")
+	}
+	if got := a.Peer(b.PeerID()).Addrs; !slices.Equal(got, before) {
+		t.Fatalf("addresses changed by a refused frame: %v -> %v", before, got)
+	}
+	many := addrsMessage{}
+	for i := range 100 {
+		many.Self = append(many.Self, "/ip4/10.9.9.9/tcp/"+strconv.Itoa(1000+i))
+	}
+	if err := send(many); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Peer(b.PeerID()).Addrs; len(got) != maxPeerAddrs {
+		t.Fatalf("took %d addresses from one message, want %d", len(got), maxPeerAddrs)
+	}
 }
