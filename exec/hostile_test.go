@@ -181,6 +181,24 @@ func runInBackground(t *testing.T, r *outexec.Runner, limits outexec.Limits) (in
 	return pid, done
 }
 
+// cpuTicks is the CPU time (user + system, in clock ticks) the process pid
+// has used since it started, read from /proc/pid/stat.
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		t.Fatalf("reading the sandbox's CPU time: %v", err)
+	}
+	// Fields after the command name (which may hold spaces) start at ") ".
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(fields) < 13 {
+		t.Fatalf("short /proc/%d/stat: %q", pid, b)
+	}
+	utime, _ := strconv.Atoi(fields[11])
+	stime, _ := strconv.Atoi(fields[12])
+	return utime + stime
+}
+
 // TestSandboxKilled: a sandbox killed mid-run (the kernel's OOM killer, a
 // crash) is ErrSandboxCrashed, a node-side error, and the next run works.
 func TestSandboxKilled(t *testing.T) {
@@ -213,6 +231,11 @@ func TestStalledNodeIsNotTheProgramsFault(t *testing.T) {
 	wantTimeLimit(t, err)
 
 	pid, done := runInBackground(t, r, limits)
+	// Stop the sandbox only once the loop is burning CPU, so its wall-time
+	// clock is already running: a stop before the run starts delays it
+	// without taking any of its time.
+	base := cpuTicks(t, pid)
+	waitFor(t, "the program to be running", func() bool { return cpuTicks(t, pid) >= base+10 })
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}

@@ -377,12 +377,14 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 
 	alloc := &limitedAllocator{limit: limits.memoryBytes() - prog.tableBytes}
 	defer alloc.release() // after mod.Close below, which runs first
+	// The reported time starts with the wall-time limit's clock, so a run
+	// stopped by the limit never reports less time than the limit.
+	started := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, limits.Timeout)
 	defer cancel()
 	runCtx = experimental.WithMemoryAllocator(runCtx, alloc)
 	runCtx = withClock(runCtx, clock)
 
-	started := time.Now()
 	defer func() {
 		res.Time = time.Since(started)
 		res.Output = stdout.buf
