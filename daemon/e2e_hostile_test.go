@@ -65,16 +65,7 @@ func TestTableGrowBombLeavesEveryNodeAlive(t *testing.T) {
 			PayerAccountID: payer.AccountID(),
 		}, deposit)
 	}
-	results := make([]outcome, len(hashes))
-	var wg sync.WaitGroup
-	for i := range hashes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = parseOutcome(t, w.final(hashes[i], w.alice.AccountID(), 3*time.Minute))
-		}()
-	}
-	wg.Wait()
+	results := w.finals(hashes, w.alice.AccountID(), 3*time.Minute)
 
 	refund := sub(deposit, pricing.BaseFee)
 	expected := payerBefore

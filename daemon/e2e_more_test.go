@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -156,16 +155,7 @@ func TestBadProgramsResolveAsFailuresWithRefund(t *testing.T) {
 			CodeSource: c.code, ResourceLimits: &small, InputData: &in, ResponseFormat: c.format, PayerAccountID: payer.AccountID(),
 		}, deposit)
 	}
-	var wg sync.WaitGroup
-	results := make([]outcome, len(cases))
-	for i := range cases {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = parseOutcome(t, w.final(hashes[i], w.alice.AccountID(), 3*time.Minute))
-		}()
-	}
-	wg.Wait()
+	results := w.finals(hashes, w.alice.AccountID(), 3*time.Minute)
 	refund := sub(deposit, pricing.BaseFee)
 	expected := payerBefore
 	for i, c := range cases {

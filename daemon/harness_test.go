@@ -371,6 +371,20 @@ func (w *world) request(code contracts.CodeSource, input string, limits contract
 	}, deposit)
 }
 
+// finals waits until every request transaction is final, all within one
+// deadline, and returns their outcomes in order. Waiting in turn is as fast
+// as waiting at once (the requests run meanwhile), and keeps t.Fatal on the
+// test's goroutine.
+func (w *world) finals(hs []near.CryptoHash, signer string, within time.Duration) []outcome {
+	w.t.Helper()
+	deadline := time.Now().Add(within)
+	out := make([]outcome, len(hs))
+	for i, h := range hs {
+		out[i] = parseOutcome(w.t, w.final(h, signer, max(time.Until(deadline), time.Second)))
+	}
+	return out
+}
+
 // final waits until the transaction (and its yield callback) is final.
 func (w *world) final(h near.CryptoHash, signer string, within time.Duration) *near.FinalExecutionOutcome {
 	w.t.Helper()
