@@ -14,6 +14,7 @@ import (
 var execKinds = map[exec.Kind]failure.Kind{
 	exec.ErrBadRequest:       failure.InvalidRequest,
 	exec.ErrInvalidWasm:      failure.InvalidWasm,
+	exec.ErrCompileLimit:     failure.CompileLimit,
 	exec.ErrInputTooLarge:    failure.InputTooLarge,
 	exec.ErrInstructionLimit: failure.InstructionLimit,
 	exec.ErrMemoryLimit:      failure.MemoryLimit,

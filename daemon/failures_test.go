@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/failure"
@@ -51,6 +55,49 @@ func TestClassify(t *testing.T) {
 		}
 		seen[fk] = ek
 	}
+	for _, ek := range exec.Kinds() {
+		if _, ok := execKinds[ek]; !ok {
+			t.Errorf("exec kind %q has no failure kind: it would be recorded as %q", ek, failure.ExecutionFailed)
+		}
+	}
+}
+
+// TestCompileLimitIsTheRequestsAnswer: a module that exceeds the sandbox's
+// compile budget, in a runner isolated as the node's is, fails as its own
+// final kind — the request is resolved (paid, refunded minus the base fee)
+// rather than run again elsewhere, where it would exceed it too.
+func TestCompileLimitIsTheRequestsAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go program")
+	}
+	// A Go program takes seconds of CPU to instrument and compile, far
+	// past this budget.
+	wasmPath := filepath.Join(t.TempDir(), "echo.wasm")
+	cmd := osexec.Command("go", "build", "-trimpath", "-o", wasmPath, "../testnet/examples/programs/echo")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building echo: %v\n%s", err, out)
+	}
+	wasm, err := os.ReadFile(wasmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r, err := exec.NewRunner(ctx, exec.Config{CacheDir: t.TempDir(), Isolate: true, Sandboxes: 1,
+		CompileTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	_, err = r.Run(ctx, exec.Request{Wasm: wasm, Input: []byte("x")})
+	if !errors.Is(err, exec.ErrCompileLimit) {
+		t.Fatalf("compiling past the budget: %v, want %q", err, exec.ErrCompileLimit)
+	}
+	k := classify(fmt.Errorf("running request 1: %w", err))
+	if k != failure.CompileLimit || k.Class() != failure.ClassRequest || !k.Final() {
+		t.Fatalf("classified as %q (class %v, final %v), want %q, the request's final answer", k, k.Class(), k.Final(), failure.CompileLimit)
+	}
+	t.Logf("%s: %v", k, err)
 }
 
 // TestLastAttemptKind: a crashed sandbox or a stalled node leaves the

@@ -47,6 +47,13 @@ const (
 	ErrBadOutput Kind = "output does not match the response format"
 )
 
+// Kinds lists every Kind, for callers that map them onto their own
+// vocabulary (and test that none is missing).
+func Kinds() []Kind {
+	return []Kind{ErrBadRequest, ErrInvalidWasm, ErrCompileLimit, ErrInputTooLarge, ErrInstructionLimit,
+		ErrMemoryLimit, ErrTimeLimit, ErrOutputTooLarge, ErrExit, ErrTrap, ErrBadOutput}
+}
+
 // Error is a failure caused by the program or by the request, never by the
 // node. Its message is meant for the program's author.
 type Error struct {

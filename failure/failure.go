@@ -49,6 +49,10 @@ const (
 	CompilationFailed Kind = "compilation_failed"
 	// InvalidWasm: the bytes are not a module this sandbox can run.
 	InvalidWasm Kind = "invalid_wasm"
+	// CompileLimit: instrumenting and compiling the module took more CPU
+	// time or memory than a sandbox allows (a compile bomb). Every node
+	// would do the same, so it is the request's answer, not a retry.
+	CompileLimit Kind = "compile_limit_exceeded"
 	// InputTooLarge: the input is above the sandbox's limit.
 	InputTooLarge Kind = "input_too_large"
 	// InstructionLimit, MemoryLimit, TimeLimit: the program used up a limit.
@@ -101,7 +105,7 @@ const (
 )
 
 var classes = map[Kind]Class{
-	InvalidRequest: ClassRequest, CompilationFailed: ClassRequest, InvalidWasm: ClassRequest,
+	InvalidRequest: ClassRequest, CompilationFailed: ClassRequest, InvalidWasm: ClassRequest, CompileLimit: ClassRequest,
 	InputTooLarge: ClassRequest, InstructionLimit: ClassRequest, MemoryLimit: ClassRequest,
 	TimeLimit: ClassRequest, OutputTooLarge: ClassRequest, NonZeroExit: ClassRequest,
 	Trap: ClassRequest, BadOutput: ClassRequest, ExecutionFailed: ClassRequest,

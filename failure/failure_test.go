@@ -14,6 +14,7 @@ func TestClasses(t *testing.T) {
 	}{
 		{InvalidRequest, ClassRequest, true},
 		{CompilationFailed, ClassRequest, true},
+		{CompileLimit, ClassRequest, true},
 		{InstructionLimit, ClassRequest, true},
 		{AccessDenied, ClassRequest, true},
 		{SecretsUnavailable, ClassRequest, true},
