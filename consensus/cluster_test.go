@@ -65,8 +65,10 @@ func (c *testCluster) config(i int) Config {
 		DataDir:     c.dirs[i],
 		ListenAddrs: []string{listen},
 		DevMode:     true,
-		Raft:        fastRaft(),
-		Logger:      testLogger().With("node", i),
+		// Dev joins need the cluster's join secret.
+		DevJoinSecret: []byte("consensus test cluster secret"),
+		Raft:          fastRaft(),
+		Logger:        testLogger().With("node", i),
 	}
 	if c.verify != nil {
 		cfg.Verifier = c.verify

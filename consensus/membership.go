@@ -66,6 +66,9 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 // non-voter. Join returns once this node has the leader's log flowing in.
 // A refused join returns ErrJoinRefused and changes nothing in the cluster.
 func (n *Node) Join(ctx context.Context, members ...string) error {
+	if err := n.devJoinAllowed(); err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
 	if len(members) == 0 {
 		members = n.cfg.Bootstrap
 	}
@@ -318,6 +321,10 @@ func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce
 		n.host.Gater().Refuse(p)
 		return nil, fmt.Errorf("%w: %s answered a different nonce than it was given", ErrJoinRefused, p)
 	}
+	if err := n.devJoinAllowed(); err != nil {
+		n.host.Gater().Refuse(p)
+		return nil, fmt.Errorf("%w: %s: %w", ErrJoinRefused, p, err)
+	}
 	report, err := n.cfg.Verifier.VerifyJoin(ctx, p, nonce, evidence)
 	if err != nil {
 		n.host.Gater().Refuse(p)
@@ -382,6 +389,18 @@ func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce
 	}
 	n.log.Info("admitted a node", "peer", p, "role", role)
 	return &joined{Role: string(role), Members: members}, nil
+}
+
+// devJoinAllowed refuses dev-mode joins without a join secret, on both
+// sides: simulated attestation proves only that a peer holds its own key,
+// so without a secret anyone who reaches the port could join. A dev node
+// with no secret still runs alone (on loopback).
+func (n *Node) devJoinAllowed() error {
+	sim, ok := n.cfg.Verifier.(SimulatedAttestation)
+	if !ok || len(sim.Secret) > 0 || sim.Refuse != "" {
+		return nil
+	}
+	return errors.New("dev joins require a join secret: simulated attestation proves nothing about a node, so every node of a dev cluster must be started with the same --dev-join-secret (16+ characters)")
 }
 
 // Leave removes this node from the cluster gracefully: a leader first hands

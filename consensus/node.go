@@ -54,6 +54,8 @@ type Config struct {
 	DevMode bool
 	// DevJoinSecret, in dev mode, is required of every joiner (an HMAC in
 	// its simulated evidence) and allows non-loopback listen addresses.
+	// Without one a dev node runs alone: with the default (simulated)
+	// verifier, Join and every joiner are refused.
 	DevJoinSecret []byte
 	// Verifier checks joiners' evidence; Attester produces this node's.
 	// Both default to SimulatedAttestation in dev mode and are required

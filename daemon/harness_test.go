@@ -214,6 +214,7 @@ func (w *world) startCluster(n int, tune func(*daemon.Config)) {
 			LeaseExtra:         3 * time.Second,
 			BuildLease:         90 * time.Second,
 			DevMode:            true,
+			DevJoinSecret:      []byte("daemon test cluster join secret"),
 			Raft:               fixture.FastRaft(),
 			Build: build.Config{
 				GoCacheDir:      goCacheDir,

@@ -44,7 +44,7 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "go-proxy", Usage: "GOPROXY for builds' module downloads", EnvVars: []string{"OUTLAYER_GO_PROXY"}},
 		&cli.StringFlag{Name: "policy", Usage: "measurement policy JSON (MRTD and RTMR allow-lists of the builds allowed to join); required outside --dev", EnvVars: []string{"OUTLAYER_POLICY"}},
 		&cli.StringFlag{Name: "collateral", Usage: "directory with Intel PCS collateral (tcb_info.json, qe_identity.json, CRLs) to check joiners' TCB; without it the TCB is not checked", EnvVars: []string{"OUTLAYER_COLLATERAL"}},
-		&cli.StringFlag{Name: "dev-join-secret", Usage: "with --dev: a secret every node of the dev cluster is started with; joiners without it are refused, and the node may then listen beyond loopback (without it a --dev node listens on 127.0.0.1 only)", EnvVars: []string{"OUTLAYER_DEV_JOIN_SECRET"}},
+		&cli.StringFlag{Name: "dev-join-secret", Usage: "with --dev: a secret (16+ characters) every node of the dev cluster is started with; dev joins require it, and with it the node may listen beyond loopback (without it a --dev node runs alone on 127.0.0.1)", EnvVars: []string{"OUTLAYER_DEV_JOIN_SECRET"}},
 		&cli.BoolFlag{Name: "dev", Usage: "development mode: simulated attestation, local git repositories, keystore sealed with a key file in the data directory", EnvVars: []string{"OUTLAYER_DEV"}},
 		&cli.BoolFlag{Name: "keystore-memory-only", Usage: "keep the keystore's master secret in memory only, never on disk: a restarted node receives it from a member, and it is lost if every node restarts at once (the default outside --dev, since TDX has no sealing key)", EnvVars: []string{"OUTLAYER_KEYSTORE_MEMORY_ONLY"}},
 		&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"OUTLAYER_LOG_LEVEL"}},
@@ -241,6 +241,9 @@ func productionAttestation(c *cli.Context, cfg *daemon.Config, logger *slog.Logg
 		return usageError("--dev-join-secret is for --dev clusters and must be at least 16 characters")
 	}
 	if cfg.DevMode {
+		if len(cfg.DevJoinSecret) == 0 && (len(cfg.Join) > 0 || cfg.JoinLAN) {
+			return usageError("dev joins require a join secret: start every node of a dev cluster with the same --dev-join-secret (16+ characters; simulated attestation proves nothing about a node)")
+		}
 		if c.String("policy") != "" || c.String("collateral") != "" {
 			return usageError("--policy and --collateral are for production nodes; --dev uses simulated attestation, which checks no measurement")
 		}

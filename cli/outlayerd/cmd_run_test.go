@@ -39,3 +39,18 @@ func TestRunOutsideDevNeedsPolicyAndTDX(t *testing.T) {
 		t.Error("the refused node created its data directory")
 	}
 }
+
+// A --dev join without a join secret is refused before anything starts:
+// dev joins require it.
+func TestDevJoinNeedsSecret(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := outlayerd(t, "join", "127.0.0.1:4001", "--dev", "--data-dir", filepath.Join(dir, "data"), "--near-rpc", "http://127.0.0.1:1",
+		"--contract", "outlayer.test.near", "--operator", "operator.test.near", "--operator-key", filepath.Join(dir, "key.json"),
+		"--http-addr", "127.0.0.1:0")
+	if code != exitUsage || !strings.Contains(stderr, "dev joins require a join secret") {
+		t.Fatalf("join --dev without a secret: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Error("the refused node created its data directory")
+	}
+}

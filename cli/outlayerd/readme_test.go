@@ -789,7 +789,7 @@ func wasmRequest(t *testing.T, sh *shell, rpc, home string) string {
 // readmeNode runs `run`, `join` and `status` as the README writes them,
 // against a devchain with the OutLayer contract: the README's mainnet
 // names become the devchain's, addresses become loopback ones, and --dev
-// is added (no TDX here).
+// with a join secret is added (no TDX here; dev joins need the secret).
 func readmeNode(t *testing.T, sh *shell, cmds []readmeCommand) {
 	ctx := context.Background()
 	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{})
@@ -821,7 +821,7 @@ func readmeNode(t *testing.T, sh *shell, cmds []readmeCommand) {
 		case strings.HasPrefix(c.text, "outlayerd run "):
 			runText = readmeText(c, "/var/lib/outlayer", filepath.Join(sh.dir, "data1"), "https://rpc.mainnet.near.org", w.RPCURL(),
 				"outlayer.near", w.Contract, "operator.near", w.Operator.AccountID(), "/ip4/0.0.0.0/tcp/4001", "/ip4/127.0.0.1/tcp/0",
-				"127.0.0.1:8080", "127.0.0.1:0", "outlayer-eu", cluster) + " --dev"
+				"127.0.0.1:8080", "127.0.0.1:0", "outlayer-eu", cluster) + " --dev --dev-join-secret readme-dev-cluster-secret"
 			first := sh.start(runText)
 			nodes = append(nodes, first)
 			m := first.waitFor(`join through: \[(\S+)[\] ](?s:.*)HTTP API:\s+http://(\S+)`, time.Minute)
