@@ -57,6 +57,11 @@ func TestResultAttestationRoundTrip(t *testing.T) {
 		"output":       func(c *attest.ResultClaim) { c.OutputSHA256 = sha256.Sum256([]byte(`{"sum":29}`)) },
 		"instructions": func(c *attest.ResultClaim) { c.Instructions-- },
 		"success":      func(c *attest.ResultClaim) { c.Success = false },
+		"chain":        func(c *attest.ResultClaim) { c.ChainID = "testnet" },
+		"contract":     func(c *attest.ResultClaim) { c.Contract = "other.near" },
+		"data id":      func(c *attest.ResultClaim) { c.DataID[0] ^= 1 },
+		"sender":       func(c *attest.ResultClaim) { c.Sender = "eve.near" },
+		"secrets":      func(c *attest.ResultClaim) { c.SecretsID[5] ^= 1 },
 	}
 	for name, change := range changes {
 		other := claim

@@ -5,8 +5,9 @@
 #   contracts/build.sh          rebuild every .wasm in place and rewrite contracts/SHA256SUMS
 #   contracts/build.sh --check  rebuild into a temp dir; exit 1 with a hash diff if any
 #                               committed .wasm or SHA256SUMS differs from the rebuild
-#   contracts/build.sh --test   run the shared Rust code's unit tests natively
-#                               (JSON, numbers, base64/hex/base58, account ids)
+#   contracts/build.sh --test   run the Rust unit tests natively: the shared code
+#                               (JSON, numbers, base64/hex/base58, account ids) and
+#                               the result claim against contracts/testdata/claim_vectors.json
 #
 # Requirements: /usr/bin/rustc 1.63 with the wasm32-unknown-unknown std
 # (Debian: rustc, libstd-rust-dev-wasm32, lld). No cargo, no network.
@@ -116,7 +117,11 @@ case "${1:-}" in
 	(cd "$ROOT" && "$RUSTC" --edition 2021 --test -D warnings \
 		-C link-arg=-Wl,--unresolved-symbols=ignore-all \
 		-o "$tmp/common_tests" contracts/rust/common/tests.rs) || die "compiling the Rust unit tests failed"
+	(cd "$ROOT" && "$RUSTC" --edition 2021 --test -D warnings \
+		-C link-arg=-Wl,--unresolved-symbols=ignore-all \
+		-o "$tmp/claim_tests" contracts/rust/outlayer/claim_tests.rs) || die "compiling the claim unit tests failed"
 	"$tmp/common_tests"
+	"$tmp/claim_tests"
 	;;
 *)
 	echo "usage: contracts/build.sh [--check|--test]" >&2

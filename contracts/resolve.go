@@ -12,44 +12,84 @@ import (
 // (upstream's worker truncates to 512 bytes as well).
 const MaxErrorBytes = 512
 
-// ResolveCall chooses how the operator submits resp for requestID, the way
-// upstream's worker does: resolve_execution when the response's JSON fits
-// the 1024-byte yield payload; otherwise, for a successful response with an
-// output, submit_execution_output_and_resolve (the output goes into
-// contract state); otherwise the error and note are truncated until it
-// fits. It returns the method name and its arguments, ready to send with
-// 300 Tgas and no deposit.
+// ResolveCall is ResolveCallSigned without a wasm hash or signatures: what
+// a contract whose requests need no executor signatures (default
+// signatures 0, see get_agreement) accepts from the operator.
 func ResolveCall(requestID uint64, resp ExecutionResponse) (method string, args any, err error) {
+	return ResolveCallSigned(requestID, resp, [32]byte{}, nil)
+}
+
+// ResolveCallSigned chooses how the operator submits resp for requestID,
+// the way upstream's worker does: resolve_execution when the response's
+// JSON fits the 1024-byte yield payload; otherwise, for a successful
+// response with an output, submit_execution_output_and_resolve (the output
+// goes into contract state); otherwise the error and note are truncated
+// until it fits. wasm (the module's sha256, zero when none was obtained)
+// and sigs (the executors' SignClaim signatures of ClaimRequest.Claim(wasm,
+// resp)) go with the arguments. It returns the method name and its
+// arguments, ready to send with ResolveGas and no deposit.
+func ResolveCallSigned(requestID uint64, resp ExecutionResponse, wasm [32]byte, sigs []ExecutorSignature) (method string, args any, err error) {
+	f, err := fitResponse(requestID, resp)
+	if err != nil {
+		return "", nil, err
+	}
+	var wasmHex string
+	if wasm != ([32]byte{}) || len(sigs) > 0 {
+		wasmHex = WasmHashHex(wasm)
+	}
+	if f.method == MethodResolveExecution {
+		return f.method, ResolveExecutionArgs{RequestID: requestID, Response: f.ExecutionResponse,
+			WasmSHA256: wasmHex, Signatures: sigs}, nil
+	}
+	return f.method, SubmitExecutionOutputAndResolveArgs{
+		RequestID: requestID, Output: *f.Output, Success: true, Error: f.Error,
+		ResourcesUsed: f.ResourcesUsed, CompilationNote: f.CompilationNote,
+		WasmSHA256: wasmHex, Signatures: sigs,
+	}, nil
+}
+
+// fittedResponse is a response as the contract will see it, and the
+// method that carries it.
+type fittedResponse struct {
+	method string
+	ExecutionResponse
+}
+
+func (f fittedResponse) response() ExecutionResponse { return f.ExecutionResponse }
+
+// fitResponse applies ResolveCallSigned's rules: the error cut to
+// MaxErrorBytes; a response that does not fit the yield payload goes
+// through submit_execution_output_and_resolve when it is a success with
+// output (compilation note dropped if the rest does not fit), else its
+// texts are shortened until it fits.
+func fitResponse(requestID uint64, resp ExecutionResponse) (fittedResponse, error) {
 	if resp.Error != nil && len(*resp.Error) > MaxErrorBytes {
 		e := textcut.Head(*resp.Error, MaxErrorBytes)
 		resp.Error = &e
 	}
 	fits, err := resp.FitsYieldPayload()
 	if err != nil {
-		return "", nil, fmt.Errorf("encoding the response of request %d: %w", requestID, err)
+		return fittedResponse{}, fmt.Errorf("encoding the response of request %d: %w", requestID, err)
 	}
 	if fits {
-		return MethodResolveExecution, ResolveExecutionArgs{RequestID: requestID, Response: resp}, nil
+		return fittedResponse{MethodResolveExecution, resp}, nil
 	}
 	if resp.Success && resp.Output != nil {
 		out, err := json.Marshal(resp.Output)
 		if err != nil {
-			return "", nil, fmt.Errorf("encoding the output of request %d: %w", requestID, err)
+			return fittedResponse{}, fmt.Errorf("encoding the output of request %d: %w", requestID, err)
 		}
 		if len(out) > MaxOutputBytes*4+64 {
 			// The contract caps the payload at 1 MiB; a JSON byte array
 			// takes up to 4 bytes per byte, so this is a cheap early refusal.
-			return "", nil, fmt.Errorf("request %d: output too large for the contract (its limit is %d bytes)", requestID, MaxOutputBytes)
+			return fittedResponse{}, fmt.Errorf("request %d: output too large for the contract (its limit is %d bytes)", requestID, MaxOutputBytes)
 		}
 		meta := resp
 		meta.Output = nil
 		if ok, _ := meta.FitsYieldPayload(); !ok && meta.CompilationNote != nil {
-			meta.CompilationNote = nil
+			resp.CompilationNote = nil
 		}
-		return MethodSubmitExecutionOutputAndResolve, SubmitExecutionOutputAndResolveArgs{
-			RequestID: requestID, Output: *resp.Output, Success: true, Error: meta.Error,
-			ResourcesUsed: meta.ResourcesUsed, CompilationNote: meta.CompilationNote,
-		}, nil
+		return fittedResponse{MethodSubmitExecutionOutputAndResolve, resp}, nil
 	}
 	// A failure (or an output-less success) that does not fit: shorten the
 	// texts, which are the only unbounded parts left.
@@ -62,7 +102,7 @@ func ResolveCall(requestID uint64, resp ExecutionResponse) (method string, args 
 		e := textcut.Head(*resp.Error, len(*resp.Error)/2)
 		resp.Error = &e
 	}
-	return MethodResolveExecution, ResolveExecutionArgs{RequestID: requestID, Response: resp}, nil
+	return fittedResponse{MethodResolveExecution, resp}, nil
 }
 
 // OutputIn wraps a program's stdout in the response format the request

@@ -338,9 +338,16 @@ func (r ExecutionResponse) FitsYieldPayload() (bool, error) {
 }
 
 // ResolveExecutionArgs are resolve_execution's arguments.
+//
+// WasmSHA256 (hex) and Signatures are the agreement fields: the sha256 of
+// the module that ran and the executors' signatures of the result claim
+// (ClaimRequest.Claim). A request that needs k signatures is resolved only
+// with k valid ones from distinct registered executor keys.
 type ResolveExecutionArgs struct {
-	RequestID uint64            `json:"request_id"`
-	Response  ExecutionResponse `json:"response"`
+	RequestID  uint64              `json:"request_id"`
+	Response   ExecutionResponse   `json:"response"`
+	WasmSHA256 string              `json:"wasm_sha256,omitempty"`
+	Signatures []ExecutorSignature `json:"signatures,omitempty"`
 }
 
 // SubmitExecutionOutputArgs are submit_execution_output's arguments.
@@ -357,6 +364,9 @@ type SubmitExecutionOutputAndResolveArgs struct {
 	Error           *string         `json:"error"`
 	ResourcesUsed   ResourceMetrics `json:"resources_used"`
 	CompilationNote *string         `json:"compilation_note"`
+	// WasmSHA256 and Signatures: as in ResolveExecutionArgs.
+	WasmSHA256 string              `json:"wasm_sha256,omitempty"`
+	Signatures []ExecutorSignature `json:"signatures,omitempty"`
 }
 
 // RequestIDArgs are the arguments of methods that take only a request id.
