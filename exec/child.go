@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/outlayer/outlayer/exec/hostabi"
 )
 
 // The sandbox child: a re-executed copy of the node's own binary that runs
@@ -62,6 +64,9 @@ type childHello struct {
 type childRequest struct {
 	Req Request
 	Key [32]byte
+	// HostReply, instead of a request, answers the running program's
+	// HostCall.
+	HostReply *hostabi.Reply
 }
 
 // childReply is one message from the child: Ready (after the hello),
@@ -74,6 +79,9 @@ type childReply struct {
 
 	Result Result
 	Err    *wireError
+	// HostCall is a host function call of the running program, which the
+	// node answers with a HostReply (see hostCallsOverPipe).
+	HostCall *hostabi.Call
 }
 
 // wireError carries a run's error across the pipe: an *Error or a
@@ -164,9 +172,30 @@ func serveSandbox(in io.Reader, out io.Writer) error {
 			continue
 		}
 		cr.Req.WasmSHA256 = cr.Key
+		cr.Req.Host = hostCallsOverPipe(dec, enc)
 		if err := childRun(ctx, r, enc, cr.Req, hello.CompileMemoryMB); err != nil {
 			return err
 		}
+	}
+}
+
+// hostCallsOverPipe is the child's Handler: each host call goes to the
+// node as a HostCall and waits for its HostReply. The run is the only user
+// of the pipe while it runs (serveSandbox is inside Run), so the reply read
+// next is this call's.
+func hostCallsOverPipe(dec *gob.Decoder, enc *gob.Encoder) hostabi.Handler {
+	return func(_ context.Context, c hostabi.Call) hostabi.Reply {
+		if err := enc.Encode(childReply{HostCall: &c}); err != nil {
+			return hostabi.Errorf(hostabi.Trap, "sending the call to the node: %v", err)
+		}
+		var m childRequest
+		if err := dec.Decode(&m); err != nil {
+			return hostabi.Errorf(hostabi.Trap, "reading the node's answer: %v", err)
+		}
+		if m.HostReply == nil {
+			return hostabi.Errorf(hostabi.Trap, "the node sent something other than the call's answer")
+		}
+		return *m.HostReply
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/outlayer/outlayer/exec/hostabi"
 )
 
 // The node's side of isolation: a pool of sandbox child processes (see
@@ -409,6 +411,10 @@ func (p *sandboxPool) run(ctx context.Context, req Request, key [32]byte, limits
 			switch {
 			case !ok:
 				return res, p.crashed(sb, phase, nil)
+			case m.HostCall != nil:
+				if err := sb.enc.Encode(childRequest{HostReply: answerHostCall(ctx, req.Host, *m.HostCall)}); err != nil {
+					return res, p.crashed(sb, phase, fmt.Errorf("answering a host call: %w", err))
+				}
 			case m.NeedWasm:
 				if err := send(true); err != nil {
 					return res, p.crashed(sb, phase, fmt.Errorf("sending the request: %w", err))
@@ -457,6 +463,16 @@ func (p *sandboxPool) run(ctx context.Context, req Request, key [32]byte, limits
 			}
 		}
 	}
+}
+
+// answerHostCall answers a sandboxed program's host call in this process.
+func answerHostCall(ctx context.Context, h hostabi.Handler, c hostabi.Call) *hostabi.Reply {
+	if h == nil {
+		r := hostabi.Errorf(hostabi.Unavailable, "this run offers no host functions")
+		return &r
+	}
+	r := h(ctx, c)
+	return &r
 }
 
 // crashed explains a sandbox that died or broke its protocol, and ends it.

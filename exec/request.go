@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outlayer/outlayer/exec/hostabi"
 )
 
 // Request is everything one run depends on. Two runs of equal Requests
@@ -39,6 +41,12 @@ type Request struct {
 	// it from the request (for example from its id and the block hash) so
 	// they agree.
 	Seed [32]byte
+	// Host answers the program's calls to the outlayer_v1 host functions
+	// (exec/hostabi): HTTP, storage, VRF, chain views. Nil answers every
+	// call Unavailable. It always runs in this process: an isolated run's
+	// calls cross the sandbox pipe to it. (A func field: gob leaves it out
+	// of what is sent to the sandbox.)
+	Host hostabi.Handler
 }
 
 // Context is the NEAR context of a request, exposed to the program in the

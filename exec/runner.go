@@ -21,6 +21,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/outlayer/outlayer/exec/hostabi"
 	"github.com/outlayer/outlayer/exec/meter"
 )
 
@@ -152,6 +153,10 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if err := instantiateWASI(ctx, r.runtime); err != nil {
 		r.closeRuntime(ctx)
 		return nil, fmt.Errorf("exec: instantiating WASI: %w", err)
+	}
+	if err := hostabi.Instantiate(ctx, r.runtime); err != nil {
+		r.closeRuntime(ctx)
+		return nil, fmt.Errorf("exec: %w", err)
 	}
 	maxModules := cfg.MaxCachedModules
 	if maxModules <= 0 {
@@ -337,9 +342,12 @@ func checkCommandModule(compiled wazero.CompiledModule, prog *program) error {
 	}
 	for _, f := range compiled.ImportedFunctions() {
 		module, name, _ := f.Import()
-		if module != wasi_snapshot_preview1.ModuleName {
-			return failure(ErrInvalidWasm, "invalid wasm: it imports %s.%s, but programs may import only %s functions",
-				module, name, wasi_snapshot_preview1.ModuleName)
+		if module == hostabi.ModuleName && !hostabi.Exports(name) {
+			return failure(ErrInvalidWasm, "invalid wasm: it imports %s.%s, which %s does not have (see exec/hostabi/SPEC.md)", module, name, module)
+		}
+		if module != wasi_snapshot_preview1.ModuleName && module != hostabi.ModuleName {
+			return failure(ErrInvalidWasm, "invalid wasm: it imports %s.%s, but programs may import only %s and %s functions",
+				module, name, wasi_snapshot_preview1.ModuleName, hostabi.ModuleName)
 		}
 	}
 	if imported := compiled.ImportedMemories(); len(imported) > 0 {
@@ -384,6 +392,7 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 	defer cancel()
 	runCtx = experimental.WithMemoryAllocator(runCtx, alloc)
 	runCtx = withClock(runCtx, clock)
+	runCtx = hostabi.WithHandler(runCtx, req.Host)
 
 	defer func() {
 		res.Time = time.Since(started)

@@ -1,0 +1,3 @@
+module github.com/outlayer/outlayer/exec/sdk
+
+go 1.24
