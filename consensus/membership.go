@@ -74,7 +74,13 @@ func (n *Node) Join(ctx context.Context, members ...string) error {
 	}
 	var cands []joinCandidate
 	var errs []error
-	if len(members) == 0 {
+	if len(members) == 0 && n.rejoin {
+		// A restarted node with a new identity asks the members it knew.
+		for _, info := range n.knownPeers {
+			cands = append(cands, joinCandidate{info: info, source: SourcePeersFile})
+		}
+	}
+	if len(members) == 0 && len(cands) == 0 {
 		lan, err := n.lanCandidates(ctx)
 		if err != nil {
 			return err
@@ -154,7 +160,11 @@ func (n *Node) joinVia(ctx context.Context, m peer.AddrInfo) error {
 		n.dropSeed()
 		return fmt.Errorf("join: produce attestation evidence: %w", err)
 	}
-	if err := writeFrame(s, joinMessage{Addrs: myAddrs, Nonce: resp.Challenge.Nonce, Evidence: ev}); err != nil {
+	proof := joinMessage{Addrs: myAddrs, Nonce: resp.Challenge.Nonce, Evidence: ev}
+	if n.previous != "" {
+		proof.Replaces = n.previous.String()
+	}
+	if err := writeFrame(s, proof); err != nil {
 		n.dropSeed()
 		return fmt.Errorf("join through %s: send evidence: %w", m.ID, err)
 	}
@@ -252,7 +262,7 @@ func (n *Node) handleJoin(s network.Stream) {
 		return
 	}
 	resp, _, err = n.leaderCall(ctx, rpcRequest{
-		Kind: rpcJoinComplete, Peer: joiner.String(), Addrs: proof.Addrs, Nonce: proof.Nonce, Evidence: proof.Evidence,
+		Kind: rpcJoinComplete, Peer: joiner.String(), Addrs: proof.Addrs, Nonce: proof.Nonce, Evidence: proof.Evidence, Replaces: proof.Replaces,
 	})
 	if err != nil {
 		resp = rpcResponse{Err: toWire(err)}
@@ -309,7 +319,7 @@ func (n *Node) memberInfos() ([]memberInfo, error) {
 // leaderAdmit verifies a joiner's evidence against the nonce it was given
 // and, only if it verifies, records it in the node table and adds it to
 // the Raft configuration. A refusal changes nothing.
-func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce, evidence []byte) (*joined, error) {
+func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce, evidence []byte, replaces string) (*joined, error) {
 	n.joinMu.Lock()
 	pj, ok := n.pending[p]
 	delete(n.pending, p)
@@ -335,6 +345,7 @@ func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce
 	// added: a promotion in between would overfill the voters.
 	n.voterMu.Lock()
 	defer n.voterMu.Unlock()
+	n.replaceIdentity(ctx, p, replaces)
 	servers, err := n.Servers()
 	if err != nil {
 		return nil, err
@@ -389,6 +400,46 @@ func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce
 	}
 	n.log.Info("admitted a node", "peer", p, "role", role)
 	return &joined{Role: string(role), Members: members}, nil
+}
+
+// replaceIdentity removes a verified joiner's previous identity (a node
+// whose identity lives in memory only comes back from a restart as a new
+// one): only a member that is in the cluster, is not the joiner or this
+// leader, and to which this leader has no live connection — a dead
+// process. The claim needs no proof beyond the joiner's attestation (an
+// attested node runs our code, which names only its own previous
+// identity); the connection check keeps a hostile host from using it to
+// remove a live member. A failed removal leaves the old member for the
+// operator (`outlayerd node remove`); the join goes on either way.
+func (n *Node) replaceIdentity(ctx context.Context, joiner peer.ID, replaces string) {
+	if replaces == "" {
+		return
+	}
+	old, err := peer.Decode(replaces)
+	if err != nil || old == joiner || old == n.host.ID() {
+		n.log.Warn("a joiner named a previous identity that cannot be replaced", "peer", joiner, "replaces", replaces)
+		return
+	}
+	servers, err := n.Servers()
+	if err != nil {
+		return
+	}
+	inConfig := false
+	for _, s := range servers {
+		inConfig = inConfig || s.ID == old
+	}
+	if !inConfig {
+		return
+	}
+	if n.host.LibP2P().Network().Connectedness(old) == network.Connected {
+		n.log.Warn("not replacing a joiner's previous identity: this leader is still connected to it (remove it with `outlayerd node remove` if it is gone)", "peer", joiner, "previous", old)
+		return
+	}
+	if err := n.leaderRemove(ctx, old); err != nil {
+		n.log.Warn("could not remove a joiner's previous identity; remove it with `outlayerd node remove`", "peer", joiner, "previous", old, "err", err)
+		return
+	}
+	n.log.Info("removed a restarted node's previous identity", "peer", joiner, "previous", old)
 }
 
 // devJoinAllowed refuses dev-mode joins without a join secret, on both

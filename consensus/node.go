@@ -57,6 +57,11 @@ type Config struct {
 	// Without one a dev node runs alone: with the default (simulated)
 	// verifier, Join and every joiner are refused.
 	DevJoinSecret []byte
+	// MemoryIdentity keeps the node's identity key in memory only, new at
+	// every start (always so outside dev mode; see identity.go): a
+	// restarted node joins again as a new member, replacing its previous
+	// identity. Dev nodes otherwise keep it in <data dir>/node.key.
+	MemoryIdentity bool
 	// Verifier checks joiners' evidence; Attester produces this node's.
 	// Both default to SimulatedAttestation in dev mode and are required
 	// otherwise.
@@ -83,12 +88,18 @@ type RaftTuning struct {
 // Node is one member of the cluster: a libp2p host, a Raft instance and the
 // store it replicates into.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	key   crypto.PrivKey
-	lock  *dirLock
-	host  *p2p.Host
-	store *store.Store
+	cfg  Config
+	log  *slog.Logger
+	key  crypto.PrivKey
+	lock *dirLock
+	// previous and rejoin: a memory-only identity's earlier peer id, and
+	// whether the directory held cluster state of it (identity.go).
+	previous peer.ID
+	rejoin   bool
+	// knownPeers are the members peers.json named at start.
+	knownPeers []peer.AddrInfo
+	host       *p2p.Host
+	store      *store.Store
 
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
@@ -199,7 +210,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := p2p.LoadOrCreateIdentity(cfg.DataDir)
+	id, err := openIdentity(cfg, log)
 	if err != nil {
 		_ = lock.release()
 		return nil, fmt.Errorf("consensus: %w", err)
@@ -208,7 +219,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:         cfg,
 		log:         log,
-		key:         key,
+		key:         id.key,
+		previous:    id.previous,
+		rejoin:      id.rejoin,
 		lock:        lock,
 		refresh:     make(chan struct{}, 1),
 		voterCheck:  make(chan struct{}, 1),
@@ -229,7 +242,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}()
 
 	n.host, err = p2p.New(ctx, p2p.Config{
-		DataDir:     cfg.DataDir,
+		Key:         id.key,
 		ListenAddrs: cfg.ListenAddrs,
 		Gater:       p2p.GaterConfig{CandidateWindow: joinWindow},
 		Logger:      cfg.Logger.With("component", "p2p"),
@@ -311,7 +324,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.memberConnected(c.RemotePeer())
 	}})
 
-	n.loadPeers()
+	n.knownPeers = n.loadPeers()
 	for _, t := range targets {
 		if t.info != nil {
 			n.learn(t.info.ID, t.info.Addrs, SourceBootstrap)

@@ -112,16 +112,18 @@ func (n *Node) savePeers(ids []peer.ID) {
 	}
 }
 
-func (n *Node) loadPeers() {
+// loadPeers reads peers.json into the address book and returns its members.
+func (n *Node) loadPeers() []peer.AddrInfo {
 	raw, err := os.ReadFile(filepath.Join(n.cfg.DataDir, peersFile))
 	if err != nil {
-		return
+		return nil
 	}
 	var book map[string][]string
 	if err := json.Unmarshal(raw, &book); err != nil {
 		n.log.Warn("ignoring unreadable peer address book", "file", peersFile, "err", err)
-		return
+		return nil
 	}
+	var out []peer.AddrInfo
 	for id, addrs := range book {
 		p, err := peer.Decode(id)
 		if err != nil {
@@ -134,5 +136,7 @@ func (n *Node) loadPeers() {
 			}
 		}
 		n.learn(p, as, SourcePeersFile)
+		out = append(out, peer.AddrInfo{ID: p, Addrs: as})
 	}
+	return out
 }

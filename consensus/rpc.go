@@ -98,7 +98,7 @@ func (n *Node) serveLocal(ctx context.Context, from peer.ID, req rpcRequest) (rp
 			ch, err := n.leaderChallenge(p, req.Addrs)
 			return rpcResponse{Challenge: ch}, err
 		}
-		j, err := n.leaderAdmit(ctx, p, req.Addrs, req.Nonce, req.Evidence)
+		j, err := n.leaderAdmit(ctx, p, req.Addrs, req.Nonce, req.Evidence, req.Replaces)
 		return rpcResponse{Joined: j}, err
 	case rpcRemove:
 		p, err := peer.Decode(req.Peer)

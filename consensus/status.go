@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/outlayer/outlayer/consensus/p2p"
@@ -83,3 +84,13 @@ func (n *Node) Snapshot() error {
 // AppliedIndex and reads the store can miss the entry that woke it. Loops
 // that react to the replica changing watch this one instead.
 func (n *Node) StoreIndex() uint64 { return n.fsm.applied.Load() }
+
+// Identity is this node's libp2p key (the keystore decrypts with it). Outside
+// dev mode it exists only in this process's memory.
+func (n *Node) Identity() crypto.PrivKey { return n.key }
+
+// Rejoin reports whether this start discarded the cluster state of an
+// earlier memory-only identity: the node must Join again (through
+// Config.Bootstrap, the members it knew, or the LAN), and the join asks the
+// leader to remove previous (empty when unknown).
+func (n *Node) Rejoin() (rejoin bool, previous peer.ID) { return n.rejoin, n.previous }

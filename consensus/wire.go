@@ -62,6 +62,10 @@ type rpcRequest struct {
 	Addrs    []string `json:"addrs,omitempty"`
 	Nonce    []byte   `json:"nonce,omitempty"`
 	Evidence []byte   `json:"evidence,omitempty"`
+	// Replaces (join_complete) is the joiner's previous identity, which
+	// the leader removes once the joiner is verified (memory-only
+	// identities: a restarted node is a new identity).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 type rpcResponse struct {
@@ -95,4 +99,6 @@ type joinMessage struct {
 	Addrs    []string `json:"addrs,omitempty"`
 	Nonce    []byte   `json:"nonce,omitempty"`
 	Evidence []byte   `json:"evidence,omitempty"`
+	// Replaces names this node's previous identity (see rpcRequest).
+	Replaces string `json:"replaces,omitempty"`
 }

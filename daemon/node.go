@@ -204,12 +204,21 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 // bootstrapped a new cluster.
 func (n *Node) enterCluster(ctx context.Context) (bool, error) {
 	marker := filepath.Join(n.cfg.DataDir, memberMarker)
-	if _, err := os.Stat(marker); err == nil {
+	rejoin, previous := n.cons.Rejoin()
+	if _, err := os.Stat(marker); err == nil && !rejoin {
 		n.log.Info("rejoining the cluster from the state in the data directory")
 		return false, nil
 	}
 	bootstrapped := false
-	if len(n.cfg.Join) > 0 || n.cfg.JoinLAN {
+	if rejoin {
+		// Outside dev mode the identity lives in memory only: a restart
+		// is a new identity, admitted again by attestation, replacing
+		// the old one (consensus/DESIGN.md, "Node identity").
+		n.log.Info("joining the cluster again under a new identity", "previous", previous.String())
+		if err := n.cons.Join(ctx, n.cfg.Join...); err != nil {
+			return false, fmt.Errorf("this node restarted with a new identity (outside dev mode the node key lives in memory only) and no member admitted it: %w; if every node of the cluster stopped, the cluster is gone with its keys: start a new one on fresh data directories", err)
+		}
+	} else if len(n.cfg.Join) > 0 || n.cfg.JoinLAN {
 		if err := n.cons.Join(ctx, n.cfg.Join...); err != nil {
 			if len(n.cfg.Join) == 0 {
 				return false, fmt.Errorf("joining cluster %q found on the LAN: %w", n.cfg.Cluster, err)

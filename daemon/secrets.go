@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/outlayer/outlayer/consensus"
-	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/failure"
 	"github.com/outlayer/outlayer/store"
@@ -29,10 +28,7 @@ func (n *Node) openKeystore(ctx context.Context, bootstrapped bool) error {
 		}
 		sealer = s
 	}
-	key, err := p2p.LoadOrCreateIdentity(n.cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("reading the node identity for the keystore: %w", err)
-	}
+	key := n.cons.Identity()
 	verifier, attester := keystore.TransferVerifier(n.cfg.Verifier), keystore.TransferAttester(n.cfg.Attester)
 	if n.cfg.DevMode && n.cfg.Verifier == nil {
 		sim := consensus.SimulatedAttestation{Secret: n.cfg.DevJoinSecret}

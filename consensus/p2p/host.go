@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,7 +27,10 @@ import (
 
 // Config describes a node's libp2p host.
 type Config struct {
-	// DataDir holds the identity key (created on first start).
+	// Key is the node's identity. When nil, it is read from DataDir
+	// (created there on first start: LoadOrCreateIdentity).
+	Key crypto.PrivKey
+	// DataDir holds the identity key when Key is nil.
 	DataDir string
 	// ListenAddrs are TCP multiaddrs, e.g. /ip4/0.0.0.0/tcp/4001; tests use
 	// /ip4/127.0.0.1/tcp/0.
@@ -74,9 +78,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	key, err := LoadOrCreateIdentity(cfg.DataDir)
-	if err != nil {
-		return nil, err
+	key := cfg.Key
+	if key == nil {
+		var err error
+		if key, err = LoadOrCreateIdentity(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	if len(cfg.ListenAddrs) == 0 {
 		return nil, errors.New("p2p: no listen address given (for example /ip4/0.0.0.0/tcp/4001)")
