@@ -175,10 +175,43 @@ type Complete struct {
 	ID     uint64       `json:"id"`
 	Node   string       `json:"node"`
 	Result store.Result `json:"result"`
+	// Record is the run's host-call record (exec/hostabi encoding), kept
+	// with the request when the result is accepted.
+	Record []byte `json:"record,omitempty"`
+	// Storage is the run's storage transaction. It applies with an
+	// accepted, successful result, only if what the run read still holds
+	// (else the command fails with store.ErrStorageConflict and nothing
+	// changes); a failed run's is ignored.
+	Storage *store.ProgEffects `json:"storage,omitempty"`
 }
 
 func (c *Complete) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	effects := c.Storage
+	if !c.Result.Success {
+		effects = nil
+	}
+	// Everything that could refuse is checked before Complete writes, so
+	// a refused command changes nothing.
+	if len(c.Record) > store.MaxRecordBytes {
+		return r, fmt.Errorf("complete request %d: the run record is %d bytes, above the cap of %d: %w", c.ID, len(c.Record), store.MaxRecordBytes, store.ErrBadInput)
+	}
+	if effects != nil {
+		if err := tx.CheckProgEffects(effects); err != nil {
+			return r, err
+		}
+	}
 	r.Completed, err = tx.Complete(c.ID, c.Node, c.Result, now)
+	if err != nil || r.Completed != store.Accepted {
+		return r, err
+	}
+	if effects != nil {
+		if err := tx.ApplyProgEffects(effects); err != nil {
+			return r, err
+		}
+	}
+	if len(c.Record) > 0 {
+		err = tx.PutRecord(c.ID, c.Record)
+	}
 	return r, err
 }
 

@@ -145,7 +145,8 @@ func TestCommandTableCoversEveryCommand(t *testing.T) {
 }
 
 func isStoreError(err error) bool {
-	for _, e := range []error{store.ErrNotFound, store.ErrInvalidTransition, store.ErrNotHolder, store.ErrCursorRegression, store.ErrBadInput} {
+	for _, e := range []error{store.ErrNotFound, store.ErrInvalidTransition, store.ErrNotHolder, store.ErrCursorRegression, store.ErrBadInput,
+		store.ErrStorageConflict, store.ErrStorageQuota} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -1,5 +1,6 @@
 // Package egress is the one HTTP client for every fetch a node makes on a
-// caller's behalf (a request's WasmUrl today, a program's HTTP later).
+// caller's behalf (a request's WasmUrl with Get; a program's HTTP calls, any method,
+// with Fetch, which also checks the program's host allowlist before DNS).
 //
 // A URL comes from whoever posted a request on chain, so the client treats
 // it as hostile: only https (plain http too when Config.AllowHTTP is set,

@@ -175,6 +175,27 @@ func TestRedirectRechecked(t *testing.T) {
 // fakeDNS answers A queries from names and nothing else.
 func fakeDNS(t *testing.T, names map[string]netip.Addr) *net.Resolver {
 	t.Helper()
+	return dnsServer(t, func(name string) (netip.Addr, bool) {
+		ip, ok := names[name]
+		return ip, ok
+	})
+}
+
+// flippingDNS answers name with whatever next returns, asked anew for each
+// query.
+func flippingDNS(t *testing.T, name string, next func() netip.Addr) *net.Resolver {
+	t.Helper()
+	return dnsServer(t, func(n string) (netip.Addr, bool) {
+		if n != name {
+			return netip.Addr{}, false
+		}
+		return next(), true
+	})
+}
+
+// dnsServer answers A queries with answer.
+func dnsServer(t *testing.T, answer func(name string) (netip.Addr, bool)) *net.Resolver {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +221,7 @@ func fakeDNS(t *testing.T, names map[string]netip.Addr) *net.Resolver {
 			_ = b.StartQuestions()
 			_ = b.Question(q)
 			_ = b.StartAnswers()
-			if ip, ok := names[q.Name.String()]; ok && q.Type == dnsmessage.TypeA {
+			if ip, ok := answer(q.Name.String()); ok && q.Type == dnsmessage.TypeA {
 				_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: ip.As4()})
 			}
 			msg, err := b.Finish()

@@ -177,7 +177,11 @@ type Result struct {
 	CompileMs       *uint64 `json:"compile_ms,omitempty"`
 	CompilationNote string  `json:"compilation_note,omitempty"`
 	WasmHash        string  `json:"wasm_hash,omitempty"`
-	Attestation     []byte  `json:"attestation,omitempty"`
+	// RecordHash is the sha256 (hex) of the run's host-call record; empty
+	// when the program made no host call. Executors that agree saw the same
+	// answers from the world.
+	RecordHash  string `json:"record_hash,omitempty"`
+	Attestation []byte `json:"attestation,omitempty"`
 
 	// Filled in by the store.
 	Node       string    `json:"node"`

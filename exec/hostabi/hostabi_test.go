@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
 	outexec "github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/exec/hostabi"
+	"github.com/outlayer/outlayer/internal/wasmtest"
 )
 
 func TestMain(m *testing.M) {
@@ -24,33 +22,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var probe struct {
-	once sync.Once
-	wasm []byte
-	err  error
-}
-
-// probeWasm builds testdata/hostprobe (a Go program using the SDK) once.
+// probeWasm builds testdata/hostprobe, a Go program using the SDK.
 func probeWasm(t testing.TB) []byte {
 	t.Helper()
-	probe.once.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		out := filepath.Join(os.TempDir(), fmt.Sprintf("hostprobe-%d.wasm", os.Getpid()))
-		defer os.Remove(out)
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./exec/hostabi/testdata/hostprobe")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			probe.err = fmt.Errorf("building hostprobe: %v\n%s", err, msg)
-			return
-		}
-		probe.wasm, probe.err = os.ReadFile(out)
-	})
-	if probe.err != nil {
-		t.Fatal(probe.err)
-	}
-	return probe.wasm
+	return wasmtest.Build(t, "./exec/hostabi/testdata/hostprobe")
 }
 
 // fakeWorld is a Handler with an in-memory storage and canned answers, to

@@ -1,0 +1,257 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Program storage: the key-value data programs keep between runs
+// (outlayer_v1's storage functions), and the run records that say what each
+// run observed. The daemon decides the namespaces (which program, which
+// caller, which scope); here a namespace is an opaque, prefix-free byte
+// string and a run's storage work arrives as ProgEffects, applied with its
+// result by the consensus Complete command.
+//
+// The buckets are created on first write, so stores and snapshots from
+// before program storage need no migration.
+var (
+	bucketProgKV    = []byte("prog_kv")     // namespace ‖ key → value
+	bucketProgUsage = []byte("prog_usage")  // code identity → bytes stored (u64)
+	bucketRecords   = []byte("run_records") // request id → run record
+)
+
+// Errors of program storage.
+var (
+	// ErrStorageConflict: something a run read changed before its writes
+	// could apply; the run must be done again.
+	ErrStorageConflict = errors.New("storage changed since the run read it")
+	// ErrStorageQuota: the writes would put the program above its quota.
+	ErrStorageQuota = errors.New("storage quota exceeded")
+)
+
+// Limits of program storage and records.
+const (
+	MaxProgKeyBytes   = 512
+	MaxProgValueBytes = 64 << 10
+	// MaxRecordBytes bounds a run record kept with a request.
+	MaxRecordBytes = 8 << 20
+)
+
+// ProgRead is a value a run read from the store (not from its own writes):
+// the run is valid only while the key still holds exactly this.
+type ProgRead struct {
+	NS      []byte `json:"ns"`
+	Key     []byte `json:"key"`
+	Present bool   `json:"present"`
+	Value   []byte `json:"value,omitempty"`
+}
+
+// ProgRange is a page of keys a run listed from the store: valid while
+// the same query gives the same keys.
+type ProgRange struct {
+	NS     []byte   `json:"ns"`
+	Prefix []byte   `json:"prefix,omitempty"`
+	After  []byte   `json:"after,omitempty"`
+	Limit  int      `json:"limit"`
+	Keys   [][]byte `json:"keys,omitempty"`
+}
+
+// ProgWrite is one key's final state after a run: a value, or deleted.
+type ProgWrite struct {
+	NS     []byte `json:"ns"`
+	Key    []byte `json:"key"`
+	Value  []byte `json:"value,omitempty"`
+	Delete bool   `json:"delete,omitempty"`
+}
+
+// ProgEffects is a run's storage transaction: what it read and what it
+// wrote, for one program (Code, its identity for the quota).
+type ProgEffects struct {
+	Code   string      `json:"code"`
+	Quota  uint64      `json:"quota"`
+	Reads  []ProgRead  `json:"reads,omitempty"`
+	Ranges []ProgRange `json:"ranges,omitempty"`
+	Writes []ProgWrite `json:"writes,omitempty"`
+}
+
+func progKey(ns, key []byte) []byte {
+	out := make([]byte, 0, len(ns)+len(key))
+	return append(append(out, ns...), key...)
+}
+
+// ProgGet returns the value of key in namespace ns.
+func (t *Tx) ProgGet(ns, key []byte) ([]byte, bool) {
+	b := t.tx.Bucket(bucketProgKV)
+	if b == nil {
+		return nil, false
+	}
+	v := b.Get(progKey(ns, key))
+	if v == nil {
+		return nil, false
+	}
+	return bytes.Clone(v), true
+}
+
+// ProgList returns up to limit keys of namespace ns that start with prefix
+// and sort after after (all of them when after is empty), in byte order,
+// without the namespace.
+func (t *Tx) ProgList(ns, prefix, after []byte, limit int) [][]byte {
+	b := t.tx.Bucket(bucketProgKV)
+	if b == nil || limit <= 0 {
+		return nil
+	}
+	full := progKey(ns, prefix)
+	c := b.Cursor()
+	var k []byte
+	if len(after) > 0 && bytes.Compare(progKey(ns, after), full) > 0 {
+		k, _ = c.Seek(progKey(ns, after))
+		if k != nil && bytes.Equal(k, progKey(ns, after)) {
+			k, _ = c.Next()
+		}
+	} else {
+		k, _ = c.Seek(full)
+	}
+	var out [][]byte
+	for ; k != nil && bytes.HasPrefix(k, full) && len(out) < limit; k, _ = c.Next() {
+		out = append(out, bytes.Clone(k[len(ns):]))
+	}
+	return out
+}
+
+// ProgUsage is the bytes (keys and values) a program stores.
+func (t *Tx) ProgUsage(code string) uint64 {
+	b := t.tx.Bucket(bucketProgUsage)
+	if b == nil {
+		return 0
+	}
+	if v := b.Get([]byte(code)); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// CheckProgEffects reports whether e can apply now: ErrStorageConflict when
+// something it read changed, ErrStorageQuota when its writes do not fit,
+// ErrBadInput for a malformed write. It writes nothing.
+func (t *Tx) CheckProgEffects(e *ProgEffects) error {
+	if e.Code == "" {
+		return badInput("storage effects name no program")
+	}
+	for _, r := range e.Reads {
+		v, ok := t.ProgGet(r.NS, r.Key)
+		if ok != r.Present || !bytes.Equal(v, r.Value) {
+			return fmt.Errorf("key %q: %w", r.Key, ErrStorageConflict)
+		}
+	}
+	for _, r := range e.Ranges {
+		got := t.ProgList(r.NS, r.Prefix, r.After, r.Limit)
+		if len(got) != len(r.Keys) {
+			return fmt.Errorf("keys listed under %q: %w", r.Prefix, ErrStorageConflict)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], r.Keys[i]) {
+				return fmt.Errorf("keys listed under %q: %w", r.Prefix, ErrStorageConflict)
+			}
+		}
+	}
+	_, err := t.progUsageAfter(e)
+	return err
+}
+
+// progUsageAfter is the program's usage once e's writes apply.
+func (t *Tx) progUsageAfter(e *ProgEffects) (uint64, error) {
+	used := int64(t.ProgUsage(e.Code))
+	for _, w := range e.Writes {
+		if len(w.NS) == 0 || len(w.Key) == 0 || len(w.Key) > MaxProgKeyBytes || len(w.Value) > MaxProgValueBytes {
+			return 0, badInput("storage write of key %q (%d bytes, value %d bytes) is outside the limits", w.Key, len(w.Key), len(w.Value))
+		}
+		if old, ok := t.ProgGet(w.NS, w.Key); ok {
+			used -= int64(len(w.Key) + len(old))
+		}
+		if !w.Delete {
+			used += int64(len(w.Key) + len(w.Value))
+		}
+	}
+	if used < 0 {
+		used = 0
+	}
+	if e.Quota > 0 && uint64(used) > e.Quota && uint64(used) > t.ProgUsage(e.Code) {
+		return 0, fmt.Errorf("the program would store %d bytes, above its quota of %d: %w", used, e.Quota, ErrStorageQuota)
+	}
+	return uint64(used), nil
+}
+
+// ApplyProgEffects checks e (CheckProgEffects) and applies its writes.
+func (t *Tx) ApplyProgEffects(e *ProgEffects) error {
+	if err := t.CheckProgEffects(e); err != nil {
+		return err
+	}
+	used, err := t.progUsageAfter(e)
+	if err != nil {
+		return err
+	}
+	kv, err := t.tx.CreateBucketIfNotExists(bucketProgKV)
+	if err != nil {
+		return err
+	}
+	usage, err := t.tx.CreateBucketIfNotExists(bucketProgUsage)
+	if err != nil {
+		return err
+	}
+	for _, w := range e.Writes {
+		if w.Delete {
+			err = kv.Delete(progKey(w.NS, w.Key))
+		} else {
+			err = kv.Put(progKey(w.NS, w.Key), w.Value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return usage.Put([]byte(e.Code), u64key(used))
+}
+
+// PutRecord keeps a run's record with its request.
+func (t *Tx) PutRecord(id uint64, record []byte) error {
+	if len(record) > MaxRecordBytes {
+		return badInput("the run record of request %d is %d bytes, above the cap of %d", id, len(record), MaxRecordBytes)
+	}
+	b, err := t.tx.CreateBucketIfNotExists(bucketRecords)
+	if err != nil {
+		return err
+	}
+	return b.Put(u64key(id), record)
+}
+
+// Record returns the run record kept with request id.
+func (t *Tx) Record(id uint64) ([]byte, bool) {
+	b := t.tx.Bucket(bucketRecords)
+	if b == nil {
+		return nil, false
+	}
+	v := b.Get(u64key(id))
+	if v == nil {
+		return nil, false
+	}
+	return bytes.Clone(v), true
+}
+
+// ProgGet reads one program storage value from the replica.
+func (s *Store) ProgGet(ns, key []byte) (v []byte, ok bool, err error) {
+	err = s.View(func(tx *Tx) error { v, ok = tx.ProgGet(ns, key); return nil })
+	return v, ok, err
+}
+
+// ProgList lists program storage keys from the replica (Tx.ProgList).
+func (s *Store) ProgList(ns, prefix, after []byte, limit int) (keys [][]byte, err error) {
+	err = s.View(func(tx *Tx) error { keys = tx.ProgList(ns, prefix, after, limit); return nil })
+	return keys, err
+}
+
+// Record returns the run record of request id from the replica.
+func (s *Store) Record(id uint64) (rec []byte, ok bool, err error) {
+	err = s.View(func(tx *Tx) error { rec, ok = tx.Record(id); return nil })
+	return rec, ok, err
+}
