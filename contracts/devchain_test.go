@@ -378,10 +378,10 @@ func TestRejectedCallsChangeNothing(t *testing.T) {
 		}, "max_execution_seconds must be between 1 and 180"},
 		{"untagged code source", func() error {
 			return request(map[string]any{"code_source": map[string]any{"repo": "r", "commit": "c"}, "resource_limits": limits}, estimate)
-		}, "Failed to deserialize input from JSON: field `code_source`: expected {\"GitHub\":{...}} or {\"WasmUrl\":{...}}"},
+		}, "Failed to deserialize input from JSON: field `code_source`: expected {\"GitHub\":{...}}, {\"WasmUrl\":{...}} or {\"Project\""},
 		{"unknown code source variant", func() error {
 			return request(map[string]any{"code_source": map[string]any{"Ipfs": map[string]any{"cid": "x"}}, "resource_limits": limits}, estimate)
-		}, "field `code_source`: unknown variant, expected `GitHub` or `WasmUrl`"},
+		}, "field `code_source`: unknown variant, expected `GitHub`, `WasmUrl` or `Project`"},
 		{"bad wasm hash", func() error {
 			return request(map[string]any{"code_source": map[string]any{"WasmUrl": map[string]any{"url": "https://x/y.wasm", "hash": "abc"}}}, estimate)
 		}, "field `code_source.WasmUrl.hash`: expected the hex SHA-256"},
@@ -389,7 +389,7 @@ func TestRejectedCallsChangeNothing(t *testing.T) {
 			a := ok
 			a.Params = &contracts.RequestParams{ForceRebuild: true}
 			return request(a, estimate)
-		}, "force_rebuild is not allowed for WasmUrl sources"},
+		}, "force_rebuild is not applicable for WasmUrl code source"},
 		{"non-operator resolve", func() error {
 			_, err := w.call(w.alice, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
 				RequestID: req.RequestID, Response: contracts.ExecutionResponse{Success: true}}, near.U128{})

@@ -108,24 +108,33 @@ func (e *Event) DecodeList(name string, out any) error {
 }
 
 // RequestData is the JSON object carried, as a string, in an
-// execution_requested event: upstream's keys in upstream's order, then
-// payer_account_id and input_data_in_state (true when the input was too
-// large for the log and must be read with get_request).
+// execution_requested event: upstream HEAD's keys in HEAD's order, then
+// payer_account_id. SenderID is the transaction's signer and PredecessorID
+// the immediate caller (HEAD's meaning); InputDataInState is true when the
+// input was too large for the log and must be read with get_request.
+// CodeSource is the resolved source; ProjectID and ProjectUUID are set for
+// a Project source only. AttachedUSD is always "0" and UseBoundIdentity
+// false: this contract refuses both features.
 type RequestData struct {
 	RequestID        uint64         `json:"request_id"`
 	SenderID         string         `json:"sender_id"`
+	PredecessorID    string         `json:"predecessor_id"`
 	CodeSource       CodeSource     `json:"code_source"`
 	ResourceLimits   ResourceLimits `json:"resource_limits"`
 	InputData        string         `json:"input_data"`
+	InputDataInState bool           `json:"input_data_in_state"`
 	SecretsRef       *SecretsRef    `json:"secrets_ref"`
 	ResponseFormat   ResponseFormat `json:"response_format"`
 	Payment          near.U128      `json:"payment"`
+	AttachedUSD      near.U128      `json:"attached_usd"`
 	Timestamp        uint64         `json:"timestamp"`
 	CompileOnly      bool           `json:"compile_only"`
 	ForceRebuild     bool           `json:"force_rebuild"`
 	StoreOnFastFS    bool           `json:"store_on_fastfs"`
+	UseBoundIdentity bool           `json:"use_bound_identity"`
+	ProjectUUID      *string        `json:"project_uuid"`
+	ProjectID        *string        `json:"project_id"`
 	PayerAccountID   string         `json:"payer_account_id"`
-	InputDataInState bool           `json:"input_data_in_state"`
 }
 
 // ExecutionRequested is the execution_requested event's data. The wire
@@ -165,8 +174,9 @@ func (e *ExecutionRequested) UnmarshalJSON(b []byte) error {
 }
 
 // ExecutionCompleted is the execution_completed event's data: upstream's
-// fields, plus request_id first and payer_account_id and timed_out last.
-// It is logged for every settled request, timeouts included.
+// fields (SenderID is the signer, as at HEAD), plus request_id first and
+// payer_account_id, timed_out, predecessor_id and project_id last. It is
+// logged for every settled request, timeouts included.
 type ExecutionCompleted struct {
 	RequestID       uint64          `json:"request_id"`
 	SenderID        string          `json:"sender_id"`
@@ -180,6 +190,8 @@ type ExecutionCompleted struct {
 	Timestamp       uint64          `json:"timestamp"`
 	PayerAccountID  string          `json:"payer_account_id"`
 	TimedOut        bool            `json:"timed_out"`
+	PredecessorID   string          `json:"predecessor_id"`
+	ProjectID       *string         `json:"project_id"`
 }
 
 // ExecutionCancelled is logged when a request is cancelled with a full

@@ -8,12 +8,20 @@ import (
 	"github.com/outlayer/outlayer/contracts/near"
 )
 
-// SecretAccessor says which code may see a secret: {"Repo":{repo, branch}}
-// or {"WasmHash":{hash}}. Exactly one field is set. The contract strips
-// http(s):// and trailing slashes from Repo.Repo before storing or looking up.
+// SecretAccessor says which code may see a secret: {"Repo":{repo, branch}},
+// {"WasmHash":{hash}} or {"Project":{project_id}} (every version of a
+// project; store_secrets requires the project to exist). Exactly one field
+// is set. The contract strips http(s):// and trailing slashes from
+// Repo.Repo before storing or looking up.
 type SecretAccessor struct {
 	Repo     *RepoAccessor
 	WasmHash *WasmHashAccessor
+	Project  *ProjectAccessor
+}
+
+// ProjectAccessor is a project, "<owner>/<name>".
+type ProjectAccessor struct {
+	ProjectID string `json:"project_id"`
 }
 
 // RepoAccessor is a repository, optionally one branch (nil: every branch).
@@ -29,13 +37,21 @@ type WasmHashAccessor struct {
 
 // MarshalJSON implements json.Marshaler.
 func (a SecretAccessor) MarshalJSON() ([]byte, error) {
+	n := 0
+	for _, set := range []bool{a.Repo != nil, a.WasmHash != nil, a.Project != nil} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case a.Repo != nil && a.WasmHash == nil:
+	case n != 1:
+		return nil, errors.New("secret accessor must set exactly one of Repo, WasmHash and Project")
+	case a.Repo != nil:
 		return encodeVariant("Repo", a.Repo)
-	case a.WasmHash != nil && a.Repo == nil:
+	case a.WasmHash != nil:
 		return encodeVariant("WasmHash", a.WasmHash)
 	default:
-		return nil, errors.New("secret accessor must set exactly one of Repo and WasmHash")
+		return encodeVariant("Project", a.Project)
 	}
 }
 
@@ -53,8 +69,11 @@ func (a *SecretAccessor) UnmarshalJSON(b []byte) error {
 	case "WasmHash":
 		a.WasmHash = new(WasmHashAccessor)
 		return json.Unmarshal(body, a.WasmHash)
+	case "Project":
+		a.Project = new(ProjectAccessor)
+		return json.Unmarshal(body, a.Project)
 	default:
-		return fmt.Errorf("decoding secret accessor: unknown variant %q (want Repo or WasmHash)", tag)
+		return fmt.Errorf("decoding secret accessor: unknown variant %q (want Repo, WasmHash or Project)", tag)
 	}
 }
 

@@ -170,6 +170,48 @@ func (c *CodeSource) UnmarshalJSON(b []byte) error {
 	}
 }
 
+// ProjectSource runs a project's version: VersionKey names one (the wasm
+// hash, or "<repo>@<commit>"), nil runs the active version.
+type ProjectSource struct {
+	ProjectID  string  `json:"project_id"`
+	VersionKey *string `json:"version_key"`
+}
+
+// ExecutionSource is upstream HEAD's `source`: a CodeSource or
+// {"Project":{project_id, version_key}}. Exactly one of Code and Project is
+// set. The contract resolves a Project to one version's CodeSource.
+type ExecutionSource struct {
+	Code    *CodeSource
+	Project *ProjectSource
+}
+
+// MarshalJSON implements json.Marshaler.
+func (e ExecutionSource) MarshalJSON() ([]byte, error) {
+	switch {
+	case e.Code != nil && e.Project == nil:
+		return e.Code.MarshalJSON()
+	case e.Project != nil && e.Code == nil:
+		return encodeVariant("Project", e.Project)
+	default:
+		return nil, errors.New("execution source must set exactly one of Code and Project")
+	}
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (e *ExecutionSource) UnmarshalJSON(b []byte) error {
+	tag, body, err := decodeVariant(b, "execution source")
+	if err != nil {
+		return err
+	}
+	*e = ExecutionSource{}
+	if tag == "Project" {
+		e.Project = new(ProjectSource)
+		return json.Unmarshal(body, e.Project)
+	}
+	e.Code = new(CodeSource)
+	return e.Code.UnmarshalJSON(b)
+}
+
 // ---------------------------------------------------------------------------
 // Request arguments.
 
@@ -210,15 +252,18 @@ type SecretsRef struct {
 }
 
 // RequestExecutionArgs are request_execution's arguments. A nil
-// ResourceLimits makes the request compile-only (upstream's rule).
+// ResourceLimits makes the request compile-only (upstream's rule). Set
+// exactly one of Source (upstream HEAD's name) and CodeSource (the older
+// name, a CodeSource only); the contract reads both with one meaning.
 type RequestExecutionArgs struct {
-	CodeSource     CodeSource      `json:"code_source"`
-	ResourceLimits *ResourceLimits `json:"resource_limits,omitempty"`
-	InputData      *string         `json:"input_data,omitempty"`
-	SecretsRef     *SecretsRef     `json:"secrets_ref,omitempty"`
-	ResponseFormat ResponseFormat  `json:"response_format,omitempty"`
-	PayerAccountID string          `json:"payer_account_id,omitempty"`
-	Params         *RequestParams  `json:"params,omitempty"`
+	Source         *ExecutionSource `json:"source,omitempty"`
+	CodeSource     CodeSource       `json:"code_source,omitzero"`
+	ResourceLimits *ResourceLimits  `json:"resource_limits,omitempty"`
+	InputData      *string          `json:"input_data,omitempty"`
+	SecretsRef     *SecretsRef      `json:"secrets_ref,omitempty"`
+	ResponseFormat ResponseFormat   `json:"response_format,omitempty"`
+	PayerAccountID string           `json:"payer_account_id,omitempty"`
+	Params         *RequestParams   `json:"params,omitempty"`
 }
 
 // NewArgs are the OutLayer contract's init arguments.
@@ -525,6 +570,16 @@ type ExecutionRequest struct {
 	BlockHeight   uint64  `json:"block_height"`
 	Resolved      bool    `json:"resolved"`
 	Pricing       Pricing `json:"pricing"`
+	// SignerID signed the transaction (upstream HEAD's event sender_id);
+	// SenderID above is the immediate caller.
+	SignerID string `json:"signer_id"`
+	// ExecutionSource is what the caller sent; ResolvedSource (equal to
+	// CodeSource) is what runs.
+	ExecutionSource ExecutionSource `json:"execution_source"`
+	ResolvedSource  CodeSource      `json:"resolved_source"`
+	// ProjectID and ProjectUUID are set for a Project source only.
+	ProjectID   *string `json:"project_id"`
+	ProjectUUID *string `json:"project_uuid"`
 }
 
 // Stats is get_stats's [total_executions, total_fees_collected].

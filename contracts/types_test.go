@@ -37,8 +37,14 @@ func TestExecutionRequestRoundTrip(t *testing.T) {
 		`"secrets_ref":{"profile":"default","account_id":"alice.test.near"},"response_format":"Json","input_data":"{\"x\":1}",` +
 		`"payer_account_id":"alice.test.near","pending_output":{"Bytes":[0,1,255]},"output_submitted":true,` +
 		`"compile_only":false,"force_rebuild":false,"store_on_fastfs":false,"block_height":42,"resolved":false,` +
-		`"pricing":["1000000000000000000000","100000000000000","100000000000000000","100000000000000000"]}`
+		`"pricing":["1000000000000000000000","100000000000000","100000000000000000","100000000000000000"],` +
+		`"signer_id":"alice.test.near","execution_source":{"Project":{"project_id":"alice.test.near/app","version_key":null}},` +
+		`"resolved_source":{"GitHub":{"repo":"https://github.com/a/b","commit":"main","build_target":null}},` +
+		`"project_id":"alice.test.near/app","project_uuid":"p0000000000000001"}`
 	r := roundTrip[ExecutionRequest](t, lit)
+	if r.ExecutionSource.Project == nil || r.ExecutionSource.Project.VersionKey != nil || *r.ProjectUUID != "p0000000000000001" {
+		t.Errorf("project fields = %+v %v", r.ExecutionSource, r.ProjectUUID)
+	}
 	if r.Payment.String() != "340282366920938463463374607431768211455" {
 		t.Errorf("payment = %s, want u128 max", r.Payment)
 	}
@@ -53,6 +59,33 @@ func TestExecutionRequestRoundTrip(t *testing.T) {
 	}
 	if r.Pricing != DefaultPricing() {
 		t.Errorf("pricing = %+v", r.Pricing)
+	}
+}
+
+func TestExecutionSourceAndProjectAccessor(t *testing.T) {
+	p := roundTrip[ExecutionSource](t, `{"Project":{"project_id":"alice.near/app","version_key":"abc"}}`)
+	if p.Project == nil || p.Code != nil || *p.Project.VersionKey != "abc" {
+		t.Fatalf("project source = %+v", p)
+	}
+	g := roundTrip[ExecutionSource](t, `{"GitHub":{"repo":"https://github.com/a/b","commit":"main","build_target":null}}`)
+	if g.Code == nil || g.Code.GitHub == nil || g.Code.VersionKey() != "https://github.com/a/b@main" {
+		t.Fatalf("github source = %+v", g)
+	}
+	for _, bad := range []string{`{"Ipfs":{}}`, `{"Project":{},"GitHub":{}}`, `[]`} {
+		var e ExecutionSource
+		if err := json.Unmarshal([]byte(bad), &e); err == nil {
+			t.Errorf("decoded malformed execution source %s", bad)
+		}
+	}
+	if _, err := json.Marshal(ExecutionSource{}); err == nil {
+		t.Error("encoded an empty execution source")
+	}
+	a := roundTrip[SecretAccessor](t, `{"Project":{"project_id":"alice.near/app"}}`)
+	if a.Project == nil || a.Project.ProjectID != "alice.near/app" {
+		t.Fatalf("project accessor = %+v", a)
+	}
+	if _, err := json.Marshal(SecretAccessor{Project: a.Project, WasmHash: &WasmHashAccessor{}}); err == nil {
+		t.Error("encoded an accessor with two variants")
 	}
 }
 
@@ -218,10 +251,11 @@ func TestRegisterTypesRoundTrip(t *testing.T) {
 
 func TestParseEvents(t *testing.T) {
 	// execution_requested exactly as request_execution logs it.
-	rd := `{"request_id":0,"sender_id":"caller.test.near","code_source":{"WasmUrl":{"url":"https://h/x.wasm","hash":"` +
+	rd := `{"request_id":0,"sender_id":"alice.test.near","predecessor_id":"caller.test.near","code_source":{"WasmUrl":{"url":"https://h/x.wasm","hash":"` +
 		strings.Repeat("ab", 32) + `","build_target":null}},"resource_limits":{"max_instructions":1000000000,"max_memory_mb":128,` +
-		`"max_execution_seconds":60},"input_data":"in \"q\"","secrets_ref":null,"response_format":"Text","payment":"7000100000000000000000",` +
-		`"timestamp":99,"compile_only":false,"force_rebuild":false,"store_on_fastfs":false,"payer_account_id":"caller.test.near","input_data_in_state":false}`
+		`"max_execution_seconds":60},"input_data":"in \"q\"","input_data_in_state":false,"secrets_ref":null,"response_format":"Text",` +
+		`"payment":"7000100000000000000000","attached_usd":"0","timestamp":99,"compile_only":false,"force_rebuild":false,"store_on_fastfs":false,` +
+		`"use_bound_identity":false,"project_uuid":"p000000000000000a","project_id":"alice.test.near/app","payer_account_id":"caller.test.near"}`
 	rdString, _ := json.Marshal(rd)
 	line := `EVENT_JSON:{"standard":"near-outlayer","version":"1.0.0","event":"execution_requested","data":[{"request_data":` +
 		string(rdString) + `,"data_id":[` + strings.TrimSuffix(strings.Repeat("7,", 32), ",") + `],"timestamp":99}]}`
@@ -252,7 +286,7 @@ func TestParseEvents(t *testing.T) {
 	done := `{"request_id":0,"sender_id":"c.near","code_source":{"GitHub":{"repo":"r","commit":"c","build_target":null}},` +
 		`"resources_used":{"instructions":0,"time_ms":0,"compile_time_ms":null},"success":false,"error_message":"Execution timed out",` +
 		`"payment_charged":"1000000000000000000000","payment_refunded":"6000100000000000000000","compilation_note":null,"timestamp":5,` +
-		`"payer_account_id":"c.near","timed_out":true}`
+		`"payer_account_id":"c.near","timed_out":true,"predecessor_id":"c.near","project_id":null}`
 	roundTrip[ExecutionCompleted](t, done)
 	roundTrip[ExecutionCancelled](t, `{"request_id":1,"sender_id":"a.near","payer_account_id":"b.near","payment_refunded":"5","reason":"stale","timestamp":1}`)
 

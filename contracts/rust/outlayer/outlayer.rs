@@ -16,6 +16,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod projects;
 mod secrets;
 mod types;
 
@@ -112,7 +113,13 @@ struct Request {
     request_id: u64,
     data_id: [u8; 32],
     sender_id: String,
+    /// The transaction's signer (upstream HEAD's `sender_id` in events).
+    signer_id: String,
+    /// What the caller sent as `source` (or `code_source`).
+    execution_source: ExecutionSource,
+    /// The CodeSource that runs (a Project source resolved to a version).
     code_source: CodeSource,
+    project: Option<projects::ProjectRef>,
     resource_limits: ResourceLimits,
     payment: u128,
     timestamp: u64,
@@ -228,6 +235,11 @@ impl Request {
             ("block_height", Value::u64(self.block_height)),
             ("resolved", Value::Bool(self.resolved)),
             ("pricing", self.pricing.to_json_array()),
+            ("signer_id", Value::str(&self.signer_id)),
+            ("execution_source", self.execution_source.to_json()),
+            ("resolved_source", self.code_source.to_json()),
+            ("project_id", self.project.as_ref().map(|p| Value::str(&p.project_id)).unwrap_or(Value::Null)),
+            ("project_uuid", self.project.as_ref().map(|p| Value::str(&p.project_uuid)).unwrap_or(Value::Null)),
         ])
     }
 
@@ -257,7 +269,15 @@ impl Request {
             request_id: u("request_id"),
             data_id,
             sender_id: s("sender_id"),
+            signer_id: s("signer_id"),
+            execution_source: ExecutionSource::parse(get("execution_source"), "execution_source"),
             code_source: CodeSource::parse(get("code_source"), "code_source"),
+            project: match (get("project_id").as_str(), get("project_uuid").as_str()) {
+                (Some(id), Some(uuid)) => {
+                    Some(projects::ProjectRef { project_id: String::from(id), project_uuid: String::from(uuid) })
+                }
+                _ => None,
+            },
             resource_limits: ResourceLimits::parse(get("resource_limits"), "resource_limits"),
             payment: match get("payment").as_u128() {
                 Some(p) => p,
@@ -339,7 +359,7 @@ fn remove_request(id: u64) {
 // ---------------------------------------------------------------------------
 // Helpers.
 
-fn return_json(v: &Value) {
+pub(crate) fn return_json(v: &Value) {
     env::value_return(v.to_string().as_bytes());
 }
 
@@ -368,6 +388,11 @@ fn u128s(n: u128) -> String {
 
 fn u64s(n: u64) -> String {
     num::u64_to_string(n)
+}
+
+/// Whether the owner has paused the contract (for the other modules).
+pub(crate) fn is_paused_state() -> bool {
+    State::load().paused
 }
 
 // ---------------------------------------------------------------------------
@@ -413,7 +438,25 @@ pub extern "C" fn request_execution() {
     }
     let args = Args::from_input();
 
-    let code_source = CodeSource::parse(args.value("code_source"), "code_source");
+    let execution_source = match (args.opt("source"), args.opt("code_source")) {
+        (Some(v), None) => ExecutionSource::parse(v, "source"),
+        (None, Some(v)) => ExecutionSource::parse(v, "code_source"),
+        (Some(_), Some(_)) => env::panic_str(
+            "Give the code as `source` (upstream's current name) or `code_source` (the older name), not both",
+        ),
+        (None, None) => env::panic_str("missing field `source`: the code to run (GitHub, WasmUrl or Project)"),
+    };
+    let (code_source, project) = projects::resolve(&execution_source);
+    let head = HeadParams::parse(args.opt("params"), "params");
+    if head.attached_usd > 0 {
+        env::panic_str("params.attached_usd is not supported: this contract keeps no stablecoin balances (send \"0\" or leave it out)");
+    }
+    if head.use_bound_identity {
+        env::panic_str("params.use_bound_identity is not supported: this deployment has no bound identities (send false or leave it out)");
+    }
+    if head.project_uuid.is_some() && project.is_none() {
+        env::panic_str("params.project_uuid is set by the contract for a Project source; leave it null (run a project with {\"Project\":{\"project_id\":...}})");
+    }
     let limits_given = args.opt("resource_limits");
     let limits = match limits_given {
         Some(v) => ResourceLimits::parse(v, "resource_limits"),
@@ -428,7 +471,7 @@ pub extern "C" fn request_execution() {
 
     if params.force_rebuild {
         if let CodeSource::WasmUrl { .. } = code_source {
-            env::panic_str("force_rebuild is not allowed for WasmUrl sources: a prebuilt wasm is never compiled");
+            env::panic_str("force_rebuild is not applicable for WasmUrl code source: a prebuilt wasm is never compiled");
         }
     }
     if params.store_on_fastfs && !params.force_rebuild {
@@ -490,7 +533,10 @@ pub extern "C" fn request_execution() {
         request_id,
         data_id,
         sender_id: sender_id.clone(),
+        signer_id: env::signer_account_id(),
+        execution_source,
         code_source,
+        project,
         resource_limits: limits,
         payment,
         timestamp,
@@ -523,21 +569,29 @@ pub extern "C" fn request_execution() {
 /// double-encodes it), then the data id as 32 numbers and the timestamp.
 fn requested_event(req: &Request, with_input: bool) -> Value {
     let input = if with_input { req.input_data.clone().unwrap_or_default() } else { String::new() };
+    let opt = |v: Option<&String>| v.map(|s| Value::str(s)).unwrap_or(Value::Null);
+    // Upstream HEAD's keys in HEAD's order (sender_id is the signer,
+    // predecessor_id the immediate caller), then payer_account_id.
     let request_data = Value::object(vec![
         ("request_id", Value::u64(req.request_id)),
-        ("sender_id", Value::str(&req.sender_id)),
+        ("sender_id", Value::str(&req.signer_id)),
+        ("predecessor_id", Value::str(&req.sender_id)),
         ("code_source", req.code_source.to_json()),
         ("resource_limits", req.resource_limits.to_json()),
         ("input_data", Value::String(input)),
+        ("input_data_in_state", Value::Bool(!with_input && req.input_data.as_ref().map_or(false, |s| !s.is_empty()))),
         ("secrets_ref", req.secrets_ref.as_ref().map(|s| s.to_json()).unwrap_or(Value::Null)),
         ("response_format", Value::str(req.response_format.name())),
         ("payment", Value::u128_string(req.payment)),
+        ("attached_usd", Value::str("0")),
         ("timestamp", Value::u64(req.timestamp)),
         ("compile_only", Value::Bool(req.params.compile_only)),
         ("force_rebuild", Value::Bool(req.params.force_rebuild)),
         ("store_on_fastfs", Value::Bool(req.params.store_on_fastfs)),
+        ("use_bound_identity", Value::Bool(false)),
+        ("project_uuid", opt(req.project.as_ref().map(|p| &p.project_uuid))),
+        ("project_id", opt(req.project.as_ref().map(|p| &p.project_id))),
         ("payer_account_id", Value::str(&req.payer_account_id)),
-        ("input_data_in_state", Value::Bool(!with_input && req.input_data.as_ref().map_or(false, |s| !s.is_empty()))),
     ]);
     Value::object(vec![
         ("request_data", Value::String(request_data.to_string())),
@@ -707,7 +761,7 @@ pub extern "C" fn on_execution_response() {
         "execution_completed",
         Value::object(vec![
             ("request_id", Value::u64(req.request_id)),
-            ("sender_id", Value::str(&req.sender_id)),
+            ("sender_id", Value::str(&req.signer_id)),
             ("code_source", req.code_source.to_json()),
             ("resources_used", resp.resources_used.to_json()),
             ("success", Value::Bool(resp.success)),
@@ -718,6 +772,8 @@ pub extern "C" fn on_execution_response() {
             ("timestamp", Value::u64(env::block_timestamp())),
             ("payer_account_id", Value::str(&req.payer_account_id)),
             ("timed_out", Value::Bool(timed_out)),
+            ("predecessor_id", Value::str(&req.sender_id)),
+            ("project_id", req.project.as_ref().map(|p| Value::str(&p.project_id)).unwrap_or(Value::Null)),
         ]),
     );
 

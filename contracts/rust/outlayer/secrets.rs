@@ -35,6 +35,8 @@ const MAX_ACCESS_DEPTH: usize = 8;
 pub enum Accessor {
     Repo { repo: String, branch: Option<String> },
     WasmHash { hash: String },
+    /// Every version of a project (upstream HEAD's `Project` accessor).
+    Project { project_id: String },
 }
 
 /// Strip the scheme and trailing slashes, so `https://github.com/a/b/` and
@@ -53,7 +55,7 @@ impl Accessor {
     pub fn parse(v: &Value, path: &str) -> Accessor {
         let (tag, inner) = match v.as_variant() {
             Some(x) => x,
-            None => invalid(path, "expected {\"Repo\":{...}} or {\"WasmHash\":{...}}"),
+            None => invalid(path, "expected {\"Repo\":{...}}, {\"WasmHash\":{...}} or {\"Project\":{...}}"),
         };
         match tag {
             "Repo" => {
@@ -79,7 +81,20 @@ impl Accessor {
                     _ => invalid(&join(&p, "hash"), "expected 64 hex characters"),
                 }
             }
-            _ => invalid(path, "unknown variant, expected `Repo` or `WasmHash`"),
+            "Project" => {
+                let p = join(path, "Project");
+                match inner.get("project_id").and_then(|x| x.as_str()) {
+                    Some(id) if id.contains('/') && id.len() <= 256 && printable(id) => {
+                        Accessor::Project { project_id: String::from(id) }
+                    }
+                    _ => invalid(&join(&p, "project_id"), "expected \"<owner>/<name>\""),
+                }
+            }
+            "System" => invalid(
+                path,
+                "the System accessor is not stored as a secret here: payment keys are created with create_payment_key",
+            ),
+            _ => invalid(path, "unknown variant, expected `Repo`, `WasmHash` or `Project`"),
         }
     }
 
@@ -90,6 +105,9 @@ impl Accessor {
                 Value::object(vec![("repo", Value::str(repo)), ("branch", Value::opt_str(branch))]),
             ),
             Accessor::WasmHash { hash } => Value::tagged("WasmHash", Value::object(vec![("hash", Value::str(hash))])),
+            Accessor::Project { project_id } => {
+                Value::tagged("Project", Value::object(vec![("project_id", Value::str(project_id))]))
+            }
         }
     }
 }
@@ -414,6 +432,14 @@ fn commit(s: Secret, existing: Option<Secret>, new_index: Option<Vec<Value>>, at
 pub extern "C" fn store_secrets() {
     let args = Args::from_input();
     let accessor = Accessor::parse(args.value("accessor"), "accessor");
+    if let Accessor::Project { project_id } = &accessor {
+        if crate::projects::Project::load(project_id).is_none() {
+            let mut m = String::from("Project '");
+            m.push_str(project_id);
+            m.push_str("' does not exist");
+            env::panic_str(&m);
+        }
+    }
     let profile = parse_profile(&args);
     let ciphertext = parse_ciphertext(&args, "encrypted_secrets_base64");
     let access = access_condition(args.value("access"), "access", 0);

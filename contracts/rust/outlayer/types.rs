@@ -159,6 +159,20 @@ impl CodeSource {
         }
     }
 
+    /// The key this source has as a project version: the wasm hash, or
+    /// `"<repo>@<commit>"` (upstream's rule).
+    pub fn version_key(&self) -> String {
+        match self {
+            CodeSource::GitHub { repo, commit, .. } => {
+                let mut k = repo.clone();
+                k.push('@');
+                k.push_str(commit);
+                k
+            }
+            CodeSource::WasmUrl { hash, .. } => hash.clone(),
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         match self {
             CodeSource::GitHub { repo, commit, build_target } => Value::tagged(
@@ -176,6 +190,49 @@ impl CodeSource {
                     ("hash", Value::str(hash)),
                     ("build_target", Value::opt_str(build_target)),
                 ]),
+            ),
+        }
+    }
+}
+
+/// `ExecutionSource` (upstream HEAD's `source`): a CodeSource or
+/// `{"Project":{"project_id","version_key"?}}`. The contract resolves a
+/// Project to the CodeSource of one of its versions before it stores or
+/// emits anything, so workers only ever see a CodeSource.
+#[derive(Clone)]
+pub enum ExecutionSource {
+    Code(CodeSource),
+    Project { project_id: String, version_key: Option<String> },
+}
+
+impl ExecutionSource {
+    pub fn parse(v: &Value, path: &str) -> ExecutionSource {
+        match v.as_variant() {
+            Some(("Project", inner)) => {
+                let p = join(path, "Project");
+                expect_object(inner, &p);
+                let project_id = String::from(field_str(inner, &p, "project_id"));
+                if project_id.is_empty() || project_id.len() > 256 || !printable(&project_id) {
+                    invalid(&join(&p, "project_id"), "expected \"<owner>/<name>\"");
+                }
+                let version_key = field_opt_str(inner, &p, "version_key");
+                ExecutionSource::Project { project_id, version_key }
+            }
+            Some(("GitHub", _)) | Some(("WasmUrl", _)) => ExecutionSource::Code(CodeSource::parse(v, path)),
+            Some(_) => invalid(path, "unknown variant, expected `GitHub`, `WasmUrl` or `Project`"),
+            None => invalid(
+                path,
+                "expected {\"GitHub\":{...}}, {\"WasmUrl\":{...}} or {\"Project\":{\"project_id\":...,\"version_key\":...}}",
+            ),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            ExecutionSource::Code(c) => c.to_json(),
+            ExecutionSource::Project { project_id, version_key } => Value::tagged(
+                "Project",
+                Value::object(vec![("project_id", Value::str(project_id)), ("version_key", Value::opt_str(version_key))]),
             ),
         }
     }
@@ -310,6 +367,15 @@ pub struct RequestParams {
     pub compile_only: bool,
 }
 
+/// The RequestParams fields upstream HEAD added. They are read and checked
+/// by request_execution, never stored: `project_uuid` is the contract's to
+/// set, and the stablecoin and bound-identity features do not exist here.
+pub struct HeadParams {
+    pub project_uuid: Option<String>,
+    pub attached_usd: u128,
+    pub use_bound_identity: bool,
+}
+
 impl RequestParams {
     pub fn parse(v: &Value, path: &str) -> RequestParams {
         expect_object(v, path);
@@ -317,6 +383,27 @@ impl RequestParams {
             force_rebuild: field_bool_default(v, path, "force_rebuild"),
             store_on_fastfs: field_bool_default(v, path, "store_on_fastfs"),
             compile_only: field_bool_default(v, path, "compile_only"),
+        }
+    }
+}
+
+impl HeadParams {
+    pub fn parse(v: Option<&Value>, path: &str) -> HeadParams {
+        let v = match v {
+            Some(v) => v,
+            None => return HeadParams { project_uuid: None, attached_usd: 0, use_bound_identity: false },
+        };
+        let attached_usd = match v.get("attached_usd") {
+            Some(Value::Null) | None => 0,
+            Some(x) => match x.as_u128() {
+                Some(n) => n,
+                None => invalid(&join(path, "attached_usd"), "expected a decimal string (U128)"),
+            },
+        };
+        HeadParams {
+            project_uuid: field_opt_str(v, path, "project_uuid").filter(|s| !s.is_empty()),
+            attached_usd,
+            use_bound_identity: field_bool_default(v, path, "use_bound_identity"),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! integration example does: call `request_execution` with a deposit, and
 //! receive the program's output in a callback.
 //!
-//! run({"outlayer": AccountId, "code_source": CodeSource,
+//! run({"outlayer": AccountId, "source": ExecutionSource | "code_source": CodeSource,
 //!      "resource_limits"?, "input_data"?, "secrets_ref"?, "response_format"?,
 //!      "payer_account_id"?, "params"?, "gas_tgas"?: u64 (default 150)})  payable
-//!     Forwards the whole attached deposit to outlayer.request_execution
+//!     Forwards the whole attached deposit, and exactly the request
+//!     arguments it was given (upstream HEAD's `source` or the older
+//!     `code_source`, unchanged), to outlayer.request_execution
 //!     (with `gas_tgas` Tgas plus a weight-1 share of unused gas), then
 //!     calls back `on_output` on itself (10 Tgas). Returns the callback's
 //!     result. Refunds go to `payer_account_id`, which defaults to this
@@ -46,8 +48,10 @@ pub extern "C" fn run() {
     let gas = args.opt_u64("gas_tgas").unwrap_or(150).saturating_mul(TGAS);
 
     // Pass through exactly the request_execution arguments that were given.
-    let mut fields: Vec<(&str, Value)> = vec![("code_source", args.value("code_source").clone())];
-    for key in ["resource_limits", "input_data", "secrets_ref", "response_format", "payer_account_id", "params"] {
+    // `source` is upstream HEAD's name, `code_source` the older one; the
+    // caller forwards whichever it was given, under that name.
+    let mut fields: Vec<(&str, Value)> = Vec::new();
+    for key in ["source", "code_source", "resource_limits", "input_data", "secrets_ref", "response_format", "payer_account_id", "params"] {
         if let Some(v) = args.opt(key) {
             fields.push((key, v.clone()));
         }
