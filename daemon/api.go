@@ -43,6 +43,9 @@ func (n *Node) startHTTP() error {
 		mux.Handle(keystore.HTTPPrefix, n.keys.Handler())
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	if err := n.mountUI(mux); err != nil { // the dashboard at / (ui.go)
+		return err
+	}
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP API on %s: %w", n.cfg.HTTPAddr, err)

@@ -1,0 +1,277 @@
+package daemon
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/internal/httpjson"
+	"github.com/outlayer/outlayer/store"
+	"github.com/outlayer/outlayer/web"
+)
+
+// The web UI (package web) and the few JSON routes it needs beyond the
+// public API: filtered request lists, the WASM cache, and read-only chain
+// views relayed through the node (the chain head, the contract's copy of a
+// request, an account's secrets profiles). Everything here only reads.
+
+// uiChainTimeout bounds one relayed chain read.
+const uiChainTimeout = 10 * time.Second
+
+// uiScanLimit bounds how many stored requests one filtered list reads.
+const uiScanLimit = 2000
+
+// mountUI adds the UI's pages, assets and JSON routes to mux.
+func (n *Node) mountUI(mux *http.ServeMux) error {
+	mux.HandleFunc("GET /ui/api/requests", n.handleUIRequests)
+	mux.HandleFunc("GET /ui/api/programs", n.handleUIPrograms)
+	mux.HandleFunc("GET /ui/api/chain", n.handleUIChain)
+	mux.HandleFunc("GET /ui/api/chain/requests/{id}", n.handleUIChainRequest)
+	mux.HandleFunc("GET /ui/api/secrets", n.handleUISecrets)
+	return web.Mount(mux)
+}
+
+// uiFilter selects requests for the executions list.
+type uiFilter struct {
+	sender, status, program string
+}
+
+func (f uiFilter) match(j *store.Job) bool {
+	if f.sender != "" && j.Sender != f.sender {
+		return false
+	}
+	if f.status != "" && string(j.Status) != f.status {
+		return false
+	}
+	if f.program == "" {
+		return true
+	}
+	p := strings.ToLower(f.program)
+	var hay []string
+	if g := j.Code.Git; g != nil {
+		hay = append(hay, g.Repo, g.Commit)
+	}
+	if w := j.Code.Wasm; w != nil {
+		hay = append(hay, w.URL, w.Hash)
+	}
+	if j.Result != nil {
+		hay = append(hay, j.Result.WasmHash)
+	}
+	return slices.ContainsFunc(hay, func(s string) bool { return s != "" && strings.Contains(strings.ToLower(s), p) })
+}
+
+// handleUIRequests is the newest requests matching ?sender, ?status and
+// ?program (a substring of the repository, commit, URL or WASM hash), at
+// most ?limit (default 50), with ?after=ID returning only newer ones. It
+// reads at most uiScanLimit stored requests; "scanned_all" says whether
+// that covered every request.
+func (n *Node) handleUIRequests(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := uiFilter{sender: q.Get("sender"), status: q.Get("status"), program: strings.TrimSpace(q.Get("program"))}
+	if f.status != "" && !slices.Contains([]string{"queued", "assigned", "completed", "failed", "resolved", "expired"}, f.status) {
+		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of queued, assigned, completed, failed, resolved, expired", f.status))
+		return
+	}
+	limit := 50
+	if l := q.Get("limit"); l != "" {
+		v, err := strconv.Atoi(l)
+		if err != nil || v < 1 {
+			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("limit %q must be a positive number", l))
+			return
+		}
+		limit = min(v, 500)
+	}
+	// newer reports whether a request is newer than ?after (all are
+	// without it; request ids start at 0).
+	newer := func(uint64) bool { return true }
+	if a := q.Get("after"); a != "" {
+		after, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("after %q is not a request id", a))
+			return
+		}
+		newer = func(id uint64) bool { return id > after }
+	}
+	st := n.cons.Store()
+	out := []JobView{}
+	scanned, all := 0, false
+	page := store.Page{Limit: store.MaxPageSize}
+	for scanned < uiScanLimit && len(out) < limit {
+		var res store.PageResult
+		var err error
+		if f.sender != "" {
+			res, err = st.BySender(f.sender, page)
+		} else {
+			res, err = st.Latest(page)
+		}
+		if err != nil {
+			httpjson.Error(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		stop := false
+		for _, j := range res.Jobs {
+			scanned++
+			if !newer(j.ID) {
+				stop = true
+				break
+			}
+			if f.match(j) {
+				out = append(out, viewJob(j))
+				if len(out) == limit {
+					break
+				}
+			}
+		}
+		if res.NextToken == "" || stop {
+			all = true
+			break
+		}
+		page.Token = res.NextToken
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"requests": out, "scanned": scanned, "scanned_all": all})
+}
+
+// UIProgram is one module in the WASM cache as the Programs page shows it.
+type UIProgram struct {
+	Hash     string             `json:"hash"`
+	Size     uint64             `json:"size"`
+	StoredAt time.Time          `json:"stored_at"`
+	LastUsed time.Time          `json:"last_used"`
+	Sources  []store.BlobSource `json:"sources,omitempty"`
+	// Runs counts the recent requests (of the newest uiScanLimit) whose
+	// result ran this module; Builds those whose run compiled it.
+	Runs   int `json:"runs"`
+	Builds int `json:"builds"`
+	// BuildNote is the newest compilation note a result carried for it.
+	BuildNote string `json:"build_note,omitempty"`
+	// URLs are the WASM URLs recent requests named for it.
+	URLs []string `json:"urls,omitempty"`
+}
+
+// handleUIPrograms lists the WASM cache, newest first, with what recent
+// requests say about each module.
+func (n *Node) handleUIPrograms(w http.ResponseWriter, _ *http.Request) {
+	st := n.cons.Store()
+	var infos []*store.BlobInfo
+	if err := st.View(func(tx *store.Tx) error {
+		var err error
+		infos, err = tx.Blobs()
+		return err
+	}); err != nil {
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	byHash := map[string]*UIProgram{}
+	out := make([]*UIProgram, 0, len(infos))
+	for _, in := range infos {
+		p := &UIProgram{Hash: hex.EncodeToString(in.Hash[:]), Size: in.Size, StoredAt: in.StoredAt, LastUsed: in.LastUsed, Sources: in.Sources}
+		byHash[p.Hash] = p
+		out = append(out, p)
+	}
+	page := store.Page{Limit: store.MaxPageSize}
+	for scanned := 0; scanned < uiScanLimit; {
+		res, err := st.Latest(page)
+		if err != nil {
+			httpjson.Error(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		for _, j := range res.Jobs { // newest first
+			scanned++
+			if j.Result == nil {
+				continue
+			}
+			p := byHash[strings.ToLower(j.Result.WasmHash)]
+			if p == nil {
+				continue
+			}
+			p.Runs++
+			if j.Result.CompileMs != nil {
+				p.Builds++
+			}
+			if p.BuildNote == "" {
+				p.BuildNote = j.Result.CompilationNote
+			}
+			if wsrc := j.Code.Wasm; wsrc != nil && !slices.Contains(p.URLs, wsrc.URL) && len(p.URLs) < 5 {
+				p.URLs = append(p.URLs, wsrc.URL)
+			}
+		}
+		if res.NextToken == "" {
+			break
+		}
+		page.Token = res.NextToken
+	}
+	slices.SortStableFunc(out, func(a, b *UIProgram) int { return b.StoredAt.Compare(a.StoredAt) })
+	httpjson.Write(w, http.StatusOK, map[string]any{"programs": out})
+}
+
+// handleUIChain is the chain as this node sees it: the final head and the
+// watcher's cursor.
+func (n *Node) handleUIChain(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), uiChainTimeout)
+	defer cancel()
+	out := map[string]any{"contract": n.cfg.ContractID, "rpc": n.cfg.RPCURL}
+	if c, ok, err := n.cons.Store().Cursor(); err == nil && ok {
+		out["cursor"] = c
+	}
+	b, err := n.chain.Block(ctx, near.Final())
+	if err != nil {
+		out["head_error"] = "reading the chain head: " + err.Error()
+	} else {
+		out["head"] = map[string]any{"height": b.Header.Height, "hash": b.Header.Hash.String()}
+	}
+	httpjson.Write(w, http.StatusOK, out)
+}
+
+// handleUIChainRequest relays the contract's get_request view for a
+// request, unchanged (null once the request is settled), so the browser
+// can compare the node's copy with the chain's itself.
+func (n *Node) handleUIChainRequest(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("request id %q is not a number", r.PathValue("id")))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), uiChainTimeout)
+	defer cancel()
+	var raw json.RawMessage
+	if err := n.chain.ViewFunction(ctx, n.cfg.ContractID, contracts.MethodGetRequest, contracts.RequestIDArgs{RequestID: id}, &raw); err != nil {
+		httpjson.Error(w, http.StatusBadGateway, fmt.Sprintf("reading request %d from contract %s: %v", id, n.cfg.ContractID, err))
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"contract": n.cfg.ContractID, "request": raw})
+}
+
+// handleUISecrets relays the contract's list_user_secrets for ?account:
+// profile names, accessors and access conditions, never ciphertext.
+func (n *Node) handleUISecrets(w http.ResponseWriter, r *http.Request) {
+	account := r.URL.Query().Get("account")
+	if account == "" {
+		httpjson.Error(w, http.StatusBadRequest, "give the owner: /ui/api/secrets?account=ACCOUNT")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), uiChainTimeout)
+	defer cancel()
+	var list []contracts.UserSecretInfo
+	err := n.chain.ViewFunction(ctx, n.cfg.ContractID, contracts.MethodListUserSecrets, contracts.ListUserSecretsArgs{AccountID: account}, &list)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = http.StatusGatewayTimeout
+		}
+		httpjson.Error(w, code, fmt.Sprintf("listing %s's secrets on %s: %v", account, n.cfg.ContractID, err))
+		return
+	}
+	if list == nil {
+		list = []contracts.UserSecretInfo{}
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"contract": n.cfg.ContractID, "account": account, "secrets": list})
+}
