@@ -157,15 +157,19 @@ func (c *Enqueue) apply(tx *store.Tx, now time.Time) (r Result, err error) {
 	return r, err
 }
 
-// Assign leases a queued request to a node until LeaseUntil.
+// Assign leases a queued request to a node until LeaseUntil. Agree, when
+// above 1, is how many agreeing executors the request needs (fixed by its
+// first assignment; see store.Tx.AssignAgreeing); omitted for the plain
+// path, so those entries are what older binaries wrote.
 type Assign struct {
 	ID         uint64    `json:"id"`
 	Node       string    `json:"node"`
 	LeaseUntil time.Time `json:"lease_until"`
+	Agree      int       `json:"agree,omitempty"`
 }
 
 func (c *Assign) apply(tx *store.Tx, now time.Time) (r Result, err error) {
-	r.Job, err = tx.Assign(c.ID, c.Node, c.LeaseUntil, now)
+	r.Job, err = tx.AssignAgreeing(c.ID, c.Node, c.LeaseUntil, c.Agree, now)
 	return r, err
 }
 

@@ -55,6 +55,12 @@ func (s *Store) AssignedTo(node string) (jobs []*Job, err error) {
 	return jobs, err
 }
 
+// NodeAgreements returns every node's agreement counters, by peer id.
+func (s *Store) NodeAgreements() (m map[string]NodeAgreement, err error) {
+	err = s.View(func(tx *Tx) error { m, err = tx.NodeAgreements(); return err })
+	return m, err
+}
+
 // Latest returns one page of history, newest first.
 func (s *Store) Latest(p Page) (res PageResult, err error) {
 	err = s.View(func(tx *Tx) error { res, err = tx.Latest(p); return err })

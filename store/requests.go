@@ -285,8 +285,20 @@ func leaseKey(until time.Time, id uint64) []byte {
 // Assign does not bound attempts: RequeueExpired does, and a scheduler that
 // calls it before assigning never exceeds the bound.
 func (t *Tx) Assign(id uint64, node string, leaseUntil, now time.Time) (*Job, error) {
+	return t.AssignAgreeing(id, node, leaseUntil, 1, now)
+}
+
+// AssignAgreeing is Assign for a request that needs k agreeing executors
+// (k <= 1: one, the plain path). The first assignment fixes k on the
+// request (Job.Agreement); later ones keep it whatever they pass. A node
+// that already returned a result for the request is refused
+// (ErrInvalidTransition): its executors are distinct nodes.
+func (t *Tx) AssignAgreeing(id uint64, node string, leaseUntil time.Time, k int, now time.Time) (*Job, error) {
 	if err := checkNow(now); err != nil {
 		return nil, err
+	}
+	if k < 0 || k > MaxAgreement {
+		return nil, badInput("assign request %d: %d agreeing executors asked; between 1 and %d are allowed", id, k, MaxAgreement)
 	}
 	if node == "" {
 		return nil, badInput("assign request %d: node id is empty", id)
@@ -302,6 +314,9 @@ func (t *Tx) Assign(id uint64, node string, leaseUntil, now time.Time) (*Job, er
 	if err != nil {
 		return nil, err
 	}
+	if job.Agreement.Ran(node) {
+		return nil, fmt.Errorf("assign request %d to %s: that node already returned a result for it; its executors must be distinct: %w", id, node, ErrInvalidTransition)
+	}
 	switch {
 	case job.Status == StatusQueued:
 	case job.Status == StatusAssigned && !now.Before(job.LeaseUntil):
@@ -315,6 +330,9 @@ func (t *Tx) Assign(id uint64, node string, leaseUntil, now time.Time) (*Job, er
 	}
 	if err := t.bucket(bucketQueue).Delete(u64key(id)); err != nil {
 		return nil, err
+	}
+	if k > 1 && job.Agreement == nil {
+		job.Agreement = &Agreement{K: k}
 	}
 	t.setStatus(job, StatusAssigned)
 	job.Node = node
@@ -384,16 +402,22 @@ func (t *Tx) Complete(id uint64, node string, res Result, now time.Time) (Comple
 		if err := t.endLease(job, AttemptCompleted, now); err != nil {
 			return 0, err
 		}
+		job.UpdatedAt = now
+		if job.Agreement != nil {
+			if err := t.completeAgreeing(job, res); err != nil {
+				return 0, err
+			}
+			return Accepted, t.putJob(job)
+		}
 		t.setStatus(job, StatusCompleted)
 		job.Result = &res
-		job.UpdatedAt = now
 		job.DoneAt = now
 		if err := t.bucket(bucketUnresolved).Put(u64key(id), nil); err != nil {
 			return 0, err
 		}
 		return Accepted, t.putJob(job)
 	}
-	if job.Result != nil && job.Result.Node == node {
+	if (job.Result != nil && job.Result.Node == node) || job.Agreement.Ran(node) {
 		return Duplicate, nil
 	}
 	last := -1
@@ -469,14 +493,16 @@ func (t *Tx) Release(id uint64, node string, now time.Time) (*Job, error) {
 }
 
 // countedAttempts is the number of attempts that count toward the attempt
-// bound: every lease except released ones. A release is a node stepping
-// aside (a graceful shutdown), not the request failing to run; counting it
-// would let a rolling restart of the cluster fail requests that never
-// misbehaved.
+// bound: every lease except released and completed ones. A release is a
+// node stepping aside (a graceful shutdown), not the request failing to
+// run; counting it would let a rolling restart of the cluster fail requests
+// that never misbehaved. A completed attempt is an executor of a k-of-n
+// request that did its part (with k = 1 a completed attempt ends the
+// request, so it is never counted anyway).
 func countedAttempts(job *Job) int {
 	n := 0
 	for i := range job.Attempts {
-		if job.Attempts[i].Outcome != AttemptReleased {
+		if o := job.Attempts[i].Outcome; o != AttemptReleased && o != AttemptCompleted {
 			n++
 		}
 	}

@@ -62,11 +62,13 @@ var (
 	bucketBlobSource = []byte("idx_blob_src") // repo ‖ 0 ‖ commit ‖ 0 ‖ target → hash
 	bucketNodes      = []byte("nodes")        // peer id → Node
 	bucketKeystore   = []byte("keystore")     // name → sealed bytes
+	bucketAgreement  = []byte("node_agree")   // peer id → NodeAgreement
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketRequests, bucketQueue, bucketLeases, bucketByNode,
 		bucketUnresolved, bucketBySender, bucketBlobs, bucketBlobInfo,
 		bucketBlobLRU, bucketBlobSource, bucketNodes, bucketKeystore,
+		bucketAgreement,
 	}
 
 	keySchema    = []byte("schema_version")
@@ -474,6 +476,7 @@ func checkContent(tx *bolt.Tx) error {
 	}{
 		{bucketBlobInfo, func() any { return new(BlobInfo) }},
 		{bucketNodes, func() any { return new(Node) }},
+		{bucketAgreement, func() any { return new(NodeAgreement) }},
 	} {
 		if err := tx.Bucket(b.name).ForEach(func(k, v []byte) error {
 			if err := json.Unmarshal(v, b.into()); err != nil {

@@ -182,6 +182,11 @@ type Result struct {
 	// answers from the world.
 	RecordHash  string `json:"record_hash,omitempty"`
 	Attestation []byte `json:"attestation,omitempty"`
+	// Signature is the executor's ed25519 signature over the result's
+	// claim, made with SignerKey (its node key, "ed25519:<base58>", the key
+	// the contract knows it by). Empty from a node that could not sign.
+	Signature []byte `json:"signature,omitempty"`
+	SignerKey string `json:"signer_key,omitempty"`
 
 	// Filled in by the store.
 	Node       string    `json:"node"`
@@ -224,6 +229,10 @@ type Job struct {
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	Attempts   []Attempt `json:"attempts,omitempty"`
 	Result     *Result   `json:"result,omitempty"`
+	// Agreement is the k-of-n record (every executor's result, the
+	// dissent) of a request that needs more than one executor; nil for
+	// k = 1. Result is the majority's result once one formed.
+	Agreement *Agreement `json:"agreement,omitempty"`
 	// Error says why the request failed or expired.
 	Error     string    `json:"error,omitempty"`
 	ResolveTx string    `json:"resolve_tx,omitempty"`

@@ -102,3 +102,9 @@ func (s *Store) PutSealed(name string, sealed []byte) error {
 func (s *Store) DeleteSealed(name string) error {
 	return s.Update(func(tx *Tx) error { return tx.DeleteSealed(name) })
 }
+
+// AssignAgreeing runs Tx.AssignAgreeing in its own transaction.
+func (s *Store) AssignAgreeing(id uint64, node string, leaseUntil time.Time, k int, now time.Time) (job *Job, err error) {
+	err = s.Update(func(tx *Tx) error { job, err = tx.AssignAgreeing(id, node, leaseUntil, k, now); return err })
+	return job, err
+}
