@@ -15,6 +15,7 @@ import (
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/exec/build"
+	"github.com/outlayer/outlayer/store"
 )
 
 // Config is everything one node needs. Zero fields take the defaults listed
@@ -79,6 +80,14 @@ type Config struct {
 	BuildLease time.Duration
 	// MaxAttempts bounds how many nodes may try one request (default 3).
 	MaxAttempts int
+	// Agreement is k, how many distinct executors must return the same
+	// result before a request is resolved (default 1, the single-executor
+	// path); the contract's own requirement raises it, and the cluster's
+	// size caps it. See DESIGN.md, "Agreement".
+	Agreement int
+	// DissentLimit: a node outvoted this many times in a row is no longer
+	// assigned requests (default 3; see DESIGN.md, "Agreement").
+	DissentLimit int
 
 	// Build configures source builds. WorkDir defaults to DataDir/build.
 	Build build.Config
@@ -120,6 +129,9 @@ type Config struct {
 	// after a resolve landed and before it is recorded; returning true
 	// skips the recording, as a leader dying at that moment would.
 	afterResolveLanded func(ctx context.Context, id uint64, tx string) bool
+	// rigResult, when set (tests, through export_test.go), rewrites every
+	// result this node reports before it is signed: a node that lies.
+	rigResult func(r *store.Result)
 }
 
 func (c *Config) setDefaults() {
@@ -149,6 +161,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
+	}
+	if c.Agreement <= 0 {
+		c.Agreement = 1
+	}
+	if c.DissentLimit <= 0 {
+		c.DissentLimit = 3
 	}
 	if c.MaxWasmDownloadBytes <= 0 {
 		c.MaxWasmDownloadBytes = 32 << 20
@@ -190,6 +208,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OperatorKey == nil && c.OperatorKeyFile == "" {
 		errs = append(errs, errors.New("this node's operator key file is required (--operator-key)"))
+	}
+	if c.Agreement > store.MaxAgreement {
+		errs = append(errs, fmt.Errorf("--agreement %d: at most %d executors can be asked to agree", c.Agreement, store.MaxAgreement))
 	}
 	if c.YieldMarginBlocks >= c.YieldTimeoutBlocks {
 		errs = append(errs, fmt.Errorf("the yield margin (%d blocks) must be below the yield timeout (%d blocks)", c.YieldMarginBlocks, c.YieldTimeoutBlocks))

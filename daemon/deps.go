@@ -32,6 +32,8 @@ type replica interface {
 	Leases(until time.Time, limit int) ([]*store.Job, error)
 	AssignedTo(node string) ([]*store.Job, error)
 	Unresolved(limit int) ([]*store.Job, error)
+	Get(id uint64) (*store.Job, error)
+	NodeAgreements() (map[string]store.NodeAgreement, error)
 	Blob(h store.BlobHash) ([]byte, error)
 	BlobInfo(h store.BlobHash) (*store.BlobInfo, error)
 	BlobBySource(src store.BlobSource) (store.BlobHash, bool, error)
@@ -50,6 +52,8 @@ type members interface {
 	// Reachable lists the members this node can reach now, itself
 	// included.
 	Reachable() ([]string, error)
+	// All lists every member, reachable or not.
+	All() ([]string, error)
 }
 
 // chainReader is what the leader reads from the NEAR chain. *near.Client
@@ -85,6 +89,18 @@ type wakeup interface {
 type clusterMembers struct{ cons *consensus.Node }
 
 func (m clusterMembers) Self() string { return m.cons.PeerID().String() }
+
+func (m clusterMembers) All() ([]string, error) {
+	servers, err := m.cons.Servers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(servers))
+	for _, srv := range servers {
+		out = append(out, srv.ID.String())
+	}
+	return out, nil
+}
 
 func (m clusterMembers) Reachable() ([]string, error) {
 	servers, err := m.cons.Servers()

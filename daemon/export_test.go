@@ -1,6 +1,10 @@
 package daemon
 
-import "context"
+import (
+	"context"
+
+	"github.com/outlayer/outlayer/store"
+)
 
 // SetAfterResolveLanded installs a hook that runs after a resolve landed on
 // chain and before the leader records it; returning true skips the record.
@@ -16,3 +20,8 @@ func IsRunning(n *Node, id uint64) bool {
 	_, ok := n.worker.running[id]
 	return ok
 }
+
+// SetRigResult makes the node rewrite every result it reports (before
+// signing it): a node that lies, for the agreement tests. There is no
+// flag or config an operator could set to the same effect.
+func SetRigResult(c *Config, f func(r *store.Result)) { c.rigResult = f }

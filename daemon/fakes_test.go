@@ -20,6 +20,7 @@ import (
 
 type fakeReplica struct {
 	jobs     map[uint64]*store.Job
+	agree    map[string]store.NodeAgreement
 	blobs    map[store.BlobHash][]byte
 	bySource map[store.BlobSource]store.BlobHash
 	cursor   *store.Cursor
@@ -86,6 +87,21 @@ func (r *fakeReplica) Unresolved(limit int) ([]*store.Job, error) {
 	}), limit), nil
 }
 
+func (r *fakeReplica) Get(id uint64) (*store.Job, error) {
+	if j, ok := r.jobs[id]; ok {
+		return j, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+func (r *fakeReplica) NodeAgreements() (map[string]store.NodeAgreement, error) {
+	out := map[string]store.NodeAgreement{}
+	for k, v := range r.agree {
+		out[k] = v
+	}
+	return out, nil
+}
+
 func (r *fakeReplica) Blob(h store.BlobHash) ([]byte, error) {
 	if b, ok := r.blobs[h]; ok {
 		return b, nil
@@ -135,13 +151,21 @@ func commands[T consensus.Command](p *fakeProposer) []T {
 	return out
 }
 
+// fakeMembers: all, when nil, is reachable.
 type fakeMembers struct {
 	self      string
 	reachable []string
+	all       []string
 }
 
 func (m fakeMembers) Self() string                 { return m.self }
 func (m fakeMembers) Reachable() ([]string, error) { return m.reachable, nil }
+func (m fakeMembers) All() ([]string, error) {
+	if m.all == nil {
+		return m.reachable, nil
+	}
+	return m.all, nil
+}
 
 // fakeChain answers Block with height, ViewFunctionAt through view, and
 // CallFunction through call.

@@ -25,6 +25,8 @@ type metrics struct {
 	resolves      *prometheus.CounterVec // outcome=resolved|terminal|error
 	resolveBlocks prometheus.Histogram
 	running       prometheus.Gauge
+	noMajority    prometheus.Counter
+	refused       prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -46,7 +48,9 @@ func newMetrics() *metrics {
 	m.resolves = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "outlayer_resolves_total", Help: "Resolve transactions sent as leader, by outcome."}, []string{"outcome"})
 	m.resolveBlocks = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "outlayer_request_to_resolve_blocks", Help: "Blocks between a request and its resolve transaction.", Buckets: []float64{1, 2, 3, 4, 5, 8, 13, 21, 34, 55, 89, 144, 200}})
 	m.running = prometheus.NewGauge(prometheus.GaugeOpts{Name: "outlayer_running_executions", Help: "Requests this node is running now."})
-	for _, c := range []prometheus.Collector{m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
+	m.noMajority = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_agreement_failed_total", Help: "Requests failed as leader because their executors disagreed and no node was left to break the tie."})
+	m.refused = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_resolves_refused_total", Help: "Resolve transactions sent as leader that the chain refused (already resolved, not found, yield gone): none in normal operation."})
+	for _, c := range []prometheus.Collector{m.noMajority, m.refused, m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
 		m.executions, m.execSeconds, m.builds, m.buildSeconds, m.wasmSource, m.resolves, m.resolveBlocks, m.running,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

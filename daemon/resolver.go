@@ -69,27 +69,22 @@ func (r *resolver) run(ctx context.Context) {
 		if err != nil {
 			r.log.Warn("reading requests to resolve", "err", err)
 		}
-		now := time.Now()
 		for _, j := range jobs {
-			if j.Result != nil && j.Result.WasmHash != "" {
-				if h, err := store.ParseBlobHash(j.Result.WasmHash); err == nil {
-					r.warm.add(h, j.Result.Node)
-				}
-			}
-			r.mu.Lock()
-			skip := r.inflight[j.ID] || now.Before(r.retryAt[j.ID])
-			if !skip {
-				r.inflight[j.ID] = true
-			}
-			r.mu.Unlock()
-			if skip {
-				continue
-			}
+			r.noteWarm(j)
+			// Wait for a slot first, then decide: the list was read before
+			// the wait, and a resolve that finished meanwhile has made its
+			// entry stale (sending it again drew a refused duplicate).
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
+			cur, ok := r.claim(j.ID)
+			if !ok {
+				<-sem
+				continue
+			}
+			j := cur
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -103,6 +98,42 @@ func (r *resolver) run(ctx context.Context) {
 		}
 		if !r.wake.wait(ctx, ch, 200*time.Millisecond) {
 			return
+		}
+	}
+}
+
+// claim marks request id in flight and returns its current record, unless
+// it is in flight already, waits for a retry, or is no longer awaiting a
+// resolve in the replica (a resolve that finished while the caller waited
+// for a slot).
+func (r *resolver) claim(id uint64) (*store.Job, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inflight[id] || time.Now().Before(r.retryAt[id]) {
+		return nil, false
+	}
+	j, err := r.replica.Get(id)
+	if err != nil || !j.Status.AwaitsResolve() {
+		return nil, false
+	}
+	r.inflight[id] = true
+	return j, true
+}
+
+// noteWarm records who ran j's WASM, for the scheduler's placement.
+func (r *resolver) noteWarm(j *store.Job) {
+	results := []store.Result{}
+	if j.Result != nil {
+		results = append(results, *j.Result)
+	}
+	if j.Agreement != nil {
+		results = append(results, j.Agreement.Results...)
+	}
+	for _, res := range results {
+		if res.WasmHash != "" {
+			if h, err := store.ParseBlobHash(res.WasmHash); err == nil {
+				r.warm.add(h, res.Node)
+			}
 		}
 	}
 }
@@ -154,6 +185,7 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 		return
 	}
 	if answer, ok := isTerminalAnswer(err); ok {
+		r.metrics.refused.Inc()
 		if answer != "Unable to resume execution promise" {
 			// Settled already: most likely by a previous leader that died
 			// before recording it. Find that transaction and close the

@@ -144,6 +144,10 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	pool, err := s.executorPool()
+	if err != nil {
+		return err
+	}
 	leased, err := s.allLeases()
 	if err != nil {
 		return err
@@ -164,9 +168,15 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 		job   *store.Job
 		node  string
 		until time.Time
+		agree int
 	}
 	var props []proposal
+	var stuck []*store.Job
 	for _, j := range queued {
+		if !pool.canRun(j) {
+			stuck = append(stuck, j)
+			continue
+		}
 		hash, cached := s.cachedHash(j)
 		if src, ok := gitBlobSource(j); ok && !cached {
 			// One build per source at a time: the others wait for its blob
@@ -176,12 +186,18 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 			}
 			building[src] = true
 		}
-		node := s.pick(j, hash, live, slots)
+		node := s.pick(j, hash, live, slots, pool)
 		if node == "" {
-			break // every live node is full
+			if !anyFree(live, slots) {
+				break // every live node is full
+			}
+			continue // the free nodes already ran it (k-of-n) or are not assigned
 		}
 		live[node]++
-		props = append(props, proposal{job: j, node: node, until: now.Add(s.leaseFor(j, cached))})
+		props = append(props, proposal{job: j, node: node, until: now.Add(s.leaseFor(j, cached)), agree: pool.agreeFor(j, s.cfg.Agreement)})
+	}
+	if err := s.failStuck(ctx, stuck); err != nil {
+		return err
 	}
 	// Propose concurrently: Raft batches concurrent entries into one fsync.
 	var wg sync.WaitGroup
@@ -193,7 +209,11 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, err := s.propose.Apply(ctx, &consensus.Assign{ID: p.job.ID, Node: p.node, LeaseUntil: p.until})
+			cmd := &consensus.Assign{ID: p.job.ID, Node: p.node, LeaseUntil: p.until}
+			if p.agree > 1 {
+				cmd.Agree = p.agree
+			}
+			_, err := s.propose.Apply(ctx, cmd)
 			if err != nil {
 				if !errors.Is(err, store.ErrInvalidTransition) {
 					errs[i] = fmt.Errorf("assigning request %d: %w", p.job.ID, err)
@@ -236,7 +256,11 @@ func (s *scheduler) cachedHash(j *store.Job) (store.BlobHash, bool) {
 // leader itself (its lease reaches its worker without a commit round trip
 // to a follower, and its result is applied without forwarding: about a
 // fifth of a block less latency at 100 ms blocks); remaining ties by id.
-func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int, slots int) string {
+//
+// Hard rules come first: a node that already returned a result for j (its
+// executors are distinct) or that keeps dissenting (pool.excluded) is never
+// picked.
+func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int, slots int, pool executorPool) string {
 	tried := map[string]bool{}
 	for _, a := range j.Attempts {
 		tried[a.Node] = true
@@ -245,7 +269,7 @@ func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int,
 	self := s.members.Self()
 	ids := make([]string, 0, len(live))
 	for id, load := range live {
-		if load < slots {
+		if load < slots && !pool.excluded[id] && !j.Agreement.Ran(id) {
 			ids = append(ids, id)
 		}
 	}

@@ -16,7 +16,7 @@ func testScheduler(rep *fakeReplica, prop *fakeProposer, m fakeMembers, height u
 	tip := &chainTip{}
 	tip.set(height)
 	return &scheduler{replica: rep, propose: prop, members: m, tip: tip, warm: newWarmSet(),
-		cfg: Config{Slots: 2, MaxAttempts: 3, YieldTimeoutBlocks: 200, YieldMarginBlocks: 20,
+		cfg: Config{Slots: 2, MaxAttempts: 3, YieldTimeoutBlocks: 200, YieldMarginBlocks: 20, Agreement: 1, DissentLimit: 3,
 			LeaseExtra: 3 * time.Second, BuildLease: 90 * time.Second},
 		metrics: newMetrics(), log: quietLog()}
 }
@@ -59,7 +59,7 @@ func TestSchedulerPick(t *testing.T) {
 		for _, id := range c.tried {
 			j.Attempts = append(j.Attempts, store.Attempt{Node: id})
 		}
-		if got := s.pick(j, h, c.live, s.cfg.Slots); got != c.want {
+		if got := s.pick(j, h, c.live, s.cfg.Slots, executorPool{}); got != c.want {
 			t.Errorf("%s: picked %q, want %q", c.name, got, c.want)
 		}
 	}

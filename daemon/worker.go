@@ -37,6 +37,11 @@ type worker struct {
 	download downloader
 	secrets  secretSource
 	attester attest.Attester
+	// signer signs each result's claim with this node's executor key (nil:
+	// results go out unsigned, which only a k = 1 contract accepts).
+	signer resultSigner
+	// rig is Config.rigResult (tests only).
+	rig      func(*store.Result)
 	contract string
 	// maxAttempts is the cluster's attempt bound (Config.MaxAttempts):
 	// on the last attempt a crashed sandbox or a stalled run is the
@@ -206,6 +211,10 @@ func (w *worker) execute(ctx context.Context, j *store.Job) {
 		}
 		return
 	}
+	if w.rig != nil {
+		w.rig(&res)
+	}
+	w.signResult(ctx, log, j, &res)
 	w.attestResult(ctx, log, j, &res)
 	w.report(log, j, res)
 }

@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/store"
+)
+
+// agreeingJob is a queued request that executors in ran already ran, each
+// returning the output given.
+func agreeingJob(id uint64, k int, ran map[string]string) *store.Job {
+	j := wasmJob(id, store.BlobHash(sha256.Sum256([]byte("wasm"))))
+	j.Agreement = &store.Agreement{K: k}
+	for _, node := range []string{"A", "B", "C", "D"} {
+		if out, ok := ran[node]; ok {
+			j.Agreement.Results = append(j.Agreement.Results, store.Result{Node: node, Success: true, Output: []byte(out)})
+			j.Attempts = append(j.Attempts, store.Attempt{Node: node, Outcome: store.AttemptCompleted})
+		}
+	}
+	return j
+}
+
+func TestSchedulerAgreementK(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		name      string
+		agreement int
+		members   []string
+		dissent   map[string]uint64 // streaks
+		job       *store.Job
+		wantNode  string // "" when nothing is assigned
+		wantAgree int
+	}{
+		{"k = 1 is the plain path", 1, []string{"A", "B", "C"}, nil, wasmJob(1, store.BlobHash{}), "A", 0},
+		{"first executor of k = 2", 2, []string{"A", "B", "C"}, nil, wasmJob(1, store.BlobHash{}), "A", 2},
+		{"k capped by the cluster", 5, []string{"A", "B", "C"}, nil, wasmJob(1, store.BlobHash{}), "A", 3},
+		{"k capped by those who may execute", 3, []string{"A", "B", "C"}, map[string]uint64{"C": 3}, wasmJob(1, store.BlobHash{}), "A", 2},
+		{"second executor is another node", 2, []string{"A", "B", "C"}, nil, agreeingJob(1, 2, map[string]string{"A": "x"}), "B", 2},
+		{"the request's k stands", 3, []string{"A", "B", "C"}, nil, agreeingJob(1, 2, map[string]string{"A": "x"}), "B", 2},
+		{"a dissenter is skipped", 2, []string{"A", "B", "C"}, map[string]uint64{"B": 3}, agreeingJob(1, 2, map[string]string{"A": "x"}), "C", 2},
+		{"a streak below the limit is not", 2, []string{"A", "B", "C"}, map[string]uint64{"B": 2}, agreeingJob(1, 2, map[string]string{"A": "x"}), "B", 2},
+		{"a dissenter leader is skipped for plain requests too", 1, []string{"A", "B", "C"}, map[string]uint64{"A": 5}, wasmJob(1, store.BlobHash{}), "B", 0},
+		{"nobody excluded when all would be", 1, []string{"A", "B"}, map[string]uint64{"A": 5, "B": 5}, wasmJob(1, store.BlobHash{}), "A", 0},
+	}
+	for _, c := range cases {
+		rep := newFakeReplica(c.job)
+		rep.agree = map[string]store.NodeAgreement{}
+		for n, streak := range c.dissent {
+			rep.agree[n] = store.NodeAgreement{Dissented: streak, Streak: streak}
+		}
+		prop := &fakeProposer{}
+		s := testScheduler(rep, prop, fakeMembers{self: "A", reachable: c.members}, 0)
+		s.cfg.Agreement = c.agreement
+		if err := s.assign(context.Background(), now); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		as := commands[*consensus.Assign](prop)
+		if c.wantNode == "" {
+			if len(as) != 0 {
+				t.Errorf("%s: assigned %+v", c.name, as[0])
+			}
+			continue
+		}
+		if len(as) != 1 || as[0].Node != c.wantNode || as[0].Agree != c.wantAgree {
+			t.Errorf("%s: assigned %+v, want node %s with agree %d", c.name, as, c.wantNode, c.wantAgree)
+		}
+	}
+}
+
+func TestSchedulerAgreementWaitsForAFreeExecutor(t *testing.T) {
+	// B and C are busy; A already ran the request: nothing is assigned, and
+	// the request is not failed either (B or C will be free).
+	j := agreeingJob(1, 2, map[string]string{"A": "x"})
+	b := wasmJob(2, store.BlobHash{})
+	b.Status, b.Node, b.LeaseUntil = store.StatusAssigned, "B", time.Now().Add(time.Hour)
+	c := wasmJob(3, store.BlobHash{})
+	c.Status, c.Node, c.LeaseUntil = store.StatusAssigned, "C", time.Now().Add(time.Hour)
+	later := wasmJob(4, store.BlobHash{})
+	prop := &fakeProposer{}
+	s := testScheduler(newFakeReplica(j, b, c, later), prop, fakeMembers{self: "A", reachable: []string{"A", "B", "C"}}, 0)
+	s.cfg.Slots = 1
+	if err := s.assign(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	as := commands[*consensus.Assign](prop)
+	// A's free slot goes to the next request instead.
+	if len(as) != 1 || as[0].ID != 4 || as[0].Node != "A" {
+		t.Fatalf("assigned %+v, want only request 4 on A", as)
+	}
+	if f := commands[*consensus.Fail](prop); len(f) != 0 {
+		t.Fatalf("failed %+v while executors remain", f)
+	}
+}
+
+func TestSchedulerAgreementFailsWithoutATieBreaker(t *testing.T) {
+	// Three members, three different outputs: no majority can form.
+	j := agreeingJob(1, 2, map[string]string{"A": "x", "B": "y", "C": "z"})
+	// Two disagree and the only other member keeps dissenting.
+	k := agreeingJob(2, 2, map[string]string{"A": "x", "B": "y"})
+	// Down members still count: it waits for D.
+	w := agreeingJob(3, 2, map[string]string{"A": "x", "B": "y", "C": "z"})
+	rep := newFakeReplica(j, k)
+	rep.agree = map[string]store.NodeAgreement{"C": {Dissented: 3, Streak: 3}}
+	prop := &fakeProposer{}
+	s := testScheduler(rep, prop, fakeMembers{self: "A", reachable: []string{"A", "B", "C"}}, 0)
+	if err := s.assign(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	fails := commands[*consensus.Fail](prop)
+	if len(fails) != 2 || fails[0].ID != 1 || fails[1].ID != 2 {
+		t.Fatalf("fails %+v, want requests 1 and 2", fails)
+	}
+	if !strings.Contains(fails[0].Reason, "3 outcomes: 1 + 1 + 1") || !strings.Contains(fails[1].Reason, "disagreed") {
+		t.Errorf("reasons: %q / %q", fails[0].Reason, fails[1].Reason)
+	}
+
+	prop = &fakeProposer{}
+	s = testScheduler(newFakeReplica(w), prop, fakeMembers{self: "A", reachable: []string{"A", "B", "C"}, all: []string{"A", "B", "C", "D"}}, 0)
+	if err := s.assign(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(prop.cmds) != 0 {
+		t.Fatalf("with D down but a member: %+v, want nothing until D is back", prop.cmds)
+	}
+}
