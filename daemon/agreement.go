@@ -38,16 +38,46 @@ func (s *scheduler) executorPool() (executorPool, error) {
 	if err != nil {
 		return executorPool{}, err
 	}
-	p := executorPool{all: all, excluded: map[string]bool{}}
+	return executorPool{all: all, excluded: dissenters(all, stats, s.cfg.DissentLimit)}, nil
+}
+
+// dissenters are the members whose dissent streak reached limit, unless
+// that is every member.
+func dissenters(all []string, stats map[string]store.NodeAgreement, limit int) map[string]bool {
+	out := map[string]bool{}
 	for _, id := range all {
-		if st, ok := stats[id]; ok && st.Streak >= uint64(s.cfg.DissentLimit) {
-			p.excluded[id] = true
+		if st, ok := stats[id]; ok && st.Streak >= uint64(limit) {
+			out[id] = true
 		}
 	}
-	if len(p.excluded) >= len(all) {
-		p.excluded = map[string]bool{}
+	if len(out) >= len(all) {
+		return map[string]bool{}
 	}
-	return p, nil
+	return out
+}
+
+// agreementStatus fills /status's agreement fields: per member its
+// counters and whether it is still assigned requests.
+func (n *Node) agreementStatus(s *Status) error {
+	stats, err := n.cons.Store().NodeAgreements()
+	if err != nil {
+		return err
+	}
+	all := make([]string, 0, len(s.Nodes))
+	for _, sn := range s.Nodes {
+		all = append(all, sn.PeerID)
+	}
+	out := dissenters(all, stats, n.cfg.DissentLimit)
+	for i := range s.Nodes {
+		sn := &s.Nodes[i]
+		if a, ok := stats[sn.PeerID]; ok {
+			sn.Agreement = &a
+		}
+		sn.Assigned = !out[sn.PeerID]
+	}
+	s.Agreement = n.cfg.Agreement
+	s.DissentLimit = n.cfg.DissentLimit
+	return nil
 }
 
 // size is how many members may execute.

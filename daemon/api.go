@@ -101,6 +101,11 @@ type StatusNode struct {
 	JoinedAt           time.Time `json:"joined_at,omitzero"`
 	Running            int       `json:"running"`
 	SimulatedAttestion bool      `json:"simulated_attestation"`
+	// Agreement counts how often the member's results agreed with the
+	// majority of a k-of-n agreement; Assigned is false once it dissented
+	// DissentLimit times in a row (it is then given no requests).
+	Agreement *store.NodeAgreement `json:"agreement,omitempty"`
+	Assigned  bool                 `json:"assigned"`
 }
 
 // Status is /status.
@@ -120,6 +125,11 @@ type Status struct {
 	// LANDiscovery says whether this node announces itself and looks for
 	// members on the LAN (mDNS), and why.
 	LANDiscovery string `json:"lan_discovery"`
+	// Agreement is the k this node schedules with as leader (before the
+	// cluster's size caps it); DissentLimit the dissents in a row after
+	// which a member is no longer assigned.
+	Agreement    int `json:"agreement"`
+	DissentLimit int `json:"dissent_limit"`
 }
 
 // ClusterStatus describes the cluster as this node sees it.
@@ -183,6 +193,9 @@ func (n *Node) ClusterStatus() (*Status, error) {
 	}
 	if c, ok, err := st.Cursor(); err == nil && ok {
 		s.ChainCursor = &c
+	}
+	if err := n.agreementStatus(s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -139,7 +140,11 @@ func TestTwoHundredRequestsAtOnce(t *testing.T) {
 			o := parseOutcome(t, out)
 			var got string
 			if len(o.completed) != 1 || !o.completed[0].Success || out.DecodeResult(&got) != nil || got != "msg-"+itoa(uint64(i)) {
-				errs <- "request " + itoa(uint64(i)) + ": " + got
+				msg := ""
+				if len(o.completed) == 1 && o.completed[0].ErrorMessage != nil {
+					msg = *o.completed[0].ErrorMessage
+				}
+				errs <- fmt.Sprintf("request %d: output %q, %d completions, error %q", i, got, len(o.completed), msg)
 			}
 			seen[i] = o.requestID
 		}()

@@ -1,0 +1,144 @@
+package daemon_test
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/daemon"
+	"github.com/outlayer/outlayer/store"
+)
+
+// agreeLimits are a small echo request's limits.
+var agreeLimits = contracts.ResourceLimits{MaxInstructions: 50_000_000, MaxMemoryMB: 64, MaxExecutionSeconds: 5}
+
+// Three nodes, k = 2; the leader lies about every output. Every request is
+// still answered with the true output: the liar is outvoted by the two
+// honest nodes, its dissent is recorded on each request it ran and counted,
+// and after DissentLimit dissents in a row it is no longer assigned.
+func TestRiggedNodeIsOutvotedAndStopsBeingAssigned(t *testing.T) {
+	w := newWorld(t, 50*time.Millisecond, 2400)
+	var rigged atomic.Int32
+	rigged.Store(-1)
+	i := 0
+	w.startCluster(3, func(c *daemon.Config) {
+		c.Agreement = 2
+		c.DissentLimit = 2
+		me := int32(i)
+		i++
+		daemon.SetRigResult(c, func(r *store.Result) {
+			if rigged.Load() == me && r.Success {
+				r.Output = []byte("FORGED " + string(r.Output))
+			}
+		})
+	})
+	liar := w.leader()
+	rigged.Store(int32(liar))
+	liarID := w.node(liar).PeerID()
+	deposit := add(contracts.DefaultPricing().Estimate(agreeLimits), nearAmount(t, "0.01"))
+
+	// One at a time, so that the leader (preferred for placement) runs each
+	// request first until it is excluded.
+	const n = 5
+	var ran int
+	for i := range n {
+		h := w.request(w.wasmSource("echo"), "msg-"+itoa(uint64(i)), agreeLimits, contracts.FormatText, deposit)
+		o := parseOutcome(t, w.final(h, w.alice.AccountID(), time.Minute))
+		j := checkOnce(t, w, o, "msg-"+itoa(uint64(i)))
+		if j.Agreement == nil || j.Agreement.K != 2 {
+			t.Fatalf("request %d: agreement %+v, want k = 2", i, j.Agreement)
+		}
+		maj := j.Agreement.Majority()
+		if len(maj) < 2 || string(j.Result.Output) != "msg-"+itoa(uint64(i)) {
+			t.Fatalf("request %d: majority %+v", i, maj)
+		}
+		for _, r := range maj {
+			if r.Node == liarID {
+				t.Fatalf("request %d: the liar is in the majority", i)
+			}
+		}
+		if j.Agreement.Ran(liarID) {
+			ran++
+			if len(j.Agreement.Dissent) != 1 || j.Agreement.Dissent[0].Node != liarID || !strings.Contains(j.Agreement.Dissent[0].Differs, "output") {
+				t.Fatalf("request %d: dissent %+v, want the liar's output", i, j.Agreement.Dissent)
+			}
+		} else if len(j.Agreement.Dissent) != 0 {
+			t.Fatalf("request %d: dissent %+v without the liar", i, j.Agreement.Dissent)
+		}
+	}
+	if ran != 2 {
+		t.Fatalf("the liar ran %d requests; with a dissent limit of 2 it should have run exactly the first 2", ran)
+	}
+	stats, err := w.anyNode().Consensus().Store().NodeAgreements()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := stats[liarID]; s.Dissented != 2 || s.Streak != 2 || s.Agreed != 0 {
+		t.Fatalf("the liar's counters: %+v", s)
+	}
+	for id, s := range stats {
+		if id != liarID && s.Dissented != 0 {
+			t.Fatalf("honest node %s counted as dissenting: %+v", id, s)
+		}
+	}
+	st, err := w.node(liar).ClusterStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, sn := range st.Nodes {
+		if sn.PeerID == liarID {
+			found = true
+			if sn.Agreement == nil || sn.Agreement.Dissented != 2 || sn.Assigned {
+				t.Fatalf("/status shows the liar as %+v", sn)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the liar is not in /status")
+	}
+}
+
+// 200 requests at once with k = 2 of 3: every one is settled on chain
+// exactly once, by one resolve transaction each: the chain refuses none.
+func TestTwoHundredAgreeingRequestsNoRefusedResolve(t *testing.T) {
+	w := newWorld(t, 50*time.Millisecond, 2400)
+	w.startCluster(3, func(c *daemon.Config) { c.Agreement = 2 })
+	const n = 200
+	deposit := add(contracts.DefaultPricing().Estimate(agreeLimits), nearAmount(t, "0.01"))
+	hashes := make([]near.CryptoHash, n)
+	for i := range n {
+		hashes[i] = w.request(w.wasmSource("echo"), "msg-"+itoa(uint64(i)), agreeLimits, contracts.FormatText, deposit)
+	}
+	for i, o := range w.finals(hashes, w.alice.AccountID(), 4*time.Minute) {
+		var got string
+		if len(o.completed) != 1 || !o.completed[0].Success || o.out.DecodeResult(&got) != nil || got != "msg-"+itoa(uint64(i)) {
+			t.Errorf("request %d: %d completions, output %q", i, len(o.completed), got)
+		}
+	}
+	w.eventually(20*time.Second, "every request closed in the replica", func() bool {
+		counts, _ := w.anyNode().Consensus().Store().Counts()
+		return counts[store.StatusResolved]+counts[store.StatusExpired] == n
+	})
+	counts, _ := w.anyNode().Consensus().Store().Counts()
+	if counts[store.StatusResolved] != n {
+		t.Errorf("%d of %d recorded as resolved: %v", counts[store.StatusResolved], n, counts)
+	}
+	page, err := w.anyNode().Consensus().Store().Latest(store.Page{Limit: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range page.Jobs {
+		if j.Agreement == nil || len(j.Agreement.Majority()) < 2 {
+			t.Fatalf("request %d resolved without two agreeing executors: %+v", j.ID, j.Agreement)
+		}
+	}
+	for i := range 3 {
+		if v, ok := daemon.MetricValue(w.node(i), "outlayer_resolves_refused_total"); !ok || v != 0 {
+			t.Errorf("node %d: %v refused resolve transactions (metric found: %t)", i, v, ok)
+		}
+	}
+}
