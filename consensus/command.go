@@ -75,7 +75,7 @@ type commandDef struct {
 	// body (envelope version CommandVersionCompact), which is then what
 	// this binary writes for it.
 	appendCompact func(dst []byte, c Command) []byte
-	decodeCompact func(body []byte) (Command, error)
+	decodeCompact func(version byte, body []byte) (Command, error)
 }
 
 // command makes the table entry for *T with the given code.
@@ -99,11 +99,13 @@ func command[T any, P interface {
 func changesMembership(d *commandDef) { d.membership = true }
 
 // compactBody gives a command a compact binary body instead of JSON.
-func compactBody[P Command](enc func([]byte, P) []byte, dec func([]byte) (P, error)) func(*commandDef) {
+// enc may raise the header's version byte (dst[0]) to
+// CommandVersionCompactExt when it writes extensions; dec gets the version.
+func compactBody[P Command](enc func([]byte, P) []byte, dec func(byte, []byte) (P, error)) func(*commandDef) {
 	return func(d *commandDef) {
 		d.appendCompact = func(dst []byte, c Command) []byte { return enc(dst, c.(P)) }
-		d.decodeCompact = func(body []byte) (Command, error) {
-			c, err := dec(body)
+		d.decodeCompact = func(version byte, body []byte) (Command, error) {
+			c, err := dec(version, body)
 			if err != nil {
 				return nil, err
 			}
@@ -398,8 +400,8 @@ func decodeCommand(b []byte) (Command, time.Time, error) {
 	if len(b) < envelopeHeader {
 		return nil, time.Time{}, fmt.Errorf("%w: %d bytes is shorter than the %d-byte header", ErrBadCommand, len(b), envelopeHeader)
 	}
-	if b[0] != CommandVersion && b[0] != CommandVersionCompact {
-		return nil, time.Time{}, fmt.Errorf("%w: command version %d, this node understands versions %d and %d (upgrade it)", ErrBadCommand, b[0], CommandVersion, CommandVersionCompact)
+	if b[0] != CommandVersion && b[0] != CommandVersionCompact && b[0] != CommandVersionCompactExt {
+		return nil, time.Time{}, fmt.Errorf("%w: command version %d, this node understands versions %d to %d (upgrade it)", ErrBadCommand, b[0], CommandVersion, CommandVersionCompactExt)
 	}
 	d := commands.byCode[CommandType(b[1])]
 	if d == nil {
@@ -407,11 +409,11 @@ func decodeCommand(b []byte) (Command, time.Time, error) {
 	}
 	now := time.Unix(0, int64(binary.BigEndian.Uint64(b[2:10]))).UTC()
 	body := b[envelopeHeader:]
-	if b[0] == CommandVersionCompact {
+	if b[0] == CommandVersionCompact || b[0] == CommandVersionCompactExt {
 		if d.decodeCompact == nil {
 			return nil, time.Time{}, fmt.Errorf("%w: %s has no compact encoding", ErrBadCommand, d.name)
 		}
-		c, err := d.decodeCompact(body)
+		c, err := d.decodeCompact(b[0], body)
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("%w: decode compact %s: %w", ErrBadCommand, d.name, err)
 		}

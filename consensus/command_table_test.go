@@ -108,6 +108,9 @@ func TestCommandTableCoversEveryCommand(t *testing.T) {
 		wantVersion := CommandVersion
 		if d.appendCompact != nil {
 			wantVersion = CommandVersionCompact
+			if b[0] == CommandVersionCompactExt { // a compact body with extensions
+				wantVersion = CommandVersionCompactExt
+			}
 		}
 		if b[0] != wantVersion || CommandType(b[1]) != d.code {
 			t.Errorf("%s: header %v, want version %d code %d", d.name, b[:2], wantVersion, d.code)

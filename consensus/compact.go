@@ -18,6 +18,18 @@ import (
 // every type.
 const CommandVersionCompact byte = 2
 
+// CommandVersionCompactExt is a compact body followed by its extensions:
+// a count, then each extension's tag byte and body, tags ascending. Only
+// entries that carry an extension are written so; the others stay version
+// 2, byte for byte what older binaries wrote (and read).
+const CommandVersionCompactExt byte = 3
+
+// Extensions of the compact Enqueue body.
+const (
+	// extRequiredSignatures: per request, required_signatures (uvarint).
+	extRequiredSignatures byte = 1
+)
+
 // The compact Enqueue body, all integers unsigned varints, every string a
 // varint length and its bytes:
 //
@@ -29,6 +41,7 @@ const CommandVersionCompact byte = 2
 //	  params flags (1 compile_only, 2 force_rebuild, 4 store_on_fastfs),
 //	  deposit, requested_at_ns, block_height, block_hash, tx_hash, receipt_id
 //	cursor flag (0|1) [height, hash]
+//	version 3 only: extension count, then per extension its tag and body
 //
 // Field order is the format: never reorder, only append a new version. A
 // test fills every field of store.Request by reflection and fails if one is
@@ -116,6 +129,14 @@ func appendEnqueueCompact(out []byte, e *Enqueue) []byte {
 		w.uint(c.Height)
 		w.str(c.Hash)
 	}
+	if slices.ContainsFunc(e.Requests, func(r store.Request) bool { return r.RequiredSignatures != 0 }) {
+		w.b[0] = CommandVersionCompactExt
+		w.uint(1)
+		w.byte(extRequiredSignatures)
+		for i := range e.Requests {
+			w.uint(e.Requests[i].RequiredSignatures)
+		}
+	}
 	return w.b
 }
 
@@ -194,7 +215,7 @@ func (r *compactReader) flag() bool {
 	return false
 }
 
-func decodeEnqueueCompact(b []byte) (*Enqueue, error) {
+func decodeEnqueueCompact(version byte, b []byte) (*Enqueue, error) {
 	r := compactReader{s: string(b)}
 	count := r.uint()
 	// Each request takes well over one byte: a count past the body's
@@ -255,6 +276,25 @@ func decodeEnqueueCompact(b []byte) (*Enqueue, error) {
 	}
 	if r.flag() {
 		e.Cursor = &store.Cursor{Height: r.uint(), Hash: r.str()}
+	}
+	if version == CommandVersionCompactExt {
+		n := r.uint()
+		for last, x := byte(0), uint64(0); r.err == nil && x < n; x++ {
+			tag := r.byte()
+			if r.err == nil && tag <= last {
+				r.fail(fmt.Errorf("extension %d after extension %d: out of order or repeated", tag, last))
+			}
+			last = tag
+			switch {
+			case r.err != nil:
+			case tag == extRequiredSignatures:
+				for i := range e.Requests {
+					e.Requests[i].RequiredSignatures = r.uint()
+				}
+			default:
+				r.fail(fmt.Errorf("unknown extension %d (upgrade this node)", tag))
+			}
+		}
 	}
 	if r.err != nil {
 		return nil, r.err

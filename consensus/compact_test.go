@@ -191,3 +191,42 @@ func BenchmarkEnqueueCodec(b *testing.B) {
 		})
 	}
 }
+
+// Enqueues without an extension are version 2, byte for byte what older
+// binaries wrote; one with a request's required signatures is version 3
+// and keeps them; a version 2 body read as version 3 (extensions missing)
+// is refused.
+func TestCompactEnqueueExtensions(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	plain := &Enqueue{Requests: []store.Request{testRequest(1), testRequest(2)}}
+	b, err := encodeCommand(plain, now)
+	if err != nil || b[0] != CommandVersionCompact {
+		t.Fatalf("plain enqueue: version %d, %v", b[0], err)
+	}
+	signed := &Enqueue{Requests: []store.Request{testRequest(1), testRequest(2)}}
+	signed.Requests[1].RequiredSignatures = 2
+	b3, err := encodeCommand(signed, now)
+	if err != nil || b3[0] != CommandVersionCompactExt {
+		t.Fatalf("enqueue with k: version %d, %v", b3[0], err)
+	}
+	got, _, err := decodeCommand(b3)
+	if err != nil || !reflect.DeepEqual(got, signed) {
+		t.Fatalf("round trip: %v\n got %+v\nwant %+v", err, got, signed)
+	}
+	asV3 := append([]byte{}, b...)
+	asV3[0] = CommandVersionCompactExt
+	if _, _, err := decodeCommand(asV3); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("a version 2 body as version 3: %v", err)
+	}
+	for name, tail := range map[string][]byte{
+		"unknown extension": {1, 9, 0, 0},
+		"repeated":          {2, 1, 0, 0, 1, 0, 0},
+		"zero tag":          {1, 0},
+	} {
+		f := append(append([]byte{}, b...), tail...)
+		f[0] = CommandVersionCompactExt
+		if _, _, err := decodeCommand(f); !errors.Is(err, ErrBadCommand) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -45,6 +45,8 @@ func TestSchedulerAgreementK(t *testing.T) {
 		{"a dissenter is skipped", 2, []string{"A", "B", "C"}, map[string]uint64{"B": 3}, agreeingJob(1, 2, map[string]string{"A": "x"}), "C", 2},
 		{"a streak below the limit is not", 2, []string{"A", "B", "C"}, map[string]uint64{"B": 2}, agreeingJob(1, 2, map[string]string{"A": "x"}), "B", 2},
 		{"a dissenter leader is skipped for plain requests too", 1, []string{"A", "B", "C"}, map[string]uint64{"A": 5}, wasmJob(1, store.BlobHash{}), "B", 0},
+		{"the contract's k before the cluster's", 1, []string{"A", "B", "C"}, nil, withK(wasmJob(1, store.BlobHash{}), 2), "A", 2},
+		{"the contract's k, capped", 3, []string{"A", "B"}, nil, withK(wasmJob(1, store.BlobHash{}), 3), "A", 2},
 		{"nobody excluded when all would be", 1, []string{"A", "B"}, map[string]uint64{"A": 5, "B": 5}, wasmJob(1, store.BlobHash{}), "A", 0},
 	}
 	for _, c := range cases {
@@ -127,4 +129,9 @@ func TestSchedulerAgreementFailsWithoutATieBreaker(t *testing.T) {
 	if len(prop.cmds) != 0 {
 		t.Fatalf("with D down but a member: %+v, want nothing until D is back", prop.cmds)
 	}
+}
+
+func withK(j *store.Job, k uint64) *store.Job {
+	j.RequiredSignatures = k
+	return j
 }

@@ -134,6 +134,10 @@ type Request struct {
 	BlockHash     string `json:"block_hash,omitempty"`
 	TxHash        string `json:"tx_hash,omitempty"`
 	ReceiptID     string `json:"receipt_id,omitempty"`
+	// RequiredSignatures is the k the contract recorded for the request:
+	// how many executors must sign its result (0: the contract needs no
+	// signatures; the cluster's own Agreement then decides).
+	RequiredSignatures uint64 `json:"required_signatures,omitempty"`
 }
 
 func (r *Request) validate() error {
