@@ -69,8 +69,10 @@ func TestAgreementDissentOutvotedAndCounted(t *testing.T) {
 	s := openTemp(t)
 	mustEnqueue(t, s, 1, 2)
 	rigged := okResult("FORGED")
-	j := runAgreeing(t, s, 1, "nodeC", 2, rigged, t0)
-	j = runAgreeing(t, s, 1, "nodeA", 2, okResult("42"), t0.Add(2*time.Second))
+	if j := runAgreeing(t, s, 1, "nodeC", 2, rigged, t0); j.Agreement.Disagreed() {
+		t.Fatal("one result disagrees with nothing")
+	}
+	j := runAgreeing(t, s, 1, "nodeA", 2, okResult("42"), t0.Add(2*time.Second))
 	if j.Status != StatusQueued || !j.Agreement.Disagreed() {
 		t.Fatalf("two disagreeing executors: %+v", j)
 	}
