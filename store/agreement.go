@@ -52,8 +52,9 @@ type NodeAgreement struct {
 }
 
 // SameOutcome reports whether two results agree: the same program, success
-// flag and instruction count, and the same output (on success) or error
-// text (on failure) byte for byte — exactly what a result claim binds.
+// flag, instruction count and host-call record, and the same output (on
+// success) or error text (on failure) byte for byte — what a result claim
+// binds, plus what the program saw of the world.
 func SameOutcome(a, b *Result) bool { return outcomeDiff(a, b) == "" }
 
 // outcomeDiff says how b's outcome differs from a's ("" when it does not).
@@ -67,6 +68,9 @@ func outcomeDiff(a, b *Result) string {
 	}
 	if a.Instructions != b.Instructions {
 		d = append(d, fmt.Sprintf("instruction count (%d, majority %d)", b.Instructions, a.Instructions))
+	}
+	if a.RecordHash != b.RecordHash {
+		d = append(d, fmt.Sprintf("host-call record (%s, majority %s)", short(b.RecordHash), short(a.RecordHash)))
 	}
 	if a.Success == b.Success {
 		switch {
