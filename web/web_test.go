@@ -105,7 +105,10 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.t.Fatalf("%s: %v (browser errors so far: %q)", what, err, b.errors())
+		dctx, dcancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer dcancel()
+		page, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.querySelector("main")?.innerText ?? ""`))
+		b.t.Fatalf("%s: %v (browser errors so far: %q)\nthe page shows:\n%s", what, err, b.errors(), page)
 	}
 }
 

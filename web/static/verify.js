@@ -35,7 +35,15 @@ export async function bindReportData(purpose, fields) {
   return sha('SHA-512', concat(...parts));
 }
 
-// resultClaim recomputes attest.ResultClaim from the request and result.
+const CLAIM_DOMAIN = 'outlayer-claim-v2';
+const OUTCOME_ERROR = 0;
+const OUTCOME_BYTES = 2;
+
+// resultClaim recomputes the attest.ResultClaim a node attests for a
+// result (daemon.ResultClaimFor → attest.NewResultClaim): request id,
+// program, input and outcome hashes, instructions; the deployment fields
+// (chain, contract, data id, sender, secrets) are left empty by the node,
+// which ties them to the chain separately (the cross-check below).
 export async function resultClaim(job) {
   const res = job.result;
   let wasm = new Uint8Array(32);
@@ -43,19 +51,34 @@ export async function resultClaim(job) {
     wasm = fromHex(res.wasm_hash);
     if (wasm.length !== 32) throw new Error(`wasm hash ${res.wasm_hash} is not 32 bytes of hex`);
   }
-  const outcome = res.success ? (res.output ? fromBase64(res.output) : new Uint8Array(0)) : utf8(res.error || '');
+  const success = !!res.success;
+  const payload = success ? (res.output ? fromBase64(res.output) : new Uint8Array(0)) : utf8(res.error || '');
   return {
+    chainID: '',
+    contract: '',
     requestID: BigInt(job.id),
+    dataID: new Uint8Array(32),
+    sender: '',
     wasm,
     input: await sha('SHA-256', utf8(job.input || '')),
-    success: !!res.success,
-    output: await sha('SHA-256', outcome),
+    success,
+    output: await sha('SHA-256', concat(new Uint8Array([success ? OUTCOME_BYTES : OUTCOME_ERROR]), payload)),
     instructions: BigInt(res.instructions || 0),
+    secretsID: new Uint8Array(32),
   };
 }
 
+const str = (s) => { const b = utf8(s); return concat(u32be(b.length), b); };
+
+// encodeClaim is attest.ResultClaim.Encode (v2).
+export function encodeClaim(c) {
+  return concat(utf8(CLAIM_DOMAIN), str(c.chainID), str(c.contract), u64be(c.requestID), c.dataID, str(c.sender),
+    c.wasm, c.input, new Uint8Array([c.success ? 1 : 0]), c.output, u64be(c.instructions), c.secretsID);
+}
+
+// claimReportData is BindReportData("result", sha256(Encode())).
 export async function claimReportData(c) {
-  return bindReportData(PURPOSE_RESULT, [u64be(c.requestID), c.wasm, c.input, new Uint8Array([c.success ? 1 : 0]), c.output, u64be(c.instructions)]);
+  return bindReportData(PURPOSE_RESULT, [await sha('SHA-256', encodeClaim(c))]);
 }
 
 // rawMember returns the exact source text of obj[key] in the JSON text
