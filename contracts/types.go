@@ -264,12 +264,23 @@ type RequestExecutionArgs struct {
 	ResponseFormat ResponseFormat   `json:"response_format,omitempty"`
 	PayerAccountID string           `json:"payer_account_id,omitempty"`
 	Params         *RequestParams   `json:"params,omitempty"`
+	// RequiredSignatures is the request's k: how many registered executors
+	// must sign its result (1..max_signatures); nil takes the contract's
+	// default_signatures.
+	RequiredSignatures *uint64 `json:"required_signatures,omitempty"`
 }
 
 // NewArgs are the OutLayer contract's init arguments.
+//
+// The agreement fields are AgreementArgs' (all optional): without them the
+// contract needs no executor signatures (default_signatures 0).
 type NewArgs struct {
-	OwnerID    string `json:"owner_id"`
-	OperatorID string `json:"operator_id,omitempty"`
+	OwnerID           string  `json:"owner_id"`
+	OperatorID        string  `json:"operator_id,omitempty"`
+	ChainID           string  `json:"chain_id,omitempty"`
+	DefaultSignatures *uint64 `json:"default_signatures,omitempty"`
+	MaxSignatures     *uint64 `json:"max_signatures,omitempty"`
+	RegistrarID       *string `json:"registrar_id,omitempty"`
 }
 
 // ---------------------------------------------------------------------------
@@ -580,6 +591,8 @@ type ExecutionRequest struct {
 	// ProjectID and ProjectUUID are set for a Project source only.
 	ProjectID   *string `json:"project_id"`
 	ProjectUUID *string `json:"project_uuid"`
+	// RequiredSignatures is the k the resolve must carry (0: none).
+	RequiredSignatures uint64 `json:"required_signatures"`
 }
 
 // Stats is get_stats's [total_executions, total_fees_collected].

@@ -40,7 +40,7 @@ func TestExecutionRequestRoundTrip(t *testing.T) {
 		`"pricing":["1000000000000000000000","100000000000000","100000000000000000","100000000000000000"],` +
 		`"signer_id":"alice.test.near","execution_source":{"Project":{"project_id":"alice.test.near/app","version_key":null}},` +
 		`"resolved_source":{"GitHub":{"repo":"https://github.com/a/b","commit":"main","build_target":null}},` +
-		`"project_id":"alice.test.near/app","project_uuid":"p0000000000000001"}`
+		`"project_id":"alice.test.near/app","project_uuid":"p0000000000000001","required_signatures":0}`
 	r := roundTrip[ExecutionRequest](t, lit)
 	if r.ExecutionSource.Project == nil || r.ExecutionSource.Project.VersionKey != nil || *r.ProjectUUID != "p0000000000000001" {
 		t.Errorf("project fields = %+v %v", r.ExecutionSource, r.ProjectUUID)

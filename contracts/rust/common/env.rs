@@ -160,6 +160,13 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// Whether `sig` is `public_key`'s ed25519 signature of `msg`.
+pub fn ed25519_verify(sig: &[u8; 64], msg: &[u8], public_key: &[u8; 32]) -> bool {
+    unsafe {
+        sys::ed25519_verify(64, sig.as_ptr() as u64, msg.len() as u64, msg.as_ptr() as u64, 32, public_key.as_ptr() as u64) == 1
+    }
+}
+
 /// Panic unless the caller is this contract itself (a callback).
 pub fn assert_private(method: &str) {
     if predecessor_account_id() != current_account_id() {

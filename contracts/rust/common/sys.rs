@@ -34,6 +34,7 @@ extern "C" {
     // Math.
     pub fn random_seed(register_id: u64);
     pub fn sha256(value_len: u64, value_ptr: u64, register_id: u64);
+    pub fn ed25519_verify(sig_len: u64, sig_ptr: u64, msg_len: u64, msg_ptr: u64, pub_key_len: u64, pub_key_ptr: u64) -> u64;
 
     // Miscellaneous.
     pub fn value_return(value_len: u64, value_ptr: u64);

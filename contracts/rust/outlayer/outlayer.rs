@@ -17,6 +17,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod projects;
+mod agreement;
+mod claim;
 mod secrets;
 mod types;
 
@@ -134,6 +136,8 @@ struct Request {
     block_height: u64,
     resolved: bool,
     pricing: Pricing,
+    /// Executor signatures the resolve must carry (agreement.rs); 0: none.
+    required_signatures: u64,
 }
 
 fn request_key(id: u64) -> Vec<u8> {
@@ -240,6 +244,7 @@ impl Request {
             ("resolved_source", self.code_source.to_json()),
             ("project_id", self.project.as_ref().map(|p| Value::str(&p.project_id)).unwrap_or(Value::Null)),
             ("project_uuid", self.project.as_ref().map(|p| Value::str(&p.project_uuid)).unwrap_or(Value::Null)),
+            ("required_signatures", Value::u64(self.required_signatures)),
         ])
     }
 
@@ -300,6 +305,7 @@ impl Request {
                 Some(p) => p,
                 None => corrupt(),
             },
+            required_signatures: v.get("required_signatures").and_then(|x| x.as_u64()).unwrap_or(0),
         }
     }
 
@@ -425,6 +431,7 @@ pub extern "C" fn new() {
         total_fees_withdrawn: 0,
     }
     .save();
+    agreement::Agreement::update(&args);
 }
 
 // ---------------------------------------------------------------------------
@@ -521,6 +528,8 @@ pub extern "C" fn request_execution() {
         env::panic_str("Not enough gas: request_execution needs at least 55 Tgas left to reserve 50 Tgas for its callback; attach 100 Tgas or more");
     }
 
+    let required_signatures = agreement::Agreement::load().required_for_request(&args);
+
     let request_id = state.next_request_id;
     state.next_request_id += 1;
     let timestamp = env::block_timestamp();
@@ -549,6 +558,7 @@ pub extern "C" fn request_execution() {
         block_height: env::block_height(),
         resolved: false,
         pricing: state.pricing,
+        required_signatures,
     };
     req.save();
     let mut ids = pending_ids();
@@ -653,6 +663,8 @@ pub extern "C" fn resolve_execution() {
     if let Some(out) = &resp.output {
         check_output_size(out);
     }
+    let stored = if req.output_submitted { load_output(request_id) } else { None };
+    agreement::check_signatures(&req, &args, &resp, stored.as_ref());
     resume(&mut req, &resp);
 }
 
@@ -699,6 +711,7 @@ pub extern "C" fn submit_execution_output_and_resolve() {
     };
     let mut req = load_for_resolve(&state, "submit_execution_output_and_resolve", request_id);
     check_output_size(&output);
+    agreement::check_signatures(&req, &args, &resp, Some(&output));
     save_output(request_id, &output);
     req.output_submitted = true;
     resume(&mut req, &resp);

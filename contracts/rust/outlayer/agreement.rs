@@ -1,0 +1,368 @@
+//! Agreement: which executor keys may sign results, how many signatures a
+//! request needs, and the check the resolve methods run before resuming.
+//! contracts/DESIGN.md, "Executor signatures", says what each k trusts.
+//!
+//! State: `agreement` (the configuration JSON), `e:` + 32-byte key (one
+//! executor record), `executors` (the registered keys, 32 bytes each, in
+//! registration order).
+
+use crate::claim::{self, ClaimRecord};
+use crate::common::base64::{base58_decode, hex_decode, hex_encode};
+use crate::common::env;
+use crate::common::json::{Args, Value};
+use crate::types::{require_account, CodeSource, ExecutionOutput, ExecutionResponse};
+use crate::{emit, msg, return_json, u64s, Request, State};
+
+const AGREEMENT_KEY: &[u8] = b"agreement";
+const EXECUTORS_KEY: &[u8] = b"executors";
+
+/// Most executor keys the contract holds, and so the largest k.
+pub const MAX_EXECUTOR_KEYS: u64 = 64;
+/// Most signatures one resolve may carry.
+pub const MAX_SIGNATURES: usize = 16;
+
+pub struct Agreement {
+    /// The NEAR chain id bound into every claim.
+    pub chain_id: String,
+    /// Signatures a request needs when it does not say (0: the operator
+    /// alone resolves, without signatures).
+    pub default_signatures: u64,
+    /// The most signatures a request may ask for.
+    pub max_signatures: u64,
+    /// An account besides the owner that may add and remove executor keys
+    /// (the registration contract's account), if any.
+    pub registrar_id: Option<String>,
+}
+
+impl Agreement {
+    pub fn load() -> Agreement {
+        let v = env::storage_read_json(AGREEMENT_KEY);
+        let get = |k: &str| v.as_ref().and_then(|v| v.get(k));
+        Agreement {
+            chain_id: String::from(get("chain_id").and_then(|x| x.as_str()).unwrap_or("")),
+            default_signatures: get("default_signatures").and_then(|x| x.as_u64()).unwrap_or(0),
+            max_signatures: get("max_signatures").and_then(|x| x.as_u64()).unwrap_or(MAX_SIGNATURES as u64),
+            registrar_id: get("registrar_id").and_then(|x| x.as_str()).map(String::from),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        Value::object(vec![
+            ("chain_id", Value::str(&self.chain_id)),
+            ("default_signatures", Value::u64(self.default_signatures)),
+            ("max_signatures", Value::u64(self.max_signatures)),
+            ("registrar_id", Value::opt_str(&self.registrar_id)),
+        ])
+    }
+
+    /// Apply the optional fields of `args` (new or set_agreement), check
+    /// them together, and save.
+    pub fn update(args: &Args) {
+        let mut a = Agreement::load();
+        if let Some(c) = args.opt_string("chain_id") {
+            if c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_graphic()) {
+                env::panic_str("chain_id must be 1-64 printable characters, e.g. mainnet");
+            }
+            a.chain_id = c;
+        }
+        if let Some(n) = args.opt_u64("default_signatures") {
+            a.default_signatures = n;
+        }
+        if let Some(n) = args.opt_u64("max_signatures") {
+            a.max_signatures = n;
+        }
+        if let Some(r) = args.opt_string("registrar_id") {
+            if r.is_empty() {
+                a.registrar_id = None;
+            } else {
+                require_account("registrar_id", &r);
+                a.registrar_id = Some(r);
+            }
+        }
+        if a.max_signatures == 0 || a.max_signatures > MAX_SIGNATURES as u64 {
+            env::panic_str("max_signatures must be between 1 and 16");
+        }
+        if a.default_signatures > a.max_signatures {
+            env::panic_str("default_signatures must not exceed max_signatures");
+        }
+        if a.default_signatures > 0 && a.chain_id.is_empty() {
+            env::panic_str("set chain_id before requiring signatures: every result claim binds it");
+        }
+        env::storage_write_json(AGREEMENT_KEY, &a.to_json());
+    }
+
+    /// The k a new request gets: its `required_signatures`, else the
+    /// default. Asking for more than max_signatures or than the keys
+    /// registered is refused, so no request waits for signers that cannot
+    /// exist.
+    pub fn required_for_request(&self, args: &Args) -> u64 {
+        let k = match args.opt_u64("required_signatures") {
+            None => self.default_signatures,
+            Some(0) => env::panic_str("required_signatures must be at least 1 (omit it for the contract's default)"),
+            Some(k) if k > self.max_signatures => env::panic_str(&msg(&[
+                "required_signatures is ",
+                &u64s(k),
+                "; this contract allows at most ",
+                &u64s(self.max_signatures),
+            ])),
+            Some(k) => k,
+        };
+        if k == 0 {
+            return 0;
+        }
+        if self.chain_id.is_empty() {
+            env::panic_str("This contract has no chain_id configured, so it cannot check signed results");
+        }
+        let registered = executor_keys().len() as u64;
+        if k > registered {
+            env::panic_str(&msg(&[
+                "The request needs ",
+                &u64s(k),
+                " executor signatures, but only ",
+                &u64s(registered),
+                " executor keys are registered",
+            ]));
+        }
+        k
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Executor keys.
+
+fn executor_key(pk: &[u8; 32]) -> Vec<u8> {
+    let mut k = b"e:".to_vec();
+    k.extend_from_slice(pk);
+    k
+}
+
+fn executor_keys() -> Vec<[u8; 32]> {
+    let raw = env::storage_read(EXECUTORS_KEY).unwrap_or_default();
+    raw.chunks(32)
+        .filter(|c| c.len() == 32)
+        .map(|c| {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(c);
+            k
+        })
+        .collect()
+}
+
+fn save_executor_keys(keys: &[[u8; 32]]) {
+    if keys.is_empty() {
+        env::storage_remove(EXECUTORS_KEY);
+        return;
+    }
+    let mut raw = Vec::with_capacity(keys.len() * 32);
+    for k in keys {
+        raw.extend_from_slice(k);
+    }
+    env::storage_write(EXECUTORS_KEY, &raw);
+}
+
+/// "ed25519:<base58>" (or bare base58) into 32 bytes.
+fn parse_public_key(field: &str, s: &str) -> [u8; 32] {
+    let body = s.strip_prefix("ed25519:").unwrap_or(s);
+    match base58_decode(body) {
+        Some(b) if b.len() == 32 => {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&b);
+            k
+        }
+        _ => env::panic_str(&msg(&[field, " must be an ed25519 public key, \"ed25519:<base58 of 32 bytes>\""])),
+    }
+}
+
+fn parse_signature(s: &str) -> [u8; 64] {
+    let body = s.strip_prefix("ed25519:").unwrap_or(s);
+    match base58_decode(body) {
+        Some(b) if b.len() == 64 => {
+            let mut k = [0u8; 64];
+            k.copy_from_slice(&b);
+            k
+        }
+        _ => env::panic_str("signatures[].signature must be an ed25519 signature, \"ed25519:<base58 of 64 bytes>\""),
+    }
+}
+
+fn assert_key_admin(state: &State, a: &Agreement) {
+    let caller = env::predecessor_account_id();
+    if caller != state.owner_id && a.registrar_id.as_deref() != Some(caller.as_str()) {
+        env::panic_str("Only the owner or the registrar may change executor keys");
+    }
+}
+
+/// add_executor_key({"public_key": "ed25519:…", "node_id"?}): the owner or
+/// the registrar registers an executor's node key.
+#[no_mangle]
+pub extern "C" fn add_executor_key() {
+    env::assert_no_deposit("add_executor_key");
+    let state = State::load();
+    let a = Agreement::load();
+    assert_key_admin(&state, &a);
+    let args = Args::from_input();
+    let text = args.string("public_key");
+    let pk = parse_public_key("public_key", &text);
+    let node_id = args.opt_string("node_id").unwrap_or_else(|| text.clone());
+    if node_id.is_empty() || node_id.len() > 128 {
+        env::panic_str("node_id must be 1-128 characters");
+    }
+    let mut keys = executor_keys();
+    if keys.contains(&pk) {
+        env::panic_str(&msg(&["Executor key ", &text, " is already registered"]));
+    }
+    if keys.len() as u64 >= MAX_EXECUTOR_KEYS {
+        env::panic_str("The contract already holds 64 executor keys; remove one first");
+    }
+    keys.push(pk);
+    save_executor_keys(&keys);
+    let record = Value::object(vec![
+        ("public_key", Value::String(text.clone())),
+        ("node_id", Value::String(node_id)),
+        ("added_by", Value::String(env::predecessor_account_id())),
+        ("added_at", Value::u64(env::block_timestamp())),
+    ]);
+    env::storage_write_json(&executor_key(&pk), &record);
+    emit("executor_key_added", record);
+}
+
+/// remove_executor_key({"public_key"}): the owner (or the registrar)
+/// removes a key; pending results it signed no longer count.
+#[no_mangle]
+pub extern "C" fn remove_executor_key() {
+    env::assert_no_deposit("remove_executor_key");
+    let state = State::load();
+    let a = Agreement::load();
+    assert_key_admin(&state, &a);
+    let args = Args::from_input();
+    let text = args.string("public_key");
+    let pk = parse_public_key("public_key", &text);
+    let mut keys = executor_keys();
+    let pos = match keys.iter().position(|k| *k == pk) {
+        Some(p) => p,
+        None => env::panic_str(&msg(&["Executor key ", &text, " is not registered"])),
+    };
+    keys.remove(pos);
+    save_executor_keys(&keys);
+    env::storage_remove(&executor_key(&pk));
+    emit("executor_key_removed", Value::object(vec![("public_key", Value::String(text))]));
+}
+
+/// set_agreement({"chain_id"?, "default_signatures"?, "max_signatures"?,
+/// "registrar_id"?}): owner. Pending requests keep the k they were made with.
+#[no_mangle]
+pub extern "C" fn set_agreement() {
+    env::assert_no_deposit("set_agreement");
+    State::load().assert_owner();
+    Agreement::update(&Args::from_input());
+    env::log("Agreement settings updated");
+}
+
+/// get_agreement() -> {chain_id, default_signatures, max_signatures, registrar_id}
+#[no_mangle]
+pub extern "C" fn get_agreement() {
+    return_json(&Agreement::load().to_json());
+}
+
+/// list_executor_keys() -> [{public_key, node_id, added_by, added_at}]
+#[no_mangle]
+pub extern "C" fn list_executor_keys() {
+    let list = executor_keys().iter().filter_map(|k| env::storage_read_json(&executor_key(k))).collect();
+    return_json(&Value::Array(list));
+}
+
+// ---------------------------------------------------------------------------
+// The resolve check.
+
+/// Refuse the resolve unless it carries `req.required_signatures` valid
+/// signatures, by distinct registered executor keys, of the claim the
+/// contract computes from `req` and the submitted result. `stored` is the
+/// output kept in state for this request (it is what the caller gets).
+/// k = 0 (the legacy default) checks nothing: the operator is trusted.
+pub(crate) fn check_signatures(req: &Request, args: &Args, resp: &ExecutionResponse, stored: Option<&ExecutionOutput>) {
+    let k = req.required_signatures;
+    if k == 0 {
+        return;
+    }
+    let sigs = match args.opt("signatures").and_then(|v| v.as_array()) {
+        Some(list) => list,
+        None => env::panic_str(&msg(&[
+            "This request needs ",
+            &u64s(k),
+            " executor signatures of its result claim; the resolve carries none",
+        ])),
+    };
+    if sigs.len() > MAX_SIGNATURES {
+        env::panic_str("A resolve may carry at most 16 signatures");
+    }
+    let wasm = match args.opt_string("wasm_sha256") {
+        None => [0u8; 32],
+        Some(h) => match hex_decode(&h) {
+            Some(b) if b.len() == 32 => {
+                let mut w = [0u8; 32];
+                w.copy_from_slice(&b);
+                w
+            }
+            _ => env::panic_str("wasm_sha256 must be 64 hex characters"),
+        },
+    };
+    if let CodeSource::WasmUrl { hash, .. } = &req.code_source {
+        let zero = wasm == [0u8; 32];
+        if hex_encode(&wasm) != *hash && !(zero && !resp.success) {
+            env::panic_str("wasm_sha256 is not the request's WASM hash (zeros are allowed only for a failure)");
+        }
+    }
+    let a = Agreement::load();
+    let contract = env::current_account_id();
+    let rec = ClaimRecord {
+        chain_id: &a.chain_id,
+        contract: &contract,
+        request_id: req.request_id,
+        data_id: &req.data_id,
+        sender: &req.sender_id,
+        code_source: &req.code_source,
+        input_data: req.input_data.as_deref().unwrap_or(""),
+        secrets_ref: req.secrets_ref.as_ref(),
+    };
+    let hash = env::sha256(&claim::encode(&rec, &wasm, resp, stored, env::sha256));
+    let mut seen: Vec<[u8; 32]> = Vec::new();
+    let mut signers = Vec::new();
+    for s in sigs {
+        let text = match s.get("public_key").and_then(|x| x.as_str()) {
+            Some(t) => t,
+            None => env::panic_str("signatures[].public_key is missing"),
+        };
+        let pk = parse_public_key("signatures[].public_key", text);
+        let sig = match s.get("signature").and_then(|x| x.as_str()) {
+            Some(t) => parse_signature(t),
+            None => env::panic_str("signatures[].signature is missing"),
+        };
+        if seen.contains(&pk) {
+            env::panic_str(&msg(&["Executor key ", text, " signed more than once; signatures must come from distinct executors"]));
+        }
+        if !env::storage_has_key(&executor_key(&pk)) {
+            env::panic_str(&msg(&["Executor key ", text, " is not registered"]));
+        }
+        if !env::ed25519_verify(&sig, &hash, &pk) {
+            env::panic_str(&msg(&["The signature by ", text, " is not over this result's claim"]));
+        }
+        seen.push(pk);
+        signers.push(Value::str(text));
+    }
+    if (seen.len() as u64) < k {
+        env::panic_str(&msg(&[
+            "This request needs ",
+            &u64s(k),
+            " executor signatures; the resolve carries ",
+            &u64s(seen.len() as u64),
+        ]));
+    }
+    emit(
+        "result_signed",
+        Value::object(vec![
+            ("request_id", Value::u64(req.request_id)),
+            ("claim_hash", Value::String(hex_encode(&hash))),
+            ("signers", Value::Array(signers)),
+        ]),
+    );
+}
