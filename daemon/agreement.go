@@ -2,15 +2,18 @@ package daemon
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -74,7 +77,9 @@ func (n *Node) agreementStatus(s *Status) error {
 			sn.Agreement = &a
 		}
 		sn.Assigned = !out[sn.PeerID]
+		sn.ExecutorKey = peerExecutorKey(sn.PeerID)
 	}
+	s.ExecutorKey = executorKey(n.execKey).String()
 	s.Agreement = n.cfg.Agreement
 	s.DissentLimit = n.cfg.DissentLimit
 	return nil
@@ -220,4 +225,22 @@ func (c agreementCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(agreedDesc, prometheus.CounterValue, float64(a.Agreed), node)
 		ch <- prometheus.MustNewConstMetric(streakDesc, prometheus.GaugeValue, float64(a.Streak), node)
 	}
+}
+
+// peerExecutorKey is the executor key a member's peer id embeds ("" when
+// it embeds none: not an ed25519 identity).
+func peerExecutorKey(id string) string {
+	pid, err := peer.Decode(id)
+	if err != nil {
+		return ""
+	}
+	pub, err := pid.ExtractPublicKey()
+	if err != nil {
+		return ""
+	}
+	raw, err := pub.Raw()
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return ""
+	}
+	return near.PublicKeyFromEd25519(ed25519.PublicKey(raw)).String()
 }

@@ -106,6 +106,10 @@ type StatusNode struct {
 	// DissentLimit times in a row (it is then given no requests).
 	Agreement *store.NodeAgreement `json:"agreement,omitempty"`
 	Assigned  bool                 `json:"assigned"`
+	// ExecutorKey is the key the member signs result claims with (its
+	// peer id's ed25519 key, "ed25519:<base58>"), as the contract
+	// registers it.
+	ExecutorKey string `json:"executor_key,omitempty"`
 }
 
 // Status is /status.
@@ -130,6 +134,9 @@ type Status struct {
 	// which a member is no longer assigned.
 	Agreement    int `json:"agreement"`
 	DissentLimit int `json:"dissent_limit"`
+	// ExecutorKey is this node's result-signing key (register it with the
+	// contract's add_executor_key; `outlayerd node executor-key` prints it).
+	ExecutorKey string `json:"executor_key"`
 }
 
 // ClusterStatus describes the cluster as this node sees it.

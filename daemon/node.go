@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,11 @@ type Node struct {
 	keys *keystore.Keystore
 	// resultAttester attests results (nil: they go out unattested).
 	resultAttester attest.Attester
+	// execKey is this node's libp2p identity key, with which it signs its
+	// result claims (the executor key the contract registers); claims is
+	// the chain id those claims bind.
+	execKey ed25519.PrivateKey
+	claims  *claimChain
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -160,6 +166,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.metrics.reg.MustRegister(n.cons.DiscoveryMetrics()) // outlayer_discovery_events_total
 	n.registerBlobProtocol()
 	n.resultAttester = n.newResultAttester()
+	if n.execKey, err = n.nodeKey(); err != nil {
+		return nil, err
+	}
+	n.claims = &claimChain{chain: n.chain, status: n.chain, contract: cfg.ContractID}
 
 	bootstrapped, err := n.enterCluster(ctx)
 	if err != nil {
@@ -180,7 +190,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.worker = (&worker{replica: n.deps.replica, propose: n.deps.propose, self: n.deps.members.Self(), wake: n.deps.wake,
 		runner: n.runner, peers: blobClient{n}, download: n.fetch, secrets: n, attester: n.resultAttester,
-		contract: cfg.ContractID, maxAttempts: cfg.MaxAttempts, rig: cfg.rigResult, metrics: n.metrics, log: n.log}).init(cfg.Slots)
+		contract: cfg.ContractID, maxAttempts: cfg.MaxAttempts, rig: cfg.rigResult, metrics: n.metrics, log: n.log,
+		signer: &keySigner{key: n.execKey, contract: cfg.ContractID, chain: n.claims}}).init(cfg.Slots)
 	n.metrics.reg.MustRegister(agreementCollector{n.cons.Store()}) // outlayer_node_dissents_total, ...
 	if n.builder != nil {
 		n.worker.builder = n.builder
@@ -434,7 +445,7 @@ func (n *Node) leaderLoops() (*watcher, *scheduler, *resolver) {
 		wake: d.wake, cfg: n.cfg, metrics: n.metrics, log: n.log.With("loop", "scheduler")}
 	r := (&resolver{replica: d.replica, propose: d.propose, chain: d.chain, sender: d.sender,
 		contract: n.cfg.ContractID, yieldBlocks: n.cfg.YieldTimeoutBlocks, tip: tip, warm: warm,
-		wake: d.wake, metrics: n.metrics, log: n.log.With("loop", "resolver"),
+		wake: d.wake, metrics: n.metrics, log: n.log.With("loop", "resolver"), claims: n.claims,
 		afterLanded: n.cfg.afterResolveLanded}).init()
 	return w, s, r
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -40,6 +41,9 @@ type resolver struct {
 	wake    wakeup
 	metrics *metrics
 	log     *slog.Logger
+	// claims is the chain id result claims bind (nil: resolves carry no
+	// signatures).
+	claims *claimChain
 	// afterLanded is Config.afterResolveLanded (tests).
 	afterLanded func(ctx context.Context, id uint64, tx string) bool
 
@@ -164,7 +168,12 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			return
 		}
 	}
-	method, args, err := contracts.ResolveCall(j.ID, responseFor(j))
+	method, args, err := r.resolveCall(ctx, log, j)
+	if err != nil && ctx.Err() == nil && errors.Is(err, errNoChainID) {
+		wait := r.backoff(j.ID)
+		log.Warn("cannot resolve yet", "err", err, "retry_in", wait)
+		return
+	}
 	if err != nil {
 		// Cannot happen for results the store accepted; fail safe by
 		// resolving as a failure with the reason.
@@ -284,6 +293,34 @@ func (r *resolver) backoff(id uint64) time.Duration {
 	d := b.NextBackOff()
 	r.retryAt[id] = time.Now().Add(d)
 	return d
+}
+
+// errNoChainID: the chain id claims bind could not be read (yet).
+var errNoChainID = errors.New("the chain id result claims bind is unknown")
+
+// resolveCall is the method and arguments that resolve j: its response
+// with the majority's executor signatures (see signaturesFor) and WASM
+// hash. A request the contract wants k signatures for and that has fewer
+// valid ones is still sent (the chain's answer is then recorded), with the
+// shortfall logged.
+func (r *resolver) resolveCall(ctx context.Context, log *slog.Logger, j *store.Job) (string, any, error) {
+	resp := responseFor(j)
+	if r.claims == nil {
+		return contracts.ResolveCall(j.ID, resp)
+	}
+	chainID, err := r.claims.chainID(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", errNoChainID, err)
+	}
+	sigs, wasm, problems := signaturesFor(chainID, r.contract, j)
+	for _, p := range problems {
+		log.Warn("an executor signature is left out of the resolve", "err", p)
+	}
+	if k := j.RequiredSignatures; k > 0 && uint64(len(sigs)) < k {
+		log.Error("the contract wants more executor signatures than this result has; the resolve will likely be refused",
+			"want", k, "have", len(sigs), "status", j.Status)
+	}
+	return contracts.ResolveCallSigned(j.ID, resp, wasm, sigs)
 }
 
 // failureResponse is a failed response with msg as its error.

@@ -31,15 +31,9 @@ func (n *Node) newResultAttester() attest.Attester {
 		return n.cfg.ResultAttester
 	}
 	if n.cfg.DevMode {
-		lh := n.cons.Host().LibP2P()
-		priv := lh.Peerstore().PrivKey(lh.ID())
-		var raw []byte
-		var err error
-		if priv != nil {
-			raw, err = priv.Raw()
-		}
-		if err == nil && len(raw) == ed25519.PrivateKeySize {
-			a, err := attest.NewSimulated(ed25519.PrivateKey(raw), attest.Measurements{})
+		key, err := n.nodeKey()
+		if err == nil {
+			a, err := attest.NewSimulated(key, attest.Measurements{})
 			if err == nil {
 				n.log.Warn("results carry simulated attestation (dev mode): signed with the node key, NOT produced by a TEE")
 				return a
@@ -54,6 +48,23 @@ func (n *Node) newResultAttester() attest.Attester {
 		return nil
 	}
 	return a
+}
+
+// nodeKey is this node's libp2p identity key as an ed25519 private key.
+func (n *Node) nodeKey() (ed25519.PrivateKey, error) {
+	lh := n.cons.Host().LibP2P()
+	priv := lh.Peerstore().PrivKey(lh.ID())
+	if priv == nil {
+		return nil, errors.New("the node has no private identity key")
+	}
+	raw, err := priv.Raw()
+	if err != nil {
+		return nil, fmt.Errorf("reading the node key: %w", err)
+	}
+	if len(raw) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("the node key is not an ed25519 key (%d bytes)", len(raw))
+	}
+	return ed25519.PrivateKey(raw), nil
 }
 
 // ResultClaimFor is the claim a result of request id with this input

@@ -35,6 +35,22 @@ func nodeCommand() *cli.Command {
 				},
 			},
 			{
+				Name:  "executor-key",
+				Usage: "print the key this node signs result claims with, to register it on the contract (add_executor_key)",
+				Flags: []cli.Flag{dataDir},
+				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return usageError("node executor-key takes no arguments")
+					}
+					var st daemon.Status
+					if err := adminGet(c, "/status", &st); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, st.ExecutorKey)
+					return nil
+				},
+			},
+			{
 				Name:  "leave",
 				Usage: "take this node out of the cluster (a leader hands leadership over first); stop it afterwards",
 				Flags: []cli.Flag{dataDir},
@@ -50,18 +66,9 @@ func nodeCommand() *cli.Command {
 }
 
 func adminPost(c *cli.Context, path string) error {
-	dir, err := filepath.Abs(c.String("data-dir"))
+	resp, err := adminDo(c, http.MethodPost, path)
 	if err != nil {
-		return usageError("--data-dir: %v", err)
-	}
-	sock := daemon.AdminSocket(dir)
-	req, err := http.NewRequestWithContext(c.Context, http.MethodPost, "http://admin"+path, nil)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	resp, err := httpguard.UnixClient(sock, 60*time.Second).Do(req)
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("reaching the node's admin socket %s (is the node running, and are you its user?): %v", sock, err), exitFailure)
+		return err
 	}
 	defer resp.Body.Close()
 	var out map[string]string
@@ -75,4 +82,38 @@ func adminPost(c *cli.Context, path string) error {
 		fmt.Fprintf(c.App.Writer, "%s %s\n", k, v)
 	}
 	return nil
+}
+
+// adminGet reads path from the admin socket into out.
+func adminGet(c *cli.Context, path string, out any) error {
+	resp, err := adminDo(c, http.MethodGet, path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return cli.Exit(fmt.Sprintf("the node answered %s", resp.Status), exitFailure)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return cli.Exit(fmt.Sprintf("the node's answer is not JSON: %v", err), exitFailure)
+	}
+	return nil
+}
+
+// adminDo sends one request to the node's admin socket in --data-dir.
+func adminDo(c *cli.Context, method, path string) (*http.Response, error) {
+	dir, err := filepath.Abs(c.String("data-dir"))
+	if err != nil {
+		return nil, usageError("--data-dir: %v", err)
+	}
+	sock := daemon.AdminSocket(dir)
+	req, err := http.NewRequestWithContext(c.Context, method, "http://admin"+path, nil)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	resp, err := httpguard.UnixClient(sock, 60*time.Second).Do(req)
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("reaching the node's admin socket %s (is the node running, and are you its user?): %v", sock, err), exitFailure)
+	}
+	return resp, nil
 }
