@@ -36,6 +36,11 @@ type fsm struct {
 	// broken is set when a store transaction failed: the replica no longer
 	// matches its log and must be rebuilt on the next start.
 	broken atomic.Bool
+	// storeErr is the first failed store transaction's error (health).
+	storeErr atomic.Pointer[storeFailure]
+	// busySince is when the batch being applied started (unix nanoseconds;
+	// 0 when idle): a batch that takes long is a stalled apply (health).
+	busySince atomic.Int64
 	// skipped and written count entries skipped as already held and
 	// entries written to the store (tests).
 	skipped, written atomic.Uint64
@@ -48,6 +53,8 @@ func (f *fsm) Apply(l *raft.Log) any {
 }
 
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	f.busySince.Store(time.Now().UnixNano())
+	defer f.busySince.Store(0)
 	out := make([]any, len(logs))
 	type decoded struct {
 		i   int
@@ -110,6 +117,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			// log; it is marked broken so that the next start rebuilds it
 			// from snapshot and log instead of trusting it.
 			f.broken.Store(true)
+			f.storeErr.CompareAndSwap(nil, &storeFailure{err: err, index: logs[0].Index, at: time.Now()})
 			f.log.Error("store transaction failed; this replica no longer matches the log and will be rebuilt on restart", "first_index", logs[0].Index, "err", err)
 			for _, d := range cmds {
 				out[d.i] = applyResponse{err: fmt.Errorf("apply to store: %w", err)}
@@ -195,3 +203,10 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 
 // Release ends the pinned read transaction if Persist did not run to the end.
 func (s *fsmSnapshot) Release() { s.pr.CloseWithError(io.ErrClosedPipe) }
+
+// storeFailure is a store transaction that failed.
+type storeFailure struct {
+	err   error
+	index uint64
+	at    time.Time
+}

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -94,3 +95,31 @@ func (n *Node) Identity() crypto.PrivKey { return n.key }
 // Config.Bootstrap, the members it knew, or the LAN), and the join asks the
 // leader to remove previous (empty when unknown).
 func (n *Node) Rejoin() (rejoin bool, previous peer.ID) { return n.rejoin, n.previous }
+
+// ApplyState is how far this replica is: what health reads.
+type ApplyState struct {
+	// Commit is the highest log index known committed; Handed the highest
+	// Raft handed to the store (no-ops included); Applied the highest the
+	// store finished.
+	Commit, Handed, Applied uint64
+	// BusySince is when the batch being applied now started (zero: idle).
+	BusySince time.Time
+	// StoreError is set once a store transaction failed (disk full, I/O
+	// error): the replica then misses entries of its log until a restart
+	// rebuilds it. StoreErrorIndex is the first entry of that batch.
+	StoreError      error
+	StoreErrorIndex uint64
+	StoreErrorAt    time.Time
+}
+
+// ApplyState reports the replica's progress and store failures.
+func (n *Node) ApplyState() ApplyState {
+	st := ApplyState{Commit: n.raft.CommitIndex(), Handed: n.raft.AppliedIndex(), Applied: n.fsm.applied.Load()}
+	if b := n.fsm.busySince.Load(); b != 0 {
+		st.BusySince = time.Unix(0, b)
+	}
+	if f := n.fsm.storeErr.Load(); f != nil {
+		st.StoreError, st.StoreErrorIndex, st.StoreErrorAt = f.err, f.index, f.at
+	}
+	return st
+}

@@ -74,16 +74,6 @@ func (n *Node) consistent(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	leader := n.cons.Leader().String()
-	status := "ok"
-	code := http.StatusOK
-	if leader == "" {
-		status, code = "no leader", http.StatusServiceUnavailable
-	}
-	httpjson.Write(w, code, map[string]any{"status": status, "peer_id": n.PeerID(), "leader": n.cons.IsLeader(), "leader_id": leader})
-}
-
 // StatusNode is one member in /status.
 type StatusNode struct {
 	PeerID    string `json:"peer_id"`
@@ -137,6 +127,8 @@ type Status struct {
 	// ExecutorKey is this node's result-signing key (register it with the
 	// contract's add_executor_key; `outlayerd node executor-key` prints it).
 	ExecutorKey string `json:"executor_key"`
+	// Health is this node's /health (health.go).
+	Health Health `json:"health"`
 }
 
 // ClusterStatus describes the cluster as this node sees it.
@@ -166,7 +158,7 @@ func (n *Node) ClusterStatus() (*Status, error) {
 	net := n.cons.Host().LibP2P().Network()
 	s := &Status{PeerID: n.PeerID(), Leader: leader, IsLeader: n.cons.IsLeader(), Contract: n.cfg.ContractID,
 		Operator: n.cfg.OperatorAccount, AppliedIndex: n.cons.AppliedIndex(), Builds: n.builder != nil,
-		ResultAttestation: n.resultAttestationSummary(), LANDiscovery: n.cons.LANDiscovery()}
+		ResultAttestation: n.resultAttestationSummary(), LANDiscovery: n.cons.LANDiscovery(), Health: n.Health()}
 	simulated := 0
 	for _, srv := range servers {
 		id := srv.ID.String()

@@ -123,6 +123,10 @@ type Config struct {
 	// (outside dev mode it already is, unless Sealer is set).
 	KeystoreMemoryOnly bool
 
+	// Health tunes the /health checks (disk and chain probes, stall and
+	// chain-down thresholds).
+	Health HealthConfig
+
 	Logger *slog.Logger
 
 	// afterResolveLanded, when set (tests, through export_test.go), runs

@@ -42,6 +42,8 @@ type Node struct {
 	signer  *near.Signer
 	metrics *metrics
 	applied *notifier
+	// health keeps the health probes' results (health.go).
+	health *health
 
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -164,6 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.log = n.log.With("node", shortPeer(n.cons.PeerID().String()))
 	n.metrics.reg.MustRegister(n.cons.Host().Refused())   // outlayer_p2p_refused_total
 	n.metrics.reg.MustRegister(n.cons.DiscoveryMetrics()) // outlayer_discovery_events_total
+	n.health = newHealth(cfg.Health, cfg.DataDir, cfg.RPCURL, n.metrics.reg)
 	n.registerBlobProtocol()
 	n.resultAttester = n.newResultAttester()
 	if n.execKey, err = n.nodeKey(); err != nil {
@@ -201,7 +204,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.runHealth(n.ctx) }()
 	go func() { defer n.wg.Done(); n.applied.run(n.ctx) }()
 	go func() { defer n.wg.Done(); n.leadershipLoop() }()
 	go func() { defer n.wg.Done(); n.worker.run(n.ctx) }()

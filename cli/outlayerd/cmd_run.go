@@ -162,7 +162,7 @@ func runNode(c *cli.Context, join []string) error {
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "show the cluster as a node sees it (members, roles, leader, attestation, request counts)",
+		Usage: "show the cluster as a node sees it (this node's health with the reasons it is degraded, members, roles, leader, attestation, request counts)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "node", Usage: "a node's HTTP API address", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_NODE"}},
 			&cli.BoolFlag{Name: "json", Usage: "print the raw JSON"},
@@ -185,6 +185,10 @@ func statusCommand() *cli.Command {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"status": st, "stats": stats})
+			}
+			fmt.Fprintf(w, "health: %s\n", st.Health.Status)
+			for _, r := range st.Health.Reasons {
+				fmt.Fprintf(w, "  %s: %s\n", r.Check, r.Message)
 			}
 			fmt.Fprintf(w, "contract %s, operator %s\nleader   %s\nattestation: %s\nresults:     %s\nLAN discovery: %s\n", st.Contract, st.Operator, st.Leader, st.Attestation, st.ResultAttestation, st.LANDiscovery)
 			for _, nd := range st.Nodes {

@@ -855,12 +855,12 @@ func readmeNode(t *testing.T, sh *shell, cmds []readmeCommand) {
 			for {
 				code, stdout, _ := sh.run(readmeText(c, "127.0.0.1:8080", httpAddr))
 				// "voter" also counts in "nonvoter": one per node.
-				if code == 0 && strings.Count(stdout, "voter") == len(nodes) && strings.Contains(stdout, "* ") &&
+				if code == 0 && strings.Count(stdout, "voter") == len(nodes) && strings.Contains(stdout, "* ") && strings.Contains(stdout, "health: ok") &&
 					strings.Count(stdout, "found by") == len(nodes) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("status never showed the %d nodes, how they were found and a leader:\n%s", len(nodes), stdout)
+					t.Fatalf("status never showed a healthy node, the %d nodes, how they were found and a leader:\n%s", len(nodes), stdout)
 				}
 				time.Sleep(200 * time.Millisecond) // polling the cluster with a deadline
 			}
