@@ -62,7 +62,7 @@ type testNode struct {
 }
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	base     string
 	nodes    []*testNode
@@ -74,7 +74,7 @@ type harness struct {
 	memoryOnly bool
 }
 
-func newHarness(t *testing.T, viewer Viewer, contract string) *harness {
+func newHarness(t testing.TB, viewer Viewer, contract string) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	h := &harness{t: t, ctx: ctx, base: t.TempDir(), verifier: &refusingVerifier{refuse: map[peer.ID]bool{}},
