@@ -128,23 +128,34 @@ func TestHealthChainUnreachable(t *testing.T) {
 	waitHealth(t, w, nd, http.StatusOK, "", "", 30*time.Second)
 }
 
-// TestHealthKeystoreLost: a memory-only keystore on a one-node cluster that
-// restarts has no member to receive the master from: /health names the
-// keystore.
-func TestHealthKeystoreLost(t *testing.T) {
+// TestHealthKeystoreNotReady: a memory-only keystore whose cluster stopped
+// entirely. The first node back has no member to receive the master from
+// (and no quorum): /health names the keystore as not ready. Once the other
+// is back and neither holds the master, it names it lost.
+func TestHealthKeystoreNotReady(t *testing.T) {
 	w := newWorld(t, 50*time.Millisecond, 600)
-	w.startCluster(1, func(c *daemon.Config) {
+	w.startCluster(2, func(c *daemon.Config) {
 		c.KeystoreMemoryOnly = true
 		fastHealth(c)
 	})
-	waitHealth(t, w, w.node(0), http.StatusOK, "", "", 30*time.Second)
+	for i := range 2 {
+		waitHealth(t, w, w.node(i), http.StatusOK, "", "", 30*time.Second)
+		// Both come back on the ports they had: with both moved at once
+		// and no LAN discovery, neither could find the other.
+		a := w.node(i).P2PAddrs()[0]
+		w.cfgs[i].ListenAddrs = []string{a[:strings.Index(a, "/p2p/")]}
+	}
+	w.kill(1)
 	w.kill(0)
 	w.restart(0)
-	h := waitHealth(t, w, w.node(0), http.StatusServiceUnavailable, "keystore", "lost", 30*time.Second)
-	t.Logf("after the restart: %+v", h.Reasons)
+	h := waitHealth(t, w, w.node(0), http.StatusServiceUnavailable, "keystore", "not ready", 30*time.Second)
+	t.Logf("alone after the restart: %+v", h.Reasons)
 	if g := gauge(t, w.node(0), "keystore"); !strings.HasSuffix(g, " 1") {
 		t.Errorf("keystore gauge: %q", g)
 	}
+	w.restart(1)
+	h = waitHealth(t, w, w.node(0), http.StatusServiceUnavailable, "keystore", "lost", 30*time.Second)
+	t.Logf("both back, neither holds the master: %+v", h.Reasons)
 }
 
 // TestHealthApplyStalled: a follower whose store is held by another writer
