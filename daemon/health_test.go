@@ -199,8 +199,11 @@ func TestHealthApplyStalled(t *testing.T) {
 	waitHealth(t, w, follower, http.StatusOK, "", "", 30*time.Second)
 }
 
-// TestHealthDiskFull puts a node's data directory on a small tmpfs and fills
-// it: /health names the disk (no space left) and clears when space returns.
+// TestHealthDiskFull puts a node's data directory on a small tmpfs. With
+// little space left, a replicated blob fits in the Raft log but not in the
+// store: the failed bbolt transaction is named. Filled up, the disk probe
+// fails too, and passes again when space returns (the failed store write is
+// still named: the replica misses an entry until a restart rebuilds it).
 // It needs to mount a tmpfs (root or CAP_SYS_ADMIN) and skips otherwise.
 func TestHealthDiskFull(t *testing.T) {
 	mnt := t.TempDir()
@@ -218,11 +221,32 @@ func TestHealthDiskFull(t *testing.T) {
 	nd := w.node(0)
 	waitHealth(t, w, nd, http.StatusOK, "", "", 30*time.Second)
 
+	// First a bbolt write failure: fill the disk until 6 MiB are free, then
+	// replicate a 4 MiB blob. The Raft log takes it (4 MiB), the store's
+	// transaction for it does not fit in what is left.
 	filler := filepath.Join(mnt, "filler")
 	f, err := os.Create(filler)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &fs); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(fs.Bavail) * int64(fs.Bsize)
+	if _, err := f.Write(make([]byte, free-6<<20)); err != nil {
+		t.Fatal(err)
+	}
+	blob := make([]byte, 4<<20)
+	blob[0] = 1
+	_, err = nd.Consensus().Apply(w.ctx, &consensus.PutBlob{Hash: store.BlobHash(sha256.Sum256(blob)), Data: blob})
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("a 4 MiB blob with 6 MiB free: %v, want the store's write to fail for lack of space", err)
+	}
+	h := waitHealth(t, w, nd, http.StatusServiceUnavailable, "disk", "a store write failed", 30*time.Second)
+	t.Logf("store write failed: %+v", h.Reasons)
+
+	// Then the disk is full.
 	chunk := make([]byte, 1<<20)
 	for {
 		if _, err := f.Write(chunk); err != nil {
@@ -233,7 +257,7 @@ func TestHealthDiskFull(t *testing.T) {
 		}
 	}
 	_ = f.Close()
-	h := waitHealth(t, w, nd, http.StatusServiceUnavailable, "disk", "no space left", 30*time.Second)
+	h = waitHealth(t, w, nd, http.StatusServiceUnavailable, "disk", "cannot write to the data directory", 30*time.Second)
 	t.Logf("disk full: %+v", h.Reasons)
 	if g := gauge(t, nd, "disk"); !strings.HasSuffix(g, " 1") {
 		t.Errorf("disk gauge: %q", g)
@@ -242,16 +266,13 @@ func TestHealthDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	// The probe passes again. (A store write that failed meanwhile keeps
-	// the disk check failing until a restart rebuilds the replica: that
-	// message is a different one.)
-	w.eventually(30*time.Second, "the disk probe passes again", func() bool {
-		_, h := getHealth(t, nd)
+	w.eventually(30*time.Second, "the disk probe passes again, the failed store write still named", func() bool {
+		_, h = getHealth(t, nd)
 		for _, r := range h.Reasons {
-			if r.Check == "disk" && strings.Contains(r.Message, "cannot write to the data directory") {
-				return false
+			if r.Check == "disk" {
+				return !strings.Contains(r.Message, "cannot write to the data directory") && strings.Contains(r.Message, "a store write failed")
 			}
 		}
-		return true
+		return false
 	})
 }
