@@ -14,7 +14,10 @@
 //	err = n.LinearizableRead(ctx); job, err := n.Store().Get(id)
 //	leading := n.LeaderCh()                     // start/stop leader-only loops
 //
-// Writes from any node are forwarded to the leader; reads are local. See
-// DESIGN.md for the transport, discovery, the command format, membership, read
+// Writes from any node are forwarded to the leader; reads are local.
+// Outside dev mode the node's identity is in memory only, new at every
+// start: Rejoin reports that the data directory held an earlier identity,
+// and Join then replaces it. See DESIGN.md for the node identity, the
+// transport, discovery, the command format, membership, read
 // consistency, time in the FSM and snapshots.
 package consensus

@@ -27,7 +27,8 @@ import (
 
 // Config configures a consensus node.
 type Config struct {
-	// DataDir holds the node key, the Raft log, snapshots and the store.
+	// DataDir holds the Raft log, snapshots, the store and, in dev mode,
+	// the node key (outside it the key is in memory only: identity.go).
 	DataDir string
 	// ListenAddrs are libp2p TCP multiaddrs (tests: /ip4/127.0.0.1/tcp/0).
 	ListenAddrs []string

@@ -288,7 +288,8 @@ func (n *Node) Builds() uint64 { return n.worker.builds.Load() }
 // then the running requests get until ctx ends to finish and report (after
 // that they are cancelled and their leases expire: see DESIGN.md, Release);
 // then Raft, the host and the store close. The node stays a cluster member
-// and rejoins when started again.
+// and rejoins when started again (outside dev mode under a new identity,
+// which replaces this one: consensus.Node.Rejoin).
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopMu.Lock()
 	defer n.stopMu.Unlock()

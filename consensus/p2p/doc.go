@@ -1,6 +1,7 @@
-// Package p2p is a node's libp2p host: its persistent ed25519 identity, TCP
-// with Noise, the connection gater that admits only cluster members and
-// joining peers, discovery by bootstrap addresses, and a raft.StreamLayer that
+// Package p2p is a node's libp2p host: its ed25519 identity (given by the
+// caller, or kept in the data directory: LoadOrCreateIdentity), TCP with
+// Noise, the connection gater that admits only cluster members and joining
+// peers, discovery by bootstrap addresses, and a raft.StreamLayer that
 // carries the Raft transport over libp2p streams.
 //
 // Limits against strangers: the go-libp2p resource manager with per-peer and
