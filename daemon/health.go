@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,11 +184,11 @@ func (n *Node) Health() Health {
 	}
 	var disk []string
 	if h.diskErr != nil {
-		disk = append(disk, fmt.Sprintf("cannot write to the data directory %s: %v", h.dataDir, h.diskErr))
+		disk = append(disk, fmt.Sprintf("cannot write to the data directory: %v", publicErr(h.diskErr)))
 	}
 	if as.StoreError != nil {
 		disk = append(disk, fmt.Sprintf("a store write failed at log index %d (%v, %s): this replica misses entries of its log until the node restarts and rebuilds it",
-			as.StoreErrorIndex, as.StoreError, as.StoreErrorAt.UTC().Format(time.RFC3339)))
+			as.StoreErrorIndex, publicErr(as.StoreError), as.StoreErrorAt.UTC().Format(time.RFC3339)))
 	}
 	if len(disk) > 0 {
 		failing["disk"] = strings.Join(disk, "; ")
@@ -199,7 +202,7 @@ func (n *Node) Health() Health {
 			as.Commit, now.Sub(h.handedMoved).Round(time.Second), as.Handed)
 	}
 	if !h.chainDownSince.IsZero() && now.Sub(h.chainDownSince) >= h.cfg.ChainDownAfter {
-		failing["chain"] = fmt.Sprintf("the NEAR RPC %s has not answered for %s: %v", n.cfg.RPCURL, now.Sub(h.chainDownSince).Round(time.Second), h.chainErr)
+		failing["chain"] = fmt.Sprintf("the NEAR RPC (%s) has not answered for %s: %v", rpcHost(n.cfg.RPCURL), now.Sub(h.chainDownSince).Round(time.Second), publicErr(h.chainErr))
 	}
 	h.mu.Unlock()
 
@@ -235,4 +238,29 @@ func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
 		code = http.StatusServiceUnavailable
 	}
 	httpjson.Write(w, code, h)
+}
+
+// publicErr is err as /health may show it: /health is public, so neither
+// the host's file paths (the file's base name is kept) nor the RPC URL,
+// which may carry an API key, appear.
+func publicErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s %s: %w", pe.Op, filepath.Base(pe.Path), pe.Err)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// rpcHost is the RPC endpoint's host, without path or query (which may
+// carry an API key).
+func rpcHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "configured endpoint"
+	}
+	return u.Host
 }

@@ -99,7 +99,9 @@ func TestHealthChainUnreachable(t *testing.T) {
 	proxy := serve(ln)
 	t.Cleanup(func() { _ = proxy.Close() })
 	w.startCluster(1, func(c *daemon.Config) {
-		c.RPCURL = "http://" + addr
+		// An API key in the URL, as RPC providers hand out: /health is
+		// public and must not show it.
+		c.RPCURL = "http://" + addr + "/?apikey=health-test-secret"
 		fastHealth(c)
 	})
 	nd := w.node(0)
@@ -111,6 +113,9 @@ func TestHealthChainUnreachable(t *testing.T) {
 	_ = proxy.Close()
 	h := waitHealth(t, w, nd, http.StatusServiceUnavailable, "chain", "has not answered", 30*time.Second)
 	t.Logf("chain gone: %+v", h.Reasons)
+	if b, _ := json.Marshal(h); strings.Contains(string(b), "health-test-secret") {
+		t.Errorf("/health shows the RPC URL's API key: %s", b)
+	}
 	if g := gauge(t, nd, "chain"); !strings.HasSuffix(g, " 1") {
 		t.Errorf("chain gauge while the RPC is gone: %q", g)
 	}
@@ -259,6 +264,9 @@ func TestHealthDiskFull(t *testing.T) {
 	_ = f.Close()
 	h = waitHealth(t, w, nd, http.StatusServiceUnavailable, "disk", "cannot write to the data directory", 30*time.Second)
 	t.Logf("disk full: %+v", h.Reasons)
+	if b, _ := json.Marshal(h); strings.Contains(string(b), mnt) {
+		t.Errorf("/health shows the data directory's path: %s", b)
+	}
 	if g := gauge(t, nd, "disk"); !strings.HasSuffix(g, " 1") {
 		t.Errorf("disk gauge: %q", g)
 	}
