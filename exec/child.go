@@ -56,6 +56,9 @@ type childHello struct {
 	MaxCachedModules int
 	Interpreter      bool
 	CompileMemoryMB  int64
+	// KillAtDeadline: the node kills the sandbox at a run's wall-time
+	// limit, so programs are instrumented without the stop global.
+	KillAtDeadline bool
 }
 
 // childRequest asks the child to run Req. Req.Wasm is empty when the node
@@ -152,6 +155,7 @@ func serveSandbox(in io.Reader, out io.Writer) error {
 		MaxCachedModules: hello.MaxCachedModules,
 		Interpreter:      hello.Interpreter,
 		MemoryBudgetMB:   -1, // the node keeps the budget
+		noStop:           hello.KillAtDeadline,
 	})
 	if err != nil {
 		return err

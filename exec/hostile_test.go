@@ -227,8 +227,14 @@ func TestStalledNodeIsNotTheProgramsFault(t *testing.T) {
 	stillServes(t, r, "start")
 	limits := outexec.Limits{MaxInstructions: outexec.MaxInstructionsCap, Timeout: time.Second}
 
-	_, err := run(t, r, outexec.Request{Wasm: infiniteLoop(), Limits: limits})
+	start := time.Now()
+	res, err := run(t, r, outexec.Request{Wasm: infiniteLoop(), Limits: limits})
 	wantTimeLimit(t, err)
+	// The node stops the run at its deadline by killing the sandbox.
+	if res.Time < limits.Timeout || time.Since(start) > limits.Timeout+10*time.Second {
+		t.Fatalf("a run stopped at its limit of %s reported %s and returned after %s", limits.Timeout, res.Time, time.Since(start))
+	}
+	stillServes(t, r, "a time limit")
 
 	pid, done := runInBackground(t, r, limits)
 	// Stop the sandbox only once the loop is burning CPU, so its wall-time
@@ -240,7 +246,8 @@ func TestStalledNodeIsNotTheProgramsFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second) // the stall under test, not synchronisation
-	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+	// The node kills a sandbox at its run's deadline, paused or not.
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
 		t.Fatal(err)
 	}
 	err = <-done

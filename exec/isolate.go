@@ -81,6 +81,10 @@ func newSandboxPool(cfg Config, logger *slog.Logger) (*sandboxPool, error) {
 			MaxCachedModules: cfg.MaxCachedModules,
 			Interpreter:      cfg.Interpreter,
 			CompileMemoryMB:  cfg.CompileMemoryMB,
+			// The interpreter stops itself at the deadline (wazero's
+			// WithCloseOnContextDone); compiled code is stopped by the
+			// node killing its sandbox.
+			KillAtDeadline: !cfg.Interpreter,
 		},
 		cfg:       cfg,
 		logger:    logger,
@@ -405,6 +409,13 @@ func (p *sandboxPool) run(ctx context.Context, req Request, key [32]byte, limits
 	tick := time.NewTicker(budgetPoll)
 	defer tick.Stop()
 	exited := sb.exited
+	var deadline <-chan time.Time // the run's wall-time limit, once it runs
+	var deadlineTimer *time.Timer
+	defer func() {
+		if deadlineTimer != nil {
+			deadlineTimer.Stop()
+		}
+	}()
 	for {
 		select {
 		case m, ok := <-sb.replies:
@@ -425,6 +436,10 @@ func (p *sandboxPool) run(ctx context.Context, req Request, key [32]byte, limits
 				phase = "running"
 				phaseStart = time.Now()
 				cpuStart, _ = processCPU(pid)
+				if p.hello.KillAtDeadline {
+					deadlineTimer = time.NewTimer(limits.Timeout)
+					deadline = deadlineTimer.C
+				}
 			case m.Done:
 				healthy = true
 				if len(sb.cached) > max(p.hello.MaxCachedModules, defaultMaxCachedModules) {
@@ -432,6 +447,26 @@ func (p *sandboxPool) run(ctx context.Context, req Request, key [32]byte, limits
 				}
 				return m.Result, m.Err.err()
 			}
+		case <-deadline:
+			// The program may have finished as the limit passed.
+			select {
+			case m, ok := <-sb.replies:
+				if ok && m.Done {
+					healthy = true
+					return m.Result, m.Err.err()
+				}
+			default:
+			}
+			// Stop it: the sandbox is killed (by release) and the next
+			// run starts a fresh one. What the program wrote and counted
+			// so far dies with it.
+			res.Time = time.Since(phaseStart)
+			if used, ok := processCPU(pid); ok {
+				if stall := stalled(used-cpuStart, res.Time, limits.Timeout); stall != nil {
+					return res, stall
+				}
+			}
+			return res, failure(ErrTimeLimit, "time limit exceeded: the program ran longer than %s", limits.Timeout)
 		case <-ctx.Done():
 			if p.isClosed() {
 				return res, errRunnerClosed

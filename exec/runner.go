@@ -64,6 +64,11 @@ type Config struct {
 	CompileMemoryMB int64
 	// Logger receives one debug line per run; nil discards.
 	Logger *slog.Logger
+
+	// noStop instruments without the meter's stop global (a sandbox
+	// child whose node kills it at the deadline): runs cannot be stopped
+	// from inside this process, and loops skip the flag's load.
+	noStop bool
 }
 
 const defaultMaxCachedModules = 64
@@ -98,6 +103,7 @@ type Runner struct {
 	stopAllNow  context.CancelFunc
 	running     sync.RWMutex
 	interpreter bool
+	noStop      bool // Config.noStop
 }
 
 // NewRunner starts a wazero runtime with WASI preview 1 and an empty module
@@ -120,7 +126,7 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.Interpreter {
 		rc = rc.WithCloseOnContextDone(true)
 	}
-	r := &Runner{logger: cfg.Logger, interpreter: cfg.Interpreter}
+	r := &Runner{logger: cfg.Logger, interpreter: cfg.Interpreter, noStop: cfg.noStop && !cfg.Interpreter}
 	r.stopAll, r.stopAllNow = context.WithCancel(context.WithoutCancel(ctx))
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
@@ -312,7 +318,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (res Result, err error) {
 // preview 1 command module this sandbox can run.
 func (r *Runner) compile(ctx context.Context, wasm []byte) (*program, error) {
 	start := time.Now()
-	metered, err := meter.InstrumentModule(wasm, meter.Options{})
+	metered, err := meter.InstrumentModule(wasm, meter.Options{NoStop: r.noStop})
 	if err != nil {
 		return nil, failureWithCause(ErrInvalidWasm, err, "invalid wasm: %v", err)
 	}
@@ -424,9 +430,10 @@ func (r *Runner) execute(ctx context.Context, prog *program, req *Request, limit
 	if err := meter.SetBudget(mod, limits.MaxInstructions); err != nil {
 		return fmt.Errorf("exec: setting the instruction budget: %w", err)
 	}
-	if !r.interpreter {
+	if !r.interpreter && !r.noStop {
 		// At the deadline, on cancellation or on Close, the module traps
-		// at its next loop head or function entry.
+		// at its next loop head or function entry. (Without the stop
+		// global, in a sandbox child, the node kills the process.)
 		stop := func() { _ = meter.Stop(mod) }
 		defer context.AfterFunc(runCtx, stop)()
 		defer context.AfterFunc(r.stopAll, stop)()

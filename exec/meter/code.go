@@ -80,6 +80,7 @@ type insertion struct {
 type funcRewriter struct {
 	info       *moduleInfo
 	global     uint32
+	noStop     bool   // Options.NoStop: checks compare with 0, never the stop global
 	local      uint32 // index of the counter local
 	hostFacing bool
 	// resultBlock is the block type of the function's results (0 if there
@@ -773,7 +774,7 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 		}
 		if in.check { // local.get t; (i64.const 0 | global.get floor); i64.lt_s
 			dst = appendU32(append(dst, 0x20), f.local)
-			if in.stop {
+			if in.stop && !f.noStop {
 				dst = appendU32(append(dst, 0x23), f.global+1)
 			} else {
 				dst = append(dst, 0x42, 0x00)

@@ -160,6 +160,10 @@ func TestGoProgramsRunIdenticallyAndCountDeterministically(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			noStop, err := Instrument(orig, Options{NoStop: true})
+			if err != nil {
+				t.Fatal(err)
+			}
 			const budget = 1 << 40
 			want := runWASI(t, wazero.NewRuntimeConfigCompiler(), orig, c.stdin, 0, c.args...)
 			if want.trapped != nil {
@@ -169,6 +173,7 @@ func TestGoProgramsRunIdenticallyAndCountDeterministically(t *testing.T) {
 				runWASI(t, wazero.NewRuntimeConfigCompiler(), metered, c.stdin, budget, c.args...),
 				runWASI(t, wazero.NewRuntimeConfigCompiler(), metered, c.stdin, budget, c.args...),
 				runWASI(t, wazero.NewRuntimeConfigInterpreter(), metered, c.stdin, budget, c.args...),
+				runWASI(t, wazero.NewRuntimeConfigCompiler(), noStop, c.stdin, budget, c.args...),
 			}
 			for i, got := range runs {
 				if got.trapped != nil || got.stdout != want.stdout || got.stderr != want.stderr || got.exitCode != want.exitCode {

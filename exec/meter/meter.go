@@ -66,6 +66,13 @@ type Options struct {
 	// module has a start section or is instantiated with wazero's default
 	// start functions (_start), which run before SetBudget can be called.
 	InitialBudget uint64
+	// NoStop leaves out the stop global (StopName): the budget checks at
+	// function entries and loop heads compare the counter with 0, which
+	// saves a load from the module's globals on every loop iteration. Such
+	// a module cannot be stopped by Stop; its host must stop it another way
+	// (the runner's sandbox processes are killed at the deadline). Counts
+	// are the same either way.
+	NoStop bool
 }
 
 // Instrumented is an instrumented module and what its host must know
@@ -167,7 +174,7 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 
 	var code []byte
 	if codeSec != nil {
-		code, err = rewriteCode(*codeSec, info, globalIdx, costs)
+		code, err = rewriteCode(*codeSec, info, globalIdx, costs, opts.NoStop)
 		if err != nil {
 			return nil, err
 		}
@@ -178,15 +185,19 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	newGlobal := []byte{0x7e, 0x01, 0x42}
 	newGlobal = appendS64(newGlobal, int64(opts.InitialBudget))
 	newGlobal = append(newGlobal, 0x0b)
-	newGlobal = append(newGlobal, 0x7e, 0x01, 0x42, 0x00, 0x0b) // the stop floor, i64 0
 	newExport := appendU32(nil, uint32(len(GlobalName)))
 	newExport = append(newExport, GlobalName...)
 	newExport = append(newExport, 0x03)
 	newExport = appendU32(newExport, globalIdx)
-	newExport = appendU32(newExport, uint32(len(StopName)))
-	newExport = append(newExport, StopName...)
-	newExport = append(newExport, 0x03)
-	newExport = appendU32(newExport, globalIdx+1)
+	added := uint32(1) // globals and exports the meter adds
+	if !opts.NoStop {
+		newGlobal = append(newGlobal, 0x7e, 0x01, 0x42, 0x00, 0x0b) // the stop floor, i64 0
+		newExport = appendU32(newExport, uint32(len(StopName)))
+		newExport = append(newExport, StopName...)
+		newExport = append(newExport, 0x03)
+		newExport = appendU32(newExport, globalIdx+1)
+		added = 2
+	}
 
 	out := make([]byte, 0, len(wasm)+len(wasm)/4+64)
 	out = append(out, wasmMagic...)
@@ -194,11 +205,11 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	wroteGlobal, wroteExport := false, false
 	writeMissing := func(beforeRank int) {
 		if !wroteGlobal && beforeRank > sectionRank(secGlobal) {
-			out = appendSection(out, secGlobal, append(appendU32(nil, 2), newGlobal...))
+			out = appendSection(out, secGlobal, append(appendU32(nil, added), newGlobal...))
 			wroteGlobal = true
 		}
 		if !wroteExport && beforeRank > sectionRank(secExport) {
-			out = appendSection(out, secExport, append(appendU32(nil, 2), newExport...))
+			out = appendSection(out, secExport, append(appendU32(nil, added), newExport...))
 			wroteExport = true
 		}
 	}
@@ -208,10 +219,10 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 		}
 		switch s.id {
 		case secGlobal:
-			out = appendSection(out, secGlobal, appendToVec(s.body, info.definedGlobals, 2, newGlobal))
+			out = appendSection(out, secGlobal, appendToVec(s.body, info.definedGlobals, added, newGlobal))
 			wroteGlobal = true
 		case secExport:
-			body, err := appendToVecCounted(s, 2)
+			body, err := appendToVecCounted(s, added)
 			if err != nil {
 				return nil, err
 			}
@@ -277,7 +288,7 @@ func appendToVecCounted(s section, k uint32) ([]byte, error) {
 	return append(out, s.body[r.pos:]...), nil
 }
 
-func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) ([]byte, error) {
+func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable, noStop bool) ([]byte, error) {
 	r := &reader{buf: s.body, base: s.bodyOff}
 	n, err := r.u32()
 	if err != nil {
@@ -288,7 +299,7 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable) (
 	}
 	out := make([]byte, 0, len(s.body)+len(s.body)/3)
 	out = appendU32(out, n)
-	fr := &funcRewriter{info: info, global: global, costs: costs}
+	fr := &funcRewriter{info: info, global: global, costs: costs, noStop: noStop}
 	var body []byte
 	for i := uint32(0); i < n; i++ {
 		sizeOff := r.offset()

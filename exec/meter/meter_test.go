@@ -177,48 +177,56 @@ func handCases() []handCase {
 }
 
 func TestHandCountedModules(t *testing.T) {
+	// NoStop changes only what the loop and entry checks compare with.
+	variants := map[string]Options{"": {}, "/nostop": {NoStop: true}}
 	for _, c := range handCases() {
 		for _, e := range engines() {
-			t.Run(c.name+"/"+e.name, func(t *testing.T) {
-				ticks := 0
-				mod, err := instantiate(t, e, c.mod.bytes(), Options{}, &ticks)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// Exactly enough budget: runs, and uses all of it.
-				res, used, err := callCount(t, mod, c.fn, c.want, c.args...)
-				if err != nil {
-					t.Fatalf("with budget = count %d: %v", c.want, err)
-				}
-				if used != c.want {
-					t.Errorf("used %d instructions, hand count is %d", used, c.want)
-				}
-				if c.ret != nil && (len(res) != 1 || uint32(res[0]) != uint32(c.ret[0])) {
-					t.Errorf("returned %v, want %v", res, c.ret)
-				}
-				if ticks != c.ticks {
-					t.Errorf("host function ran %d times, want %d", ticks, c.ticks)
-				}
-				if Exhausted(mod) {
-					t.Error("Exhausted after a successful call")
-				}
-				// Repeat with plenty of budget: the count does not change.
-				if _, used, err = callCount(t, mod, c.fn, 1<<40, c.args...); err != nil || used != c.want {
-					t.Errorf("second run: used %d, err %v; want %d", used, err, c.want)
-				}
-				// One short: traps, and the trap is the meter's.
-				_, _, err = callCount(t, mod, c.fn, c.want-1, c.args...)
-				if err == nil {
-					t.Fatalf("with budget = count-1 = %d the call succeeded", c.want-1)
-				}
-				if !Exhausted(mod) {
-					t.Errorf("trap %v not attributed to the meter", err)
-				}
-				if used, _ := Used(mod, c.want-1); used != c.want-1 {
-					t.Errorf("Used after exhaustion = %d, want the whole budget %d", used, c.want-1)
-				}
-			})
+			for variant, opts := range variants {
+				t.Run(c.name+"/"+e.name+variant, func(t *testing.T) {
+					testHandCounted(t, c, e, opts)
+				})
+			}
 		}
+	}
+}
+
+func testHandCounted(t *testing.T, c handCase, e engine, opts Options) {
+	ticks := 0
+	mod, err := instantiate(t, e, c.mod.bytes(), opts, &ticks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Exactly enough budget: runs, and uses all of it.
+	res, used, err := callCount(t, mod, c.fn, c.want, c.args...)
+	if err != nil {
+		t.Fatalf("with budget = count %d: %v", c.want, err)
+	}
+	if used != c.want {
+		t.Errorf("used %d instructions, hand count is %d", used, c.want)
+	}
+	if c.ret != nil && (len(res) != 1 || uint32(res[0]) != uint32(c.ret[0])) {
+		t.Errorf("returned %v, want %v", res, c.ret)
+	}
+	if ticks != c.ticks {
+		t.Errorf("host function ran %d times, want %d", ticks, c.ticks)
+	}
+	if Exhausted(mod) {
+		t.Error("Exhausted after a successful call")
+	}
+	// Repeat with plenty of budget: the count does not change.
+	if _, used, err = callCount(t, mod, c.fn, 1<<40, c.args...); err != nil || used != c.want {
+		t.Errorf("second run: used %d, err %v; want %d", used, err, c.want)
+	}
+	// One short: traps, and the trap is the meter's.
+	_, _, err = callCount(t, mod, c.fn, c.want-1, c.args...)
+	if err == nil {
+		t.Fatalf("with budget = count-1 = %d the call succeeded", c.want-1)
+	}
+	if !Exhausted(mod) {
+		t.Errorf("trap %v not attributed to the meter", err)
+	}
+	if used, _ := Used(mod, c.want-1); used != c.want-1 {
+		t.Errorf("Used after exhaustion = %d, want the whole budget %d", used, c.want-1)
 	}
 }
 

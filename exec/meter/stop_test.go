@@ -71,3 +71,36 @@ func TestStopEndsARunFromAnotherGoroutine(t *testing.T) {
 		t.Errorf("Stop(nil) = %v", err)
 	}
 }
+
+// TestNoStop: without the stop global the module exports only the budget,
+// cannot be stopped, and an endless loop still ends at its budget.
+func TestNoStop(t *testing.T) {
+	spin := testModule{
+		types:   [][2][]byte{{nil, nil}},
+		funcs:   []testFunc{{typ: 0, code: code(opLoop, br(0), opEnd, opEnd)}},
+		exports: []testExport{{"run", 0, 0}},
+	}
+	out, err := Instrument(spin.bytes(), Options{NoStop: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod.ExportedGlobal(StopName) != nil {
+		t.Fatal("the stop global is exported")
+	}
+	if err := Stop(mod); !errors.Is(err, ErrNotInstrumented) {
+		t.Fatalf("Stop without a stop global: %v", err)
+	}
+	if err := SetBudget(mod, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mod.ExportedFunction("run").Call(ctx); err == nil || !Exhausted(mod) || Stopped(mod) {
+		t.Fatalf("the endless loop: %v, exhausted %v", err, Exhausted(mod))
+	}
+}
