@@ -67,9 +67,12 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.MaxGasBurnt == 0 {
 		cfg.MaxGasBurnt = DefaultConfig().MaxGasBurnt
 	}
+	// The safety timeout reaches running code through exec/meter's stop
+	// global, which the meter's check at every loop head and function
+	// entry reads (Run), not wazero's WithCloseOnContextDone, which calls
+	// into Go at every loop iteration (DESIGN.md, Performance).
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
-		WithCloseOnContextDone(true).
 		WithCoreFeatures(api.CoreFeaturesV2)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	e := &Engine{cfg: cfg, rt: rt, compiled: map[[32]byte]*compiledContract{}}
@@ -170,7 +173,9 @@ func (e *Engine) Run(ctx context.Context, code []byte, method string, vctx *Cont
 		defer mod.Close(context.Background())
 		l.mod = mod
 		l.meter.start(mod, l.gasLeftForInstructions())
+		stop := context.AfterFunc(callCtx, func() { l.meter.stop(mod) })
 		_, err = mod.ExportedFunction(method).Call(callCtx)
+		stop()
 	}
 	if err != nil {
 		if l.err == nil && instantiated && l.meter.exhausted(mod) {
@@ -178,6 +183,9 @@ func (e *Engine) Run(ctx context.Context, code []byte, method string, vctx *Cont
 		}
 		if l.err == nil && callCtx.Err() != nil && ctx.Err() == nil {
 			l.err = hostErr("WebAssembly trap: the call ran longer than the devchain's %s safety timeout.", e.cfg.Timeout)
+		}
+		if l.err == nil && instantiated && l.meter.stopped(mod) {
+			l.err = hostErr("WebAssembly trap: the call was cancelled: %v", ctx.Err())
 		}
 		if l.err == nil {
 			l.err = trapError(err)

@@ -54,3 +54,11 @@ func (m *instructionMeter) setRemaining(mod api.Module, gas uint64) {
 
 // exhausted reports whether the instance trapped for lack of gas.
 func (m *instructionMeter) exhausted(mod api.Module) bool { return meter.Exhausted(mod) }
+
+// stop makes the instance trap at its next loop head or function entry
+// (the call's safety timeout); safe from another goroutine on wazero's
+// compiler.
+func (m *instructionMeter) stop(mod api.Module) { _ = meter.Stop(mod) }
+
+// stopped reports whether stop was called on the instance.
+func (m *instructionMeter) stopped(mod api.Module) bool { return meter.Stopped(mod) }

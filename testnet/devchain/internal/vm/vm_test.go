@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,42 @@ func TestPanicsAndRunaway(t *testing.T) {
 	}
 }
 
+// TestSafetyTimeoutStopsARunawayLoop: the wall-clock safety net reaches a
+// loop that never calls out (through the meter's stop global), with its
+// own error, not gas exhaustion.
+func TestSafetyTimeoutStopsARunawayLoop(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Timeout = 500 * time.Millisecond
+	cfg.MaxGasBurnt *= 100 // 36 G instructions: tens of seconds of looping
+	e, err := NewEngine(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	code, h := contract(t, "panicker"), newMapHost()
+	c := callCtx(``, false)
+	c.PrepaidGas = cfg.MaxGasBurnt
+	// A garbage collection that starts while compiled WebAssembly loops
+	// waits for it to return (the code has no preemption point), and so
+	// does every goroutine, the one that raises the stop flag included:
+	// the stop would then land only when the gas runs out (DESIGN.md).
+	// That is the gas's job to bound; here the flag itself is tested.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	start := time.Now()
+	out := e.Run(context.Background(), code, "loop_forever", c, h)
+	if out.Err == nil || !strings.Contains(out.Err.Text, "safety timeout") {
+		t.Fatalf("loop_forever under a %s timeout: %v", cfg.Timeout, out.Err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("stopped after %s", d)
+	}
+	// The engine still runs calls normally afterwards.
+	out = e.Run(context.Background(), code, "panic_msg", callCtx(`{"msg":"boom"}`, false), h)
+	if out.Err == nil || !strings.HasPrefix(out.Err.Text, "Smart contract panicked: ") {
+		t.Fatalf("panic_msg after a timeout: %v", out.Err)
+	}
+}
+
 func TestCrossContractCallCreatesReceipts(t *testing.T) {
 	e, code, h := newEngine(t), contract(t, "xcc"), newMapHost()
 	c := callCtx(`{"contract":"counter.test.near","method":"increment","args":{}}`, false)
@@ -142,6 +179,22 @@ func TestDebugText(t *testing.T) {
 	} {
 		if got := (&FunctionCallError{Text: text}).DebugText(); got != want {
 			t.Errorf("DebugText(%q) = %s, want %s", text, got, want)
+		}
+	}
+}
+
+// BenchmarkRunawayToGasLimit: a loop that runs until the most gas a call
+// may burn is spent (300 Tgas: ~365 M instructions), the contracts'
+// worst case.
+//
+//	go test -run '^$' -bench RunawayToGasLimit -benchtime 3x ./testnet/devchain/internal/vm
+func BenchmarkRunawayToGasLimit(b *testing.B) {
+	e, code, h := newEngine(b), contract(b, "panicker"), newMapHost()
+	c := callCtx(``, false)
+	c.PrepaidGas = e.cfg.MaxGasBurnt
+	for i := 0; i < b.N; i++ {
+		if out := e.Run(context.Background(), code, "loop_forever", c, h); out.Err == nil || out.Err.Text != "Exceeded the prepaid gas." {
+			b.Fatalf("loop_forever: %v", out.Err)
 		}
 	}
 }
