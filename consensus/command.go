@@ -47,6 +47,11 @@ var commands = newCommandTable(
 	command[KeystorePut](14),
 	command[KeystoreDelete](15),
 	command[Release](16),
+	command[KeyCreate](17),
+	command[KeyTopUp](18),
+	command[KeyDelete](19),
+	command[CallStart](20),
+	command[CallSettle](21),
 )
 
 // CommandType is a command's code in the log envelope.

@@ -22,6 +22,12 @@ type Result struct {
 	Requeued []store.Requeued `json:"requeued,omitempty"`
 	// EvictBlobs: bytes freed.
 	Freed uint64 `json:"freed,omitempty"`
+	// KeyCreate, KeyTopUp, KeyDelete: applied, or seen before.
+	KeyEvent store.KeyEventOutcome `json:"key_event,omitempty"`
+	// CallStart: the call, or the key's refusal.
+	CallStarted *store.CallStarted `json:"call_started,omitempty"`
+	// CallSettle: the settled call.
+	Call *store.Call `json:"call,omitempty"`
 }
 
 // Errors of the consensus layer. Errors from the store (store.ErrNotFound,

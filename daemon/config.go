@@ -127,8 +127,15 @@ type Config struct {
 	// chain-down thresholds).
 	Health HealthConfig
 
+	// Calls tunes the HTTPS API of payment keys (prices, budgets, rate
+	// limits, the synchronous timeout).
+	Calls CallsConfig
+
 	Logger *slog.Logger
 
+	// projects, when set (tests, through export_test.go), resolves the
+	// projects HTTPS calls name instead of the contract's views.
+	projects projectResolver
 	// afterResolveLanded, when set (tests, through export_test.go), runs
 	// after a resolve landed and before it is recorded; returning true
 	// skips the recording, as a leader dying at that moment would.

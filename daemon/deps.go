@@ -25,6 +25,9 @@ import (
 // through a proposer. *store.Store implements it.
 type replica interface {
 	Latest(p store.Page) (store.PageResult, error)
+	// HighestChainID is the largest on-chain request id (HTTPS calls
+	// excluded).
+	HighestChainID() (uint64, bool, error)
 	Cursor() (store.Cursor, bool, error)
 	Queued(limit int) ([]*store.Job, error)
 	// Leases returns leases ending at or before until, soonest first

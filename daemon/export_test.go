@@ -25,3 +25,13 @@ func IsRunning(n *Node, id uint64) bool {
 // signing it): a node that lies, for the agreement tests. There is no
 // flag or config an operator could set to the same effect.
 func SetRigResult(c *Config, f func(r *store.Result)) { c.rigResult = f }
+
+// SetProjects makes the nodes resolve the projects HTTPS calls name with f
+// instead of the contract's views.
+func SetProjects(c *Config, f func(ctx context.Context, projectID, versionKey string) (store.CodeSource, error)) {
+	c.projects = projectFunc(f)
+}
+
+// ErrProjectNotFound is what a project function returns for a project
+// that does not exist.
+var ErrProjectNotFound = errProjectNotFound

@@ -60,6 +60,14 @@ func (r *fakeReplica) Latest(p store.Page) (store.PageResult, error) {
 	return store.PageResult{Jobs: limited(js, p.Limit)}, nil
 }
 
+func (r *fakeReplica) HighestChainID() (uint64, bool, error) {
+	js := r.sorted(func(j *store.Job) bool { return j.ID < store.CallIDBase })
+	if len(js) == 0 {
+		return 0, false, nil
+	}
+	return js[len(js)-1].ID, true, nil
+}
+
 func (r *fakeReplica) Cursor() (store.Cursor, bool, error) {
 	if r.cursor == nil {
 		return store.Cursor{}, false, nil

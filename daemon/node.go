@@ -53,6 +53,8 @@ type Node struct {
 	// deps are what the loops are given (see deps.go).
 	deps    deps
 	pricing pricingCache
+	// calls serves the HTTPS API of payment keys.
+	calls *callAPI
 
 	worker *worker
 	// keys is the keystore (nil when the node runs without one).
@@ -199,6 +201,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.builder != nil {
 		n.worker.builder = n.builder
 	}
+
+	projects := cfg.projects
+	if projects == nil {
+		projects = newChainProjects(n.chain, cfg.ContractID)
+	}
+	n.calls = newCallAPI(n.cons.Store(), n.cons, n.cons, n.deps.wake, projects, cfg.Calls, n.log.With("api", "calls"))
 
 	if err := n.startHTTP(); err != nil {
 		return nil, err
@@ -429,11 +437,13 @@ func (n *Node) lead(ctx context.Context) {
 	}
 	n.log.Info("leading: chain watcher, scheduler and resolver started")
 	w, s, r := n.leaderLoops()
+	settle := &settler{replica: n.deps.replica, propose: n.deps.propose, wake: n.deps.wake, log: n.log.With("loop", "settler")}
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); w.run(ctx) }()
 	go func() { defer wg.Done(); s.run(ctx) }()
 	go func() { defer wg.Done(); r.run(ctx) }()
+	go func() { defer wg.Done(); settle.run(ctx) }()
 	wg.Wait()
 }
 

@@ -75,6 +75,9 @@ func (r *resolver) run(ctx context.Context) {
 		}
 		for _, j := range jobs {
 			r.noteWarm(j)
+			if j.Call != "" {
+				continue // an HTTPS call: settled by the settler, not on chain
+			}
 			// Wait for a slot first, then decide: the list was read before
 			// the wait, and a resolve that finished meanwhile has made its
 			// entry stale (sending it again drew a refused duplicate).

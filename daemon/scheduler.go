@@ -95,6 +95,9 @@ func (s *scheduler) enforceDeadlines(ctx context.Context) error {
 		return err
 	}
 	for _, j := range append(queued, leased...) {
+		if j.Call != "" {
+			continue // an HTTPS call: no yield window; its node's timeout bounds it
+		}
 		dl := s.deadline(j)
 		switch {
 		case height >= dl:

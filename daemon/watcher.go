@@ -60,16 +60,10 @@ func (w *watcher) run(ctx context.Context) {
 	}
 }
 
-// highestKnownID is the largest request id in the replica (0 when empty).
+// highestKnownID is the largest on-chain request id in the replica (HTTPS
+// calls have ids of their own, above store.CallIDBase).
 func (w *watcher) highestKnownID() (uint64, bool, error) {
-	page, err := w.replica.Latest(store.Page{Limit: 1})
-	if err != nil {
-		return 0, false, err
-	}
-	if len(page.Jobs) == 0 {
-		return 0, false, nil
-	}
-	return page.Jobs[0].ID, true, nil
+	return w.replica.HighestChainID()
 }
 
 // pollOnce reads the final block and enqueues the pending requests the
@@ -196,15 +190,23 @@ func requestFromChain(r contracts.ExecutionRequest, seen *store.Cursor) store.Re
 	if r.SecretsRef != nil {
 		req.Secrets = &store.SecretsRef{Profile: r.SecretsRef.Profile, AccountID: r.SecretsRef.AccountID}
 	}
-	switch {
-	case r.CodeSource.GitHub != nil:
-		g := r.CodeSource.GitHub
-		req.Code.Git = &store.GitSource{Repo: g.Repo, Commit: g.Commit, BuildTarget: normalTarget(g.BuildTarget)}
-	case r.CodeSource.WasmURL != nil:
-		u := r.CodeSource.WasmURL
-		req.Code.Wasm = &store.WasmSource{URL: u.URL, Hash: strings.ToLower(u.Hash)}
-	}
+	req.Code = codeFromChain(r.CodeSource)
 	return req
+}
+
+// codeFromChain is the replicated form of a contract's code source, with
+// the hash in lowercase and one spelling of the WASI target.
+func codeFromChain(c contracts.CodeSource) store.CodeSource {
+	var code store.CodeSource
+	switch {
+	case c.GitHub != nil:
+		g := c.GitHub
+		code.Git = &store.GitSource{Repo: g.Repo, Commit: g.Commit, BuildTarget: normalTarget(g.BuildTarget)}
+	case c.WasmURL != nil:
+		u := c.WasmURL
+		code.Wasm = &store.WasmSource{URL: u.URL, Hash: strings.ToLower(u.Hash)}
+	}
+	return code
 }
 
 // normalTarget maps upstream's two spellings of WASI preview 1 to one, so

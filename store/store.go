@@ -211,7 +211,7 @@ func initSchema(tx *bolt.Tx) error {
 	if v < 1 {
 		return fmt.Errorf("file has unknown schema version %d: %w", v, ErrCorrupt)
 	}
-	for _, b := range allBuckets {
+	for _, b := range append(allBuckets[:len(allBuckets):len(allBuckets)], callBuckets...) {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}

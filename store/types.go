@@ -227,6 +227,10 @@ const (
 // Job is a request plus everything the cluster did with it.
 type Job struct {
 	Request
+	// Call is the HTTPS call this request runs (see calls.go); empty for
+	// a request from the chain. Such a request is settled against its
+	// payment key instead of resolved on chain.
+	Call   string `json:"call,omitempty"`
 	Status Status `json:"status"`
 	// Node and LeaseUntil describe the current lease (StatusAssigned only).
 	Node       string    `json:"node,omitempty"`
