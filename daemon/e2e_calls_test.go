@@ -499,7 +499,6 @@ func mustLeases(t *testing.T, n *daemon.Node) []*store.Job {
 	return js
 }
 
-
 func compactJSON(raw []byte) string {
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
