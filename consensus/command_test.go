@@ -29,6 +29,12 @@ func TestCommandEnvelopeRoundTrip(t *testing.T) {
 		&KeystorePut{Name: "k", Sealed: []byte("sealed")},
 		&KeystoreDelete{Name: "k"},
 		&Release{ID: 7, Node: "n1"},
+		&KeyCreate{Event: store.KeyCreated{EventID: "e1", Owner: "alice.near", Nonce: 1, KeyHash: "ab", ProjectIDs: []string{"bob.near/app"}, MaxPerCall: 5}},
+		&KeyTopUp{Event: store.KeyToppedUp{EventID: "e2", Owner: "alice.near", Nonce: 1, Amount: 10_000}},
+		&KeyDelete{Event: store.KeyDeleted{EventID: "e3", Owner: "alice.near", Nonce: 1}},
+		&CallStart{Spec: store.CallSpec{ID: "c1", Owner: "alice.near", Nonce: 1, KeyHash: "ab", ProjectID: "bob.near/app", ComputeLimit: 10_000,
+			Price: store.CallPrice{BaseFee: 1000, PerMillionInstructions: 1, PerSecond: 1}}, Request: testRequest(0)},
+		&CallSettle{ID: "c1"},
 	}
 	seen := map[CommandType]bool{}
 	for _, c := range cmds {

@@ -58,15 +58,15 @@ var jsonSpinOnce sync.Once
 // bob.near/spin.
 func callWorld(t *testing.T, tune func(*daemon.Config)) *world {
 	t.Helper()
-	w := newWorld(t, 50*time.Millisecond, 600)
+	if err := buildPrograms(); err != nil {
+		t.Fatal(err)
+	}
 	var err error
 	jsonSpinOnce.Do(func() { err = buildSource(programsDir, "jsonspin", jsonSpinMain) })
 	if err != nil || programs["jsonspin"] == nil {
 		t.Fatalf("building jsonspin: %v", err)
 	}
-	w.files.Config.Handler.(*http.ServeMux).HandleFunc("/jsonspin.wasm", func(rw http.ResponseWriter, _ *http.Request) {
-		_, _ = rw.Write(programs["jsonspin"])
-	})
+	w := newWorld(t, 50*time.Millisecond, 600) // serves every program, jsonspin included
 	projects := map[string]string{"bob.near/echo": "echo", "bob.near/spin": "jsonspin"}
 	w.startCluster(3, func(c *daemon.Config) {
 		daemon.SetProjects(c, func(_ context.Context, id, version string) (store.CodeSource, error) {

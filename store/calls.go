@@ -339,7 +339,8 @@ func (t *Tx) KeyCalls(owner string, nonce uint32, offset, limit int) ([]*Call, e
 	limit = min(limit, MaxPageSize)
 	prefix := payKeyID(owner, nonce)
 	c := t.bucket(bucketKeyCalls).Cursor()
-	k, v := c.Seek(append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+	var v []byte
+	k, _ := c.Seek(append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
 	if k == nil {
 		k, v = c.Last()
 	} else {
@@ -347,9 +348,6 @@ func (t *Tx) KeyCalls(owner string, nonce uint32, offset, limit int) ([]*Call, e
 	}
 	var out []*Call
 	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
-		if len(k) != len(prefix)+8 {
-			continue // another owner whose name extends this one's is not possible (NUL), but be exact
-		}
 		if offset > 0 {
 			offset--
 			continue
