@@ -32,24 +32,8 @@ type viewer interface {
 	ViewFunction(ctx context.Context, contract, method string, args any, out any) error
 }
 
-// The contract's project views, by upstream's names and JSON
-// (upstream-head §2.4).
-const (
-	methodGetProject = "get_project"
-	methodGetVersion = "get_version"
-)
-
-type projectView struct {
-	ProjectID     string `json:"project_id"`
-	UUID          string `json:"uuid"`
-	ActiveVersion string `json:"active_version"`
-}
-
-type versionView struct {
-	Source contracts.CodeSource `json:"source"`
-}
-
-// chainProjects resolves projects through the contract's views, keeping a
+// chainProjects resolves projects through the contract's views
+// (get_project, get_version), keeping a
 // project's active version for activeTTL (an activation reaches calls
 // within that) and a version's code, which never changes, until evicted.
 type chainProjects struct {
@@ -89,8 +73,8 @@ func (p *chainProjects) resolve(ctx context.Context, projectID, versionKey strin
 	if ok {
 		return code, nil
 	}
-	var v *versionView
-	if err := p.chain.ViewFunction(ctx, p.contract, methodGetVersion, map[string]string{"project_id": projectID, "version_key": versionKey}, &v); err != nil {
+	var v *contracts.VersionView
+	if err := p.chain.ViewFunction(ctx, p.contract, contracts.MethodGetVersion, contracts.GetVersionArgs{ProjectID: projectID, VersionKey: versionKey}, &v); err != nil {
 		return store.CodeSource{}, fmt.Errorf("reading version %q of %s: %w", versionKey, projectID, err)
 	}
 	if v == nil {
@@ -113,8 +97,8 @@ func (p *chainProjects) activeVersion(ctx context.Context, projectID string) (st
 	if ok && time.Since(e.at) < p.activeTTL {
 		return e.version, nil
 	}
-	var pv *projectView
-	if err := p.chain.ViewFunction(ctx, p.contract, methodGetProject, map[string]string{"project_id": projectID}, &pv); err != nil {
+	var pv *contracts.ProjectView
+	if err := p.chain.ViewFunction(ctx, p.contract, contracts.MethodGetProject, contracts.ProjectIDArgs{ProjectID: projectID}, &pv); err != nil {
 		return "", fmt.Errorf("reading project %s: %w", projectID, err)
 	}
 	if pv == nil || pv.ActiveVersion == "" {
