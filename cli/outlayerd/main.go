@@ -65,6 +65,7 @@ func newApp() *cli.App {
 			runCommand(), joinCommand(), statusCommand(), testnetCommand(), requestCommand(),
 			secretsCommand(),
 			nodeCommand(),
+			callCommand(),
 		},
 		// Errors are printed once, by run, with the right exit status.
 		ExitErrHandler: func(*cli.Context, error) {},
