@@ -516,6 +516,19 @@ func (a *callAPI) authorised(ctx context.Context, key presentedKey) (*store.Paym
 	return k, nil
 }
 
+// current waits until the local replica holds every committed write, so a
+// balance or a call read on one node is never older than what another
+// node answered a moment ago.
+func (a *callAPI) current(w http.ResponseWriter, r *http.Request) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := a.lin.LinearizableRead(ctx); err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "cannot confirm the replica is current: "+err.Error())
+		return false
+	}
+	return true
+}
+
 func (a *callAPI) handleGetCall(w http.ResponseWriter, r *http.Request) {
 	key, e := parsePaymentKey(r)
 	if e != nil {
@@ -528,13 +541,12 @@ func (a *callAPI) handleGetCall(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	c, err := a.store.Call(id)
-	if errors.Is(err, store.ErrNotFound) {
-		// Started on another node a moment ago?
-		rctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		if a.lin.LinearizableRead(rctx) == nil {
-			c, err = a.store.Call(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Status == store.CallPending) {
+		// Started, or settled, on another node a moment ago?
+		if !a.current(w, r) {
+			return
 		}
-		cancel()
+		c, err = a.store.Call(id)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		httpjson.Error(w, http.StatusNotFound, "Call not found")
@@ -584,6 +596,9 @@ func (a *callAPI) handleBalance(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, e)
 		return
 	}
+	if !a.current(w, r) {
+		return
+	}
 	k, e := a.authorised(r.Context(), key)
 	if e != nil {
 		writeErr(w, e)
@@ -594,6 +609,9 @@ func (a *callAPI) handleBalance(w http.ResponseWriter, r *http.Request) {
 
 // publicKey reads {owner}/{nonce} of the public routes.
 func (a *callAPI) publicKey(w http.ResponseWriter, r *http.Request) (*store.PaymentKey, bool) {
+	if !a.current(w, r) {
+		return nil, false
+	}
 	nonce, err := strconv.ParseUint(r.PathValue("nonce"), 10, 32)
 	if err != nil || nonce == 0 {
 		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("nonce %q is not a number from 1 to 4294967295", r.PathValue("nonce")))
@@ -668,6 +686,9 @@ func (a *callAPI) handleUsage(w http.ResponseWriter, r *http.Request) {
 	key, e := parsePaymentKey(r)
 	if e != nil {
 		writeErr(w, e)
+		return
+	}
+	if !a.current(w, r) {
 		return
 	}
 	k, e := a.authorised(r.Context(), key)

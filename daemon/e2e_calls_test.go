@@ -56,7 +56,7 @@ var jsonSpinOnce sync.Once
 
 // callWorld is a cluster serving the projects bob.near/echo and
 // bob.near/spin.
-func callWorld(t *testing.T, tune func(*daemon.Config)) *world {
+func callWorld(t testing.TB, tune func(*daemon.Config)) *world {
 	t.Helper()
 	if err := buildPrograms(); err != nil {
 		t.Fatal(err)

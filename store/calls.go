@@ -8,6 +8,8 @@ import (
 	"math"
 	"math/bits"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // HTTPS calls (upstream-head §3.5–3.6). A call is started by one command
@@ -393,4 +395,30 @@ func (s *Store) KeyCalls(owner string, nonce uint32, offset, limit int) (calls [
 func (s *Store) HighestChainID() (id uint64, ok bool, err error) {
 	err = s.View(func(tx *Tx) error { id, ok = tx.HighestChainID(); return nil })
 	return id, ok, err
+}
+
+// checkCallContent decodes every payment key and call of a snapshot (their
+// buckets may be missing from one taken before they existed).
+func checkCallContent(tx *bolt.Tx) error {
+	for _, b := range []struct {
+		name []byte
+		into func() any
+	}{
+		{bucketPayKeys, func() any { return new(PaymentKey) }},
+		{bucketCalls, func() any { return new(Call) }},
+	} {
+		bk := tx.Bucket(b.name)
+		if bk == nil {
+			continue
+		}
+		if err := bk.ForEach(func(k, v []byte) error {
+			if err := json.Unmarshal(v, b.into()); err != nil {
+				return fmt.Errorf("%s record %q: %w", b.name, k, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -487,7 +487,7 @@ func checkContent(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return nil
+	return checkCallContent(tx)
 }
 
 func syncDir(dir string) error {
