@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/store"
 )
@@ -505,4 +506,35 @@ func compactJSON(raw []byte) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// A call names a project created on the devchain through the contract:
+// the node resolves its active version with get_project and get_version,
+// and a call naming a version that does not exist is a 404 with nothing
+// charged.
+func TestHTTPSCallRunsAProjectFromTheContract(t *testing.T) {
+	w := newWorld(t, 50*time.Millisecond, 600)
+	w.startCluster(1, nil)
+	h := w.send(w.alice, w.outlayer, contracts.MethodCreateProject, contracts.CreateProjectArgs{Name: "echo", Source: w.wasmSource("echo")}, nearAmount(t, "1"))
+	if err := w.final(h, w.alice.AccountID(), time.Minute).Err(); err != nil {
+		t.Fatalf("create_project: %v", err)
+	}
+	project := w.alice.AccountID() + "/echo"
+	k := w.newKey(w.alice.AccountID(), 1, 1_000_000, project)
+	r := w.call(0, k, project, map[string]any{"input": []int{1, 2, 3}}, nil)
+	var resp daemon.CallResponse
+	if r.status != 200 {
+		t.Fatalf("call: %d %s %v", r.status, r.body, r.err)
+	}
+	r.decode(t, &resp)
+	if resp.Status != "completed" || compactJSON(resp.Output) != "[1,2,3]" {
+		t.Fatalf("call answered %s", r.body)
+	}
+	if r := w.call(0, k, project, map[string]any{"input": 1, "version_key": strings.Repeat("0", 64)}, nil); r.status != 404 {
+		t.Fatalf("unknown version: %d %s", r.status, r.body)
+	}
+	charged, calls := w.settledCharges(0, k, 10*time.Second)
+	if got := w.keyState(0, k); calls != 1 || got.Spent != charged || got.Reserved != 0 {
+		t.Fatalf("key %+v after one call charged %d", got, charged)
+	}
 }
