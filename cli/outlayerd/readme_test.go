@@ -83,6 +83,10 @@ var readmeExamples = map[string]string{
 	"outlayerd secrets generate --repo github.com/alice/app --account user.test.near PROTECTED_KEY:ed25519 --keys-dir outlayer-testnet/keys":                                                          "testnet",
 	"outlayerd secrets list --account user.test.near":                                                                "testnet",
 	"outlayerd secrets delete --repo github.com/alice/app --account user.test.near --keys-dir outlayer-testnet/keys": "testnet",
+	// Calling over HTTPS.
+	"export KEY=alice.near:1:<64 hex secret>": "calls",
+	`outlayerd call alice.near/echo --node 127.0.0.1:8080 --payment-key "$KEY" --input '{"hello":"outlayer"}'`: "calls",
+	`curl -s http://127.0.0.1:8080/payment-keys/balance -H "X-Payment-Key: $KEY"`:                              "calls",
 	// Attestation.
 	"outlayerd attest quote --key-file node.pub --nonce 0102 -o ev.json":                                             "attest",
 	"outlayerd attest verify ev.json --policy policy.json --collateral collateral/ --key-file node.pub --nonce 0102": "attest",
@@ -228,6 +232,7 @@ func TestReadmeExamples(t *testing.T) {
 	scenarios := map[string]func(*testing.T, *shell, []readmeCommand){
 		"exec": readmeExec, "build": readmeBuild, "near": readmeNear, "devchain": readmeDevchain,
 		"testnet": readmeTestnet, "node": readmeNode, "attest": readmeAttest, "gotest": readmeGoTest, "ci": readmeCI,
+		"calls": readmeCalls,
 	}
 	for name, cs := range byScenario {
 		run := scenarios[name]

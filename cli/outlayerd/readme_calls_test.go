@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/daemon"
+	"github.com/outlayer/outlayer/store"
+	"github.com/outlayer/outlayer/testnet/fixture"
+)
+
+// readmeCalls runs the HTTPS examples against one node on a devchain: the
+// project alice.near/echo is created through the contract (as the user
+// account), the key through the cluster's own commands, then the README's
+// commands run as written with the node's address, the user's account and
+// the key's secret.
+func readmeCalls(t *testing.T, sh *shell, cmds []readmeCommand) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{})
+	wasm, err := os.ReadFile(buildSample(t, sh.dir, "echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { _, _ = rw.Write(wasm) }))
+	defer files.Close()
+	sum := sha256.Sum256(wasm)
+	src := contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: files.URL + "/echo.wasm", Hash: hex.EncodeToString(sum[:])}}
+	if _, err := w.User.CallFunction(ctx, w.Contract, contracts.MethodCreateProject,
+		contracts.CreateProjectArgs{Name: "echo", Source: src}, 100*near.TGas, near.OneNEAR); err != nil {
+		t.Fatalf("create_project: %v", err)
+	}
+	cl, err := w.StartCluster(ctx, fixture.ClusterConfig{Dir: filepath.Join(sh.dir, "cluster"), Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cl.Close(context.Background()) }()
+	node := cl.Nodes[0]
+	owner := w.User.AccountID()
+	secret := strings.Repeat("5e", 32)
+	for _, c := range []consensus.Command{
+		&consensus.KeyCreate{Event: store.KeyCreated{EventID: "readme-create", Owner: owner, Nonce: 1, KeyHash: daemon.SecretHash(secret)}},
+		&consensus.KeyTopUp{Event: store.KeyToppedUp{EventID: "readme-topup", Owner: owner, Nonce: 1, Amount: 1_000_000}},
+	} {
+		if _, err := node.Consensus().Apply(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := ""
+	for _, c := range cmds {
+		// Each command has some of the placeholders.
+		text := strings.NewReplacer("alice.near", owner, "127.0.0.1:8080", node.HTTPAddr()).Replace(readmeText(c))
+		switch {
+		case strings.HasPrefix(text, "export KEY="):
+			env = strings.TrimPrefix(readmeText(c, "alice.near", owner, "<64 hex secret>", secret), "export ")
+		case strings.HasPrefix(text, "outlayerd call "):
+			code, stdout, stderr := sh.run(text, env)
+			if code != 0 || !strings.Contains(stdout, `"hello": "outlayer"`) || !strings.Contains(stdout, ": completed, cost ") {
+				t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", text, code, stdout, stderr)
+			}
+		case strings.HasPrefix(text, "curl "):
+			code, stdout, stderr := sh.run(text, env)
+			var bal daemon.BalanceView
+			if code != 0 || json.Unmarshal([]byte(stdout), &bal) != nil || bal.InitialBalance != "1000000" || bal.Spent == "0" || bal.Reserved != "0" {
+				t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", text, code, stdout, stderr)
+			}
+		default:
+			t.Fatalf("the calls scenario does not know %q", c.text)
+		}
+	}
+}
