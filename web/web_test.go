@@ -222,9 +222,10 @@ func startTestnet(t *testing.T, ctx context.Context) *testnet {
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(wasm) }))
 	t.Cleanup(files.Close)
 	sum := sha256.Sum256(wasm)
-	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{ChainConfig: fixture.ChainConfig{Devchain: devchain.Config{BlockTime: 50 * time.Millisecond, YieldTimeout: 2400}}})
+	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{ChainConfig: fixture.ChainConfig{Devchain: devchain.Config{BlockTime: 150 * time.Millisecond}}})
 	cl := w.NewCluster(t, ctx, fixture.ClusterConfig{Nodes: 3, Tune: func(_ int, c *daemon.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.Agreement = 2 // two executors per request: the request page shows their agreement
 	}})
 	return &testnet{t: t, ctx: ctx, w: w, nodes: cl.Nodes, wasmHex: hex.EncodeToString(sum[:]),
 		code: contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: files.URL + "/envinfo.wasm", Hash: hex.EncodeToString(sum[:])}}}
@@ -285,7 +286,17 @@ func (tn *testnet) job(input string, what string, cond func(daemon.JobView) bool
 	}
 }
 
-func resolved(j daemon.JobView) bool { return j.Status == "resolved" }
+// resolved holds once the request is resolved; a request resolved
+// without a successful result (given up, failed) stops the test.
+func (tn *testnet) resolved(j daemon.JobView) bool {
+	if j.Status != "resolved" {
+		return false
+	}
+	if j.Result == nil || !j.Result.Success {
+		tn.t.Fatalf("request %d was resolved without a successful result: %s %+v", j.ID, j.Error, j.Result)
+	}
+	return true
+}
 
 // TestDashboard drives every page in Chromium against a live three-node
 // testnet: live data on each page, a new request appearing in the list
@@ -304,7 +315,7 @@ func TestDashboard(t *testing.T) {
 	base := tn.url(0)
 
 	tn.request(`{"n":1}`, nil)
-	first := tn.job(`{"n":1}`, "the first request to resolve", resolved)
+	first := tn.job(`{"n":1}`, "the first request to resolve", tn.resolved)
 
 	// Overview: the three members, their roles, simulated attestation, the chain.
 	b.do("overview", chromedp.Navigate(base+"/"),
@@ -360,6 +371,9 @@ func TestDashboard(t *testing.T) {
 	if strings.Contains(verdict, "✗") {
 		t.Fatalf("a check failed:\n%s", verdict)
 	}
+	if ag := b.text("#agreement"); !strings.Contains(ag, "k = 2") || strings.Count(ag, "agrees") != 2 {
+		t.Fatalf("the agreement of two executors:\n%s", ag)
+	}
 	if out := b.text("#rq"); !strings.Contains(out, "NEAR_SENDER_ID") || !strings.Contains(out, "JSON,") {
 		t.Fatalf("the output is not shown as JSON:\n%s", out)
 	}
@@ -414,7 +428,7 @@ func TestDashboard(t *testing.T) {
 		chromedp.Click(css(`#sc-encrypt`)),
 		chromedp.WaitVisible(css(`#ciphertext`)))
 	blob := strings.TrimSpace(b.text("#ciphertext"))
-	if cli := b.text("#sc-cli"); !strings.Contains(cli, "outlayerd secrets store --contract "+tn.w.Contract+" --wasm-hash "+tn.wasmHex) || !strings.Contains(cli, blob) {
+	if cli := b.text("#sc-cli"); !strings.Contains(cli, "outlayerd secrets store --rpc "+tn.w.RPCURL()+" --contract "+tn.w.Contract+" --wasm-hash "+tn.wasmHex) || !strings.Contains(cli, blob) {
 		t.Fatalf("the CLI line: %q", cli)
 	}
 	if js := b.text("#sc-js"); !strings.Contains(js, `methodName: "store_secrets"`) || !strings.Contains(js, blob) {
@@ -428,7 +442,7 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("storing the browser's ciphertext: %v", err)
 	}
 	tn.request(`{"n":3}`, &contracts.SecretsRef{Profile: keystore.DefaultProfile, AccountID: owner})
-	third := tn.job(`{"n":3}`, "the request with secrets to resolve", resolved)
+	third := tn.job(`{"n":3}`, "the request with secrets to resolve", tn.resolved)
 	var report struct{ Secret string }
 	if third.Result == nil || !third.Result.Success || json.Unmarshal(third.Result.Output, &report) != nil || report.Secret != "typed-in-the-browser" {
 		t.Fatalf("the run did not see the browser-encrypted secret: %+v", third.Result)

@@ -51,27 +51,13 @@ function overview() {
 <section class="cards two"><div class="card"><h2>Throughput (requests/min)</h2><div id="ov-tput"></div></div>
 <div class="card"><h2>Latency (queued → done)</h2><div id="ov-lat"></div></div></section>
 <p class="muted" id="ov-attest"></p>`);
-  return every(3000, async () => {
-    const [health, status, stats, chain, recent] = await Promise.all([
-      api('/health', { allow: [503] }), api('/status'), api('/stats'), api('/ui/api/chain'), api('/ui/api/requests?limit=200'),
-    ]);
-    showError(null);
-    set('#ov-health', html`<span class="badge ${health.status === 'ok' ? 'ok' : 'bad'}">${health.status}</span>
+  // Each card renders as soon as its own answer arrives: the slowest
+  // source (the chain head, read over RPC) holds up nothing else.
+  const health = async () => {
+    const [h, status] = await Promise.all([api('/health', { allow: [503] }), api('/status')]);
+    set('#ov-health', html`<span class="badge ${h.status === 'ok' ? 'ok' : 'bad'}">${h.status}</span>
       <div class="muted small">this node ${short(status.peer_id, 6)}${status.is_leader ? ' (leader)' : ''}</div>`);
     set('#ov-leader', status.leader ? html`<code title="${status.leader}">${short(status.leader, 6)}</code>` : html`<span class="badge bad">none</span>`);
-    const c = stats.by_status || {};
-    set('#ov-work', html`<dl class="kv">
-      <dt>Running</dt><dd id="ov-running">${num(c.assigned || 0)}</dd>
-      <dt>Queued</dt><dd id="ov-queued">${num(c.queued || 0)}</dd>
-      <dt>Awaiting resolve</dt><dd>${num((c.completed || 0) + (c.failed || 0))}</dd>
-      <dt>Resolved</dt><dd>${num(c.resolved || 0)}</dd><dt>Expired</dt><dd>${num(c.expired || 0)}</dd>
-      <dt>Total</dt><dd id="ov-total">${num(stats.requests)}</dd><dt>WASM cache</dt><dd>${bytes(stats.wasm_cache_bytes)}</dd></dl>`);
-    const cur = chain.cursor ? chain.cursor.height : null;
-    const head = chain.head ? chain.head.height : null;
-    const lag = cur !== null && head !== null ? head - cur : null;
-    set('#ov-chain', html`<dl class="kv"><dt>Cursor</dt><dd id="ov-cursor">${cur ?? '—'}</dd><dt>Head (final)</dt><dd id="ov-head">${head ?? '—'}</dd>
-      <dt>Behind</dt><dd>${lag === null ? '—' : html`<span class="badge ${lag > 20 ? 'warn' : 'ok'}">${lag} blocks</span>`}</dd>
-      <dt>Contract</dt><dd><code>${chain.contract}</code></dd></dl>${chain.head_error ? html`<p class="bad-text small">${chain.head_error}</p>` : ''}`);
     const rows = (status.nodes || []).map((n) => html`<tr>
       <td><code title="${n.peer_id}">${short(n.peer_id, 6)}</code>${n.peer_id === status.peer_id ? html` <span class="muted">(this node)</span>` : ''}</td>
       <td>${n.role}${n.leader ? html` <span class="badge ok">leader</span>` : ''}</td>
@@ -84,10 +70,37 @@ function overview() {
     banner.hidden = !sim;
     banner.textContent = sim ? `SIMULATED ATTESTATION — ${status.attestation}. Results here prove nothing about the machines that ran them.` : '';
     set('#ov-attest', html`Cluster attestation: ${status.attestation}. This node's results: ${status.result_attestation}.`);
+    if (!performance.getEntriesByName('outlayer:live-data').length) performance.mark('outlayer:live-data');
+  };
+  const work = async () => {
+    const stats = await api('/stats');
+    const c = stats.by_status || {};
+    set('#ov-work', html`<dl class="kv">
+      <dt>Running</dt><dd id="ov-running">${num(c.assigned || 0)}</dd>
+      <dt>Queued</dt><dd id="ov-queued">${num(c.queued || 0)}</dd>
+      <dt>Awaiting resolve</dt><dd>${num((c.completed || 0) + (c.failed || 0))}</dd>
+      <dt>Resolved</dt><dd>${num(c.resolved || 0)}</dd><dt>Expired</dt><dd>${num(c.expired || 0)}</dd>
+      <dt>Total</dt><dd id="ov-total">${num(stats.requests)}</dd><dt>WASM cache</dt><dd>${bytes(stats.wasm_cache_bytes)}</dd></dl>`);
+  };
+  const chain = async () => {
+    const ch = await api('/ui/api/chain');
+    const cur = ch.cursor ? ch.cursor.height : null;
+    const head = ch.head ? ch.head.height : null;
+    const lag = cur !== null && head !== null ? head - cur : null;
+    set('#ov-chain', html`<dl class="kv"><dt>Cursor</dt><dd id="ov-cursor">${cur ?? '—'}</dd><dt>Head (final)</dt><dd id="ov-head">${head ?? '—'}</dd>
+      <dt>Behind</dt><dd>${lag === null ? '—' : html`<span class="badge ${lag > 20 ? 'warn' : 'ok'}">${lag} blocks</span>`}</dd>
+      <dt>Contract</dt><dd><code>${ch.contract}</code></dd></dl>${ch.head_error ? html`<p class="bad-text small">${ch.head_error}</p>` : ''}`);
+  };
+  const charts = async () => {
+    const recent = await api('/ui/api/requests?limit=200');
     const s = series(recent.requests || []);
     set('#ov-tput', raw(lineChart(s.throughput, { title: 'Throughput, requests per minute', fmt: (v) => v.toFixed(1) })));
     set('#ov-lat', raw(lineChart(s.latency, { title: 'Mean latency, queued to done', fmt: (v) => ms(v) })));
-    if (!performance.getEntriesByName('outlayer:live-data').length) performance.mark('outlayer:live-data');
+  };
+  return every(3000, async () => {
+    const results = await Promise.allSettled([health(), work(), chain(), charts()]);
+    const failed = results.find((r) => r.status === 'rejected');
+    showError(failed ? failed.reason : null);
   });
 }
 
@@ -208,24 +221,35 @@ ${agreement(j)}
   cost(j);
 }
 
-// agreement renders the k-of-n agreement signatures once a request's JSON
-// carries them (any field named like agreement or signatures).
+// agreement renders the k-of-n agreement (store.Agreement: k, every
+// executor's result with its signature, the dissent) and the signature of
+// the result itself. The signatures are over the contract's result claim;
+// the contract checks them when the result is submitted, this page shows
+// them.
 function agreement(j) {
-  const found = [];
-  for (const [where, obj] of [['request', j], ['result', j.result || {}]]) {
-    for (const [k, v] of Object.entries(obj)) {
-      if (/agree|signature/i.test(k) && v !== null && v !== undefined) found.push([`${where}.${k}`, v]);
-    }
-  }
-  if (!found.length) return '';
-  const table = (v) => {
-    if (Array.isArray(v) && v.length && typeof v[0] === 'object') {
-      const cols = [...new Set(v.flatMap((o) => Object.keys(o)))];
-      return html`<div class="scroll"><table><thead><tr>${cols.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead><tbody>${v.map((o) => html`<tr>${cols.map((c) => html`<td><code class="wrap">${typeof o[c] === 'object' ? JSON.stringify(o[c]) : String(o[c] ?? '')}</code></td>`)}</tr>`)}</tbody></table></div>`;
-    }
-    return html`<pre class="code">${JSON.stringify(v, null, 2)}</pre>`;
-  };
-  return html`<section class="card" id="agreement"><h2>Agreement</h2>${found.map(([k, v]) => html`<h3>${k}</h3>${table(v)}`)}</section>`;
+  const r = j.result || {};
+  const ag = j.agreement;
+  if (!ag && !r.signature && !j.required_signatures) return '';
+  const sig = (x) => (x.signature ? html`<code title="${x.signature}">${short(hexOfB64(x.signature), 8)}</code>` : html`<span class="muted">unsigned</span>`);
+  const rows = ag ? (ag.results || []).map((x) => {
+    const dis = (ag.dissent || []).find((d) => d.node === x.node);
+    return html`<tr><td><code title="${x.node}">${short(x.node, 6)}</code></td>
+      <td>${x.success ? html`<span class="badge ok">success</span>` : html`<span class="badge bad">${x.error_kind || 'failed'}</span>`}</td>
+      <td>${num(x.instructions)}</td><td><code title="${x.wasm_hash || ''}">${short(x.wasm_hash || '', 6) || '—'}</code></td>
+      <td>${dis ? html`<span class="badge bad">outvoted</span> <span class="small">${dis.differs}</span>` : html`<span class="badge ok">agrees</span>`}</td>
+      <td><code class="wrap small">${x.signer_key || '—'}</code></td><td>${sig(x)}</td></tr>`;
+  }) : [];
+  return html`<section class="card" id="agreement"><h2>Agreement</h2>
+<p>${ag ? html`<strong>${(ag.results || []).length}</strong> executor result(s) for <strong>k = ${ag.k}</strong>.` : 'One executor.'}
+${j.required_signatures ? html` The contract requires <strong>${j.required_signatures}</strong> executor signature(s).` : ''}</p>
+${ag ? html`<div class="scroll"><table id="agreement-table"><thead><tr><th scope="col">Executor</th><th scope="col">Outcome</th><th scope="col">Instructions</th><th scope="col">WASM</th>
+<th scope="col">Majority</th><th scope="col">Signer key</th><th scope="col">Signature</th></tr></thead><tbody>${rows}</tbody></table></div>` : ''}
+${r.signature ? html`<p class="small">This result is signed by <code class="wrap">${r.signer_key || r.node}</code>: ${sig(r)}. The contract verifies executor signatures over its result claim when the result is submitted.</p>` : ''}
+</section>`;
+}
+
+function hexOfB64(b64) {
+  try { return Array.from(fromBase64(b64), (b) => b.toString(16).padStart(2, '0')).join(''); } catch { return b64; }
 }
 
 async function cost(j) {
@@ -340,14 +364,14 @@ function secrets() {
       const who = key.accessor.Repo
         ? `--repo ${sh(key.accessor.Repo.repo)}${key.accessor.Repo.branch ? ` --branch ${sh(key.accessor.Repo.branch)}` : ''}`
         : `--wasm-hash ${key.accessor.WasmHash.hash}`;
-      const status = await api('/status');
-      const cli = `outlayerd secrets store --contract ${status.contract} ${who} --account ${owner} --profile ${sh(key.profile)} \\\n  --access ${sh(JSON.stringify(access))} --encrypted ${b64}`;
+      const chain = await api('/ui/api/chain');
+      const cli = `outlayerd secrets store --rpc ${chain.rpc} --contract ${chain.contract} ${who} --account ${owner} --profile ${sh(key.profile)} \\\n  --access ${sh(JSON.stringify(access))} --keys-dir ~/.near-credentials --encrypted ${b64}`;
       const args = { accessor: key.accessor, profile: key.profile, encrypted_secrets_base64: b64, access };
       const js = `// near-api-js: estimate the storage deposit, then store (signed by ${owner})
 const args = ${JSON.stringify(args, null, 2)};
-const deposit = await account.viewFunction({ contractId: "${status.contract}", methodName: "estimate_storage_cost",
+const deposit = await account.viewFunction({ contractId: "${chain.contract}", methodName: "estimate_storage_cost",
   args: { ...args, owner: "${owner}" } });
-await account.functionCall({ contractId: "${status.contract}", methodName: "store_secrets", args,
+await account.functionCall({ contractId: "${chain.contract}", methodName: "store_secrets", args,
   gas: 50_000_000_000_000n, attachedDeposit: BigInt(deposit) });`;
       set('#sc-out', html`<h3>Encrypted (ECIES v1, base64)</h3><pre class="code wrap" id="ciphertext">${b64}</pre>
 <h3>Store it with the CLI</h3><pre class="code wrap" id="sc-cli">${cli}</pre>
