@@ -39,6 +39,7 @@ func (n *Node) startHTTP() error {
 	mux.HandleFunc("GET /stats", n.handleStats)
 	mux.HandleFunc("GET /pricing", n.handlePricing)
 	n.calls.mount(mux) // the HTTPS API of payment keys (calls.go)
+	n.hostRoutes(mux)  // /vrf/pubkey, /public/storage/get, /requests/{id}/record
 	if n.keys != nil {
 		// GET pubkey, POST generate, GET status under /v1/keystore/.
 		mux.Handle(keystore.HTTPPrefix, n.keys.Handler())

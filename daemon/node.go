@@ -59,6 +59,8 @@ type Node struct {
 	worker *worker
 	// keys is the keystore (nil when the node runs without one).
 	keys *keystore.Keystore
+	// vrf caches the VRF key derived from the keystore's master.
+	vrf vrfCache
 	// resultAttester attests results (nil: they go out unattested).
 	resultAttester attest.Attester
 	// execKey is this node's libp2p identity key, with which it signs its
@@ -201,6 +203,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.builder != nil {
 		n.worker.builder = n.builder
 	}
+	n.worker.host = &hostServices{fetch: n.fetch, storage: n.cons.Store(), chain: n.chain, vrf: n.vrfKey}
 
 	projects := cfg.projects
 	if projects == nil {

@@ -43,6 +43,8 @@ type worker struct {
 	// rig is Config.rigResult (tests only).
 	rig      func(*store.Result)
 	contract string
+	// host answers programs' host calls (nil: none offered).
+	host *hostServices
 	// maxAttempts is the cluster's attempt bound (Config.MaxAttempts):
 	// on the last attempt a crashed sandbox or a stalled run is the
 	// request's answer (see lastAttemptKind).
@@ -195,10 +197,25 @@ func (w *worker) abort() {
 	w.runCancel()
 }
 
+// maxStorageReruns bounds how often a run is done again because the
+// storage it read changed before its result applied.
+const maxStorageReruns = 3
+
 func (w *worker) execute(ctx context.Context, j *store.Job) {
 	log := w.log.With("request_id", j.ID)
 	log.Info("running request", "code", describeCode(j.Code), "lease_until", j.LeaseUntil.Format(time.RFC3339Nano))
-	res, err := w.runJob(ctx, log, j)
+	for rerun := 0; ; rerun++ {
+		if !w.executeOnce(ctx, log, j) || rerun == maxStorageReruns || ctx.Err() != nil {
+			return
+		}
+		log.Info("storage the run read changed before its result applied; running it again", "rerun", rerun+1)
+	}
+}
+
+// executeOnce runs j and reports the result; it reports whether the run
+// must be done again (its storage reads no longer hold).
+func (w *worker) executeOnce(ctx context.Context, log *slog.Logger, j *store.Job) bool {
+	res, host, err := w.runJob(ctx, log, j)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Warn("run abandoned: lease over or node stopping; the request will be re-run elsewhere", "err", err)
@@ -209,30 +226,45 @@ func (w *worker) execute(ctx context.Context, j *store.Job) {
 			w.failed[j.ID] = j.LeaseUntil
 			w.mu.Unlock()
 		}
-		return
+		return false
 	}
+	record, effects := host.finish(&res)
 	if w.rig != nil {
 		w.rig(&res)
 	}
 	w.signResult(ctx, log, j, &res)
 	w.attestResult(ctx, log, j, &res)
-	w.report(log, j, res)
+	return w.report(log, j, res, record, effects)
 }
 
-// report proposes the result. Complete is idempotent, so an indeterminate
-// outcome (leader change mid-flight) is simply proposed again.
-func (w *worker) report(log *slog.Logger, j *store.Job, res store.Result) {
+// report proposes the result with the run's record and storage writes.
+// Complete is idempotent, so an indeterminate outcome (leader change
+// mid-flight) is simply proposed again. It reports true when the storage
+// the run read changed (the run must be done again).
+func (w *worker) report(log *slog.Logger, j *store.Job, res store.Result, record []byte, effects *store.ProgEffects) bool {
 	ctx, cancel := context.WithTimeout(w.runCtx, 30*time.Second)
 	defer cancel()
 	var out consensus.Result
 	err := retryEvery(ctx, 100*time.Millisecond, 0, func() error {
 		var err error
-		out, err = w.propose.Apply(ctx, &consensus.Complete{ID: j.ID, Node: w.self, Result: res})
-		if errors.Is(err, store.ErrInvalidTransition) || errors.Is(err, store.ErrNotHolder) || errors.Is(err, store.ErrNotFound) {
+		out, err = w.propose.Apply(ctx, &consensus.Complete{ID: j.ID, Node: w.self, Result: res, Record: record, Storage: effects})
+		if errors.Is(err, store.ErrInvalidTransition) || errors.Is(err, store.ErrNotHolder) || errors.Is(err, store.ErrNotFound) ||
+			errors.Is(err, store.ErrStorageConflict) || errors.Is(err, store.ErrStorageQuota) || errors.Is(err, store.ErrBadInput) {
 			return backoff.Permanent(err)
 		}
 		return err
 	})
+	switch {
+	case errors.Is(err, store.ErrStorageConflict):
+		return true
+	case errors.Is(err, store.ErrStorageQuota):
+		// The program's writes do not fit: the run fails, and its writes
+		// are dropped.
+		log.Warn("the run's storage writes exceed the program's quota; reporting it as failed", "err", err)
+		res.Success, res.Output, res.ErrorKind = false, nil, failure.ExecutionFailed
+		res.Error = "Execution failed: " + err.Error()
+		return w.report(log, j, res, record, nil)
+	}
 	switch {
 	case err == nil:
 		log.Info("result reported", "outcome", out.Completed.String(), "success", res.Success,
@@ -242,23 +274,24 @@ func (w *worker) report(log *slog.Logger, j *store.Job, res store.Result) {
 	default:
 		log.Warn("could not report the result; the lease will expire and the request run again", "err", err)
 	}
+	return false
 }
 
 // runJob produces the request's result. A returned error is the node's
 // problem (no result is reported); everything the program or its source did
 // wrong is a failed Result.
-func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (store.Result, error) {
+func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (store.Result, *hostRun, error) {
 	// Secrets first: a request never runs without its secrets, and a
 	// denied one should not cost a build.
 	var secrets map[string]string
 	if j.Secrets != nil {
 		s, failed, err := w.secrets.secretsFor(ctx, j)
 		if err != nil {
-			return store.Result{}, err
+			return store.Result{}, nil, err
 		}
 		if failed != nil {
 			log.Warn("secrets refused; the request fails", "kind", failed.ErrorKind, "err", failed.Error)
-			return *failed, nil
+			return *failed, nil, nil
 		}
 		secrets = s
 	}
@@ -266,15 +299,15 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	if err != nil {
 		if kind := classify(err); kind.Final() {
 			log.Warn("code source failed", "kind", kind, "err", err)
-			return store.Result{Success: false, Error: err.Error(), ErrorKind: kind, CompilationNote: "Compilation failed"}, nil
+			return store.Result{Success: false, Error: err.Error(), ErrorKind: kind, CompilationNote: "Compilation failed"}, nil, nil
 		}
-		return store.Result{}, err
+		return store.Result{}, nil, err
 	}
 	w.metrics.wasmSource.WithLabelValues(wasm.from).Inc()
 	log.Debug("WASM ready", "from", wasm.from, "hash", wasm.hash.String(), "bytes", len(wasm.bytes))
 	if j.Params.CompileOnly {
 		return store.Result{Success: true, Output: []byte(wasm.hash.String()), CompileMs: wasm.compileMs,
-			CompilationNote: wasm.note, WasmHash: wasm.hash.String()}, nil
+			CompilationNote: wasm.note, WasmHash: wasm.hash.String()}, nil, nil
 	}
 
 	format, err := exec.ParseFormat(j.ResponseFormat)
@@ -282,33 +315,12 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 		// The store refuses unknown formats at enqueue; a job that has one
 		// anyway fails rather than answering in a format nobody asked for.
 		return store.Result{Success: false, ErrorKind: failure.InvalidRequest, Error: "Execution failed: " + err.Error(),
-			CompileMs: wasm.compileMs, CompilationNote: wasm.note, WasmHash: wasm.hash.String()}, nil
+			CompileMs: wasm.compileMs, CompilationNote: wasm.note, WasmHash: wasm.hash.String()}, nil, nil
 	}
-	req := exec.Request{
-		Wasm:       wasm.bytes,
-		WasmSHA256: wasm.hash,
-		Input:      []byte(j.Input),
-		Format:     format,
-		Limits: exec.Limits{
-			MaxInstructions: j.Limits.MaxInstructions,
-			MaxMemoryMB:     j.Limits.MaxMemoryMB,
-			Timeout:         time.Duration(j.Limits.MaxExecutionSeconds) * time.Second,
-		},
-		Context: exec.Context{
-			RequestID:       j.ID,
-			SenderID:        j.Sender,
-			ContractID:      w.contract,
-			BlockHeight:     j.BlockHeight,
-			BlockTimestamp:  j.RequestedAtNs,
-			ReceiptID:       j.ReceiptID,
-			PredecessorID:   j.Sender,
-			UserAccountID:   j.Sender,
-			PaymentYocto:    j.Deposit,
-			TransactionHash: j.TxHash,
-		},
-		Seed:    requestSeed(j),
-		Secrets: secrets,
-	}
+	host := w.host.start(j, wasm.bytes, wasm.hash, log)
+	req := ExecRequest(j, w.contract, wasm.bytes, wasm.hash, format)
+	req.Secrets = secrets
+	req.Host = host.handle
 	started := time.Now()
 	out, runErr := w.runner.Run(ctx, req)
 	w.metrics.execSeconds.Observe(time.Since(started).Seconds())
@@ -316,7 +328,7 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	if runErr != nil && !kind.Final() {
 		final, ok := lastAttemptKind(kind, j, w.maxAttempts)
 		if !ok {
-			return store.Result{}, fmt.Errorf("%s: %w", kind, runErr)
+			return store.Result{}, nil, fmt.Errorf("%s: %w", kind, runErr)
 		}
 		kind = final
 	}
@@ -336,7 +348,7 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 		res.Output = out.Output
 		w.metrics.executions.WithLabelValues("success").Inc()
 	}
-	return res, nil
+	return res, host, nil
 }
 
 // requestSeed keys the program's randomness from the request alone, so every

@@ -202,7 +202,7 @@ func TestWorkerRunJob(t *testing.T) {
 			if c.setup != nil {
 				c.setup(w, run)
 			}
-			res, err := w.runJob(context.Background(), quietLog(), c.job())
+			res, _, err := w.runJob(context.Background(), quietLog(), c.job())
 			if (err != nil) != c.nodeErr {
 				t.Fatalf("error %v, want a node error: %v (result %+v)", err, c.nodeErr, res)
 			}

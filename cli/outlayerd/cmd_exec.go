@@ -42,7 +42,7 @@ Examples:
   outlayerd exec --input 'hello' echo.wasm
   outlayerd exec --format json --input '{"name":"Ada","numbers":[1,2]}' jsontransform.wasm
   outlayerd exec --env API_KEY=s3cret --env NEAR_SENDER_ID=alice.near --json envinfo.wasm`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "input", Usage: "the program's input (stdin)"},
 			&cli.StringFlag{Name: "input-file", Usage: "read the input from `PATH` (- for this command's stdin)"},
 			&cli.Uint64Flag{Name: "max-instructions", Usage: fmt.Sprintf("instruction limit (default %d, cap %d)", exec.DefaultMaxInstructions, exec.MaxInstructionsCap)},
@@ -54,7 +54,7 @@ Examples:
 			&cli.StringFlag{Name: "timestamp", Usage: "where the program's clock starts: RFC 3339 or Unix nanoseconds (default NEAR_BLOCK_TIMESTAMP, else 1970-01-01)"},
 			&cli.BoolFlag{Name: "json", Usage: `print one JSON object {"success","output","error","resources_used"} instead`},
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep compiled machine code here between runs (default: the user cache dir; \"none\" to disable)"},
-		},
+		}, execHostFlags()...),
 		Action: runExec,
 	}
 }
@@ -100,6 +100,11 @@ func runExec(c *cli.Context) error {
 		return usageError("reading the program: %v", err)
 	}
 	req.Wasm = wasm
+	host, err := setupHost(c, &req)
+	if err != nil {
+		return err
+	}
+	defer host.close()
 
 	cfg := exec.Config{}
 	if dir := execCacheDir(c.String("cache-dir")); dir != "" {
@@ -116,6 +121,10 @@ func runExec(c *cli.Context) error {
 	res, runErr := runner.Run(c.Context, req)
 	if runErr != nil && !exec.IsProgramFailure(runErr) {
 		return cli.Exit(runErr.Error(), exitFailure)
+	}
+	hostNote, hostErr := host.finish(c, res, runErr)
+	if hostErr != nil {
+		return cli.Exit(hostErr.Error(), exitFailure)
 	}
 	if errors.Is(runErr, exec.ErrBadRequest) || errors.Is(runErr, exec.ErrInputTooLarge) {
 		return usageError("%v", runErr)
@@ -148,6 +157,9 @@ func runExec(c *cli.Context) error {
 		}
 	}
 	fmt.Fprintln(errOut, resourceSummary(res, runErr))
+	if hostNote != "" {
+		fmt.Fprintln(errOut, hostNote)
+	}
 	if runErr != nil {
 		return cli.Exit(runErr.Error(), exitFailure)
 	}

@@ -207,7 +207,11 @@ del user nothing
 func TestVRFVerifiesAndRefusesColons(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.config()
-	cfg.VRF = hostcall.VRFKeyFromMaster([]byte("master secret"))
+	vrf, err := hostcall.NewVRF([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.VRF = vrf
 	cfg.Limits = hostcall.Limits{VRFCalls: 2}
 	s := hostcall.New(cfg)
 	rep := s.Handle(context.Background(), hostabi.Call{Fn: hostabi.FnVRFGenerate, Args: [][]byte{[]byte("coin")}})

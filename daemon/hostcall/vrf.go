@@ -2,7 +2,6 @@ package hostcall
 
 import (
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -21,15 +20,9 @@ type VRF struct {
 	key ed25519.PrivateKey
 }
 
-// VRFKeyFromMaster derives the VRF key from the keystore's master secret as
-// upstream does: the Ed25519 seed is HMAC-SHA256(master, "vrf-key").
-func VRFKeyFromMaster(master []byte) *VRF {
-	mac := hmac.New(sha256.New, master)
-	mac.Write([]byte("vrf-key"))
-	return &VRF{key: ed25519.NewKeyFromSeed(mac.Sum(nil)[:32])}
-}
-
-// NewVRF uses a 32-byte Ed25519 seed directly (outlayerd exec's local key).
+// NewVRF makes the VRF key from its 32-byte Ed25519 seed: the keystore's
+// (keystore.VRFSeed, derived from the master as upstream does) on a node,
+// a local one for outlayerd exec.
 func NewVRF(seed []byte) (*VRF, error) {
 	if len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("a VRF key is a %d-byte Ed25519 seed, got %d bytes", ed25519.SeedSize, len(seed))

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/outlayer/outlayer/internal/wasmtest"
+)
+
+// outlayerd exec offers the host calls locally: HTTP to a local server
+// (with --allow-loopback), storage kept in a file across runs, a VRF key;
+// --record writes the record and --replay answers from it, catching a run
+// that asks for something else.
+func TestExecHostCallsRecordAndReplay(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "hostprobe.wasm")
+	if err := os.WriteFile(prog, wasmtest.Build(t, "./exec/hostabi/testdata/hostprobe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "42") }))
+	t.Cleanup(srv.Close)
+	db, rec := filepath.Join(dir, "storage.db"), filepath.Join(dir, "run.rec")
+	script := "fetch GET " + srv.URL + "/price\nincr worker n 1\nvrf coin\n"
+	key := strings.Repeat("ab", 32)
+	args := []string{"exec", "--cache-dir", "none", "--allow-loopback", "--storage", db, "--vrf-key", key, "--input", script}
+
+	code, out, errOut := runCLI(t, "", append(args, "--record", rec, prog)...)
+	if code != 0 || !strings.Contains(out, `-> 200  "42"`) || !strings.Contains(out, "incr worker n 1 -> 1") || !strings.Contains(out, "vrf coin -> {") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "3 host calls, record ") || !strings.Contains(errOut, "1 storage writes saved") {
+		t.Fatalf("summary: %s", errOut)
+	}
+	// The storage file keeps the counter.
+	code, out2, _ := runCLI(t, "", append(args, prog)...)
+	if code != 0 || !strings.Contains(out2, "incr worker n 1 -> 2") {
+		t.Fatalf("second run: exit %d\n%s", code, out2)
+	}
+	// Without --allow-loopback the SSRF guard refuses the local server.
+	code, out3, _ := runCLI(t, "", "exec", "--cache-dir", "none", "--input", "fetch GET "+srv.URL+"/\n", prog)
+	if code != 0 || !strings.Contains(out3, "http_fetch: denied") {
+		t.Fatalf("fetch without --allow-loopback: exit %d\n%s", code, out3)
+	}
+	// The record replays to the first run's output without the server,
+	// the storage file or the key.
+	srv.Close()
+	code, replayed, errOut := runCLI(t, "", "exec", "--cache-dir", "none", "--input", script, "--replay", rec, prog)
+	if code != 0 || replayed != out || !strings.Contains(errOut, "replayed: every host call was answered from the record") {
+		t.Fatalf("replay: exit %d\n%s\nwant\n%s\n%s", code, replayed, out, errOut)
+	}
+	// Another input asks for what the record does not hold.
+	code, _, errOut = runCLI(t, "", "exec", "--cache-dir", "none", "--input", "incr worker n 5\n", "--replay", rec, prog)
+	if code != 1 || !strings.Contains(errOut, "diverged from its record") {
+		t.Fatalf("diverging replay: exit %d\n%s", code, errOut)
+	}
+	// Bad flags are usage errors.
+	if code, _, errOut = runCLI(t, "", "exec", "--vrf-key", "abcd", prog); code != 2 || !strings.Contains(errOut, "32-byte Ed25519 seed") {
+		t.Fatalf("short VRF key: exit %d %s", code, errOut)
+	}
+	if code, _, errOut = runCLI(t, "", "exec", "--request", "5", prog); code != 2 || !strings.Contains(errOut, "--request needs --node") {
+		t.Fatalf("--request alone: exit %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"github.com/outlayer/outlayer/daemon/hostcall"
+	"github.com/outlayer/outlayer/exec"
+	"github.com/outlayer/outlayer/exec/hostabi"
+	"github.com/outlayer/outlayer/store"
+)
+
+// hostServices are what this node offers programs' host calls
+// (outlayer_v1): the egress client for HTTP, the replica for storage reads,
+// the keystore's VRF key, the NEAR RPC client for views. A nil
+// *hostServices (the worker's unit tests) offers none of them: calls are
+// answered Unavailable, and recorded like any other.
+type hostServices struct {
+	fetch   hostcall.Fetcher
+	storage hostcall.StorageReader
+	chain   hostcall.Chain
+	// vrf returns the VRF key, or nil while the keystore is not ready.
+	vrf func() *hostcall.VRF
+	// hosts, when non-nil, narrows every program's hosts (node policy).
+	hosts  []string
+	limits hostcall.Limits
+}
+
+// hostRun is one run's host calls: the session that answers them and the
+// recorder that keeps the run's record.
+type hostRun struct {
+	session *hostcall.Session
+	rec     *hostabi.Recorder
+}
+
+// start prepares the host calls of one run of j's program.
+func (h *hostServices) start(j *store.Job, wasm []byte, hash [32]byte, log *slog.Logger) *hostRun {
+	cfg := hostcall.Config{RequestID: j.ID, Sender: j.Sender, Code: hex.EncodeToString(hash[:])}
+	if h != nil {
+		declared, hasManifest, err := hostcall.Manifest(wasm)
+		if err != nil {
+			log.Warn("the program's manifest is unusable; it may reach no host", "err", err)
+		}
+		if !hasManifest {
+			declared = nil
+		}
+		cfg.HTTP, cfg.Storage, cfg.Chain, cfg.Limits = h.fetch, h.storage, h.chain, h.limits
+		cfg.Hosts = hostcall.NarrowHosts(declared, h.hosts)
+		if h.vrf != nil {
+			cfg.VRF = h.vrf()
+		}
+	}
+	s := hostcall.New(cfg)
+	return &hostRun{session: s, rec: hostabi.NewRecorder(s.Handle)}
+}
+
+// handle is the run's exec.Request.Host.
+func (r *hostRun) handle(ctx context.Context, c hostabi.Call) hostabi.Reply {
+	return r.rec.Handle(ctx, c)
+}
+
+// finish sets the result's record hash and returns what Complete carries:
+// the encoded record (nil when the program made no host call) and the
+// storage transaction (nil for a failed run, or one that used none).
+func (r *hostRun) finish(res *store.Result) ([]byte, *store.ProgEffects) {
+	if r == nil {
+		return nil, nil
+	}
+	rec := r.rec.Record()
+	res.RecordHash = rec.HashHex()
+	var encoded []byte
+	if len(rec.Entries) > 0 {
+		encoded = rec.Marshal()
+	}
+	if !res.Success {
+		return encoded, nil
+	}
+	return encoded, r.session.Effects()
+}
+
+// ExecRequest is the exec.Request a node runs for j, apart from its
+// secrets and host handler: everything a re-execution must reproduce (a
+// local replay with `outlayerd exec --replay` builds its request here too).
+func ExecRequest(j *store.Job, contract string, wasm []byte, hash [32]byte, format exec.Format) exec.Request {
+	return exec.Request{
+		Wasm:       wasm,
+		WasmSHA256: hash,
+		Input:      []byte(j.Input),
+		Format:     format,
+		Limits: exec.Limits{
+			MaxInstructions: j.Limits.MaxInstructions,
+			MaxMemoryMB:     j.Limits.MaxMemoryMB,
+			Timeout:         time.Duration(j.Limits.MaxExecutionSeconds) * time.Second,
+		},
+		Context: exec.Context{
+			RequestID:       j.ID,
+			SenderID:        j.Sender,
+			ContractID:      contract,
+			BlockHeight:     j.BlockHeight,
+			BlockTimestamp:  j.RequestedAtNs,
+			ReceiptID:       j.ReceiptID,
+			PredecessorID:   j.Sender,
+			UserAccountID:   j.Sender,
+			PaymentYocto:    j.Deposit,
+			TransactionHash: j.TxHash,
+		},
+		Seed: requestSeed(j),
+	}
+}
