@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outlayer/outlayer/daemon/hostcall"
 	"github.com/outlayer/outlayer/internal/wasmtest"
 )
 
@@ -64,5 +67,61 @@ func TestExecHostCallsRecordAndReplay(t *testing.T) {
 	}
 	if code, _, errOut = runCLI(t, "", "exec", "--request", "5", prog); code != 2 || !strings.Contains(errOut, "--request needs --node") {
 		t.Fatalf("--request alone: exit %d %s", code, errOut)
+	}
+}
+
+// The examples in testnet/examples/programs that reach the world: a
+// counter kept in a storage file, a VRF coin flip that verifies, and a
+// price oracle reading a local HTTP server.
+func TestExecWorldExamples(t *testing.T) {
+	dir := t.TempDir()
+	wasm := func(name string) string {
+		p := filepath.Join(dir, name+".wasm")
+		if err := os.WriteFile(p, wasmtest.Build(t, "./testnet/examples/programs/"+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	db := filepath.Join(dir, "counter.db")
+	counter := wasm("counter")
+	for i, want := range []string{"your visits: 1, all visits: 1", "your visits: 2, all visits: 2"} {
+		if code, out, errOut := runCLI(t, "", "exec", "--cache-dir", "none", "--storage", db, counter); code != 0 || strings.TrimSpace(out) != want {
+			t.Fatalf("run %d: exit %d %q %s", i, code, out, errOut)
+		}
+	}
+	code, out, _ := runCLI(t, "", "exec", "--cache-dir", "none", "--storage", db, "--env", "NEAR_SENDER_ID=bob.near", counter)
+	if code != 0 || strings.TrimSpace(out) != "your visits: 1, all visits: 3" {
+		t.Fatalf("another caller: exit %d %q", code, out)
+	}
+
+	seed := strings.Repeat("07", 32)
+	code, out, errOut := runCLI(t, "", "exec", "--cache-dir", "none", "--vrf-key", seed, "--input", "game-1", wasm("coinflip"))
+	var flip struct {
+		Side         string `json:"side"`
+		OutputHex    string `json:"output_hex"`
+		SignatureHex string `json:"signature_hex"`
+		Alpha        string `json:"alpha"`
+	}
+	if err := json.Unmarshal([]byte(out), &flip); code != 0 || err != nil {
+		t.Fatalf("coinflip: exit %d %q %s %v", code, out, errOut, err)
+	}
+	key, _ := hex.DecodeString(seed)
+	vrf, _ := hostcall.NewVRF(key)
+	if err := hostcall.VerifyVRF(vrf.PublicKey(), flip.Alpha, flip.OutputHex, flip.SignatureHex); err != nil || flip.Alpha != "vrf:0::game-1" {
+		t.Fatalf("the flip does not verify: %v (%+v)", err, flip)
+	}
+	if code, _, errOut := runCLI(t, "", "exec", "--cache-dir", "none", "--input", "game-1", wasm("coinflip")); code != 1 || !strings.Contains(errOut, "vrf_generate: unavailable") {
+		t.Fatalf("coinflip without a key: exit %d %s", code, errOut)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"price": 3.21}`) }))
+	t.Cleanup(srv.Close)
+	oracle := wasm("priceoracle")
+	if code, out, errOut := runCLI(t, "", "exec", "--cache-dir", "none", "--allow-loopback", "--input", srv.URL+"/price", oracle); code != 0 || strings.TrimSpace(out) != `{"price":3.21}` {
+		t.Fatalf("oracle: exit %d %q %s", code, out, errOut)
+	}
+	// --allow-host narrows: 127.0.0.1 is not example.com.
+	if code, _, errOut := runCLI(t, "", "exec", "--cache-dir", "none", "--allow-loopback", "--allow-host", "example.com", "--input", srv.URL+"/price", oracle); code != 1 || !strings.Contains(errOut, "not among the hosts this program may reach (example.com)") {
+		t.Fatalf("oracle with another allowed host: exit %d %s", code, errOut)
 	}
 }
