@@ -25,6 +25,7 @@ RUSTC=${RUSTC:-/usr/bin/rustc}
 ARTIFACTS=(
 	"outlayer contracts/rust/outlayer/outlayer.rs contracts/wasm/outlayer.wasm"
 	"register contracts/rust/register/register.rs contracts/wasm/register.wasm"
+	"token contracts/rust/token/token.rs contracts/wasm/token.wasm"
 	"counter testnet/examples/contracts/counter/counter.rs testnet/examples/contracts/wasm/counter.wasm"
 	"xcc testnet/examples/contracts/xcc/xcc.rs testnet/examples/contracts/wasm/xcc.wasm"
 	"yieldpair testnet/examples/contracts/yieldpair/yieldpair.rs testnet/examples/contracts/wasm/yieldpair.wasm"

@@ -39,9 +39,16 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, fixture.WorldConfig{})
+}
+
+// newWorldWith is newWorld with more of the fixture (the user is alice).
+func newWorldWith(t *testing.T, cfg fixture.WorldConfig) *world {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	fx := fixture.NewWorld(t, ctx, fixture.WorldConfig{UserName: "alice"})
+	cfg.UserName = "alice"
+	fx := fixture.NewWorld(t, ctx, cfg)
 	return &world{t: t, ctx: ctx, fx: fx, chain: fx.Chain.Chain, cl: fx.Client, root: fx.Root,
 		owner: fx.Owner, operator: fx.Operator, alice: fx.User, outlayer: fx.OutLayer, caller: fx.Caller, payer: fx.Payer}
 }

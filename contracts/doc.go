@@ -14,7 +14,15 @@
 //     differences listed in DESIGN.md;
 //   - the registration contract, deployed on the operator account: it
 //     records a node's attestation and gives the node a function-call key
-//     that can only resolve.
+//     that can only resolve;
+//   - a sample NEP-141 payment token (contracts/rust/token) for the
+//     devchain and the testnet.
+//
+// The OutLayer contract also follows upstream HEAD: `source` beside
+// `code_source`, projects and versions (projects.go), the Project secrets
+// accessor, and payment keys topped up through the payment token's
+// ft_transfer_call (paymentkeys.go: methods, views, events, and
+// ParsePaymentKey / PaymentKeyHash for the X-Payment-Key header).
 //
 // This package holds their Go side: typed arguments, views and events with
 // the contracts' exact JSON (externally tagged enums, u64 numbers, U128
@@ -24,6 +32,6 @@
 // method and fits the response to the yield payload; OutputIn wraps output
 // in a response format and refuses unknown ones), method-name constants,
 // and the embedded WASM with its
-// sha256 (OutLayerWASM, RegisterWASM), so the daemon and tests need only Go.
+// sha256 (OutLayerWASM, RegisterWASM, TokenWASM), so the daemon and tests need only Go.
 // The NEAR client is contracts/near.
 package contracts

@@ -18,6 +18,8 @@ var (
 	outlayerWASM []byte
 	//go:embed wasm/register.wasm
 	registerWASM []byte
+	//go:embed wasm/token.wasm
+	tokenWASM []byte
 	//go:embed SHA256SUMS
 	sha256Sums string
 )
@@ -27,6 +29,7 @@ var (
 const (
 	OutLayerWASMPath = "contracts/wasm/outlayer.wasm"
 	RegisterWASMPath = "contracts/wasm/register.wasm"
+	TokenWASMPath    = "contracts/wasm/token.wasm"
 )
 
 // OutLayerWASM returns a copy of the OutLayer contract's WASM.
@@ -34,6 +37,10 @@ func OutLayerWASM() []byte { return bytes.Clone(outlayerWASM) }
 
 // RegisterWASM returns a copy of the registration contract's WASM.
 func RegisterWASM() []byte { return bytes.Clone(registerWASM) }
+
+// TokenWASM returns a copy of the sample NEP-141 payment token's WASM
+// (contracts/rust/token): the devchain's and the testnet's payment token.
+func TokenWASM() []byte { return bytes.Clone(tokenWASM) }
 
 // OutLayerWASMSHA256 is the hex sha256 of OutLayerWASM.
 func OutLayerWASMSHA256() string { return sha256Hex(outlayerWASM) }

@@ -16,6 +16,7 @@ func TestEmbeddedWASMMatchesSHA256SUMS(t *testing.T) {
 	for path, got := range map[string]string{
 		OutLayerWASMPath: OutLayerWASMSHA256(),
 		RegisterWASMPath: RegisterWASMSHA256(),
+		TokenWASMPath:    sha256Hex(tokenWASM),
 	} {
 		want, err := CommittedSHA256(path)
 		if err != nil {
@@ -50,8 +51,9 @@ func TestArtifactsAreMVPWasm(t *testing.T) {
 		code    []byte
 		exports []string
 	}{
-		"outlayer": {outlayerWASM, []string{"new", "request_execution", "resolve_execution", "submit_execution_output_and_resolve", "on_execution_response", "store_secrets", "get_pending_requests", "withdraw_fees"}},
+		"outlayer": {outlayerWASM, []string{"new", "request_execution", "resolve_execution", "submit_execution_output_and_resolve", "on_execution_response", "store_secrets", "get_pending_requests", "withdraw_fees", "create_project", "get_project", "create_payment_key", "ft_on_transfer", "delete_payment_key", "list_payment_keys"}},
 		"register": {registerWASM, []string{"new", "register_node", "remove_node", "list_nodes", "get_node"}},
+		"token":    {tokenWASM, []string{"new", "storage_deposit", "ft_transfer", "ft_transfer_call", "ft_resolve_transfer", "ft_balance_of", "ft_total_supply", "ft_metadata"}},
 		"counter":  {read("testnet/examples/contracts/wasm/counter.wasm"), []string{"increment", "decrement", "get_num", "reset"}},
 		"xcc":      {read("testnet/examples/contracts/wasm/xcc.wasm"), []string{"call", "on_result"}},
 		"yield":    {read("testnet/examples/contracts/wasm/yieldpair.wasm"), []string{"start", "resume", "on_resume"}},

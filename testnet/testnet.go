@@ -56,6 +56,9 @@ type Testnet struct {
 	User     *near.Signer
 	Caller   string // the sample caller contract
 	Contract string // the OutLayer contract
+	// Token is the sample NEP-141 payment token (the user holds the whole
+	// supply); payment keys are topped up with it.
+	Token    string
 	Nodes    []*daemon.Node
 	LogFiles []string
 	cluster  *fixture.Cluster
@@ -65,7 +68,8 @@ type Testnet struct {
 // Start brings a testnet up (see package fixture): a devchain, the owner,
 // operator and user accounts (key files in Home/keys), the OutLayer
 // contract, the registration contract on the operator account, the sample
-// caller contract, and the nodes, each with a resolve-only key registered
+// caller contract, the sample payment token (the OutLayer contract's payment
+// token, its supply the user's), and the nodes, each with a resolve-only key registered
 // through the registration contract and a log file Home/node<i>.log.
 func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 	if cfg.Home == "" {
@@ -101,15 +105,16 @@ func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 			Devchain: devchain.Config{Home: filepath.Join(cfg.Home, "chain"), RPCAddr: cfg.RPCAddr, BlockTime: cfg.BlockTime},
 			KeyDir:   filepath.Join(cfg.Home, "keys"),
 		},
-		Register: true,
+		Register:     true,
+		PaymentToken: true,
 	})
 	if err != nil {
 		return nil, err
 	}
 	tn.World, tn.Chain, tn.Client, tn.Root = w, w.Chain.Chain, w.Client, w.Root
 	tn.Owner, tn.Operator, tn.User = w.Owner, w.Operator, w.User
-	tn.Contract, tn.Caller = w.Contract, w.Caller
-	log.Info("devchain started, contracts deployed", "rpc", tn.Chain.RPCURL(), "outlayer", tn.Contract, "caller", tn.Caller)
+	tn.Contract, tn.Caller, tn.Token = w.Contract, w.Caller, w.Token
+	log.Info("devchain started, contracts deployed", "rpc", tn.Chain.RPCURL(), "outlayer", tn.Contract, "caller", tn.Caller, "token", tn.Token)
 
 	var logErr error
 	tn.cluster, err = w.StartCluster(ctx, fixture.ClusterConfig{

@@ -16,6 +16,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod payment_keys;
 mod projects;
 mod agreement;
 mod claim;
@@ -394,6 +395,13 @@ fn u128s(n: u128) -> String {
 
 fn u64s(n: u64) -> String {
     num::u64_to_string(n)
+}
+
+/// Panic unless the caller is the contract's owner; returns the owner.
+pub(crate) fn assert_owner_caller() -> String {
+    let s = State::load();
+    s.assert_owner();
+    s.owner_id
 }
 
 /// Whether the owner has paused the contract (for the other modules).

@@ -355,9 +355,11 @@ pub extern "C" fn create_project() {
     if env::storage_has_key(&project_key(&project_id)) {
         env::panic_str(&cat(&["Project '", &project_id, "' already exists"]));
     }
+    // The counter is the contract's: written before measuring.
+    let uuid = next_uuid();
     let before = env::storage_usage();
     let mut p = Project {
-        uuid: next_uuid(),
+        uuid,
         owner: owner.clone(),
         name: name.clone(),
         active_version: source.version_key(),
