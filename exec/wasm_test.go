@@ -43,6 +43,8 @@ const (
 	opMemoryGrow  = 0x40
 	opI32Eqz      = 0x45
 	opIf          = 0x04
+	opBlock       = 0x02
+	opLoop        = 0x03
 	opEnd         = 0x0b
 	blockEmpty    = 0x40
 )
@@ -63,6 +65,9 @@ type moduleSpec struct {
 	noMemExport bool
 	locals      []byte // _start's local declarations, group count included
 	table       []byte // a table type: writes a table section
+	// more are the instructions (without the final end) of more functions
+	// of type () -> (), after _start; none of them is called.
+	more [][]byte
 }
 
 func (s moduleSpec) wasm() []byte {
@@ -99,15 +104,22 @@ func (s moduleSpec) wasm() []byte {
 	if s.table != nil {
 		table = section(4, vec(s.table))
 	}
+	funcs := [][]byte{uleb(0)}
+	bodies := [][]byte{cat(uleb(uint64(len(body))), body)}
+	for _, code := range s.more {
+		b := cat(uleb(0), code, []byte{opEnd})
+		funcs = append(funcs, uleb(0))
+		bodies = append(bodies, cat(uleb(uint64(len(b))), b))
+	}
 	mod := cat(
 		[]byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00},
 		section(1, vec(typeVoid, typeExit, typeWrite)),
 		section(2, vec(imports...)),
-		section(3, vec(uleb(0))),
+		section(3, vec(funcs...)),
 		table,
 		section(5, vec(cat([]byte{0x00}, uleb(uint64(pages))))),
 		section(7, vec(exports...)),
-		section(10, vec(cat(uleb(uint64(len(body))), body))),
+		section(10, vec(bodies...)),
 	)
 	if len(s.data) > 0 {
 		seg := cat([]byte{0x00, opI32Const, 0x00, opEnd}, uleb(uint64(len(s.data))), s.data)
