@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -432,5 +433,49 @@ func TestIsolatedCloseDuringRun(t *testing.T) {
 	}
 	if pids := sandboxPIDs(t); len(pids) != 0 {
 		t.Fatalf("sandboxes %v outlived Close", pids)
+	}
+}
+
+// TestRustTrapWithDebugInfo: a Rust program built with debug info traps
+// (a panic ends in unreachable). wazero would turn its DWARF into source
+// lines on the trap, seconds for a binary this size, and name lines the
+// meter's injected code has shifted; the meter drops DWARF, so the trap
+// names functions only and costs nothing. Needs Debian's rustc with the
+// wasm32-wasi standard library (what contracts/build.sh uses).
+func TestRustTrapWithDebugInfo(t *testing.T) {
+	rustc := "/usr/bin/rustc"
+	if _, err := os.Stat(rustc); err != nil {
+		t.Skip("needs /usr/bin/rustc")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.rs")
+	if err := os.WriteFile(src, []byte("fn main() {\n    let n = std::env::args().count();\n    if n < 5 {\n        panic!(\"boom {}\", n);\n    }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "panic.wasm")
+	if b, err := osexec.Command(rustc, "--target", "wasm32-wasi", "-g", "-C", "opt-level=1", src, "-o", out).CombinedOutput(); err != nil {
+		t.Skipf("rustc cannot build for wasm32-wasi here: %v\n%s", err, b)
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, outexec.Config{CacheDir: t.TempDir()})
+	for i := range 2 { // compiled, then cached
+		start := time.Now()
+		res, err := run(t, r, outexec.Request{Wasm: wasm})
+		e := wantKind(t, err, outexec.ErrTrap)
+		// Source lines from DWARF would name the standard library's files
+		// (the panic message itself names main.rs: Rust compiles that in).
+		if strings.Contains(e.Error(), "library/std/src") || !strings.Contains(e.Error(), "rust_panic") {
+			t.Fatalf("the trap names source lines, or not the functions: %v", e)
+		}
+		if !strings.Contains(e.Error(), "boom 1") {
+			t.Errorf("the panic message is missing: %v", e)
+		}
+		if i == 1 && time.Since(start) > 2*time.Second {
+			t.Errorf("a cached trapping run of a %d-byte module took %s (run %s)", len(wasm), time.Since(start), res.Time)
+		}
+		t.Logf("%d bytes: run %s, whole call %s", len(wasm), res.Time, time.Since(start))
 	}
 }
