@@ -23,7 +23,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/outlayer/outlayer/consensus"
-	"github.com/outlayer/outlayer/consensus/p2p"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	outexec "github.com/outlayer/outlayer/exec"
@@ -72,6 +71,9 @@ type harness struct {
 	// memoryOnly starts keystores in memory-only mode (no Sealer), as a
 	// TDX node outside dev mode runs; attestation stays simulated.
 	memoryOnly bool
+	// memoryIdentity keeps node keys in memory only, new at every start,
+	// as outside dev mode (consensus.Config.MemoryIdentity).
+	memoryIdentity bool
 }
 
 func newHarness(t testing.TB, viewer Viewer, contract string) *harness {
@@ -99,7 +101,7 @@ func (h *harness) start(i int) {
 	n := h.nodes[i]
 	cons, err := consensus.Open(h.ctx, consensus.Config{
 		DataDir: n.dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/" + n.port}, DevMode: true,
-		Verifier: h.verifier, Logger: quietLogger().With("node", i),
+		MemoryIdentity: h.memoryIdentity, Verifier: h.verifier, Logger: quietLogger().With("node", i),
 		Raft: consensus.RaftTuning{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 			LeaderLeaseTimeout: 200 * time.Millisecond, CommitTimeout: 5 * time.Millisecond},
 	})
@@ -111,11 +113,7 @@ func (h *harness) start(i int) {
 			n.port = p
 		}
 	}
-	key, err := p2p.LoadOrCreateIdentity(n.dir)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	cfg := Config{Cluster: cons, Identity: key, Viewer: h.viewer, ContractID: h.contract,
+	cfg := Config{Cluster: cons, Identity: cons.Identity(), Viewer: h.viewer, ContractID: h.contract,
 		DevMode: true, MemoryOnly: h.memoryOnly, Logger: quietLogger().With("node", i)}
 	if !h.memoryOnly {
 		if cfg.Sealer, err = NewFileSealer(n.dir); err != nil {
