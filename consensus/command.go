@@ -197,16 +197,25 @@ type Complete struct {
 }
 
 func (c *Complete) apply(tx *store.Tx, now time.Time) (r Result, err error) {
-	effects := c.Storage
-	if !c.Result.Success {
-		effects = nil
-	}
 	// Everything that could refuse is checked before Complete writes, so
 	// a refused command changes nothing.
 	if len(c.Record) > store.MaxRecordBytes {
 		return r, fmt.Errorf("complete request %d: the run record is %d bytes, above the cap of %d: %w", c.ID, len(c.Record), store.MaxRecordBytes, store.ErrBadInput)
 	}
-	if effects != nil {
+	// A request's storage effects are those of its first accepted,
+	// successful run (later executors replay that run's record, so they
+	// reach the same writes); they wait until the request completes.
+	pending, err := tx.PendingEffects(c.ID)
+	if err != nil {
+		return r, err
+	}
+	effects := pending
+	if effects == nil && c.Result.Success {
+		effects = c.Storage
+	}
+	if effects != nil && c.Result.Success && c.Result.RecordHash == effects.RecordHash {
+		// What the run read must still hold when this result may be the
+		// one that completes the request.
 		if err := tx.CheckProgEffects(effects); err != nil {
 			return r, err
 		}
@@ -215,15 +224,34 @@ func (c *Complete) apply(tx *store.Tx, now time.Time) (r Result, err error) {
 	if err != nil || r.Completed != store.Accepted {
 		return r, err
 	}
-	if effects != nil {
-		if err := tx.ApplyProgEffects(effects); err != nil {
+	if len(c.Record) > 0 {
+		if _, kept := tx.Record(c.ID); !kept {
+			if err := tx.PutRecord(c.ID, c.Record); err != nil {
+				return r, err
+			}
+		}
+	}
+	if pending == nil && c.Storage != nil && c.Result.Success {
+		if err := tx.PutPendingEffects(c.ID, c.Storage); err != nil {
+			return r, err
+		}
+		pending = c.Storage
+	}
+	if pending == nil {
+		return r, nil
+	}
+	job, err := tx.Get(c.ID)
+	if err != nil || job.Status != store.StatusCompleted {
+		return r, err
+	}
+	// Completed: the writes apply with a successful result of the same
+	// record, and are dropped otherwise (a failed or different majority).
+	if job.Result != nil && job.Result.Success && job.Result.RecordHash == pending.RecordHash {
+		if err := tx.ApplyProgEffects(pending); err != nil {
 			return r, err
 		}
 	}
-	if len(c.Record) > 0 {
-		err = tx.PutRecord(c.ID, c.Record)
-	}
-	return r, err
+	return r, tx.DeletePendingEffects(c.ID)
 }
 
 // Release hands a node's live lease back to the queue (a graceful shutdown

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,4 +146,39 @@ func getBytes(t *testing.T, url string) []byte {
 		t.Fatalf("GET %s: %s %s", url, resp.Status, b)
 	}
 	return b
+}
+
+// With k = 2 the second executor replays the first one's record: the
+// world is asked once (the server counts one fetch although it answers
+// differently each time), both executors agree byte for byte, and the
+// request's storage writes apply once.
+func TestAgreeingExecutorsReplayTheFirstRecord(t *testing.T) {
+	probe := wasmtest.Build(t, "./exec/hostabi/testdata/hostprobe")
+	programs["hostprobe"] = probe
+	w := newWorld(t, 50*time.Millisecond, 2400)
+	w.startCluster(2, func(c *daemon.Config) { c.Agreement = 2 })
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(rw, "answer %d", hits.Add(1))
+	}))
+	t.Cleanup(srv.Close)
+	limits := contracts.ResourceLimits{MaxInstructions: 2_000_000_000, MaxMemoryMB: 64, MaxExecutionSeconds: 20}
+	deposit := add(contracts.DefaultPricing().Estimate(limits), nearAmount(t, "0.5"))
+	for i, want := range []string{"incr worker n 1 -> 1", "incr worker n 1 -> 2"} {
+		h := w.request(w.wasmSource("hostprobe"), "fetch GET "+srv.URL+"/\nincr worker n 1\n", limits, contracts.FormatText, deposit)
+		o := parseOutcome(t, w.final(h, w.alice.AccountID(), 2*time.Minute))
+		j := w.job(o.requestID, 20*time.Second)
+		if j.Result == nil || !j.Result.Success || !strings.Contains(string(j.Result.Output), want) {
+			t.Fatalf("request %d: %+v", i, j.Result)
+		}
+		if j.Agreement == nil || len(j.Agreement.Majority()) != 2 || len(j.Agreement.Dissent) != 0 {
+			t.Fatalf("request %d: agreement %+v", i, j.Agreement)
+		}
+		if a, b := j.Agreement.Results[0], j.Agreement.Results[1]; a.Node == b.Node || a.RecordHash != b.RecordHash || a.RecordHash == "" {
+			t.Fatalf("request %d: executors %s and %s, records %s and %s", i, a.Node, b.Node, a.RecordHash, b.RecordHash)
+		}
+		if got := hits.Load(); got != int64(i+1) {
+			t.Fatalf("after request %d the server saw %d fetches, want %d (the second executor must replay)", i, got, i+1)
+		}
+	}
 }

@@ -23,6 +23,10 @@ type hostServices struct {
 	chain   hostcall.Chain
 	// vrf returns the VRF key, or nil while the keystore is not ready.
 	vrf func() *hostcall.VRF
+	// records reads the record a request's earlier executor left.
+	records interface {
+		Record(id uint64) ([]byte, bool, error)
+	}
 	// hosts, when non-nil, narrows every program's hosts (node policy).
 	hosts  []string
 	limits hostcall.Limits
@@ -33,10 +37,17 @@ type hostServices struct {
 type hostRun struct {
 	session *hostcall.Session
 	rec     *hostabi.Recorder
+	// replay, for a later executor of a k-of-n request, answers from the
+	// first executor's record instead (replayed is that record).
+	replay   *hostabi.Replayer
+	replayed *hostabi.Record
 }
 
 // start prepares the host calls of one run of j's program.
 func (h *hostServices) start(j *store.Job, wasm []byte, hash [32]byte, log *slog.Logger) *hostRun {
+	if rec := h.earlierRecord(j, log); rec != nil {
+		return &hostRun{replay: hostabi.NewReplayer(rec), replayed: rec}
+	}
 	cfg := hostcall.Config{RequestID: j.ID, Sender: j.Sender, Code: hex.EncodeToString(hash[:])}
 	if h != nil {
 		declared, hasManifest, err := hostcall.Manifest(wasm)
@@ -56,8 +67,31 @@ func (h *hostServices) start(j *store.Job, wasm []byte, hash [32]byte, log *slog
 	return &hostRun{session: s, rec: hostabi.NewRecorder(s.Handle)}
 }
 
+// earlierRecord is the record of an earlier executor of j (a request that
+// needs several agreeing executors), which this run replays so that every
+// executor sees the same world; nil when this run is the first.
+func (h *hostServices) earlierRecord(j *store.Job, log *slog.Logger) *hostabi.Record {
+	if h == nil || h.records == nil || j.Agreement == nil || len(j.Agreement.Results) == 0 {
+		return nil
+	}
+	raw, ok, err := h.records.Record(j.ID)
+	if err != nil || !ok {
+		return nil
+	}
+	rec, err := hostabi.ParseRecord(raw)
+	if err != nil {
+		log.Warn("the earlier executor's record does not parse; this run asks the world itself", "err", err)
+		return nil
+	}
+	log.Debug("replaying the earlier executor's record", "calls", len(rec.Entries), "record", rec.HashHex())
+	return rec
+}
+
 // handle is the run's exec.Request.Host.
 func (r *hostRun) handle(ctx context.Context, c hostabi.Call) hostabi.Reply {
+	if r.replay != nil {
+		return r.replay.Handle(ctx, c)
+	}
 	return r.rec.Handle(ctx, c)
 }
 
@@ -66,6 +100,16 @@ func (r *hostRun) handle(ctx context.Context, c hostabi.Call) hostabi.Reply {
 // storage transaction (nil for a failed run, or one that used none).
 func (r *hostRun) finish(res *store.Result) ([]byte, *store.ProgEffects) {
 	if r == nil {
+		return nil, nil
+	}
+	if r.replay != nil {
+		// The record and the writes are the first executor's, already
+		// kept; a run that diverged from them reports no record, so it
+		// cannot agree with one that did not.
+		res.RecordHash = r.replayed.HashHex()
+		if r.replay.Check() != nil {
+			res.RecordHash = ""
+		}
 		return nil, nil
 	}
 	rec := r.rec.Record()
@@ -77,7 +121,11 @@ func (r *hostRun) finish(res *store.Result) ([]byte, *store.ProgEffects) {
 	if !res.Success {
 		return encoded, nil
 	}
-	return encoded, r.session.Effects()
+	e := r.session.Effects()
+	if e != nil {
+		e.RecordHash = res.RecordHash
+	}
+	return encoded, e
 }
 
 // ExecRequest is the exec.Request a node runs for j, apart from its

@@ -203,7 +203,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.builder != nil {
 		n.worker.builder = n.builder
 	}
-	n.worker.host = &hostServices{fetch: n.fetch, storage: n.cons.Store(), chain: n.chain, vrf: n.vrfKey}
+	n.worker.host = &hostServices{fetch: n.fetch, storage: n.cons.Store(), records: n.cons.Store(), chain: n.chain, vrf: n.vrfKey}
 
 	projects := cfg.projects
 	if projects == nil {

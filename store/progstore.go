@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -17,9 +18,10 @@ import (
 // The buckets are created on first write, so stores and snapshots from
 // before program storage need no migration.
 var (
-	bucketProgKV    = []byte("prog_kv")     // namespace ‖ key → value
-	bucketProgUsage = []byte("prog_usage")  // code identity → bytes stored (u64)
-	bucketRecords   = []byte("run_records") // request id → run record
+	bucketProgKV    = []byte("prog_kv")      // namespace ‖ key → value
+	bucketProgUsage = []byte("prog_usage")   // code identity → bytes stored (u64)
+	bucketRecords   = []byte("run_records")  // request id → run record
+	bucketPending   = []byte("prog_pending") // request id → ProgEffects awaiting agreement
 )
 
 // Errors of program storage.
@@ -69,11 +71,14 @@ type ProgWrite struct {
 // ProgEffects is a run's storage transaction: what it read and what it
 // wrote, for one program (Code, its identity for the quota).
 type ProgEffects struct {
-	Code   string      `json:"code"`
-	Quota  uint64      `json:"quota"`
-	Reads  []ProgRead  `json:"reads,omitempty"`
-	Ranges []ProgRange `json:"ranges,omitempty"`
-	Writes []ProgWrite `json:"writes,omitempty"`
+	Code string `json:"code"`
+	// RecordHash is the hash of the record of the run that made these
+	// effects: they apply only with a result carrying the same record.
+	RecordHash string      `json:"record_hash,omitempty"`
+	Quota      uint64      `json:"quota"`
+	Reads      []ProgRead  `json:"reads,omitempty"`
+	Ranges     []ProgRange `json:"ranges,omitempty"`
+	Writes     []ProgWrite `json:"writes,omitempty"`
 }
 
 func progKey(ns, key []byte) []byte {
@@ -236,6 +241,45 @@ func (t *Tx) Record(id uint64) ([]byte, bool) {
 		return nil, false
 	}
 	return bytes.Clone(v), true
+}
+
+// PendingEffects returns the storage effects kept for request id until
+// its executors agree.
+func (t *Tx) PendingEffects(id uint64) (*ProgEffects, error) {
+	b := t.tx.Bucket(bucketPending)
+	if b == nil {
+		return nil, nil
+	}
+	v := b.Get(u64key(id))
+	if v == nil {
+		return nil, nil
+	}
+	var e ProgEffects
+	if err := json.Unmarshal(v, &e); err != nil {
+		return nil, fmt.Errorf("pending storage effects of request %d: %v: %w", id, err, ErrCorrupt)
+	}
+	return &e, nil
+}
+
+// PutPendingEffects keeps e for request id until its executors agree.
+func (t *Tx) PutPendingEffects(id uint64, e *ProgEffects) error {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	b, err := t.tx.CreateBucketIfNotExists(bucketPending)
+	if err != nil {
+		return err
+	}
+	return b.Put(u64key(id), raw)
+}
+
+// DeletePendingEffects drops request id's pending effects.
+func (t *Tx) DeletePendingEffects(id uint64) error {
+	if b := t.tx.Bucket(bucketPending); b != nil {
+		return b.Delete(u64key(id))
+	}
+	return nil
 }
 
 // ProgGet reads one program storage value from the replica.
