@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/outlayer/outlayer/contracts"
@@ -34,7 +35,8 @@ const uiScanLimit = 2000
 func (n *Node) mountUI(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /ui/api/requests", n.handleUIRequests)
 	mux.HandleFunc("GET /ui/api/programs", n.handleUIPrograms)
-	mux.HandleFunc("GET /ui/api/chain", n.handleUIChain)
+	head := &headCache{}
+	mux.HandleFunc("GET /ui/api/chain", func(w http.ResponseWriter, r *http.Request) { n.handleUIChain(w, r, head) })
 	mux.HandleFunc("GET /ui/api/chain/requests/{id}", n.handleUIChainRequest)
 	mux.HandleFunc("GET /ui/api/secrets", n.handleUISecrets)
 	return web.Mount(mux)
@@ -213,20 +215,46 @@ func (n *Node) handleUIPrograms(w http.ResponseWriter, _ *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]any{"programs": out})
 }
 
+// headCacheFor is how long one read of the chain head answers every
+// browser polling the overview (each asks every few seconds).
+const headCacheFor = time.Second
+
+// headCache keeps the last chain head read for headCacheFor.
+type headCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	height uint64
+	hash   string
+}
+
+// get returns the final head, read at most once per headCacheFor.
+func (c *headCache) get(ctx context.Context, chain chainReader) (uint64, string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) < headCacheFor {
+		return c.height, c.hash, nil
+	}
+	b, err := chain.Block(ctx, near.Final())
+	if err != nil {
+		return 0, "", err
+	}
+	c.at, c.height, c.hash = time.Now(), b.Header.Height, b.Header.Hash.String()
+	return c.height, c.hash, nil
+}
+
 // handleUIChain is the chain as this node sees it: the final head and the
 // watcher's cursor.
-func (n *Node) handleUIChain(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleUIChain(w http.ResponseWriter, r *http.Request, head *headCache) {
 	ctx, cancel := context.WithTimeout(r.Context(), uiChainTimeout)
 	defer cancel()
 	out := map[string]any{"contract": n.cfg.ContractID, "rpc": n.cfg.RPCURL}
 	if c, ok, err := n.cons.Store().Cursor(); err == nil && ok {
 		out["cursor"] = c
 	}
-	b, err := n.chain.Block(ctx, near.Final())
-	if err != nil {
+	if height, hash, err := head.get(ctx, n.chain); err != nil {
 		out["head_error"] = "reading the chain head: " + err.Error()
 	} else {
-		out["head"] = map[string]any{"height": b.Header.Height, "hash": b.Header.Hash.String()}
+		out["head"] = map[string]any{"height": height, "hash": hash}
 	}
 	httpjson.Write(w, http.StatusOK, out)
 }

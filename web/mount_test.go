@@ -1,11 +1,17 @@
 package web_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/outlayer/outlayer/web"
 )
@@ -49,5 +55,58 @@ func TestMountServesPagesAndAssets(t *testing.T) {
 		if resp, _ := get(p); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("%s: %d, want 404", p, resp.StatusCode)
 		}
+	}
+}
+
+// In both themes every colour pair the pages put text on meets WCAG AA
+// (4.5:1); the keyboard reaches the skip link first, the skip link moves
+// focus to the content, and the theme button works from the keyboard.
+func TestContrastAndKeyboard(t *testing.T) {
+	chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mux := http.NewServeMux()
+	if err := web.Mount(mux); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	b := newBrowser(t, ctx)
+	b.do("load", chromedp.Navigate(srv.URL+"/secrets"), chromedp.WaitVisible(css(`#sc-form`)))
+	const contrast = `(() => {
+  const v = (n) => getComputedStyle(document.documentElement).getPropertyValue('--' + n).trim();
+  const lum = (hex) => {
+    const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255).map((x) => (x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const ratio = (a, b) => { const [x, y] = [lum(v(a)), lum(v(b))].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const pairs = [['fg', 'bg'], ['fg', 'card'], ['fg', 'code-bg'], ['muted', 'bg'], ['muted', 'card'], ['accent', 'bg'], ['accent', 'card'],
+    ['bg', 'accent'], ['ok', 'ok-bg'], ['bad', 'bad-bg'], ['warn', 'warn-bg'], ['sim', 'sim-bg'], ['bad', 'card'], ['ok', 'card']];
+  return pairs.map(([a, b]) => a + ' on ' + b + ' ' + ratio(a, b).toFixed(2));
+})()`
+	for _, theme := range []string{"light", "dark"} {
+		eval[string](b, "theme "+theme, `document.documentElement.dataset.theme = "`+theme+`"`)
+		for _, p := range eval[[]string](b, "contrast", contrast) {
+			var ratio float64
+			if _, err := fmt.Sscanf(p[strings.LastIndex(p, " ")+1:], "%g", &ratio); err != nil || ratio < 4.5 {
+				t.Errorf("%s theme: %s (WCAG AA needs 4.5)", theme, p)
+			}
+		}
+	}
+	b.do("reload", chromedp.Navigate(srv.URL+"/secrets"), chromedp.WaitVisible(css(`#sc-form`)))
+	b.do("first Tab", chromedp.KeyEvent(kb.Tab))
+	if got := eval[string](b, "focus", `document.activeElement.textContent`); got != "Skip to content" {
+		t.Fatalf("the first Tab focuses %q, want the skip link", got)
+	}
+	b.do("Enter on the skip link", chromedp.KeyEvent(kb.Enter))
+	if got := eval[string](b, "focus", `document.activeElement.id`); got != "main" {
+		t.Fatalf("the skip link moved focus to %q, want main", got)
+	}
+	b.do("theme from the keyboard", chromedp.Focus(css(`#theme`)), chromedp.KeyEvent(kb.Enter))
+	if got := eval[string](b, "theme", `document.documentElement.dataset.theme || "auto"`); got != "light" {
+		t.Fatalf("Enter on the theme button: theme %q, want light (auto → light)", got)
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Fatalf("the browser reported errors:\n%s", strings.Join(errs, "\n"))
 	}
 }

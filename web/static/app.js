@@ -43,7 +43,7 @@ function overview() {
 <section class="cards" aria-label="Cluster summary">
   <div class="card"><h2>Health</h2><div id="ov-health" class="big">…</div></div>
   <div class="card"><h2>Leader</h2><div id="ov-leader">…</div></div>
-  <div class="card"><h2>Work</h2><div id="ov-work">…</div></div>
+  <div class="card"><h2>Work</h2><div id="ov-work">…</div><div id="ov-running-list"></div></div>
   <div class="card"><h2>Chain</h2><div id="ov-chain">…</div></div>
 </section>
 <section><h2>Members</h2><div class="scroll"><table id="ov-members"><thead><tr>
@@ -73,8 +73,11 @@ function overview() {
     if (!performance.getEntriesByName('outlayer:live-data').length) performance.mark('outlayer:live-data');
   };
   const work = async () => {
-    const stats = await api('/stats');
+    const [stats, running] = await Promise.all([api('/stats'), api('/ui/api/requests?status=assigned&limit=5')]);
     const c = stats.by_status || {};
+    set('#ov-running-list', running.requests.length
+      ? html`<h3>Running now</h3><ul>${running.requests.map((j) => html`<li><a href="/executions/${j.id}">#${j.id}</a> <code>${program(j.code)}</code> on <code title="${j.node || ''}">${short(j.node || '', 6)}</code></li>`)}</ul>`
+      : '');
     set('#ov-work', html`<dl class="kv">
       <dt>Running</dt><dd id="ov-running">${num(c.assigned || 0)}</dd>
       <dt>Queued</dt><dd id="ov-queued">${num(c.queued || 0)}</dd>
@@ -458,7 +461,9 @@ const routes = [
 
 let stopPage = () => {};
 
-function route() {
+// route shows the page for location; after an in-app navigation focus
+// moves to the new content (as a page load would start there).
+function route(moveFocus = false) {
   stopPage();
   showError(null);
   const path = location.pathname.replace(/\/+$/, '') || '/';
@@ -471,7 +476,7 @@ function route() {
       if (here) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
     }
     stopPage = page(m[1]) || (() => {});
-    $('#main').focus({ preventScroll: true });
+    if (moveFocus) $('#main').focus({ preventScroll: true });
     return;
   }
   main().innerHTML = String(html`<h1>Not found</h1><p>No page at <code>${location.pathname}</code>.</p>`);
@@ -480,7 +485,7 @@ function route() {
 
 function navigate(url) {
   history.pushState(null, '', url);
-  route();
+  route(true);
 }
 
 // Links within the dashboard change pages without reloading; links to the
@@ -488,12 +493,13 @@ function navigate(url) {
 document.addEventListener('click', (e) => {
   const a = e.target.closest('a');
   if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  if ((a.getAttribute('href') || '').startsWith('#')) return; // in-page (the skip link)
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || !routes.some(([re]) => re.test(url.pathname.replace(/\/+$/, '') || '/'))) return;
   e.preventDefault();
   navigate(url.pathname + url.search);
 });
-window.addEventListener('popstate', route);
+window.addEventListener('popstate', () => route(true));
 
 // Theme: auto (the system's), light or dark, remembered in this browser.
 const themes = ['auto', 'light', 'dark'];
