@@ -60,20 +60,17 @@ func openIdentity(cfg Config, log *slog.Logger) (identity, error) {
 		return identity{}, fmt.Errorf("checking for a node key on disk: %w", err)
 	}
 	var id identity
-	if raw, err := os.ReadFile(filepath.Join(dir, identityFile)); err == nil {
-		p, err := peer.Decode(strings.TrimSpace(string(raw)))
-		if err != nil {
-			log.Warn("ignoring an unreadable record of this node's previous identity", "file", identityFile, "err", err)
-		} else {
-			id.previous = p
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return identity{}, fmt.Errorf("reading this node's previous identity: %w", err)
+	last, owed, err := readIdentityFile(dir, log)
+	if err != nil {
+		return identity{}, err
 	}
 	raftDir := filepath.Join(dir, "raft")
 	if _, err := os.Stat(raftDir); err == nil {
 		if id.rejoin, err = hadClusterState(raftDir, log); err != nil {
 			return identity{}, err
+		}
+		if id.rejoin {
+			id.previous = last
 		}
 		for _, p := range []string{raftDir, filepath.Join(dir, stateFile), filepath.Join(dir, cleanFile)} {
 			if err := os.RemoveAll(p); err != nil {
@@ -82,6 +79,11 @@ func openIdentity(cfg Config, log *slog.Logger) (identity, error) {
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return identity{}, fmt.Errorf("checking for cluster state: %w", err)
+	}
+	if !id.rejoin && owed != nil {
+		// An earlier start discarded the state and did not get back in
+		// (its join failed): the rejoin, and whom it replaces, still stand.
+		id.rejoin, id.previous = true, *owed
 	}
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -92,7 +94,11 @@ func openIdentity(cfg Config, log *slog.Logger) (identity, error) {
 	if err != nil {
 		return identity{}, fmt.Errorf("node identity: %w", err)
 	}
-	if err := renameio.WriteFile(filepath.Join(dir, identityFile), []byte(self.String()+"\n"), 0o600); err != nil {
+	record := self.String() + "\n"
+	if id.rejoin {
+		record += rejoinPrefix + id.previous.String() + "\n"
+	}
+	if err := renameio.WriteFile(filepath.Join(dir, identityFile), []byte(record), 0o600); err != nil {
 		return identity{}, fmt.Errorf("recording this node's peer id: %w", err)
 	}
 	if id.rejoin {
@@ -100,6 +106,42 @@ func openIdentity(cfg Config, log *slog.Logger) (identity, error) {
 			"peer", self, "previous", id.previous)
 	}
 	return id, nil
+}
+
+// rejoinPrefix starts the identity file's second line, present while the
+// identity named on the first has still to join again: "rejoin <peer id of
+// the identity it replaces>" (empty when unknown).
+const rejoinPrefix = "rejoin "
+
+// readIdentityFile reads the identity file: the last identity's peer id,
+// and, when that identity still had to join again, the one it replaces
+// (owed non-nil; it may hold an empty id when unknown).
+func readIdentityFile(dir string, log *slog.Logger) (last peer.ID, owed *peer.ID, err error) {
+	raw, err := os.ReadFile(filepath.Join(dir, identityFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("reading this node's previous identity: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	decode := func(s string) peer.ID {
+		if s = strings.TrimSpace(s); s == "" {
+			return ""
+		}
+		p, err := peer.Decode(s)
+		if err != nil {
+			log.Warn("ignoring an unreadable peer id in the record of this node's identity", "file", identityFile, "err", err)
+			return ""
+		}
+		return p
+	}
+	last = decode(lines[0])
+	if len(lines) > 1 && strings.HasPrefix(lines[1], rejoinPrefix) {
+		p := decode(strings.TrimPrefix(lines[1], rejoinPrefix))
+		owed = &p
+	}
+	return last, owed, nil
 }
 
 // hadClusterState reports whether the Raft directory holds a log, a

@@ -121,11 +121,24 @@ func TestMemoryIdentity(t *testing.T) {
 		t.Errorf("the copy's refused joins wrote to the log: last index %d -> %d", before, got)
 	}
 
-	// n1 restarts on its own directory: a new identity, admitted again,
+	// n1 restarts on its own directory, but its first attempt to get back
+	// in fails (here: refused). The state is gone; the next start still
+	// owes the rejoin and still replaces the old identity.
+	failed := open(dir("n1"), badTD)
+	if err := failed.Join(ctx); !errors.Is(err, ErrJoinRefused) {
+		t.Fatalf("the failing restart's join: %v", err)
+	}
+	if err := failed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Then it comes back for good: a new identity, admitted again,
 	// replacing the old one.
 	n1 = open(dir("n1"), goodTD)
 	if n1.PeerID() == oldID {
 		t.Fatal("the restarted node kept its identity")
+	}
+	if rejoin, prev := n1.Rejoin(); !rejoin || prev != oldID {
+		t.Fatalf("after a failed rejoin, the next start: rejoin %v, previous %s, want %s", rejoin, prev, oldID)
 	}
 	start := time.Now()
 	if err := n1.Join(ctx); err != nil {

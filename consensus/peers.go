@@ -103,6 +103,12 @@ func (n *Node) savePeers(ids []peer.ID) {
 			book[id.String()] = addrStrings(addrs)
 		}
 	}
+	if len(book) == 0 {
+		// Nothing known (a node in no cluster yet, or alone): keep what
+		// the file holds, which may be all a restarted node that must
+		// join again has to find the members.
+		return
+	}
 	raw, err := json.Marshal(book)
 	if err != nil {
 		return
