@@ -103,14 +103,18 @@ func pendingChain(height uint64, pending []contracts.ExecutionRequest, views *in
 				page = append(page, r)
 			}
 		}
-		b, _ := json.Marshal(page)
+		b, err := json.Marshal(page)
+		if err != nil {
+			return fmt.Errorf("fake chain: encoding the page: %w", err)
+		}
 		return json.Unmarshal(b, out)
 	}}
 }
 
 func chainReq(id uint64) contracts.ExecutionRequest {
+	code := contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "r", Commit: "c"}}
 	return contracts.ExecutionRequest{RequestID: id, SenderID: "alice.near", ResponseFormat: contracts.FormatText,
-		CodeSource: contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "r", Commit: "c"}}}
+		CodeSource: code, ExecutionSource: contracts.ExecutionSource{Code: &code}, ResolvedSource: code}
 }
 
 // enqueueInto applies Enqueue commands to the fake replica, as the store
