@@ -169,3 +169,10 @@ type downloader interface {
 type secretSource interface {
 	secretsFor(ctx context.Context, j *store.Job) (map[string]string, *store.Result, error)
 }
+
+// seedSource derives a request's random seed; an error is the node's (it
+// cannot derive the cluster's seed), never the request's. *Node implements
+// it over its keystore.
+type seedSource interface {
+	requestSeed(ctx context.Context, j *store.Job) ([32]byte, error)
+}

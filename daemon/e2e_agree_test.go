@@ -72,6 +72,15 @@ func TestRiggedNodeIsOutvotedAndStopsBeingAssigned(t *testing.T) {
 	if ran != 2 {
 		t.Fatalf("the liar ran %d requests; with a dissent limit of 2 it should have run exactly the first 2", ran)
 	}
+	// A program that prints its random numbers: the two honest executors
+	// derive the same private seed from the keystore master, so they agree.
+	h := w.request(w.wasmSource("envinfo"), "", agreeLimits, contracts.FormatJSON, deposit)
+	j := w.job(parseOutcome(t, w.final(h, w.alice.AccountID(), time.Minute)).requestID, 15*time.Second)
+	if j.Status != store.StatusResolved || j.Result == nil || !j.Result.Success || len(j.Agreement.Majority()) != 2 ||
+		!strings.Contains(string(j.Result.Output), `"crypto_rand"`) {
+		t.Fatalf("random-number program: %s %s, agreement %+v", j.Status, j.Error, j.Agreement)
+	}
+
 	stats, err := w.anyNode().Consensus().Store().NodeAgreements()
 	if err != nil {
 		t.Fatal(err)

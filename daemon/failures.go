@@ -67,8 +67,8 @@ func lastAttemptKind(k failure.Kind, j *store.Job, maxAttempts int) (failure.Kin
 	}
 	counted := 0
 	for _, a := range j.Attempts {
-		if a.Outcome != store.AttemptReleased {
-			counted++
+		if a.Outcome != store.AttemptReleased && a.Outcome != store.AttemptCompleted {
+			counted++ // as the store counts them (k-of-n executors that finished do not count)
 		}
 	}
 	if counted < maxAttempts {

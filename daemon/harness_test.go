@@ -67,7 +67,7 @@ func TestMain(m *testing.M) {
 // buildPrograms builds the sample programs once for the whole package.
 func buildPrograms() error {
 	programsOnce.Do(func() {
-		for _, p := range []string{"echo", "loop", "membomb", "panic", "spin"} {
+		for _, p := range []string{"echo", "envinfo", "loop", "membomb", "panic", "spin"} {
 			out := filepath.Join(programsDir, p+".wasm")
 			cmd := exec.Command("go", "build", "-trimpath", "-o", out, "../testnet/examples/programs/"+p)
 			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")

@@ -129,8 +129,10 @@ func (r *hostRun) finish(res *store.Result) ([]byte, *store.ProgEffects) {
 }
 
 // ExecRequest is the exec.Request a node runs for j, apart from its
-// secrets and host handler: everything a re-execution must reproduce (a
-// local replay with `outlayerd exec --replay` builds its request here too).
+// secrets, seed and host handler: everything a re-execution must
+// reproduce (a local replay with `outlayerd exec --replay` builds its
+// request here too). The seed is private to the cluster (derived from the
+// keystore master, see Node.requestSeed), so a replay gets it from --seed.
 func ExecRequest(j *store.Job, contract string, wasm []byte, hash [32]byte, format exec.Format) exec.Request {
 	return exec.Request{
 		Wasm:       wasm,
@@ -154,6 +156,5 @@ func ExecRequest(j *store.Job, contract string, wasm []byte, hash [32]byte, form
 			PaymentYocto:    j.Deposit,
 			TransactionHash: j.TxHash,
 		},
-		Seed: requestSeed(j),
 	}
 }

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/daemon/keystore"
@@ -106,4 +108,46 @@ func (n *Node) secretsFor(ctx context.Context, j *store.Job) (map[string]string,
 	}
 	return nil, &store.Result{Success: false, ErrorKind: kind,
 		Error: fmt.Sprintf("Secrets unavailable (profile %s of %s): %v", ref.Profile, ref.AccountID, err)}, nil
+}
+
+// seedWait bounds how long a run waits for this node's keystore to receive
+// the master secret (a node that just joined) before the run is left to
+// another node.
+const seedWait = 10 * time.Second
+
+// requestSeed is the seed of j's program randomness: derived from the
+// keystore's master secret and the request's identity (contract, request
+// id, data id; see keystore.RequestSeed), so every executor that holds the
+// master derives the same seed and nobody else can — the program's random
+// numbers are private. A node without the master reports an error: the
+// run goes to another node rather than use a seed the others would not.
+func (n *Node) requestSeed(ctx context.Context, j *store.Job) ([32]byte, error) {
+	if n.keys == nil {
+		return [32]byte{}, fmt.Errorf("%w: this node runs without a keystore", errNoSeed)
+	}
+	wctx, cancel := context.WithTimeout(ctx, seedWait)
+	err := n.keys.WaitReady(wctx)
+	cancel()
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("%w: %w", errNoSeed, err)
+	}
+	seed, err := n.keys.RequestSeed(seedIdentity(n.cfg.ContractID, j))
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("%w: %w", errNoSeed, err)
+	}
+	return seed, nil
+}
+
+// errNoSeed: the node cannot derive the request's seed.
+var errNoSeed = errors.New("this node cannot derive the request's random seed (it does not hold the keystore's master secret)")
+
+// seedIdentity names a request for its seed: u32be-length-prefixed
+// contract account, u64be request id, then the data id (hex, as stored;
+// unique per yield, so a replayed request id on another deployment or
+// after a redeploy gets another seed).
+func seedIdentity(contract string, j *store.Job) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(contract)))
+	b = append(b, contract...)
+	b = binary.BigEndian.AppendUint64(b, j.ID)
+	return append(b, j.DataID...)
 }

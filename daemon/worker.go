@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +34,7 @@ type worker struct {
 	peers    blobPeers
 	download downloader
 	secrets  secretSource
+	seeds    seedSource
 	attester attest.Attester
 	// signer signs each result's claim with this node's executor key (nil:
 	// results go out unsigned, which only a k = 1 contract accepts).
@@ -317,8 +316,13 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 		return store.Result{Success: false, ErrorKind: failure.InvalidRequest, Error: "Execution failed: " + err.Error(),
 			CompileMs: wasm.compileMs, CompilationNote: wasm.note, WasmHash: wasm.hash.String()}, nil, nil
 	}
+	seed, err := w.seeds.requestSeed(ctx, j)
+	if err != nil {
+		return store.Result{}, nil, err // the node's problem: another node runs it
+	}
 	host := w.host.start(j, wasm.bytes, wasm.hash, log)
 	req := ExecRequest(j, w.contract, wasm.bytes, wasm.hash, format)
+	req.Seed = seed
 	req.Secrets = secrets
 	req.Host = host.handle
 	started := time.Now()
@@ -349,19 +353,4 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 		w.metrics.executions.WithLabelValues("success").Inc()
 	}
 	return res, host, nil
-}
-
-// requestSeed keys the program's randomness from the request alone, so every
-// node that runs it sees the same numbers.
-func requestSeed(j *store.Job) [32]byte {
-	h := sha256.New()
-	var id [8]byte
-	binary.BigEndian.PutUint64(id[:], j.ID)
-	h.Write([]byte("outlayer-seed-v1"))
-	h.Write(id[:])
-	h.Write([]byte(j.DataID))
-	h.Write([]byte(j.BlockHash))
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out
 }

@@ -57,9 +57,16 @@ func (s fakeSecrets) secretsFor(context.Context, *store.Job) (map[string]string,
 	return s.env, s.failed, s.err
 }
 
+// fakeSeeds derives a request's seed from its id, or fails with err.
+type fakeSeeds struct{ err error }
+
+func (s fakeSeeds) requestSeed(_ context.Context, j *store.Job) ([32]byte, error) {
+	return [32]byte{byte(j.ID), 0x5e}, s.err
+}
+
 func testWorker(rep *fakeReplica, run *fakeRunner) *worker {
 	return (&worker{replica: rep, propose: &fakeProposer{}, self: "A", runner: run, peers: noPeers{},
-		download: fakeDownload{}, secrets: fakeSecrets{}, contract: "outlayer.near", metrics: newMetrics(), log: quietLog()}).init(2)
+		download: fakeDownload{}, secrets: fakeSecrets{}, seeds: fakeSeeds{}, contract: "outlayer.near", metrics: newMetrics(), log: quietLog()}).init(2)
 }
 
 // TestWorkerRunJob checks what a run turns into: a result for the caller
@@ -89,6 +96,16 @@ func TestWorkerRunJob(t *testing.T) {
 					t.Errorf("result %+v, request %+v", res, r.got.Context)
 				}
 			}},
+		{name: "the cluster's seed reaches the run", job: func() *store.Job { return wasmJob(9, h) },
+			ran: true,
+			check: func(t *testing.T, _ store.Result, r *fakeRunner) {
+				if r.got.Seed != [32]byte{9, 0x5e} {
+					t.Errorf("seed %x, want the seed source's", r.got.Seed)
+				}
+			}},
+		{name: "no seed without the master: the node's problem", job: func() *store.Job { return wasmJob(1, h) },
+			setup:   func(w *worker, _ *fakeRunner) { w.seeds = fakeSeeds{err: errNoSeed} },
+			nodeErr: true},
 		{name: "program trap", job: func() *store.Job { return wasmJob(1, h) },
 			setup: func(_ *worker, r *fakeRunner) {
 				r.err = &exec.Error{Kind: exec.ErrTrap, Message: "wasm trap: unreachable"}

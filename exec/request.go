@@ -37,9 +37,9 @@ type Request struct {
 	// starts at Context.BlockTimestamp; when that is zero too, at the Unix
 	// epoch. Either way it is a function of the request, never of the node.
 	Timestamp time.Time
-	// Seed keys the program's random numbers (random_get). Nodes must derive
-	// it from the request (for example from its id and the block hash) so
-	// they agree.
+	// Seed keys the program's random numbers (random_get). Nodes derive it
+	// from the keystore master and the request (daemon/keystore
+	// RequestSeed), so they agree and nobody else knows it.
 	Seed [32]byte
 	// Host answers the program's calls to the outlayer_v1 host functions
 	// (exec/hostabi): HTTP, storage, VRF, chain views. Nil answers every

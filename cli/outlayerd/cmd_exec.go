@@ -50,7 +50,7 @@ Examples:
 			&cli.DurationFlag{Name: "timeout", Usage: fmt.Sprintf("wall-time limit (default %s, cap %s)", exec.DefaultTimeout, exec.TimeoutCap)},
 			&cli.GenericFlag{Name: "env", Value: &envFlag{}, Usage: "set `NAME=VALUE` in the program's environment (repeatable): a secret, or a NEAR_* context variable"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "response format: text, json or bytes"},
-			&cli.StringFlag{Name: "seed", Usage: "random seed, up to 32 bytes in `HEX` (default all zero)"},
+			&cli.StringFlag{Name: "seed", Usage: "random seed, up to 32 bytes in `HEX` (default all zero; a node derives each request's seed privately from its keystore, so pass any seed to reproduce a run locally)"},
 			&cli.StringFlag{Name: "timestamp", Usage: "where the program's clock starts: RFC 3339 or Unix nanoseconds (default NEAR_BLOCK_TIMESTAMP, else 1970-01-01)"},
 			&cli.BoolFlag{Name: "json", Usage: `print one JSON object {"success","output","error","resources_used"} instead`},
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep compiled machine code here between runs (default: the user cache dir; \"none\" to disable)"},

@@ -217,6 +217,10 @@ func (h *execHost) fetchRequest(c *cli.Context, req *exec.Request) error {
 	}
 	nreq := daemon.ExecRequest(&job, status.Contract, req.Wasm, sum, format)
 	nreq.Secrets = req.Secrets
+	// The cluster's seed is private (derived from its keystore master):
+	// the replay uses --seed, so a program that reads random numbers
+	// replays only with the seed it ran with.
+	nreq.Seed = req.Seed
 	rec := &hostabi.Record{}
 	if len(record) > 0 {
 		if rec, err = hostabi.ParseRecord(record); err != nil {

@@ -338,6 +338,21 @@ func TestSecretsEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Every node derives the same seed for a request, and another
+	// request's seed differs.
+	seed0, err := h.nodes[0].ks.RequestSeed([]byte("request 1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range h.nodes {
+		if s, err := n.ks.RequestSeed([]byte("request 1")); err != nil || s != seed0 {
+			t.Fatalf("node %d derives another seed for the same request (%v)", i, err)
+		}
+	}
+	if s, _ := h.nodes[1].ks.RequestSeed([]byte("request 2")); s == seed0 {
+		t.Fatal("two requests share a seed")
+	}
+
 	// The client asks any node for the public key.
 	srv := httptest.NewServer(h.nodes[1].ks.Handler())
 	defer srv.Close()

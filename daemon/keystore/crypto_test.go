@@ -342,3 +342,12 @@ func TestFileSealer(t *testing.T) {
 		t.Errorf("TDX sealer: %v", err)
 	}
 }
+
+// Without the master there is no seed: a node that cannot derive the
+// cluster's seed must not run the request with another one.
+func TestRequestSeedNeedsTheMaster(t *testing.T) {
+	var k Keystore
+	if _, err := k.RequestSeed([]byte("request 1")); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("seed without a master: %v", err)
+	}
+}

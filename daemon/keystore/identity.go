@@ -194,3 +194,25 @@ func looksLikeSHA(s string) bool {
 	}
 	return true
 }
+
+// seedInfo opens the HKDF info of a request seed.
+const seedInfo = "outlayer/keystore/request-seed/v1\x00"
+
+// RequestSeed derives the random seed of one request from the master
+// secret: HKDF-SHA256(ikm = master, salt = none, info = seedInfo ‖
+// request), 32 bytes. request identifies the request (the caller
+// encodes the contract, request id and data id); every node that holds
+// the master derives the same seed, nobody without it can.
+func (k *Keystore) RequestSeed(request []byte) ([32]byte, error) {
+	var seed [32]byte
+	m := k.masterKey()
+	if m == nil {
+		return seed, k.notReady()
+	}
+	b, err := hkdf.Key(sha256.New, m, nil, seedInfo+string(request), len(seed))
+	if err != nil {
+		return seed, fmt.Errorf("deriving the request seed: %w", err)
+	}
+	copy(seed[:], b)
+	return seed, nil
+}
