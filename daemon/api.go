@@ -131,6 +131,9 @@ type Status struct {
 	ExecutorKey string `json:"executor_key"`
 	// Health is this node's /health (health.go).
 	Health Health `json:"health"`
+	// OperatorKey is this node's key on the operator account and what is
+	// left of its allowance (a warning when low, exhausted or unreadable).
+	OperatorKey KeyAllowance `json:"operator_key"`
 }
 
 // ClusterStatus describes the cluster as this node sees it.

@@ -81,6 +81,23 @@ func TestRiggedNodeIsOutvotedAndStopsBeingAssigned(t *testing.T) {
 		t.Fatalf("random-number program: %s %s, agreement %+v", j.Status, j.Error, j.Agreement)
 	}
 
+	// Resolve gas is sized from the payload: a small resolve and one with a
+	// 12 KB output (submit_execution_output_and_resolve) each attach more
+	// than they burn, and far less than the old flat 300 Tgas.
+	bigIn := strings.Repeat("0123456789abcdef", 12_000/16)
+	hb := w.request(w.wasmSource("echo"), bigIn, agreeLimits, contracts.FormatText, deposit)
+	bj := checkOnce(t, w, parseOutcome(t, w.final(hb, w.alice.AccountID(), time.Minute)), bigIn)
+	for _, c := range []struct {
+		name string
+		job  *store.Job
+	}{{"small", j}, {"12 KB output", bj}} {
+		burnt, attached := w.resolveGas(c.job)
+		t.Logf("%s resolve (k = 2): burnt %.1f Tgas of %.1f attached", c.name, float64(burnt)/1e12, float64(attached)/1e12)
+		if burnt == 0 || burnt >= attached || attached >= 100*near.TGas {
+			t.Errorf("%s resolve: burnt %d of %d attached", c.name, burnt, attached)
+		}
+	}
+
 	stats, err := w.anyNode().Consensus().Store().NodeAgreements()
 	if err != nil {
 		t.Fatal(err)
@@ -150,4 +167,30 @@ func TestTwoHundredAgreeingRequestsNoRefusedResolve(t *testing.T) {
 			t.Errorf("node %d: %v refused resolve transactions (metric found: %t)", i, v, ok)
 		}
 	}
+}
+
+// resolveGas is the gas request j's resolve transaction burnt (the
+// transaction and its receipts) and the gas it attached.
+func (w *world) resolveGas(j *store.Job) (burnt, attached uint64) {
+	w.t.Helper()
+	h, err := near.ParseCryptoHash(j.ResolveTx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out, err := w.cl.TxStatus(w.ctx, h, w.operator.AccountID(), near.TxFinal)
+	if err != nil {
+		w.t.Fatalf("resolve tx %s: %v", j.ResolveTx, err)
+	}
+	burnt = out.TransactionOutcome.Outcome.GasBurnt
+	for _, r := range out.ReceiptsOutcome {
+		if r.Outcome.ExecutorID == w.outlayer {
+			burnt += r.Outcome.GasBurnt
+		}
+	}
+	for _, a := range out.Transaction.Actions {
+		if fc, ok := a.Action.(near.FunctionCall); ok {
+			attached += fc.Gas
+		}
+	}
+	return burnt, attached
 }

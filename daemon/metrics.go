@@ -27,6 +27,7 @@ type metrics struct {
 	running       prometheus.Gauge
 	noMajority    prometheus.Counter
 	refused       prometheus.Counter
+	allowance     prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -50,7 +51,8 @@ func newMetrics() *metrics {
 	m.running = prometheus.NewGauge(prometheus.GaugeOpts{Name: "outlayer_running_executions", Help: "Requests this node is running now."})
 	m.noMajority = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_agreement_failed_total", Help: "Requests failed as leader because their executors disagreed and no node was left to break the tie."})
 	m.refused = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_resolves_refused_total", Help: "Resolve transactions sent as leader that the chain refused (already resolved, not found, yield gone): none in normal operation."})
-	for _, c := range []prometheus.Collector{m.noMajority, m.refused, m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
+	m.allowance = prometheus.NewGauge(prometheus.GaugeOpts{Name: "outlayer_operator_key_allowance_near", Help: "The remaining allowance of this node's operator key, in NEAR (-1: unlimited), read every 30 s."})
+	for _, c := range []prometheus.Collector{m.noMajority, m.refused, m.allowance, m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
 		m.executions, m.execSeconds, m.builds, m.buildSeconds, m.wasmSource, m.resolves, m.resolveBlocks, m.running,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -68,6 +68,8 @@ type Node struct {
 	// the chain id those claims bind.
 	execKey ed25519.PrivateKey
 	claims  *claimChain
+	// keyWatch watches this node's operator key's allowance.
+	keyWatch *keyWatch
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -111,6 +113,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("operator signer: %w", err)
 	}
 	n.signer = signer
+	n.keyWatch = &keyWatch{chain: n.chain, account: cfg.OperatorAccount, key: key.PublicKey(), every: 30 * time.Second,
+		gauge: n.metrics.allowance, log: cfg.Logger}
 
 	ok := false
 	defer func() {
@@ -215,8 +219,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go func() { defer n.wg.Done(); n.runHealth(n.ctx) }()
+	go func() { defer n.wg.Done(); n.keyWatch.run(n.ctx) }()
 	go func() { defer n.wg.Done(); n.applied.run(n.ctx) }()
 	go func() { defer n.wg.Done(); n.leadershipLoop() }()
 	go func() { defer n.wg.Done(); n.worker.run(n.ctx) }()
@@ -463,7 +468,7 @@ func (n *Node) leaderLoops() (*watcher, *scheduler, *resolver) {
 		wake: d.wake, cfg: n.cfg, metrics: n.metrics, log: n.log.With("loop", "scheduler")}
 	r := (&resolver{replica: d.replica, propose: d.propose, chain: d.chain, sender: d.sender,
 		contract: n.cfg.ContractID, yieldBlocks: n.cfg.YieldTimeoutBlocks, tip: tip, warm: warm,
-		wake: d.wake, metrics: n.metrics, log: n.log.With("loop", "resolver"), claims: n.claims,
+		wake: d.wake, metrics: n.metrics, log: n.log.With("loop", "resolver"), claims: n.claims, keys: n.keyWatch,
 		afterLanded: n.cfg.afterResolveLanded}).init()
 	return w, s, r
 }

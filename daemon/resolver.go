@@ -17,9 +17,6 @@ import (
 	"github.com/outlayer/outlayer/store"
 )
 
-// resolveGas is what upstream attaches to every resolve transaction.
-const resolveGas = 300_000_000_000_000
-
 // maxConcurrentResolves bounds the resolve transactions in flight; the
 // Signer gives each its own nonce.
 const maxConcurrentResolves = 32
@@ -44,6 +41,8 @@ type resolver struct {
 	// claims is the chain id result claims bind (nil: resolves carry no
 	// signatures).
 	claims *claimChain
+	// keys watches this node's operator key (nil in unit tests).
+	keys *keyWatch
 	// afterLanded is Config.afterResolveLanded (tests).
 	afterLanded func(ctx context.Context, id uint64, tx string) bool
 
@@ -187,7 +186,12 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			return
 		}
 	}
-	out, err := r.sender.CallFunction(ctx, r.contract, method, args, resolveGas, near.U128{})
+	gas, err := resolveGasFor(args)
+	if err != nil {
+		log.Error("sizing the resolve failed; attaching the maximum", "err", err)
+		gas = resolveGasMax
+	}
+	out, err := r.sender.CallFunction(ctx, r.contract, method, args, gas, near.U128{})
 	if err == nil {
 		h, _ := out.TxHash()
 		r.record(ctx, log, j, h.String())
@@ -227,6 +231,16 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 		r.metrics.resolves.WithLabelValues("terminal").Inc()
 		log.Warn("resolve refused for good; request closed", "answer", answer)
 		r.forget(j.ID)
+		return
+	}
+	if isAllowanceAnswer(err) {
+		if r.keys != nil {
+			r.keys.exhausted(err)
+		}
+		r.metrics.resolves.WithLabelValues("no_allowance").Inc()
+		wait := r.backoff(j.ID)
+		log.Error("this node's operator key cannot pay for resolves (its allowance is used up): add a new key for this node or one with a larger allowance; /status shows it",
+			"err", err, "retry_in", wait)
 		return
 	}
 	var se *near.SendError

@@ -1,0 +1,125 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/store"
+)
+
+// Resolve gas grows with the payload and the signatures, and never goes
+// past the protocol's 300 Tgas.
+func TestResolveGasSizedFromPayload(t *testing.T) {
+	gasOf := func(j *store.Job, sigs int) uint64 {
+		t.Helper()
+		s := make([]contracts.ExecutorSignature, sigs)
+		_, args, err := contracts.ResolveCallSigned(j.ID, responseFor(j), [32]byte{1}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := resolveGasFor(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	small := gasOf(doneJob("Text", &store.Result{Success: true, Output: []byte("hi")}), 0)
+	if small > 30*near.TGas || small < resolveGasBase {
+		t.Fatalf("a small resolve attaches %d Tgas", small/near.TGas)
+	}
+	signed := gasOf(doneJob("Text", &store.Result{Success: true, Output: []byte("hi")}), 3)
+	if signed != small+3*resolveGasPerSignature && signed != small+3*resolveGasPerSignature+resolveGasPerKiB {
+		t.Fatalf("three signatures: %d Tgas, small %d Tgas", signed/near.TGas, small/near.TGas)
+	}
+	big := gasOf(doneJob("Bytes", &store.Result{Success: true, Output: make([]byte, 12_000)}), 0)
+	if big <= small+10*near.TGas {
+		t.Fatalf("a 12 KB Bytes output attaches %d Tgas, hardly more than %d", big/near.TGas, small/near.TGas)
+	}
+	huge := gasOf(doneJob("Bytes", &store.Result{Success: true, Output: make([]byte, 400_000)}), 0)
+	if huge != resolveGasMax {
+		t.Fatalf("a 400 KB output attaches %d Tgas, want the 300 Tgas cap", huge/near.TGas)
+	}
+}
+
+type fakeKeys struct {
+	view *near.AccessKeyView
+	err  error
+}
+
+func (f fakeKeys) ViewAccessKey(context.Context, string, near.PublicKey, near.BlockReference) (*near.AccessKeyView, error) {
+	return f.view, f.err
+}
+
+func keyWithAllowance(a *near.U128) *near.AccessKeyView {
+	v := &near.AccessKeyView{}
+	v.Permission.FunctionCall = &near.FunctionCallPermission{Allowance: a, ReceiverID: "outlayer.test"}
+	return v
+}
+
+// The node reads its operator key's allowance and says when it runs low,
+// cannot be read, or the chain refused a resolve for want of it.
+func TestOperatorKeyAllowanceWatched(t *testing.T) {
+	plenty, _ := near.OneNEAR.Mul64(10)
+	low, _ := lowAllowance().Sub(near.NewU128(1))
+	cases := []struct {
+		name      string
+		keys      fakeKeys
+		warn      string
+		unlimited bool
+		gauge     float64
+	}{
+		{"plenty", fakeKeys{view: keyWithAllowance(&plenty)}, "", false, 10},
+		{"low", fakeKeys{view: keyWithAllowance(&low)}, "less than 100 resolves", false, yoctoToNEAR(low)},
+		{"unlimited", fakeKeys{view: keyWithAllowance(nil)}, "", true, -1},
+		{"unreadable", fakeKeys{err: errors.New("key not found")}, "could not read the operator key", false, 0},
+	}
+	for _, c := range cases {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"})
+		w := &keyWatch{chain: c.keys, account: "op.test", key: near.PublicKeyFromEd25519(make([]byte, 32)), every: time.Hour, gauge: g, log: quietLog()}
+		w.check(context.Background())
+		st := w.status()
+		if !strings.Contains(st.Warning, c.warn) || (c.warn == "") != (st.Warning == "") || st.Unlimited != c.unlimited || st.CheckedAt.IsZero() {
+			t.Errorf("%s: status %+v", c.name, st)
+		}
+		if v := gaugeValue(g); v != c.gauge {
+			t.Errorf("%s: gauge %v, want %v", c.name, v, c.gauge)
+		}
+		w.exhausted(errors.New("NotEnoughAllowance"))
+		if !strings.Contains(w.status().Warning, "cannot pay") {
+			t.Errorf("%s: after a refusal: %+v", c.name, w.status())
+		}
+	}
+}
+
+func gaugeValue(g prometheus.Gauge) float64 {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g)
+	fs, _ := reg.Gather()
+	return fs[0].GetMetric()[0].GetGauge().GetValue()
+}
+
+// A resolve refused for want of allowance is logged, counted and shown,
+// then retried later (another node may lead by then), not silently.
+func TestResolverReportsExhaustedAllowance(t *testing.T) {
+	j := doneJob("Text", &store.Result{Success: true, Output: []byte("x")})
+	chain := &fakeChain{call: func(string, any) (*near.FinalExecutionOutcome, error) {
+		return nil, errors.New(`transaction refused: {"InvalidTxError":{"InvalidAccessKeyError":{"NotEnoughAllowance":{}}}}`)
+	}}
+	kw := &keyWatch{gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}), log: quietLog()}
+	r := (&resolver{replica: newFakeReplica(j), propose: &fakeProposer{}, chain: chain, sender: chain, contract: "outlayer.test",
+		tip: &chainTip{}, warm: newWarmSet(), metrics: newMetrics(), log: quietLog(), keys: kw}).init()
+	r.resolveOne(context.Background(), j)
+	if !strings.Contains(kw.status().Warning, "allowance") {
+		t.Fatalf("status after the refusal: %+v", kw.status())
+	}
+	if r.retryAt[j.ID].IsZero() {
+		t.Fatal("no retry scheduled")
+	}
+}
