@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/contracts"
@@ -93,33 +94,54 @@ type agreementView struct {
 
 // claimChain is the chain id claims bind: the contract's configured one
 // (get_agreement), read once; a contract without one (it needs no
-// signatures) gets the RPC node's, read each time until the contract has
-// one.
+// signatures) gets the RPC node's, read again after claimChainRecheck in
+// case the contract gets one. Every result is signed, so reads are
+// cached: one read at a time, never one per result (a read per result,
+// serialised, once made 200 requests' leases run out).
 type claimChain struct {
 	chain    chainReader
 	status   chainStatus
 	contract string
 
-	mu sync.Mutex
-	id string
+	fetch sync.Mutex // one read of the chain at a time
+	mu    sync.Mutex
+	id    string
+	final bool // id is the contract's own
+	at    time.Time
+}
+
+const claimChainRecheck = 30 * time.Second
+
+func (c *claimChain) cached() (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id, c.id != "" && (c.final || time.Since(c.at) < claimChainRecheck)
 }
 
 func (c *claimChain) chainID(ctx context.Context) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.id != "" {
-		return c.id, nil
+	if id, ok := c.cached(); ok {
+		return id, nil
 	}
+	c.fetch.Lock()
+	defer c.fetch.Unlock()
+	if id, ok := c.cached(); ok {
+		return id, nil // another caller read it meanwhile
+	}
+	id, final := "", false
 	var v agreementView
 	if err := c.chain.ViewFunctionAt(ctx, c.contract, "get_agreement", nil, &v, near.Final()); err == nil && v.ChainID != "" {
-		c.id = v.ChainID
-		return c.id, nil
+		id, final = v.ChainID, true
+	} else {
+		st, err := c.status.Status(ctx)
+		if err != nil {
+			return "", fmt.Errorf("reading the chain id that result claims bind: %w", err)
+		}
+		id = st.ChainID
 	}
-	st, err := c.status.Status(ctx)
-	if err != nil {
-		return "", fmt.Errorf("reading the chain id that result claims bind: %w", err)
-	}
-	return st.ChainID, nil
+	c.mu.Lock()
+	c.id, c.final, c.at = id, final, time.Now()
+	c.mu.Unlock()
+	return id, nil
 }
 
 // keySigner signs result claims with this node's ed25519 key.

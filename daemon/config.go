@@ -78,6 +78,9 @@ type Config struct {
 	// or downloaded first (default 5m).
 	LeaseExtra time.Duration
 	BuildLease time.Duration
+	// CompileLease is added instead when the WASM is cached but the node
+	// has not run it lately, so it compiles the module first (default 30s).
+	CompileLease time.Duration
 	// MaxAttempts bounds how many nodes may try one request (default 3).
 	MaxAttempts int
 	// Agreement is k, how many distinct executors must return the same
@@ -169,6 +172,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BuildLease <= 0 {
 		c.BuildLease = 5 * time.Minute
+	}
+	if c.CompileLease <= 0 {
+		c.CompileLease = 30 * time.Second
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3

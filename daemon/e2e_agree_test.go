@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,9 +36,11 @@ func TestRiggedNodeIsOutvotedAndStopsBeingAssigned(t *testing.T) {
 			}
 		})
 	})
+	w.requireSignatures(2)
 	liar := w.leader()
 	rigged.Store(int32(liar))
 	liarID := w.node(liar).PeerID()
+	liarKey := executorKeyOf(t, w.node(liar))
 	deposit := add(contracts.DefaultPricing().Estimate(agreeLimits), nearAmount(t, "0.01"))
 
 	// One at a time, so that the leader (preferred for placement) runs each
@@ -46,10 +49,19 @@ func TestRiggedNodeIsOutvotedAndStopsBeingAssigned(t *testing.T) {
 	var ran int
 	for i := range n {
 		h := w.request(w.wasmSource("echo"), "msg-"+itoa(uint64(i)), agreeLimits, contracts.FormatText, deposit)
-		o := parseOutcome(t, w.final(h, w.alice.AccountID(), time.Minute))
+		fo := w.final(h, w.alice.AccountID(), time.Minute)
+		if err := fo.Err(); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		o := parseOutcome(t, fo)
 		j := checkOnce(t, w, o, "msg-"+itoa(uint64(i)))
-		if j.Agreement == nil || j.Agreement.K != 2 {
-			t.Fatalf("request %d: agreement %+v, want k = 2", i, j.Agreement)
+		if j.Agreement == nil || j.Agreement.K != 2 || j.RequiredSignatures != 2 {
+			t.Fatalf("request %d: agreement %+v, contract k %d, want 2", i, j.Agreement, j.RequiredSignatures)
+		}
+		// The contract checked two signatures, neither the liar's.
+		signers := w.resolveSigners(j)
+		if len(signers) != 2 || signers[0] == liarKey || signers[1] == liarKey {
+			t.Fatalf("request %d: result_signed by %v (liar %s)", i, signers, liarKey)
 		}
 		maj := j.Agreement.Majority()
 		if len(maj) < 2 || string(j.Result.Output) != "msg-"+itoa(uint64(i)) {
@@ -82,15 +94,15 @@ func TestRiggedNodeIsOutvotedAndStopsBeingAssigned(t *testing.T) {
 	}
 
 	// Resolve gas is sized from the payload: a small resolve and one with a
-	// 12 KB output (submit_execution_output_and_resolve) each attach more
+	// 8 KB output (submit_execution_output_and_resolve) each attach more
 	// than they burn, and far less than the old flat 300 Tgas.
-	bigIn := strings.Repeat("0123456789abcdef", 12_000/16)
+	bigIn := strings.Repeat("0123456789abcdef", 8_000/16) // the contract takes at most 10 KiB of input
 	hb := w.request(w.wasmSource("echo"), bigIn, agreeLimits, contracts.FormatText, deposit)
 	bj := checkOnce(t, w, parseOutcome(t, w.final(hb, w.alice.AccountID(), time.Minute)), bigIn)
 	for _, c := range []struct {
 		name string
 		job  *store.Job
-	}{{"small", j}, {"12 KB output", bj}} {
+	}{{"small", j}, {"8 KB output", bj}} {
 		burnt, attached := w.resolveGas(c.job)
 		t.Logf("%s resolve (k = 2): burnt %.1f Tgas of %.1f attached", c.name, float64(burnt)/1e12, float64(attached)/1e12)
 		if burnt == 0 || burnt >= attached || attached >= 100*near.TGas {
@@ -133,6 +145,7 @@ func TestRiggedNodeIsOutvotedAndStopsBeingAssigned(t *testing.T) {
 func TestTwoHundredAgreeingRequestsNoRefusedResolve(t *testing.T) {
 	w := newWorld(t, 50*time.Millisecond, 2400)
 	w.startCluster(3, func(c *daemon.Config) { c.Agreement = 2 })
+	w.requireSignatures(2)
 	const n = 200
 	deposit := add(contracts.DefaultPricing().Estimate(agreeLimits), nearAmount(t, "0.01"))
 	hashes := make([]near.CryptoHash, n)
@@ -193,4 +206,69 @@ func (w *world) resolveGas(j *store.Job) (burnt, attached uint64) {
 		}
 	}
 	return burnt, attached
+}
+
+// requireSignatures makes the contract need k executor signatures for
+// every new request (set_agreement by the owner, with the devchain's chain
+// id) and registers every node's executor key (add_executor_key), as an
+// operator does before raising k.
+func (w *world) requireSignatures(k uint64) {
+	w.t.Helper()
+	st, err := w.cl.Status(w.ctx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for i := range w.nodes {
+		pk, err := near.ParsePublicKey(executorKeyOf(w.t, w.node(i)))
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if _, err := w.fw.Owner.CallFunction(w.ctx, w.outlayer, contracts.MethodAddExecutorKey,
+			contracts.AddExecutorKeyArgs{PublicKey: pk, NodeID: fmt.Sprint("node", i)}, 30*near.TGas, near.U128{}); err != nil {
+			w.t.Fatalf("registering node %d's executor key: %v", i, err)
+		}
+	}
+	if _, err := w.fw.Owner.CallFunction(w.ctx, w.outlayer, contracts.MethodSetAgreement,
+		contracts.AgreementArgs{ChainID: st.ChainID, DefaultSignatures: &k}, 30*near.TGas, near.U128{}); err != nil {
+		w.t.Fatalf("set_agreement: %v", err)
+	}
+}
+
+// executorKeyOf is the key node n signs result claims with, from its
+// /status.
+func executorKeyOf(t testing.TB, n *daemon.Node) string {
+	t.Helper()
+	st, err := n.ClusterStatus()
+	if err != nil || st.ExecutorKey == "" {
+		t.Fatalf("executor key: %q %v", st.ExecutorKey, err)
+	}
+	return st.ExecutorKey
+}
+
+// resolveSigners are the executor keys the contract's result_signed event
+// names for request j's resolve.
+func (w *world) resolveSigners(j *store.Job) []string {
+	w.t.Helper()
+	h, err := near.ParseCryptoHash(j.ResolveTx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out, err := w.cl.TxStatus(w.ctx, h, w.operator.AccountID(), near.TxFinal)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	evs, err := contracts.OutLayerEvents(out.Logs())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Event == contracts.EventResultSigned {
+			var rs contracts.ResultSigned
+			if err := ev.Decode(ev.Event, &rs); err != nil {
+				w.t.Fatal(err)
+			}
+			return rs.Signers
+		}
+	}
+	return nil
 }

@@ -197,7 +197,7 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 			continue // the free nodes already ran it (k-of-n) or are not assigned
 		}
 		live[node]++
-		props = append(props, proposal{job: j, node: node, until: now.Add(s.leaseFor(j, cached)), agree: pool.agreeFor(j, s.cfg.Agreement)})
+		props = append(props, proposal{job: j, node: node, until: now.Add(s.leaseFor(j, cached, s.warm.nodes(hash)[node])), agree: pool.agreeFor(j, s.cfg.Agreement)})
 	}
 	if err := s.failStuck(ctx, stuck); err != nil {
 		return err
@@ -308,15 +308,23 @@ func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int,
 }
 
 // leaseFor is how long a node may hold j: its time limit plus a margin, plus
-// the build budget when the WASM must be built or downloaded first.
-func (s *scheduler) leaseFor(j *store.Job, cached bool) time.Duration {
+// the build budget when the WASM must be built or downloaded first, or the
+// compile budget when it is cached but this node has not run it lately
+// (warm: its compiled module is in memory). On a loaded machine compiling
+// a Go program's module takes seconds: without the compile budget the
+// first leases of a program on each node could run out before the run
+// started, three times over, and fail the request.
+func (s *scheduler) leaseFor(j *store.Job, cached, warm bool) time.Duration {
 	run := exec.DefaultTimeout
 	if j.Limits.MaxExecutionSeconds > 0 {
 		run = time.Duration(j.Limits.MaxExecutionSeconds) * time.Second
 	}
 	d := run + s.cfg.LeaseExtra
-	if !cached {
+	switch {
+	case !cached:
 		d += s.cfg.BuildLease
+	case !warm:
+		d += s.cfg.CompileLease
 	}
 	return d
 }

@@ -117,6 +117,20 @@ func TestSchedulerAssign(t *testing.T) {
 		t.Errorf("loads %v: want both nodes at their two slots", loads)
 	}
 
+	// A node that has not run the cached WASM lately gets the compile
+	// budget too; a warm one does not.
+	s.cfg.CompileLease = 20 * time.Second
+	if d := s.leaseFor(wasmJob(1, cachedHash), true, false); d != run+20*time.Second {
+		t.Errorf("cold node: lease %s, want %s", d, run+20*time.Second)
+	}
+	if d := s.leaseFor(wasmJob(1, cachedHash), true, true); d != run {
+		t.Errorf("warm node: lease %s, want %s", d, run)
+	}
+	if d := s.leaseFor(wasmJob(1, otherHash), false, false); d != run+s.cfg.BuildLease {
+		t.Errorf("not cached: lease %s, want the build budget only", d)
+	}
+	s.cfg.CompileLease = 0
+
 	// With more room, the run-time limit sets the lease of job 5.
 	s.cfg.Slots = 10
 	prop.cmds = nil

@@ -180,6 +180,9 @@ func requestFromChain(r contracts.ExecutionRequest, seen *store.Cursor) store.Re
 		Deposit:        r.Payment.U128.String(),
 		RequestedAtNs:  r.Timestamp,
 		BlockHeight:    r.BlockHeight,
+		// The contract's k: the cluster runs (at least) this many
+		// executors and sends their signatures.
+		RequiredSignatures: r.RequiredSignatures,
 	}
 	if req.BlockHeight == 0 {
 		req.BlockHeight = seen.Height
