@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -214,4 +215,46 @@ func BenchmarkClusterThroughput(b *testing.B) {
 	b.ReportMetric(run/n, "run-ms")
 	b.ReportMetric(resolve/n, "resolve-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkAgreement measures k-of-n agreement on three nodes, the
+// contract checking k executor signatures on every resolve: the latency of
+// one request at a time (blocks and block-timestamp ms from the request's
+// block to its resolve's), and the requests per second settled when
+// agreeBatch are sent at once.
+//
+//	go test ./daemon -run '^$' -bench Agreement -benchtime 20x
+func BenchmarkAgreement(b *testing.B) {
+	const agreeBatch = 100
+	for _, k := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+			w := newWorld(b, benchBlockTime, 2400)
+			w.startCluster(3, func(c *daemon.Config) { benchTuning(c); c.Agreement = k })
+			w.requireSignatures(uint64(k))
+			deposit := add(contracts.DefaultPricing().Estimate(benchLimits), nearAmount(b, "0.01"))
+			// Warm-up: every node downloads and compiles the WASM.
+			for range 3 {
+				w.measure(w.request(w.wasmSource("echo"), "warm", benchLimits, contracts.FormatText, deposit))
+			}
+			b.ResetTimer()
+			samples := make([]latencySample, 0, b.N)
+			for i := 0; i < b.N; i++ {
+				samples = append(samples, w.measure(w.request(w.wasmSource("echo"), "x", benchLimits, contracts.FormatText, deposit)))
+			}
+			start := time.Now()
+			hashes := make([]near.CryptoHash, agreeBatch)
+			for i := range hashes {
+				hashes[i] = w.request(w.wasmSource("echo"), "t", benchLimits, contracts.FormatText, deposit)
+			}
+			for _, o := range w.finals(hashes, w.alice.AccountID(), 5*time.Minute) {
+				if len(o.completed) != 1 || !o.completed[0].Success {
+					b.Errorf("request %d not settled once with success", o.requestID)
+				}
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			reportLatency(b, samples)
+			b.ReportMetric(float64(agreeBatch)/elapsed.Seconds(), "requests/s")
+		})
+	}
 }

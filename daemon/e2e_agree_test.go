@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -208,29 +207,16 @@ func (w *world) resolveGas(j *store.Job) (burnt, attached uint64) {
 	return burnt, attached
 }
 
-// requireSignatures makes the contract need k executor signatures for
-// every new request (set_agreement by the owner, with the devchain's chain
-// id) and registers every node's executor key (add_executor_key), as an
-// operator does before raising k.
+// requireSignatures registers every node's executor key and makes every
+// new request need k signatures (fixture.World.RequireSignatures).
 func (w *world) requireSignatures(k uint64) {
 	w.t.Helper()
-	st, err := w.cl.Status(w.ctx)
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	var nodes []*daemon.Node
 	for i := range w.nodes {
-		pk, err := near.ParsePublicKey(executorKeyOf(w.t, w.node(i)))
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		if _, err := w.fw.Owner.CallFunction(w.ctx, w.outlayer, contracts.MethodAddExecutorKey,
-			contracts.AddExecutorKeyArgs{PublicKey: pk, NodeID: fmt.Sprint("node", i)}, 30*near.TGas, near.U128{}); err != nil {
-			w.t.Fatalf("registering node %d's executor key: %v", i, err)
-		}
+		nodes = append(nodes, w.node(i))
 	}
-	if _, err := w.fw.Owner.CallFunction(w.ctx, w.outlayer, contracts.MethodSetAgreement,
-		contracts.AgreementArgs{ChainID: st.ChainID, DefaultSignatures: &k}, 30*near.TGas, near.U128{}); err != nil {
-		w.t.Fatalf("set_agreement: %v", err)
+	if err := w.fw.RequireSignatures(w.ctx, k, nodes); err != nil {
+		w.t.Fatal(err)
 	}
 }
 
@@ -271,4 +257,66 @@ func (w *world) resolveSigners(j *store.Job) []string {
 		}
 	}
 	return nil
+}
+
+// k = 2 of 3: the node running the request dies mid-run. Its lease runs
+// out, the two others execute, and the request is resolved once, with the
+// two survivors' signatures.
+func TestAgreementExecutorKilledStillResolvesOnce(t *testing.T) {
+	w := newWorld(t, 50*time.Millisecond, 2400)
+	w.startCluster(3, func(c *daemon.Config) { c.Agreement = 2; c.BuildLease = 5 * time.Second; c.CompileLease = 5 * time.Second })
+	w.requireSignatures(2)
+	h := w.request(w.wasmSource("spin"), "40000", spinLimits, contracts.FormatText, nearAmount(t, "1"))
+	j := w.waitAssigned()
+	victim := w.indexOf(j.Node)
+	if victim < 0 {
+		t.Fatalf("request assigned to unknown node %s", j.Node)
+	}
+	victimKey := executorKeyOf(t, w.node(victim))
+	w.kill(victim)
+	done := checkOnce(t, w, parseOutcome(t, w.final(h, w.alice.AccountID(), 2*time.Minute)), "")
+	maj := done.Agreement.Majority()
+	if len(maj) != 2 || done.Agreement.Ran(j.Node) {
+		t.Fatalf("agreement %+v: want the two survivors", done.Agreement)
+	}
+	signers := w.resolveSigners(done)
+	if len(signers) != 2 || signers[0] == victimKey || signers[1] == victimKey {
+		t.Fatalf("result_signed by %v (killed: %s)", signers, victimKey)
+	}
+}
+
+// k = 2 of 3: the leader dies while the request is between executors. The
+// new leader finishes the agreement and the chain settles the request
+// exactly once.
+func TestAgreementLeaderKilledStillResolvesOnce(t *testing.T) {
+	w := newWorld(t, 50*time.Millisecond, 2400)
+	w.startCluster(3, func(c *daemon.Config) { c.Agreement = 2; c.BuildLease = 5 * time.Second; c.CompileLease = 5 * time.Second })
+	w.requireSignatures(2)
+	var stats0 contracts.Stats
+	if err := w.cl.ViewFunction(w.ctx, w.outlayer, contracts.MethodGetStats, nil, &stats0); err != nil {
+		t.Fatal(err)
+	}
+	h := w.request(w.wasmSource("spin"), "40000", spinLimits, contracts.FormatText, nearAmount(t, "1"))
+	w.waitAssigned()
+	old := w.leader()
+	w.kill(old)
+	o := parseOutcome(t, w.final(h, w.alice.AccountID(), 2*time.Minute))
+	done := checkOnce(t, w, o, "")
+	if len(done.Agreement.Majority()) != 2 || len(w.resolveSigners(done)) != 2 {
+		t.Fatalf("agreement %+v", done.Agreement)
+	}
+	var stats contracts.Stats
+	if err := w.cl.ViewFunction(w.ctx, w.outlayer, contracts.MethodGetStats, nil, &stats); err != nil {
+		t.Fatal(err)
+	}
+	if stats.TotalExecutions != stats0.TotalExecutions+1 {
+		t.Fatalf("contract settled %d executions, want 1", stats.TotalExecutions-stats0.TotalExecutions)
+	}
+	for i := range 3 {
+		if nd := w.node(i); nd != nil {
+			if v, _ := daemon.MetricValue(nd, "outlayer_resolves_refused_total"); v != 0 {
+				t.Errorf("node %d: %v refused resolves", i, v)
+			}
+		}
+	}
 }

@@ -182,6 +182,8 @@ type fakeChain struct {
 	view   func(method string, args any, out any) error
 	call   func(method string, args any) (*near.FinalExecutionOutcome, error)
 	calls  []string
+	// txStatus, when set, answers TxStatus.
+	txStatus func(near.CryptoHash) (*near.FinalExecutionOutcome, error)
 }
 
 func (c *fakeChain) Block(context.Context, near.BlockReference) (*near.BlockView, error) {
@@ -192,7 +194,10 @@ func (c *fakeChain) ViewFunctionAt(_ context.Context, _, method string, args any
 	return c.view(method, args, out)
 }
 
-func (c *fakeChain) TxStatus(context.Context, near.CryptoHash, string, near.TxExecutionStatus) (*near.FinalExecutionOutcome, error) {
+func (c *fakeChain) TxStatus(_ context.Context, h near.CryptoHash, _ string, _ near.TxExecutionStatus) (*near.FinalExecutionOutcome, error) {
+	if c.txStatus != nil {
+		return c.txStatus(h)
+	}
 	return nil, errors.New("no such transaction")
 }
 

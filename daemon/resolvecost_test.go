@@ -123,3 +123,35 @@ func TestResolverReportsExhaustedAllowance(t *testing.T) {
 		t.Fatal("no retry scheduled")
 	}
 }
+
+// A resolve whose send timed out is not sent again while its fate is
+// unknown (that drew refused duplicates): only once the chain has twice
+// said it never saw it.
+func TestResolverDoesNotResendWhileTheFirstMayLand(t *testing.T) {
+	j := doneJob("Text", &store.Result{Success: true, Output: []byte("x")})
+	h := near.CryptoHash{7}
+	status := func(near.CryptoHash) (*near.FinalExecutionOutcome, error) { return nil, near.ErrTimeout }
+	chain := &fakeChain{
+		call: func(string, any) (*near.FinalExecutionOutcome, error) {
+			return nil, &near.SendError{TxHash: h, Err: errors.New("timed out waiting for the transaction")}
+		},
+		txStatus: func(x near.CryptoHash) (*near.FinalExecutionOutcome, error) { return status(x) },
+	}
+	r := (&resolver{replica: newFakeReplica(j), propose: &fakeProposer{}, chain: chain, sender: chain, contract: "outlayer.test",
+		tip: &chainTip{}, warm: newWarmSet(), metrics: newMetrics(), log: quietLog()}).init()
+	ctx := context.Background()
+	r.resolveOne(ctx, j) // sends; the send times out
+	r.resolveOne(ctx, j) // the chain is slow to answer: no second send
+	if len(chain.calls) != 1 {
+		t.Fatalf("%d sends while the first one's fate was unknown", len(chain.calls))
+	}
+	status = func(near.CryptoHash) (*near.FinalExecutionOutcome, error) { return nil, near.ErrUnknownTransaction }
+	r.resolveOne(ctx, j) // unknown once: it may still arrive
+	if len(chain.calls) != 1 {
+		t.Fatalf("sent again after one 'unknown transaction'")
+	}
+	r.resolveOne(ctx, j) // unknown twice: send again
+	if len(chain.calls) != 2 {
+		t.Fatalf("%d sends, want a second one once the chain twice did not know the first", len(chain.calls))
+	}
+}

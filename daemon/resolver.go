@@ -54,11 +54,13 @@ type resolver struct {
 	// timeout): before sending again we ask the chain about it, so our own
 	// landed transaction is recorded as such rather than as a refusal.
 	sent map[uint64]near.CryptoHash
+	// unseen counts the times the chain did not know the hash in sent.
+	unseen map[uint64]int
 }
 
 func (r *resolver) init() *resolver {
 	r.inflight, r.retryAt = map[uint64]bool{}, map[uint64]time.Time{}
-	r.backoffs, r.sent = map[uint64]*backoff.ExponentialBackOff{}, map[uint64]near.CryptoHash{}
+	r.backoffs, r.sent, r.unseen = map[uint64]*backoff.ExponentialBackOff{}, map[uint64]near.CryptoHash{}, map[uint64]int{}
 	return r
 }
 
@@ -164,9 +166,21 @@ func isTerminalAnswer(err error) (string, bool) {
 func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 	log := r.log.With("request_id", j.ID)
 	if h, ok := r.pendingHash(j.ID); ok {
+		// An earlier send's fate is unknown: sending again while it may
+		// still land is how a refused duplicate happens. Send again only
+		// once the chain says it failed, or twice that it never saw it.
 		out, err := r.chain.TxStatus(ctx, h, r.sender.AccountID(), near.TxExecutedOptimistic)
-		if err == nil && out.Err() == nil {
+		switch {
+		case err == nil && out.Err() == nil:
 			r.record(ctx, log, j, h.String())
+			return
+		case err == nil:
+			r.forgetSent(j.ID) // it landed and failed: a new resolve may succeed
+		case errors.Is(err, near.ErrUnknownTransaction) && r.unseenTwice(j.ID):
+			r.forgetSent(j.ID) // it never arrived
+		default:
+			wait := r.backoff(j.ID)
+			log.Info("the previous resolve's fate is not known yet; asking again before sending another", "tx", h.String(), "err", err, "retry_in", wait)
 			return
 		}
 	}
@@ -254,6 +268,24 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 	log.Warn("resolve transaction failed; retrying", "err", err, "retry_in", wait)
 }
 
+// forgetSent drops the unknown-fate resolve of request id.
+func (r *resolver) forgetSent(id uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.sent, id)
+	delete(r.unseen, id)
+}
+
+// unseenTwice notes that the chain does not know request id's earlier
+// resolve and reports whether it said so before (a transaction may reach
+// the chain a moment after the RPC answered the send).
+func (r *resolver) unseenTwice(id uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unseen[id]++
+	return r.unseen[id] >= 2
+}
+
 func (r *resolver) pendingHash(id uint64) (near.CryptoHash, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -295,6 +327,7 @@ func (r *resolver) forget(id uint64) {
 	delete(r.retryAt, id)
 	delete(r.backoffs, id)
 	delete(r.sent, id)
+	delete(r.unseen, id)
 }
 
 // backoff schedules the next try for request id: 200 ms after the first

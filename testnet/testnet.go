@@ -71,6 +71,11 @@ type Testnet struct {
 // caller contract, the sample payment token (the OutLayer contract's payment
 // token, its supply the user's), and the nodes, each with a resolve-only key registered
 // through the registration contract and a log file Home/node<i>.log.
+// TestnetAgreement is the testnet's k: results need two agreeing
+// executors (of three nodes), each signing, and the contract checks both
+// signatures.
+const TestnetAgreement = 2
+
 func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 	if cfg.Home == "" {
 		return nil, errors.New("testnet: a home directory is required")
@@ -135,6 +140,8 @@ func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 			// LAN discovery is on for the testnet (dev mode): its nodes
 			// answer mDNS queries for this name.
 			nc.Cluster = TestnetCluster
+			// k = 2 of 3: two executors must agree on every result.
+			nc.Agreement = TestnetAgreement // capped by the cluster's size
 			nc.Logger = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		},
 	})
@@ -145,6 +152,11 @@ func Start(ctx context.Context, cfg Config) (_ *Testnet, err error) {
 		return nil, fmt.Errorf("node log files: %w", logErr)
 	}
 	tn.Nodes = tn.cluster.Nodes
+	// The contract checks what the cluster signs: every node's executor
+	// key registered, k signatures required of every new request.
+	if err := w.RequireSignatures(ctx, uint64(min(TestnetAgreement, len(tn.Nodes))), tn.Nodes); err != nil {
+		return nil, fmt.Errorf("registering the nodes' executor keys: %w", err)
+	}
 	for i, n := range tn.Nodes {
 		log.Info("node started", "node", i, "http", n.HTTPAddr(), "log", tn.LogFiles[i])
 	}
