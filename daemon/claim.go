@@ -20,9 +20,9 @@ import (
 // contract knows it by (add_executor_key). The resolver sends the
 // majority's signatures with the result.
 
-// claimRequestFor is what the contract recorded about j, as its claim
+// ClaimRequestFor is what the contract recorded about j, as its claim
 // binds it.
-func claimRequestFor(chainID, contract string, j *store.Job) (contracts.ClaimRequest, error) {
+func ClaimRequestFor(chainID, contract string, j *store.Job) (contracts.ClaimRequest, error) {
 	cr := contracts.ClaimRequest{ChainID: chainID, Contract: contract, RequestID: j.ID, Sender: j.Sender, InputData: j.Input}
 	if j.DataID != "" {
 		raw, err := hex.DecodeString(j.DataID)
@@ -61,7 +61,7 @@ func wasmOf(id uint64, res *store.Result) ([32]byte, error) {
 // claimFor is the claim the contract recomputes when res is submitted as
 // the result of j: exactly what each executor signs.
 func claimFor(chainID, contract string, j *store.Job, res *store.Result) (attest.ResultClaim, error) {
-	cr, err := claimRequestFor(chainID, contract, j)
+	cr, err := ClaimRequestFor(chainID, contract, j)
 	if err != nil {
 		return attest.ResultClaim{}, err
 	}

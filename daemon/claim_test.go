@@ -81,7 +81,7 @@ func TestExecutorSignaturesReachTheResolve(t *testing.T) {
 		t.Fatal(method, err)
 	}
 	a := args.(contracts.ResolveExecutionArgs)
-	cr, _ := claimRequestFor("testchain", "outlayer.test", &done)
+	cr, _ := ClaimRequestFor("testchain", "outlayer.test", &done)
 	claim, err := cr.Claim(wasm, a.Response)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestExecutorSignaturesReachTheResolve(t *testing.T) {
 	}
 	// A claim of another chain or contract does not verify.
 	for _, other := range []struct{ chain, contract string }{{"mainnet", "outlayer.test"}, {"testchain", "other.test"}} {
-		cr, _ := claimRequestFor(other.chain, other.contract, &done)
+		cr, _ := ClaimRequestFor(other.chain, other.contract, &done)
 		c2, _ := cr.Claim(wasm, a.Response)
 		if err := contracts.VerifyClaimSignature(c2, a.Signatures[0]); err == nil {
 			t.Errorf("a signature for testchain/outlayer.test verified for %s/%s", other.chain, other.contract)

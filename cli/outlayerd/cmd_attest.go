@@ -81,7 +81,15 @@ source are also compared with the OutLayer contract's get_request view, so a
 node cannot pass off a result for an input the chain never asked for; a
 settled request is no longer in the contract's state, and then only the node's
 copy can be checked (said in the output). Exit status 1 when the result is not
-attested, does not verify, or the node's request differs from the chain's.`,
+attested, does not verify, or the node's request differs from the chain's.
+
+Once the request is resolved, --near-rpc and --contract also check its
+resolve transaction: the claim is recomputed from the transaction's own
+arguments and the contract's chain id and must be the one the contract logged
+(result_signed); every executor signature must verify and be by a key the
+contract lists (list_executor_keys), at least as many as the request required;
+and behind each key, the result its node reported must carry evidence that
+verifies (as above). Exit status 1 when any of that fails.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "node", Usage: "a node's HTTP API (URL or host:port)", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_NODE"}},
 					policyFlag(), collateralFlag(), anyMeasurementFlag(),
@@ -311,6 +319,10 @@ type resultVerdict struct {
 	// (only the node's copy could be checked), or absent when not asked.
 	Chain       string `json:"chain,omitempty"`
 	ChainNotice string `json:"chain_notice,omitempty"`
+	// Signatures is the check of the resolve's executor signatures and
+	// the attestations behind them (with --near-rpc and --contract, once
+	// the request is resolved).
+	Signatures *signatureVerdict `json:"signatures,omitempty"`
 }
 
 func runAttestVerifyResult(c *cli.Context) error {
@@ -367,6 +379,24 @@ func runAttestVerifyResult(c *cli.Context) error {
 		return refuse("its result carries no attestation: nothing proves where it came from")
 	}
 	res := job.Result
+	var sigs *signatureVerdict
+	if rpcURL != "" && job.ResolveTx != "" {
+		var st daemon.Status
+		if err := fetchJSON(c.Context, base+"/status", &st); err != nil {
+			return cli.Exit(fmt.Sprintf("reading the node's operator account: %v", err), exitFailure)
+		}
+		sigs, err = checkResolveSignatures(c.Context, rpcURL, contract, st.Operator, &job, cfg)
+		if err != nil {
+			return refuse("checking the resolve's executor signatures: %v", err)
+		}
+		if !sigs.ok() {
+			b, _ := json.MarshalIndent(sigs, "", "  ")
+			return refuse("the resolve's executor signatures do not hold up:\n%s", b)
+		}
+		if sigs.Notice != "" {
+			fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", sigs.Notice)
+		}
+	}
 	if w := job.Code.Wasm; w != nil && res.WasmHash != "" && !strings.EqualFold(w.Hash, res.WasmHash) {
 		return refuse("the result is for WASM %s, but the request asked for %s", res.WasmHash, w.Hash)
 	}
@@ -406,7 +436,7 @@ func runAttestVerifyResult(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", settledNotice)
 	}
 	if c.Bool("json") {
-		v := resultVerdict{RequestID: id, Verified: true, Node: res.Node, Claim: claim, Report: report}
+		v := resultVerdict{RequestID: id, Verified: true, Node: res.Node, Claim: claim, Report: report, Signatures: sigs}
 		if simulated {
 			v.Notice = attest.SimulatedNotice
 		}
@@ -453,6 +483,12 @@ func runAttestVerifyResult(c *cli.Context) error {
 		row("error sha256", "%x (%q)", claim.OutputSHA256, res.Error)
 	}
 	row("instructions", "%d", claim.Instructions)
+	if sigs != nil {
+		row("resolve", "%s carried %d signature(s) of claim %s, %d required by the contract", sigs.ResolveTx, len(sigs.Signers), sigs.ClaimHash, sigs.Required)
+		for _, s := range sigs.Signers {
+			row("  signed by", "%s (node %s): valid, registered, its result attested (%s)", s.Key, s.Node, s.Attestation)
+		}
+	}
 	fmt.Fprint(w, report.String())
 	return nil
 }

@@ -203,10 +203,28 @@ func TestAttestVerifyResultAgainstTestnet(t *testing.T) {
 		Verified    bool   `json:"verified"`
 		Chain       string `json:"chain"`
 		ChainNotice string `json:"chain_notice"`
+		Signatures  *struct {
+			Required       uint64 `json:"required"`
+			ClaimHash      string `json:"claim_hash"`
+			ChainClaimHash string `json:"chain_claim_hash"`
+			Signers        []struct {
+				Key                         string
+				Valid, Registered, Attested bool
+				Attestation                 string
+			} `json:"signers"`
+		} `json:"signatures"`
 	}
 	if code != exitOK || json.Unmarshal([]byte(stdout), &chainVerdict) != nil || !chainVerdict.Verified || chainVerdict.Chain != "settled" ||
 		!strings.Contains(chainVerdict.ChainNotice, "only the node's copy") {
 		t.Fatalf("verify-result --json of a settled request with the chain: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	// The testnet's contract requires executor signatures (k = 1 with one
+	// node): the resolve carried the node's, valid, registered, over the
+	// claim the contract logged, and the node's result is attested.
+	sv := chainVerdict.Signatures
+	if sv == nil || sv.Required != 1 || len(sv.Signers) != 1 || sv.ClaimHash == "" || sv.ClaimHash != sv.ChainClaimHash ||
+		!sv.Signers[0].Valid || !sv.Signers[0].Registered || !sv.Signers[0].Attested || sv.Signers[0].Attestation != "simulated" {
+		t.Fatalf("the resolve's signatures: %+v\nstdout %s", sv, stdout)
 	}
 	if code, _, stderr := outlayerd(t, "attest", "verify-result", idArg, "--node", node, "--dev", "--near-rpc", tn.Chain.RPCURL()); code != exitUsage || !strings.Contains(stderr, "go together") {
 		t.Errorf("--near-rpc without --contract: exit %d, %q", code, stderr)
