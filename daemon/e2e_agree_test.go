@@ -264,7 +264,11 @@ func (w *world) resolveSigners(j *store.Job) []string {
 // two survivors' signatures.
 func TestAgreementExecutorKilledStillResolvesOnce(t *testing.T) {
 	w := newWorld(t, 50*time.Millisecond, 2400)
-	w.startCluster(3, func(c *daemon.Config) { c.Agreement = 2; c.BuildLease = 5 * time.Second; c.CompileLease = 5 * time.Second })
+	w.startCluster(3, func(c *daemon.Config) {
+		c.Agreement = 2
+		c.BuildLease = 5 * time.Second
+		c.CompileLease = 5 * time.Second
+	})
 	w.requireSignatures(2)
 	h := w.request(w.wasmSource("spin"), "40000", spinLimits, contracts.FormatText, nearAmount(t, "1"))
 	j := w.waitAssigned()
@@ -290,7 +294,11 @@ func TestAgreementExecutorKilledStillResolvesOnce(t *testing.T) {
 // exactly once.
 func TestAgreementLeaderKilledStillResolvesOnce(t *testing.T) {
 	w := newWorld(t, 50*time.Millisecond, 2400)
-	w.startCluster(3, func(c *daemon.Config) { c.Agreement = 2; c.BuildLease = 5 * time.Second; c.CompileLease = 5 * time.Second })
+	w.startCluster(3, func(c *daemon.Config) {
+		c.Agreement = 2
+		c.BuildLease = 5 * time.Second
+		c.CompileLease = 5 * time.Second
+	})
 	w.requireSignatures(2)
 	var stats0 contracts.Stats
 	if err := w.cl.ViewFunction(w.ctx, w.outlayer, contracts.MethodGetStats, nil, &stats0); err != nil {
