@@ -107,6 +107,11 @@ func TestProgramsReachTheWorldAndReplay(t *testing.T) {
 	}
 	defer runner.Close(context.Background())
 	req := daemon.ExecRequest(j, w.outlayer, probe, sha256.Sum256(probe), outexec.FormatText)
+	// The seed is the cluster's secret (from its keystore master): a
+	// replay needs it to reproduce the Go runtime's random start-up.
+	if req.Seed, err = daemon.RequestSeedOf(w.anyNode(), j); err != nil {
+		t.Fatal(err)
+	}
 	rp, err := hostcall.Replay(context.Background(), runner, req, record)
 	if err != nil || rp.Err != nil || rp.Diverged != nil {
 		t.Fatalf("replay: %v / %v / %v", err, rp.Err, rp.Diverged)

@@ -35,3 +35,9 @@ func SetProjects(c *Config, f func(ctx context.Context, projectID, versionKey st
 // ErrProjectNotFound is what a project function returns for a project
 // that does not exist.
 var ErrProjectNotFound = errProjectNotFound
+
+// RequestSeedOf is the private seed n's cluster derives for j (what a
+// replay outside the cluster cannot know).
+func RequestSeedOf(n *Node, j *store.Job) ([32]byte, error) {
+	return n.requestSeed(context.Background(), j)
+}
