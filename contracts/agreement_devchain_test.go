@@ -86,6 +86,7 @@ func TestAgreementRefusesAllButKValidSignatures(t *testing.T) {
 	payerBefore := w.balance(w.payer)
 	h := w.send(w.alice, contract, contracts.MethodRequestExecution, reqArgs, deposit)
 	req := w.waitPending(1)[0]
+	t.Logf("request storage: %d bytes", req.StorageBytes)
 	if req.RequiredSignatures != 2 {
 		t.Fatalf("request records k = %d, want the default 2", req.RequiredSignatures)
 	}

@@ -375,8 +375,12 @@ func TestRejectedCallsChangeNothing(t *testing.T) {
 		do   func() error
 		want string
 	}{
-		{"too small a deposit", func() error { return request(ok, sub(estimate, near.NewU128(1))) },
-			"Insufficient payment: required 7000100000000000000000 yoctoNEAR, attached 7000099999999999999999"},
+		{"too small a deposit", func() error {
+			return request(ok, sub(contracts.DefaultPricing().ExecutionEstimate(limits), near.NewU128(1)))
+		}, "Insufficient payment: required 7000100000000000000000 yoctoNEAR, attached 7000099999999999999999"},
+		{"a deposit that covers the execution but not the request's storage", func() error {
+			return request(ok, contracts.DefaultPricing().ExecutionEstimate(limits))
+		}, "yoctoNEAR (7000100000000000000000 for the execution and "},
 		{"oversized input", func() error { return request(tooBig, estimate) }, "input_data is 10241 bytes; the maximum is 10240"},
 		{"limits over the caps", func() error {
 			a := ok
@@ -924,10 +928,17 @@ func TestFailureCancellationPricingAndLargeInputs(t *testing.T) {
 
 	// An input that JSON escaping would blow past the 16 KiB log cap stays
 	// in state; the event says so.
+	// Its deposit must cover the ~21 KB it stores until settlement.
 	quotes := strings.Repeat(`"`, contracts.MaxInputDataBytes)
-	h, req = request(contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, InputData: &quotes}, newEstimate)
+	_, err = w.call(w.alice, outlayer, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, InputData: &quotes}, newEstimate)
+	mustPanic(t, err, "bytes the request stores until it settles, refunded then)")
+	bigDeposit := add(newEstimate, near.OneNEAR)
+	h, req = request(contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, InputData: &quotes}, bigDeposit)
 	if req.InputData == nil || *req.InputData != quotes {
 		t.Fatal("get_pending_requests lost the input")
+	}
+	if req.StorageBytes < 2*contracts.MaxInputDataBytes {
+		t.Fatalf("a request holding a %d-byte escaped input records %d bytes of storage", 2*contracts.MaxInputDataBytes, req.StorageBytes)
 	}
 	resolve(req.RequestID, contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("done")})
 	out = w.final(h, w.alice.AccountID())
@@ -942,15 +953,22 @@ func TestFailureCancellationPricingAndLargeInputs(t *testing.T) {
 	if !requested.RequestData.InputDataInState || requested.RequestData.InputData != "" {
 		t.Fatalf("large-input event = %+v", requested.RequestData)
 	}
+	// The storage share is refunded with the rest: only the base fee is kept.
+	if err := evs[1].Decode(contracts.EventExecutionCompleted, &completed); err != nil ||
+		completed.PaymentCharged != newPricing.BaseFee || completed.PaymentRefunded != sub(bigDeposit, newPricing.BaseFee) {
+		t.Fatalf("large-input settlement = %+v, %v", completed, err)
+	}
 
-	// Compile-only (no limits) needs only the base fee and refuses input.
+	// Compile-only (no limits) needs only the base fee (and its storage)
+	// and refuses input.
+	allowance, _ := near.NewU128(contracts.StoragePricePerByte).Mul64(contracts.RequestStorageAllowance)
 	_, err = w.call(w.alice, outlayer, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
 		CodeSource: contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "https://github.com/a/b", Commit: "main"}}, InputData: ptr("x"),
 	}, newPricing.BaseFee)
 	mustPanic(t, err, "input_data must be empty for a compile-only request")
 	h = w.send(w.alice, outlayer, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
 		CodeSource: contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "https://github.com/a/b", Commit: "main"}},
-	}, newPricing.BaseFee)
+	}, add(newPricing.BaseFee, allowance))
 	req = w.waitPending(1)[0]
 	if !req.CompileOnly || req.ResourceLimits != limits {
 		t.Fatalf("compile-only request = %+v", req)

@@ -67,3 +67,31 @@ func TestOutputIn(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveGasGrowsWithPayloadAndSignatures(t *testing.T) {
+	small := ResolveExecutionArgs{Response: ExecutionResponse{Success: true, Output: TextOutput("x")}}
+	g0, err := ResolveGas(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := small
+	signed.Signatures = make([]ExecutorSignature, 3)
+	if g3, _ := ResolveGas(signed); g3 < g0+3*resolveGasPerSignature {
+		t.Errorf("3 signatures add %d gas, want at least %d", g3-g0, 3*resolveGasPerSignature)
+	}
+	text := SubmitExecutionOutputAndResolveArgs{Output: *TextOutput(strings.Repeat("y", 100_000)), Success: true}
+	js := SubmitExecutionOutputAndResolveArgs{Output: *JSONOutput([]byte(`"` + strings.Repeat("y", 100_000) + `"`)), Success: true}
+	gt, _ := ResolveGas(text)
+	gj, _ := ResolveGas(js)
+	if gt <= g0 || gj <= gt {
+		t.Errorf("gas: small %d, 100 KB text %d, 100 KB json %d: want increasing", g0, gt, gj)
+	}
+	// A payload that cannot fit one transaction is an error, not a silent cap.
+	huge := SubmitExecutionOutputAndResolveArgs{Output: *JSONOutput([]byte(`"` + strings.Repeat("y", 400_000) + `"`)), Success: true}
+	if _, err := ResolveGas(huge); err == nil || !strings.Contains(err.Error(), "300 Tgas") {
+		t.Errorf("400 KB Json output: %v", err)
+	}
+	if _, err := ResolveGas(struct{}{}); err == nil {
+		t.Error("an unknown argument type was accepted")
+	}
+}

@@ -517,10 +517,28 @@ func (p *Pricing) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Estimate is the deposit request_execution requires for limits, exactly
-// as the contract computes it: base + floor(instructions/1M) × per_million
-// + seconds × 1000 × per_ms.
+// RequestStorageAllowance is the request storage (bytes) that Estimate and
+// estimate_execution_cost include: enough for any request without a large
+// input (a typical one stores about 1.4 KB). A request that stores more
+// needs a larger deposit; the refusal says exactly how much.
+const RequestStorageAllowance = 4096
+
+// Estimate is the deposit to attach for a request with these limits whose
+// storage fits RequestStorageAllowance — what estimate_execution_cost
+// returns: ExecutionEstimate + RequestStorageAllowance × StoragePricePerByte.
+// The storage share is refunded at settlement.
 func (p Pricing) Estimate(l ResourceLimits) near.U128 {
+	sum := new(bigAcc).add(p.ExecutionEstimate(l))
+	sum.addMul(near.NewU128(StoragePricePerByte), RequestStorageAllowance)
+	return sum.u128()
+}
+
+// ExecutionEstimate is the execution part of the deposit, exactly as the
+// contract computes it: base + floor(instructions/1M) × per_million +
+// seconds × 1000 × per_ms. request_execution requires it plus the
+// request's measured storage (ExecutionRequest.StorageBytes ×
+// StoragePricePerByte).
+func (p Pricing) ExecutionEstimate(l ResourceLimits) near.U128 {
 	sum := new(bigAcc).add(p.BaseFee)
 	sum.addMul(p.PerMillionInstructionsFee, l.MaxInstructions/1_000_000)
 	sum.addMul(p.PerMsFee, l.MaxExecutionSeconds*1000)
@@ -546,7 +564,9 @@ func (p Pricing) Cost(m ResourceMetrics, l ResourceLimits) near.U128 {
 }
 
 // Charge is what the callback actually keeps from payment: min(Cost,
-// payment) on success, min(base fee, payment) on failure or timeout.
+// payment) on success, min(base fee, payment) on failure or timeout. The
+// contract never charges a request's storage share: pass the deposit minus
+// StorageBytes × StoragePricePerByte as payment.
 func (p Pricing) Charge(success bool, m ResourceMetrics, l ResourceLimits, payment near.U128) near.U128 {
 	c := p.BaseFee
 	if success {
@@ -593,6 +613,10 @@ type ExecutionRequest struct {
 	ProjectUUID *string `json:"project_uuid"`
 	// RequiredSignatures is the k the resolve must carry (0: none).
 	RequiredSignatures uint64 `json:"required_signatures"`
+	// StorageBytes is the contract storage the request holds until it
+	// settles (measured at request time); its cost, StorageBytes ×
+	// StoragePricePerByte, is part of the deposit and always refunded.
+	StorageBytes uint64 `json:"storage_bytes"`
 }
 
 // Stats is get_stats's [total_executions, total_fees_collected].

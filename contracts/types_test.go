@@ -40,7 +40,7 @@ func TestExecutionRequestRoundTrip(t *testing.T) {
 		`"pricing":["1000000000000000000000","100000000000000","100000000000000000","100000000000000000"],` +
 		`"signer_id":"alice.test.near","execution_source":{"Project":{"project_id":"alice.test.near/app","version_key":null}},` +
 		`"resolved_source":{"GitHub":{"repo":"https://github.com/a/b","commit":"main","build_target":null}},` +
-		`"project_id":"alice.test.near/app","project_uuid":"p0000000000000001","required_signatures":0}`
+		`"project_id":"alice.test.near/app","project_uuid":"p0000000000000001","required_signatures":0,"storage_bytes":0}`
 	r := roundTrip[ExecutionRequest](t, lit)
 	if r.ExecutionSource.Project == nil || r.ExecutionSource.Project.VersionKey != nil || *r.ProjectUUID != "p0000000000000001" {
 		t.Errorf("project fields = %+v %v", r.ExecutionSource, r.ProjectUUID)
@@ -177,11 +177,11 @@ func u(t *testing.T, s string) near.U128 {
 // The worked numbers of the reference (§6.3), with upstream's default prices.
 func TestPricingFormula(t *testing.T) {
 	p := DefaultPricing()
-	if got := p.Estimate(DefaultResourceLimits()); got != u(t, "7000100000000000000000") {
+	if got := p.ExecutionEstimate(DefaultResourceLimits()); got != u(t, "7000100000000000000000") {
 		t.Errorf("default estimate = %s", got)
 	}
 	max := ResourceLimits{MaxInstructions, DefaultMaxMemoryMB, MaxExecutionSeconds}
-	if got := p.Estimate(max); got != u(t, "19050000000000000000000") {
+	if got := p.ExecutionEstimate(max); got != u(t, "19050000000000000000000") {
 		t.Errorf("max estimate = %s", got)
 	}
 	m := ResourceMetrics{Instructions: 10_000_000, TimeMs: 5000}

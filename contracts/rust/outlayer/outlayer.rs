@@ -41,6 +41,10 @@ const STALE_AFTER_NS: u64 = 600 * 1_000_000_000;
 /// NEAR caps the logs of one execution at 16 KiB; keep the event under this.
 const MAX_EVENT_LOG_BYTES: usize = 15 * 1024;
 
+/// The request storage estimate_execution_cost includes (requests store
+/// ~1.4 KB without input); request_execution requires the measured amount.
+const REQUEST_STORAGE_ALLOWANCE_BYTES: u64 = 4096;
+
 const STATE_KEY: &[u8] = b"STATE";
 const PENDING_KEY: &[u8] = b"pending";
 
@@ -139,6 +143,9 @@ struct Request {
     pricing: Pricing,
     /// Executor signatures the resolve must carry (agreement.rs); 0: none.
     required_signatures: u64,
+    /// Bytes of contract storage this request holds while pending
+    /// (measured); the payer's deposit covers them and gets them back.
+    storage_bytes: u64,
 }
 
 fn request_key(id: u64) -> Vec<u8> {
@@ -246,6 +253,7 @@ impl Request {
             ("project_id", self.project.as_ref().map(|p| Value::str(&p.project_id)).unwrap_or(Value::Null)),
             ("project_uuid", self.project.as_ref().map(|p| Value::str(&p.project_uuid)).unwrap_or(Value::Null)),
             ("required_signatures", Value::u64(self.required_signatures)),
+            ("storage_bytes", Value::u64(self.storage_bytes)),
         ])
     }
 
@@ -307,6 +315,7 @@ impl Request {
                 None => corrupt(),
             },
             required_signatures: v.get("required_signatures").and_then(|x| x.as_u64()).unwrap_or(0),
+            storage_bytes: v.get("storage_bytes").and_then(|x| x.as_u64()).unwrap_or(0),
         }
     }
 
@@ -316,6 +325,27 @@ impl Request {
 
     fn save(&self) {
         env::storage_write_json(&request_key(self.request_id), &self.to_json());
+    }
+
+    /// Save a new request together with what it costs in storage: the
+    /// growth of the account's storage since `before` (the request record,
+    /// its pending-list entry, the state counter), recorded in the record
+    /// itself, so the loop settles when the recorded number is the measured one.
+    fn save_measured(&mut self, before: u64) {
+        for _ in 0..4 {
+            self.save();
+            let used = env::storage_usage().saturating_sub(before);
+            if used == self.storage_bytes {
+                return;
+            }
+            self.storage_bytes = used;
+        }
+        env::panic_str("Storage accounting of the request did not settle");
+    }
+
+    /// The deposit share that pays for the request's storage.
+    fn storage_cost(&self) -> u128 {
+        self.storage_bytes as u128 * secrets::STORAGE_PRICE_PER_BYTE
     }
 
     /// Load a pending request or panic with upstream's message.
@@ -546,7 +576,8 @@ pub extern "C" fn request_execution() {
     let (yield_promise, data_id) =
         env::promise_yield_create("on_execution_response", cb_args.as_bytes(), CALLBACK_GAS, 1);
 
-    let req = Request {
+    let storage_before = env::storage_usage();
+    let mut req = Request {
         request_id,
         data_id,
         sender_id: sender_id.clone(),
@@ -567,12 +598,28 @@ pub extern "C" fn request_execution() {
         resolved: false,
         pricing: state.pricing,
         required_signatures,
+        storage_bytes: 0,
     };
-    req.save();
     let mut ids = pending_ids();
     ids.push(request_id); // ids only grow, so the list stays sorted
     save_pending_ids(&ids);
     state.save();
+    req.save_measured(storage_before);
+    let storage_cost = req.storage_cost();
+    if payment < estimated.saturating_add(storage_cost) {
+        env::panic_str(&msg(&[
+            "Insufficient payment: required ",
+            &u128s(estimated.saturating_add(storage_cost)),
+            " yoctoNEAR (",
+            &u128s(estimated),
+            " for the execution and ",
+            &u128s(storage_cost),
+            " for the ",
+            &u64s(req.storage_bytes),
+            " bytes the request stores until it settles, refunded then), attached ",
+            &u128s(payment),
+        ]));
+    }
 
     let mut event = requested_event(&req, true);
     if event.to_string().len() + 11 > MAX_EVENT_LOG_BYTES {
@@ -625,10 +672,12 @@ fn requested_event(req: &Request, with_input: bool) -> Value {
 /// transaction's `[[yNEAR charged]]` line is the real charge (upstream
 /// logged the computed cost even for failures, §13.8).
 fn charge_for(req: &Request, resp: &ExecutionResponse) -> u128 {
+    // The storage share of the deposit is never charged: it is refunded.
+    let budget = req.payment.saturating_sub(req.storage_cost());
     if resp.success {
-        req.pricing.cost(&resp.resources_used, &req.resource_limits).min(req.payment)
+        req.pricing.cost(&resp.resources_used, &req.resource_limits).min(budget)
     } else {
-        req.pricing.base_fee.min(req.payment)
+        req.pricing.base_fee.min(budget)
     }
 }
 
@@ -1083,7 +1132,8 @@ pub extern "C" fn get_config() {
     return_json(&Value::Array(vec![Value::str(&s.owner_id), Value::str(&s.operator_id)]));
 }
 
-/// estimate_execution_cost({"resource_limits"?}) -> U128.
+/// estimate_execution_cost({"resource_limits"?}) -> U128: the execution
+/// estimate plus REQUEST_STORAGE_ALLOWANCE_BYTES of storage (refunded).
 #[no_mangle]
 pub extern "C" fn estimate_execution_cost() {
     let args = Args::from_input();
@@ -1091,7 +1141,8 @@ pub extern "C" fn estimate_execution_cost() {
         Some(v) => ResourceLimits::parse(v, "resource_limits"),
         None => ResourceLimits::default_limits(),
     };
-    return_json(&Value::u128_string(State::load().pricing.estimate(&limits)));
+    let storage = REQUEST_STORAGE_ALLOWANCE_BYTES as u128 * secrets::STORAGE_PRICE_PER_BYTE;
+    return_json(&Value::u128_string(State::load().pricing.estimate(&limits).saturating_add(storage)));
 }
 
 /// get_max_limits() -> [max_instructions, max_execution_seconds, max_compilation_seconds].
