@@ -34,6 +34,7 @@ import (
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/daemon/keystore"
+	"github.com/outlayer/outlayer/exec/build"
 	outexec "github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/testnet/devchain"
 	"github.com/outlayer/outlayer/testnet/fixture"
@@ -204,6 +205,48 @@ func buildEnvinfo(t *testing.T) []byte {
 	return b
 }
 
+// goCache is the toolchain's own build cache, which already holds the
+// standard library for wasip1 (built by buildEnvinfo at the latest): a
+// cold cache costs more than a request's yield window.
+func goCache(t *testing.T) string {
+	out, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("go env GOCACHE: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// gitProgram makes a git repository holding a one-file Go program and
+// returns its path and commit.
+func gitProgram(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":  "module example.com/hello\n\ngo 1.24\n",
+		"main.go": "package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.WriteString(`{\"hello\":\"from git\"}`) }\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t",
+			"GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "--quiet", "--initial-branch=main")
+	git("add", "-A")
+	git("commit", "--quiet", "-m", "hello")
+	return dir, git("rev-parse", "HEAD")
+}
+
 // testnet is a devchain, the contracts, three nodes and a file server for
 // the envinfo program.
 type testnet struct {
@@ -226,6 +269,7 @@ func startTestnet(t *testing.T, ctx context.Context) *testnet {
 	cl := w.NewCluster(t, ctx, fixture.ClusterConfig{Nodes: 3, Tune: func(_ int, c *daemon.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		c.Agreement = 2 // two executors per request: the request page shows their agreement
+		c.Build = build.Config{GoCacheDir: goCache(t), AllowLocalRepos: true, Limits: build.Limits{Timeout: 2 * time.Minute}}
 	}})
 	return &testnet{t: t, ctx: ctx, w: w, nodes: cl.Nodes, wasmHex: hex.EncodeToString(sum[:]),
 		code: contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: files.URL + "/envinfo.wasm", Hash: hex.EncodeToString(sum[:])}}}
@@ -236,10 +280,16 @@ func (tn *testnet) url(i int) string { return "http://" + tn.nodes[i].HTTPAddr()
 // request sends request_execution from the user without waiting.
 func (tn *testnet) request(input string, secrets *contracts.SecretsRef) {
 	tn.t.Helper()
+	tn.requestCode(tn.code, input, secrets)
+}
+
+// requestCode sends request_execution for code from the user without waiting.
+func (tn *testnet) requestCode(code contracts.CodeSource, input string, secrets *contracts.SecretsRef) {
+	tn.t.Helper()
 	limits := contracts.ResourceLimits{MaxInstructions: 200_000_000, MaxMemoryMB: 64, MaxExecutionSeconds: 5}
 	dep, _ := near.ParseNEAR("1")
 	h, err := fixture.Send(tn.ctx, tn.w.User, tn.w.Contract, contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
-		CodeSource: tn.code, ResourceLimits: &limits, InputData: &input, ResponseFormat: contracts.FormatJSON, SecretsRef: secrets,
+		CodeSource: code, ResourceLimits: &limits, InputData: &input, ResponseFormat: contracts.FormatJSON, SecretsRef: secrets,
 	}, dep)
 	if err != nil {
 		tn.t.Fatal(err)
@@ -316,6 +366,8 @@ func TestDashboard(t *testing.T) {
 
 	tn.request(`{"n":1}`, nil)
 	first := tn.job(`{"n":1}`, "the first request to resolve", tn.resolved)
+	repo, commit := gitProgram(t)
+	tn.requestCode(contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: repo, Commit: commit}}, `{"git":true}`, nil)
 
 	// Overview: the three members, their roles, simulated attestation, the chain.
 	b.do("overview", chromedp.Navigate(base+"/"),
@@ -409,6 +461,16 @@ func TestDashboard(t *testing.T) {
 		chromedp.WaitVisible(css(fmt.Sprintf(`#pg-table tr[data-hash="%s"]`, tn.wasmHex))))
 	if row := b.text(fmt.Sprintf(`#pg-table tr[data-hash="%s"]`, tn.wasmHex)); !strings.Contains(row, "envinfo.wasm") {
 		t.Fatalf("programs row: %q", row)
+	}
+	built := tn.job(`{"git":true}`, "the request built from git to resolve", tn.resolved)
+	gitRow := fmt.Sprintf(`#pg-table tr[data-hash="%s"]`, built.Result.WasmHash)
+	b.do("programs: the module built from git", chromedp.Navigate(base+"/programs"), chromedp.WaitVisible(css(gitRow)))
+	if row := b.text(gitRow); !strings.Contains(row, repo) || !strings.Contains(row, commit[:7]) || !strings.Contains(row, "build note") {
+		t.Fatalf("the git module's row: %q", row)
+	}
+	b.do("open the build note", chromedp.Click(css(gitRow+` details summary`)))
+	if note := b.text(gitRow + ` details pre`); !strings.Contains(note, "go") {
+		t.Fatalf("the build note: %q", note)
 	}
 	b.screenshot("programs")
 
@@ -507,8 +569,13 @@ func uiAPILimits(t *testing.T, base string, id uint64) {
 	if err := getJSON(base+"/ui/api/requests?limit=1", &page); err != nil || len(page.Requests) != 1 {
 		t.Fatalf("limit=1: %d requests, %v", len(page.Requests), err)
 	}
-	if err := getJSON(fmt.Sprintf("%s/ui/api/requests?after=%d", base, id), &page); err != nil || len(page.Requests) != 2 || page.Requests[1].ID != id+1 {
-		t.Fatalf("after=%d: %d requests, %v", id, len(page.Requests), err)
+	var all struct{ Requests []daemon.JobView }
+	if err := getJSON(base+"/ui/api/requests", &all); err != nil || len(all.Requests) < 2 {
+		t.Fatalf("all requests: %d, %v", len(all.Requests), err)
+	}
+	if err := getJSON(fmt.Sprintf("%s/ui/api/requests?after=%d", base, id), &page); err != nil || len(page.Requests) != len(all.Requests)-1 ||
+		page.Requests[len(page.Requests)-1].ID != id+1 {
+		t.Fatalf("after=%d: %d of %d requests, %v", id, len(page.Requests), len(all.Requests), err)
 	}
 }
 
