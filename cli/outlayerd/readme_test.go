@@ -66,7 +66,11 @@ var readmeExamples = map[string]string{
 	"outlayerd exec --max-instructions 100000000 loop.wasm":                                                                                    "exec",
 	"outlayerd exec --timeout 2s --max-instructions 500000000000 loop.wasm":                                                                    "exec",
 	"outlayerd exec --max-memory-mb 32 membomb.wasm":                                                                                           "exec",
-	"outlayerd exec spam.wasm": "exec",
+	"outlayerd exec spam.wasm":                                      "exec",
+	"go run ./cli/outlayerd exec --storage counter.db counter.wasm": "exec",
+	"go run ./cli/outlayerd exec --storage counter.db --env NEAR_SENDER_ID=bob.near --record run.rec counter.wasm":                        "exec",
+	"go run ./cli/outlayerd exec --env NEAR_SENDER_ID=bob.near --replay run.rec counter.wasm":                                             "exec",
+	"go run ./cli/outlayerd exec --vrf-key 0707070707070707070707070707070707070707070707070707070707070707 --input game-1 coinflip.wasm": "exec",
 	// build.
 	"go run ./cli/outlayerd build https://github.com/you/prog --commit v1.2.0 -o prog.wasm": "build",
 	"go run ./cli/outlayerd build ./myrepo --commit main --path cmd/prog -o prog.wasm":      "build",
@@ -111,6 +115,8 @@ var readmeExamples = map[string]string{
 	"go test -run '^$' -bench 'Engines/.*/(native|wasmtime|wasmtime-fuel|wazero-compiler|wazero-compiler-metered|shipped)$' -benchtime 3x ./exec/benchcmp": "gotest",
 	"go test -run Counts -v ./exec/benchcmp":                                                                                                               "gotest",
 	"go test ./daemon -run '^$' -bench 'RequestToResolveLatency|ClusterThroughput' -benchtime 40x":                                                         "gotest",
+	"go test ./daemon/hostcall -run XXX -bench HostCall -benchtime 20x":                                                                                    "gotest",
+	"go test ./daemon -run XXX -bench OracleRequest -benchtime 8x":                                                                                         "gotest",
 	"go test ./exec -run XXX -bench WarmRun -benchmem":                                                                                                     "gotest",
 	"go test ./consensus/ -run '^$' -bench 'Enqueue|Startup' -benchtime 3s":                                                                                "gotest",
 	"go test ./store -run '^$' -bench . -benchmem":                                                                                                         "gotest",
@@ -482,7 +488,7 @@ func readmeExec(t *testing.T, sh *shell, cmds []readmeCommand) {
 	}
 	for _, c := range cmds {
 		if strings.HasPrefix(c.text, "GOOS=") {
-			for _, prog := range []string{"echo", "jsontransform", "envinfo", "exitcode", "loop", "membomb", "spam"} {
+			for _, prog := range []string{"echo", "jsontransform", "envinfo", "exitcode", "loop", "membomb", "spam", "counter", "coinflip"} {
 				text := readmeText(c, "echo", prog, "-o "+prog+".wasm", "-o "+filepath.Join(sh.dir, prog+".wasm"))
 				if code, _, stderr := sh.runIn(root, text); code != 0 {
 					t.Fatalf("%s: exit %d: %s", text, code, stderr)
