@@ -16,8 +16,10 @@ import (
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/store"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // HTTPS calls with payment keys, on a real three-node cluster: the keys are
@@ -67,7 +69,9 @@ func callWorld(t testing.TB, tune func(*daemon.Config)) *world {
 	if err != nil || programs["jsonspin"] == nil {
 		t.Fatalf("building jsonspin: %v", err)
 	}
-	w := newWorld(t, 50*time.Millisecond, 600) // serves every program, jsonspin included
+	// serves every program, jsonspin included; the user (alice) holds the
+	// payment token's supply
+	w := newWorldWith(t, 50*time.Millisecond, 600, func(c *fixture.WorldConfig) { c.PaymentToken = true })
 	projects := map[string]string{"bob.near/echo": "echo", "bob.near/spin": "jsonspin"}
 	w.startCluster(3, func(c *daemon.Config) {
 		daemon.SetProjects(c, func(_ context.Context, id, version string) (store.CodeSource, error) {
@@ -112,6 +116,39 @@ func (w *world) newKey(owner string, nonce uint32, balance uint64, projects ...s
 		}
 	}
 	return k
+}
+
+// chainKey creates alice's key nonce on chain (create_payment_key with the
+// secret's hash), tops it up with the payment token (ft_transfer_call) and
+// waits until node 0's replica has it, through the leader's key watcher.
+func (w *world) chainKey(nonce uint32, balance uint64, projects ...string) payKey {
+	w.t.Helper()
+	k := payKey{owner: w.alice.AccountID(), nonce: nonce, secret: strings.Repeat(fmt.Sprintf("%02x", 0x80+nonce), 32)}
+	if _, err := w.alice.CallFunction(w.ctx, w.outlayer, contracts.MethodCreatePaymentKey, contracts.CreatePaymentKeyArgs{
+		Nonce: &nonce, KeyHash: daemon.SecretHash(k.secret), ProjectIDs: projects}, 100*near.TGas, near.OneNEAR); err != nil {
+		w.t.Fatalf("create_payment_key: %v", err)
+	}
+	w.topUpOnChain(k, balance)
+	return k
+}
+
+// topUpOnChain sends amount of the payment token to k and waits until the
+// cluster counted it.
+func (w *world) topUpOnChain(k payKey, amount uint64) {
+	w.t.Helper()
+	before := uint64(0)
+	if pk, err := w.node(0).Consensus().Store().PaymentKey(k.owner, k.nonce); err == nil {
+		before = pk.InitialBalance
+	}
+	msg, _ := json.Marshal(contracts.TopUpMsg{Action: contracts.FtActionTopUpPaymentKey, Nonce: k.nonce})
+	if _, err := w.alice.CallFunction(w.ctx, w.fw.Token, "ft_transfer_call", contracts.FtTransferCallArgs{
+		ReceiverID: w.outlayer, Amount: near.U128{Lo: amount}, Msg: string(msg)}, 100*near.TGas, near.U128{Lo: 1}); err != nil {
+		w.t.Fatalf("ft_transfer_call: %v", err)
+	}
+	w.eventually(30*time.Second, "the cluster counts the top-up", func() bool {
+		pk, err := w.node(0).Consensus().Store().PaymentKey(k.owner, k.nonce)
+		return err == nil && pk.InitialBalance == before+amount
+	})
 }
 
 // httpCall is one HTTP exchange with a node's API.
@@ -232,7 +269,8 @@ func (w *world) settledCharges(i int, k payKey, within time.Duration) (sum uint6
 
 func TestHTTPSCallsChargeExactlyAndRefuseWithUpstreamStatus(t *testing.T) {
 	w := callWorld(t, nil)
-	alice := w.newKey("alice.near", 1, 10_000_000, "bob.near/echo")
+	alice := w.chainKey(1, 6_000_000, "bob.near/echo")
+	w.topUpOnChain(alice, 4_000_000) // a second top-up adds to the first
 	poor := w.newKey("poor.near", 1, 1_500)
 	open := w.newKey("carol.near", 7, 100_000)
 
@@ -251,7 +289,7 @@ func TestHTTPSCallsChargeExactlyAndRefuseWithUpstreamStatus(t *testing.T) {
 	before := *w.keyState(0, alice)
 	wrong := alice
 	wrong.secret = strings.Repeat("ab", 32)
-	unknown := payKey{owner: "alice.near", nonce: 99, secret: alice.secret}
+	unknown := payKey{owner: alice.owner, nonce: 99, secret: alice.secret}
 	refusals := []struct {
 		name    string
 		key     payKey
@@ -262,7 +300,7 @@ func TestHTTPSCallsChargeExactlyAndRefuseWithUpstreamStatus(t *testing.T) {
 		msg     string
 	}{
 		{"no key", payKey{}, "bob.near/echo", map[string]any{"input": 1}, nil, 401, "Missing X-Payment-Key header"},
-		{"malformed key", payKey{owner: "alice.near", nonce: 1, secret: "short"}, "bob.near/echo", map[string]any{"input": 1}, nil, 400, "Invalid X-Payment-Key format"},
+		{"malformed key", payKey{owner: alice.owner, nonce: 1, secret: "short"}, "bob.near/echo", map[string]any{"input": 1}, nil, 400, "Invalid X-Payment-Key format"},
 		{"unknown key", unknown, "bob.near/echo", map[string]any{"input": 1}, nil, 401, "Invalid payment key"},
 		{"wrong secret", wrong, "bob.near/echo", map[string]any{"input": 1}, nil, 401, "Invalid payment key"},
 		{"outside the scope", alice, "bob.near/spin", map[string]any{"input": 1}, nil, 403, "Project not allowed for this payment key"},
@@ -376,10 +414,21 @@ func TestHTTPSCallsChargeExactlyAndRefuseWithUpstreamStatus(t *testing.T) {
 		t.Errorf("balance with a wrong secret: %d %s", r.status, r.body)
 	}
 	var usage daemon.UsageView
-	r = doHTTP(w.ctx, http.MethodGet, "http://"+w.node(2).HTTPAddr()+"/public/payment-keys/alice.near/1/usage?limit=500", nil, nil)
+	r = doHTTP(w.ctx, http.MethodGet, "http://"+w.node(2).HTTPAddr()+"/public/payment-keys/"+alice.owner+"/1/usage?limit=500", nil, nil)
 	r.decode(t, &usage)
 	if r.status != 200 || usage.Total != n+2 || usage.Limit != 100 || len(usage.Usage) != 100 || usage.Usage[0].CallID != pending.CallID {
 		t.Errorf("usage: %d total %d limit %d rows %d", r.status, usage.Total, usage.Limit, len(usage.Usage))
+	}
+
+	// Deleted on chain: the key authorises nothing more.
+	if _, err := w.alice.CallFunction(w.ctx, w.outlayer, contracts.MethodDeletePaymentKey, contracts.NonceArgs{Nonce: alice.nonce}, 100*near.TGas, near.U128{Lo: 1}); err != nil {
+		t.Fatalf("delete_payment_key: %v", err)
+	}
+	w.eventually(30*time.Second, "the cluster sees the key deleted", func() bool {
+		return w.keyState(0, alice).Deleted()
+	})
+	if r := w.call(2, alice, "bob.near/echo", map[string]any{"input": 1}, nil); r.status != 401 {
+		t.Errorf("call with a deleted key: %d %s", r.status, r.body)
 	}
 }
 

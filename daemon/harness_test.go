@@ -144,15 +144,26 @@ type world struct {
 
 func newWorld(t testing.TB, blockTime time.Duration, yield uint64) *world {
 	t.Helper()
+	return newWorldWith(t, blockTime, yield, nil)
+}
+
+// newWorldWith is newWorld with the fixture's configuration adjusted by
+// tune (e.g. a payment token).
+func newWorldWith(t testing.TB, blockTime time.Duration, yield uint64, tune func(*fixture.WorldConfig)) *world {
+	t.Helper()
 	if err := buildPrograms(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
-	fw := fixture.NewWorld(t, ctx, fixture.WorldConfig{
+	wc := fixture.WorldConfig{
 		ChainConfig: fixture.ChainConfig{Devchain: devchain.Config{BlockTime: blockTime, YieldTimeout: yield}},
 		UserName:    "alice",
-	})
+	}
+	if tune != nil {
+		tune(&wc)
+	}
+	fw := fixture.NewWorld(t, ctx, wc)
 	w := &world{t: t, ctx: ctx, fw: fw, chain: fw.Chain.Chain, cl: fw.Client, root: fw.Root, yield: yield,
 		operator: fw.Operator, alice: fw.User, payer: fw.Payer, outlayer: fw.Contract, caller: fw.Caller}
 

@@ -446,12 +446,15 @@ func (n *Node) lead(ctx context.Context) {
 	n.log.Info("leading: chain watcher, scheduler and resolver started")
 	w, s, r := n.leaderLoops()
 	settle := &settler{replica: n.deps.replica, propose: n.deps.propose, wake: n.deps.wake, log: n.log.With("loop", "settler")}
+	keys := &keyWatcher{replica: n.cons.Store(), propose: n.deps.propose, chain: n.deps.chain, contract: n.cfg.ContractID,
+		poll: max(n.cfg.PollInterval, 250*time.Millisecond), log: n.log.With("loop", "payment-keys")}
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); w.run(ctx) }()
 	go func() { defer wg.Done(); s.run(ctx) }()
 	go func() { defer wg.Done(); r.run(ctx) }()
 	go func() { defer wg.Done(); settle.run(ctx) }()
+	go func() { defer wg.Done(); keys.run(ctx) }()
 	wg.Wait()
 }
 

@@ -321,3 +321,36 @@ func TestDeletedKeyRefusesNewCallsAndSettlesRunningOnes(t *testing.T) {
 		t.Fatalf("reservation of a deleted key's call not released: %+v", k)
 	}
 }
+
+// A top-up synced from the chain's total counts once, whatever the order.
+func TestTopUpTotalsNeverCountTwice(t *testing.T) {
+	s := openTemp(t)
+	mustKey(t, s, "alice.near", 1, 0)
+	apply := func(id string, amount, total uint64) error {
+		return s.Update(func(tx *Tx) error {
+			_, err := tx.TopUpKey(KeyToppedUp{EventID: id, Owner: "alice.near", Nonce: 1, Amount: amount, Total: total}, t0)
+			return err
+		})
+	}
+	for _, step := range []struct {
+		id    string
+		total uint64
+		want  uint64
+	}{{"sync/1", 5_000, 5_000}, {"sync/3", 12_000, 12_000}, {"sync/2", 9_000, 12_000}, {"sync/3b", 12_000, 12_000}} {
+		if err := apply(step.id, 0, step.total); err != nil {
+			t.Fatal(err)
+		}
+		if k, _ := s.PaymentKey("alice.near", 1); k.InitialBalance != step.want {
+			t.Fatalf("after %s: balance %d, want %d", step.id, k.InitialBalance, step.want)
+		}
+	}
+	for _, bad := range [][2]uint64{{0, 0}, {5, 5}} {
+		if err := apply("bad", bad[0], bad[1]); !errors.Is(err, ErrBadInput) {
+			t.Errorf("amount %d total %d: %v, want ErrBadInput", bad[0], bad[1], err)
+		}
+	}
+	ks, err := s.PaymentKeys()
+	if err != nil || len(ks) != 1 || ks[0].Owner != "alice.near" {
+		t.Fatalf("keys %v %v", ks, err)
+	}
+}

@@ -39,6 +39,9 @@ var (
 type PaymentKey struct {
 	Owner string `json:"owner"`
 	Nonce uint32 `json:"nonce"`
+	// ChainID is the key's id on the contract (list_payment_keys orders
+	// by it); 0 for a key that did not come from the contract's views.
+	ChainID uint64 `json:"chain_id,omitempty"`
 	// KeyHash is lowercase hex of SHA-256 of the secret's 64 lowercase
 	// hex characters (upstream's key_hash).
 	KeyHash string `json:"key_hash"`
@@ -80,6 +83,7 @@ func (k *PaymentKey) Allows(projectID string) bool {
 // KeyCreated is the chain's record of a new payment key.
 type KeyCreated struct {
 	EventID    string   `json:"event_id"`
+	ChainID    uint64   `json:"chain_id,omitempty"`
 	Owner      string   `json:"owner"`
 	Nonce      uint32   `json:"nonce"`
 	KeyHash    string   `json:"key_hash"`
@@ -87,12 +91,17 @@ type KeyCreated struct {
 	MaxPerCall uint64   `json:"max_per_call,omitempty"`
 }
 
-// KeyToppedUp is a top-up the chain accepted.
+// KeyToppedUp is a top-up the chain accepted: Amount more, or — when the
+// watcher syncs from the contract's view rather than from one event —
+// Total, the key's total ever topped up as the chain says it. A Total at
+// or below what the store holds changes nothing, so a sync applied twice,
+// late or out of order never counts a top-up twice.
 type KeyToppedUp struct {
 	EventID string `json:"event_id"`
 	Owner   string `json:"owner"`
 	Nonce   uint32 `json:"nonce"`
-	Amount  uint64 `json:"amount"`
+	Amount  uint64 `json:"amount,omitempty"`
+	Total   uint64 `json:"total,omitempty"`
 }
 
 // KeyDeleted is a key deleted on chain.
@@ -203,7 +212,7 @@ func (t *Tx) CreateKey(ev KeyCreated, now time.Time) (KeyEventOutcome, error) {
 		return 0, fmt.Errorf("payment key %s:%d already exists (keys are write-once): %w", ev.Owner, ev.Nonce, ErrInvalidTransition)
 	}
 	now = canonicalTime(now)
-	k := &PaymentKey{Owner: ev.Owner, Nonce: ev.Nonce, KeyHash: ev.KeyHash, MaxPerCall: ev.MaxPerCall, CreatedAt: now}
+	k := &PaymentKey{Owner: ev.Owner, Nonce: ev.Nonce, ChainID: ev.ChainID, KeyHash: ev.KeyHash, MaxPerCall: ev.MaxPerCall, CreatedAt: now}
 	if len(ev.ProjectIDs) > 0 {
 		k.ProjectIDs = slices.Clone(ev.ProjectIDs)
 		slices.Sort(k.ProjectIDs)
@@ -227,8 +236,8 @@ func (t *Tx) TopUpKey(ev KeyToppedUp, now time.Time) (KeyEventOutcome, error) {
 	if t.seenEvent(ev.EventID) {
 		return KeyEventSeen, nil
 	}
-	if ev.Amount == 0 {
-		return 0, badInput("top-up of payment key %s:%d is 0", ev.Owner, ev.Nonce)
+	if (ev.Amount == 0) == (ev.Total == 0) {
+		return 0, badInput("top-up of payment key %s:%d needs exactly one of an amount and a total", ev.Owner, ev.Nonce)
 	}
 	k, err := t.PaymentKey(ev.Owner, ev.Nonce)
 	if err != nil {
@@ -237,10 +246,14 @@ func (t *Tx) TopUpKey(ev KeyToppedUp, now time.Time) (KeyEventOutcome, error) {
 	if k.Deleted() {
 		return 0, fmt.Errorf("top-up of payment key %s:%d: the key was deleted: %w", ev.Owner, ev.Nonce, ErrNotFound)
 	}
-	if k.InitialBalance > math.MaxUint64-ev.Amount {
+	switch {
+	case ev.Total != 0:
+		k.InitialBalance = max(k.InitialBalance, ev.Total)
+	case k.InitialBalance > math.MaxUint64-ev.Amount:
 		return 0, badInput("top-up of payment key %s:%d: balance %d + %d overflows", ev.Owner, ev.Nonce, k.InitialBalance, ev.Amount)
+	default:
+		k.InitialBalance += ev.Amount
 	}
-	k.InitialBalance += ev.Amount
 	if err := t.putPaymentKey(k); err != nil {
 		return 0, err
 	}
@@ -281,4 +294,25 @@ func (s *Store) PaymentKey(owner string, nonce uint32) (k *PaymentKey, err error
 // FormatKeyName is "owner:nonce", the key's public name.
 func FormatKeyName(owner string, nonce uint32) string {
 	return owner + ":" + strconv.FormatUint(uint64(nonce), 10)
+}
+
+// PaymentKeys lists every key the store holds, deleted ones included, by
+// owner and nonce.
+func (t *Tx) PaymentKeys() ([]*PaymentKey, error) {
+	var out []*PaymentKey
+	err := t.bucket(bucketPayKeys).ForEach(func(_, v []byte) error {
+		var k PaymentKey
+		if err := json.Unmarshal(v, &k); err != nil {
+			return fmt.Errorf("decode payment key: %w", err)
+		}
+		out = append(out, &k)
+		return nil
+	})
+	return out, err
+}
+
+// PaymentKeys is Tx.PaymentKeys in its own read transaction.
+func (s *Store) PaymentKeys() (ks []*PaymentKey, err error) {
+	err = s.View(func(tx *Tx) error { ks, err = tx.PaymentKeys(); return err })
+	return ks, err
 }

@@ -13,23 +13,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
-	"github.com/outlayer/outlayer/store"
 	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // readmeCalls runs the HTTPS examples against one node on a devchain: the
-// project alice.near/echo is created through the contract (as the user
-// account), the key through the cluster's own commands, then the README's
+// project alice.near/echo and the payment key are created through the
+// contract (as the user account, who holds the payment token), then the README's
 // commands run as written with the node's address, the user's account and
 // the key's secret.
 func readmeCalls(t *testing.T, sh *shell, cmds []readmeCommand) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{})
+	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{PaymentToken: true})
 	wasm, err := os.ReadFile(buildSample(t, sh.dir, "echo"))
 	if err != nil {
 		t.Fatal(err)
@@ -50,13 +48,24 @@ func readmeCalls(t *testing.T, sh *shell, cmds []readmeCommand) {
 	node := cl.Nodes[0]
 	owner := w.User.AccountID()
 	secret := strings.Repeat("5e", 32)
-	for _, c := range []consensus.Command{
-		&consensus.KeyCreate{Event: store.KeyCreated{EventID: "readme-create", Owner: owner, Nonce: 1, KeyHash: daemon.SecretHash(secret)}},
-		&consensus.KeyTopUp{Event: store.KeyToppedUp{EventID: "readme-topup", Owner: owner, Nonce: 1, Amount: 1_000_000}},
-	} {
-		if _, err := node.Consensus().Apply(ctx, c); err != nil {
-			t.Fatal(err)
+	// The key, created and topped up on chain as the README says.
+	if _, err := w.User.CallFunction(ctx, w.Contract, contracts.MethodCreatePaymentKey,
+		contracts.CreatePaymentKeyArgs{KeyHash: contracts.PaymentKeyHash(secret)}, 100*near.TGas, near.OneNEAR); err != nil {
+		t.Fatalf("create_payment_key: %v", err)
+	}
+	msg, _ := json.Marshal(contracts.TopUpMsg{Action: contracts.FtActionTopUpPaymentKey, Nonce: 1})
+	if _, err := w.User.CallFunction(ctx, w.Token, "ft_transfer_call", contracts.FtTransferCallArgs{
+		ReceiverID: w.Contract, Amount: near.U128{Lo: 1_000_000}, Msg: string(msg)}, 100*near.TGas, near.U128{Lo: 1}); err != nil {
+		t.Fatalf("ft_transfer_call: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if k, err := node.Consensus().Store().PaymentKey(owner, 1); err == nil && k.InitialBalance == 1_000_000 {
+			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not learn the payment key from the contract")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
 	}
 	env := ""
 	for _, c := range cmds {
