@@ -28,6 +28,8 @@ const CommandVersionCompactExt byte = 3
 const (
 	// extRequiredSignatures: per request, required_signatures (uvarint).
 	extRequiredSignatures byte = 1
+	// extProject: per request, signer, project_id, project_uuid (strings).
+	extProject byte = 2
 )
 
 // The compact Enqueue body, all integers unsigned varints, every string a
@@ -42,6 +44,8 @@ const (
 //	  deposit, requested_at_ns, block_height, block_hash, tx_hash, receipt_id
 //	cursor flag (0|1) [height, hash]
 //	version 3 only: extension count, then per extension its tag and body
+//	  (1: required_signatures per request; 2: signer, project_id,
+//	  project_uuid per request)
 //
 // Field order is the format: never reorder, only append a new version. A
 // test fills every field of store.Request by reflection and fails if one is
@@ -129,12 +133,26 @@ func appendEnqueueCompact(out []byte, e *Enqueue) []byte {
 		w.uint(c.Height)
 		w.str(c.Hash)
 	}
-	if slices.ContainsFunc(e.Requests, func(r store.Request) bool { return r.RequiredSignatures != 0 }) {
+	sigs := slices.ContainsFunc(e.Requests, func(r store.Request) bool { return r.RequiredSignatures != 0 })
+	project := slices.ContainsFunc(e.Requests, func(r store.Request) bool {
+		return r.Signer != "" || r.ProjectID != "" || r.ProjectUUID != ""
+	})
+	if sigs || project {
 		w.b[0] = CommandVersionCompactExt
-		w.uint(1)
+		w.uint(uint64(boolByte(sigs) + boolByte(project)))
+	}
+	if sigs {
 		w.byte(extRequiredSignatures)
 		for i := range e.Requests {
 			w.uint(e.Requests[i].RequiredSignatures)
+		}
+	}
+	if project {
+		w.byte(extProject)
+		for i := range e.Requests {
+			w.str(e.Requests[i].Signer)
+			w.str(e.Requests[i].ProjectID)
+			w.str(e.Requests[i].ProjectUUID)
 		}
 	}
 	return w.b
@@ -290,6 +308,11 @@ func decodeEnqueueCompact(version byte, b []byte) (*Enqueue, error) {
 			case tag == extRequiredSignatures:
 				for i := range e.Requests {
 					e.Requests[i].RequiredSignatures = r.uint()
+				}
+			case tag == extProject:
+				for i := range e.Requests {
+					q := &e.Requests[i]
+					q.Signer, q.ProjectID, q.ProjectUUID = r.str(), r.str(), r.str()
 				}
 			default:
 				r.fail(fmt.Errorf("unknown extension %d (upgrade this node)", tag))

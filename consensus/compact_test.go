@@ -213,6 +213,19 @@ func TestCompactEnqueueExtensions(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, signed) {
 		t.Fatalf("round trip: %v\n got %+v\nwant %+v", err, got, signed)
 	}
+	for _, k := range []uint64{0, 3} {
+		proj := &Enqueue{Requests: []store.Request{testRequest(1), testRequest(2)}}
+		proj.Requests[0].RequiredSignatures = k
+		proj.Requests[1].Signer, proj.Requests[1].ProjectID, proj.Requests[1].ProjectUUID = "alice.near", "alice.near/app", "p0000000000000001"
+		bp, err := encodeCommand(proj, now)
+		if err != nil || bp[0] != CommandVersionCompactExt {
+			t.Fatalf("enqueue with a project (k %d): version %d, %v", k, bp[0], err)
+		}
+		got, _, err := decodeCommand(bp)
+		if err != nil || !reflect.DeepEqual(got, proj) {
+			t.Fatalf("project round trip (k %d): %v\n got %+v\nwant %+v", k, err, got, proj)
+		}
+	}
 	asV3 := append([]byte{}, b...)
 	asV3[0] = CommandVersionCompactExt
 	if _, _, err := decodeCommand(asV3); !errors.Is(err, ErrBadCommand) {

@@ -134,6 +134,16 @@ func (r *hostRun) finish(res *store.Result) ([]byte, *store.ProgEffects) {
 // request here too). The seed is private to the cluster (derived from the
 // keystore master, see Node.requestSeed), so a replay gets it from --seed.
 func ExecRequest(j *store.Job, contract string, wasm []byte, hash [32]byte, format exec.Format) exec.Request {
+	// Upstream HEAD: NEAR_SENDER_ID and NEAR_USER_ACCOUNT_ID are the signer,
+	// NEAR_PREDECESSOR_ID the immediate caller.
+	user := j.Sender
+	if j.Signer != "" {
+		user = j.Signer
+	}
+	execType := "NEAR"
+	if j.Call != "" {
+		execType = "HTTPS"
+	}
 	return exec.Request{
 		Wasm:       wasm,
 		WasmSHA256: hash,
@@ -146,15 +156,19 @@ func ExecRequest(j *store.Job, contract string, wasm []byte, hash [32]byte, form
 		},
 		Context: exec.Context{
 			RequestID:       j.ID,
-			SenderID:        j.Sender,
+			SenderID:        user,
 			ContractID:      contract,
 			BlockHeight:     j.BlockHeight,
 			BlockTimestamp:  j.RequestedAtNs,
 			ReceiptID:       j.ReceiptID,
 			PredecessorID:   j.Sender,
-			UserAccountID:   j.Sender,
+			UserAccountID:   user,
 			PaymentYocto:    j.Deposit,
 			TransactionHash: j.TxHash,
+			ExecutionType:   execType,
+			CallID:          j.Call,
+			ProjectID:       j.ProjectID,
+			ProjectUUID:     j.ProjectUUID,
 		},
 	}
 }

@@ -93,7 +93,7 @@ func (n *Node) secretsFor(ctx context.Context, j *store.Job) (map[string]string,
 			Error: "this request names secrets (profile " + ref.Profile + " of " + ref.AccountID +
 				"), but this node runs without a keystore, so it cannot decrypt them"}, nil
 	}
-	req, err := keystore.RequestFor(j.Code, ref, j.Sender)
+	req, err := keystore.RequestForJob(j.Request, ref, j.Sender)
 	if err != nil {
 		return nil, &store.Result{Success: false, ErrorKind: failure.SecretsInvalid,
 			Error: "Secrets unavailable: " + err.Error()}, nil

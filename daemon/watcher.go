@@ -169,6 +169,7 @@ func requestFromChain(r contracts.ExecutionRequest, seen *store.Cursor) store.Re
 		ID:     r.RequestID,
 		DataID: r.DataID.Hex(),
 		Sender: r.SenderID,
+		Signer: r.SignerID,
 		Payer:  r.PayerAccountID,
 		Limits: store.Limits{
 			MaxInstructions:     r.ResourceLimits.MaxInstructions,
@@ -186,6 +187,9 @@ func requestFromChain(r contracts.ExecutionRequest, seen *store.Cursor) store.Re
 	}
 	if req.BlockHeight == 0 {
 		req.BlockHeight = seen.Height
+	}
+	if r.ProjectID != nil && r.ProjectUUID != nil {
+		req.ProjectID, req.ProjectUUID = *r.ProjectID, *r.ProjectUUID
 	}
 	if r.InputData != nil {
 		req.Input = *r.InputData

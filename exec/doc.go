@@ -9,7 +9,8 @@
 // instructions and wall time used, which are filled in on failure too.
 //
 // The program sees its input on stdin, writes its output to stdout, and finds
-// the NEAR_* context variables and the request's secrets in its environment.
+// the NEAR_* and OUTLAYER_* context variables and the request's secrets in
+// its environment.
 // It sees no host filesystem, no sockets and no arguments beyond the program
 // name; its clock and random numbers come from the request, so two nodes
 // running the same request produce the same bytes and the same instruction

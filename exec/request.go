@@ -66,6 +66,25 @@ type Context struct {
 	UserAccountID   string `json:"user_account_id"`   // NEAR_USER_ACCOUNT_ID
 	PaymentYocto    string `json:"payment_yocto"`     // NEAR_PAYMENT_YOCTO, a decimal u128
 	TransactionHash string `json:"transaction_hash"`  // NEAR_TRANSACTION_HASH
+	// Upstream HEAD's OUTLAYER_* variables, each left out when empty.
+	ExecutionType string `json:"execution_type,omitempty"` // OUTLAYER_EXECUTION_TYPE: NEAR or HTTPS
+	CallID        string `json:"call_id,omitempty"`        // OUTLAYER_CALL_ID (HTTPS calls)
+	// ProjectID is "<owner>/<name>": OUTLAYER_PROJECT_ID, and split at the
+	// first '/', OUTLAYER_PROJECT_OWNER and OUTLAYER_PROJECT_NAME.
+	ProjectID   string `json:"project_id,omitempty"`
+	ProjectUUID string `json:"project_uuid,omitempty"` // OUTLAYER_PROJECT_UUID
+}
+
+// systemEnvNames are the OUTLAYER_* variables the system sets; a secret
+// may not use them (upstream reserves them too).
+var systemEnvNames = []string{"OUTLAYER_EXECUTION_TYPE", "OUTLAYER_CALL_ID", "OUTLAYER_PROJECT_ID",
+	"OUTLAYER_PROJECT_OWNER", "OUTLAYER_PROJECT_NAME", "OUTLAYER_PROJECT_UUID"}
+
+// IsReservedEnvName reports whether a secret may not be called name: the
+// NEAR_* prefix and the OUTLAYER_* names the system sets.
+func IsReservedEnvName(name string) bool {
+	u := strings.ToUpper(name)
+	return strings.HasPrefix(u, ReservedEnvPrefix) || slices.Contains(systemEnvNames, u)
 }
 
 // ReservedEnvPrefix marks the environment variables the system sets; a
@@ -101,6 +120,15 @@ func (r *Request) environment(l Limits) ([]envVar, error) {
 	addString("NEAR_USER_ACCOUNT_ID", c.UserAccountID)
 	addString("NEAR_PAYMENT_YOCTO", c.PaymentYocto)
 	addString("NEAR_TRANSACTION_HASH", c.TransactionHash)
+	addString("OUTLAYER_EXECUTION_TYPE", c.ExecutionType)
+	addString("OUTLAYER_CALL_ID", c.CallID)
+	if c.ProjectID != "" {
+		owner, name, _ := strings.Cut(c.ProjectID, "/")
+		addString("OUTLAYER_PROJECT_ID", c.ProjectID)
+		addString("OUTLAYER_PROJECT_OWNER", owner)
+		addString("OUTLAYER_PROJECT_NAME", name)
+	}
+	addString("OUTLAYER_PROJECT_UUID", c.ProjectUUID)
 	env = append(env,
 		envVar{"NEAR_MAX_INSTRUCTIONS", strconv.FormatUint(l.MaxInstructions, 10)},
 		envVar{"NEAR_MAX_MEMORY_MB", strconv.FormatUint(uint64(l.MaxMemoryMB), 10)},
@@ -142,8 +170,8 @@ func checkSecretName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("a secret needs a name")
-	case strings.HasPrefix(strings.ToUpper(name), ReservedEnvPrefix):
-		return fmt.Errorf("names starting with %s are reserved for the system's context variables", ReservedEnvPrefix)
+	case IsReservedEnvName(name):
+		return fmt.Errorf("names starting with %s and the OUTLAYER_* names the system sets are reserved for its context variables", ReservedEnvPrefix)
 	case strings.ContainsAny(name, "=\x00"):
 		return fmt.Errorf("an environment variable name cannot contain '=' or a NUL byte")
 	}

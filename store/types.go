@@ -119,6 +119,14 @@ type Request struct {
 	ID     uint64 `json:"id"`
 	DataID string `json:"data_id"` // hex of the 32-byte yield data id
 	Sender string `json:"sender"`
+	// Signer signed the request's transaction (Sender is the immediate
+	// caller); empty when unknown.
+	Signer string `json:"signer,omitempty"`
+	// ProjectID ("<owner>/<name>") and ProjectUUID are set when the request
+	// runs a project's version: its secrets are the project's, whatever the
+	// version.
+	ProjectID   string `json:"project_id,omitempty"`
+	ProjectUUID string `json:"project_uuid,omitempty"`
 	// Payer gets the refund; the event does not carry it (get_request does).
 	Payer          string      `json:"payer,omitempty"`
 	Code           CodeSource  `json:"code"`

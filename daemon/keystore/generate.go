@@ -42,8 +42,8 @@ func CheckSecretName(name string, generated bool) error {
 	if name == "" || len(name) > 128 {
 		return fmt.Errorf("%w: secret name %q must be 1-128 characters", ErrBadSecrets, name)
 	}
-	if strings.HasPrefix(name, exec.ReservedEnvPrefix) {
-		return fmt.Errorf("%w: secret name %q: names starting with %s are reserved for the request's NEAR context", ErrBadSecrets, name, exec.ReservedEnvPrefix)
+	if exec.IsReservedEnvName(name) {
+		return fmt.Errorf("%w: secret name %q: names starting with %s and the OUTLAYER_* names the system sets are reserved for the request's context", ErrBadSecrets, name, exec.ReservedEnvPrefix)
 	}
 	for i, c := range name {
 		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {

@@ -51,17 +51,19 @@ func (k *Keystore) httpPubkey(w http.ResponseWriter, r *http.Request) {
 		id.Profile = DefaultProfile
 	}
 	switch {
-	case q.Get("repo") != "" && q.Get("wasm_hash") == "":
+	case q.Get("project") != "" && q.Get("repo") == "" && q.Get("wasm_hash") == "":
+		id.Accessor.Project = &contracts.ProjectAccessor{ProjectID: q.Get("project")}
+	case q.Get("repo") != "" && q.Get("wasm_hash") == "" && q.Get("project") == "":
 		ra := &contracts.RepoAccessor{Repo: q.Get("repo")}
 		if q.Has("branch") && q.Get("branch") != "" {
 			b := q.Get("branch")
 			ra.Branch = &b
 		}
 		id.Accessor.Repo = ra
-	case q.Get("wasm_hash") != "" && q.Get("repo") == "":
+	case q.Get("wasm_hash") != "" && q.Get("repo") == "" && q.Get("project") == "":
 		id.Accessor.WasmHash = &contracts.WasmHashAccessor{Hash: q.Get("wasm_hash")}
 	default:
-		httpjson.Error(w, http.StatusBadRequest, (errors.New("give exactly one of repo (with an optional branch) and wasm_hash, and owner")).Error())
+		httpjson.Error(w, http.StatusBadRequest, (errors.New("give exactly one of repo (with an optional branch), wasm_hash and project, and owner")).Error())
 		return
 	}
 	pub, norm, err := k.PublicKey(id)

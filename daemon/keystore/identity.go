@@ -55,7 +55,7 @@ func (id Identity) Normalize() (Identity, error) {
 		return out, err
 	}
 	switch a := id.Accessor; {
-	case a.Repo != nil && a.WasmHash == nil:
+	case a.Repo != nil && a.WasmHash == nil && a.Project == nil:
 		repo := NormalizeRepo(a.Repo.Repo)
 		if repo == "" || len(repo) > 512 || !printable(repo) {
 			return out, fmt.Errorf("%w: repository %q must be 1-512 characters without spaces", ErrBadIdentity, a.Repo.Repo)
@@ -76,20 +76,28 @@ func (id Identity) Normalize() (Identity, error) {
 			r.Branch = &b
 		}
 		out.Accessor = contracts.SecretAccessor{Repo: r}
-	case a.WasmHash != nil && a.Repo == nil:
+	case a.Project != nil && a.Repo == nil && a.WasmHash == nil:
+		pid := a.Project.ProjectID
+		owner, name, ok := strings.Cut(pid, "/")
+		if !ok || near.ValidateAccountID(owner) != nil || name == "" || strings.ContainsAny(name, "/:") || !printable(name) || len(pid) > 256 {
+			return out, fmt.Errorf("%w: project %q must be <owner account>/<name>", ErrBadIdentity, pid)
+		}
+		out.Accessor = contracts.SecretAccessor{Project: &contracts.ProjectAccessor{ProjectID: pid}}
+	case a.WasmHash != nil && a.Repo == nil && a.Project == nil:
 		h := strings.ToLower(a.WasmHash.Hash)
 		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
 			return out, fmt.Errorf("%w: WASM hash %q is not 64 hex digits", ErrBadIdentity, a.WasmHash.Hash)
 		}
 		out.Accessor = contracts.SecretAccessor{WasmHash: &contracts.WasmHashAccessor{Hash: h}}
 	default:
-		return out, fmt.Errorf("%w: give exactly one of a repository and a WASM hash", ErrBadIdentity)
+		return out, fmt.Errorf("%w: give exactly one of a repository, a WASM hash and a project", ErrBadIdentity)
 	}
 	return out, nil
 }
 
 // Seed is upstream's seed string for the identity (profile aside):
-// "<repo>:<owner>", "<repo>:<owner>:<branch>" or "wasm_hash:<hash>:<owner>".
+// "<repo>:<owner>", "<repo>:<owner>:<branch>", "wasm_hash:<hash>:<owner>"
+// or "project:<project_id>:<owner>".
 // Call it on a normalised identity.
 func (id Identity) Seed() string {
 	if r := id.Accessor.Repo; r != nil {
@@ -100,6 +108,9 @@ func (id Identity) Seed() string {
 	}
 	if w := id.Accessor.WasmHash; w != nil {
 		return "wasm_hash:" + w.Hash + ":" + id.Owner
+	}
+	if p := id.Accessor.Project; p != nil {
+		return "project:" + p.ProjectID + ":" + id.Owner
 	}
 	return ""
 }
@@ -168,6 +179,9 @@ func printable(s string) bool {
 // derives it: a git source gives its repository, with the commit as the
 // branch when the commit is not a SHA (the contract then falls back to the
 // all-branches entry); a WASM source gives its hash.
+//
+// A request that runs a project's version uses the project's secrets
+// instead (ProjectAccessor), whatever the version: see RequestForJob.
 func AccessorFor(code store.CodeSource) (contracts.SecretAccessor, error) {
 	switch {
 	case code.Git != nil && code.Wasm == nil:

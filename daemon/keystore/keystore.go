@@ -554,6 +554,18 @@ type Request struct {
 // RequestFor builds a Request from a queued request's code source, its
 // secrets reference and its sender.
 func RequestFor(code store.CodeSource, ref store.SecretsRef, caller string) (Request, error) {
+	return RequestForJob(store.Request{Code: code}, ref, caller)
+}
+
+// RequestForJob is the keystore request for a job's secrets: a project's
+// version reads the project's secrets (upstream HEAD's Project accessor,
+// one secret for every version), any other job its code's.
+func RequestForJob(j store.Request, ref store.SecretsRef, caller string) (Request, error) {
+	if j.ProjectID != "" {
+		return Request{Accessor: contracts.SecretAccessor{Project: &contracts.ProjectAccessor{ProjectID: j.ProjectID}},
+			Profile: ref.Profile, Owner: ref.AccountID, Caller: caller}, nil
+	}
+	code := j.Code
 	acc, err := AccessorFor(code)
 	if err != nil {
 		return Request{}, err
@@ -631,6 +643,9 @@ func describeAccessor(a contracts.SecretAccessor) string {
 	}
 	if a.WasmHash != nil {
 		return "WASM " + a.WasmHash.Hash
+	}
+	if a.Project != nil {
+		return "project " + a.Project.ProjectID
 	}
 	return "no code"
 }
