@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -11,8 +13,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/daemon/hostcall"
+	"github.com/outlayer/outlayer/egress"
+	"github.com/outlayer/outlayer/exec"
+	"github.com/outlayer/outlayer/exec/hostabi"
 	"github.com/outlayer/outlayer/internal/wasmtest"
+	"github.com/outlayer/outlayer/store"
 )
 
 // outlayerd exec offers the host calls locally: HTTP to a local server
@@ -123,5 +130,83 @@ func TestExecWorldExamples(t *testing.T) {
 	// --allow-host narrows: 127.0.0.1 is not example.com.
 	if code, _, errOut := runCLI(t, "", "exec", "--cache-dir", "none", "--allow-loopback", "--allow-host", "example.com", "--input", srv.URL+"/price", oracle); code != 1 || !strings.Contains(errOut, "not among the hosts this program may reach (example.com)") {
 		t.Fatalf("oracle with another allowed host: exit %d %s", code, errOut)
+	}
+}
+
+// outlayerd exec --node URL --request ID replays a finished request from
+// the node's API: the job (GET /requests/{id}, as a node serves it), the
+// contract (GET /status) and the record (GET /requests/{id}/record). The
+// "cluster's" run here is the worker's own path (daemon.ExecRequest with a
+// recording session); the replay must match it, and a result or record
+// that does not is refused.
+func TestExecReplaysAFinishedRequestFromANode(t *testing.T) {
+	wasm := wasmtest.Build(t, "./exec/hostabi/testdata/hostprobe")
+	prog := filepath.Join(t.TempDir(), "hostprobe.wasm")
+	if err := os.WriteFile(prog, wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	price := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "3.21") }))
+	defer price.Close()
+	sum := sha256.Sum256(wasm)
+	job := &store.Job{Request: store.Request{ID: 42, Sender: "alice.near", Input: "fetch GET " + price.URL + "/\nvrf coin\n",
+		ResponseFormat: "Text", Deposit: "1", BlockHeight: 7}, Status: store.StatusResolved}
+	req := daemon.ExecRequest(job, "outlayer.near", wasm, sum, exec.FormatText)
+	vrf, _ := hostcall.NewVRF(make([]byte, 32))
+	s := hostcall.New(hostcall.Config{RequestID: 42, Sender: "alice.near", Code: hex.EncodeToString(sum[:]), VRF: vrf,
+		HTTP: egress.New(egress.Config{AllowHTTP: true, AllowLoopback: true})})
+	recorder := hostabi.NewRecorder(s.Handle)
+	req.Host = recorder.Handle
+	runner, err := exec.NewRunner(context.Background(), exec.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Close(context.Background())
+	res, err := runner.Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := recorder.Record()
+	job.Result = &store.Result{Success: true, Output: res.Output, Instructions: res.Instructions,
+		WasmHash: hex.EncodeToString(sum[:]), RecordHash: record.HashHex()}
+	price.Close() // the replay must not need the world
+
+	served := record.Marshal()
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/requests/42":
+			_ = json.NewEncoder(w).Encode(daemon.JobView{Job: job})
+		case "/requests/42/record":
+			_, _ = w.Write(served)
+		case "/status":
+			fmt.Fprint(w, `{"contract":"outlayer.near"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer node.Close()
+	args := []string{"exec", "--cache-dir", "none", "--node", node.URL, "--request", "42", prog}
+	code, out, errOut := runCLI(t, "", args...)
+	if code != 0 || out != string(res.Output) || !strings.Contains(errOut, "replay matches the cluster's result") {
+		t.Fatalf("replay: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A result the replay does not reproduce is caught.
+	job.Result.Instructions++
+	if code, _, errOut = runCLI(t, "", args...); code != 1 || !strings.Contains(errOut, "does not match the cluster's result") {
+		t.Fatalf("a different instruction count: exit %d %s", code, errOut)
+	}
+	job.Result.Instructions--
+	// A record that is not the one the result names is refused.
+	tampered := *record
+	tampered.Entries = append([]hostabi.Entry(nil), record.Entries...)
+	tampered.Entries[0].Data = []byte("tampered")
+	served = tampered.Marshal()
+	if code, _, errOut = runCLI(t, "", args...); code != 1 || !strings.Contains(errOut, "hashes to") {
+		t.Fatalf("a tampered record: exit %d %s", code, errOut)
+	}
+	// The program must be the one that ran.
+	other := filepath.Join(t.TempDir(), "other.wasm")
+	_ = os.WriteFile(other, append(append([]byte(nil), wasm...), 0, 1, 'x', 0), 0o644)
+	if code, _, errOut = runCLI(t, "", "exec", "--node", node.URL, "--request", "42", other); code != 2 || !strings.Contains(errOut, "but request 42 ran") {
+		t.Fatalf("another program: exit %d %s", code, errOut)
 	}
 }
