@@ -84,7 +84,7 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 	case "chunk":
 		return c.rpcChunk(params)
 	case "gas_price":
-		return near.GasPriceResult{GasPrice: near.NewU128(GasPrice)}, nil
+		return c.rpcGasPrice(params)
 	case "query":
 		return c.rpcQuery(ctx, params, "")
 	case "EXPERIMENTAL_view_account", "EXPERIMENTAL_view_code", "EXPERIMENTAL_view_state",
@@ -137,6 +137,12 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 		return c.rpcGenesisConfig(), nil
 	case "validators":
 		return c.rpcValidators(params)
+	case "EXPERIMENTAL_validators_ordered":
+		return c.rpcValidatorsOrdered(params)
+	case "light_client_proof", "EXPERIMENTAL_light_client_proof":
+		return c.rpcLightClientProof(params)
+	case "next_light_client_block", "EXPERIMENTAL_next_light_client_block":
+		return c.rpcNextLightClientBlock(params)
 	case "health":
 		return nil, nil // nearcore answers a healthy node with a null result
 	case "network_info":
@@ -507,12 +513,20 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 		MethodName  string `json:"method_name"`
 		ArgsBase64  string `json:"args_base64"`
 		Prefix      string `json:"prefix_base64"`
+		CodeHash    string `json:"code_hash"`
 	}
 	if err := json.Unmarshal(params, &p); err != nil {
 		return nil, parseError("query params: %v", err)
 	}
 	if requestType != "" {
 		p.RequestType = requestType
+	}
+	switch p.RequestType {
+	case "view_account", "view_code", "view_state", "view_access_key", "view_access_key_list", "call_function",
+		"view_gas_key_nonces", "view_global_contract_code", "view_global_contract_code_by_account_id":
+	default:
+		// nearcore fails to parse the request before looking at any state.
+		return nil, parseError("unknown query request_type %q", p.RequestType)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -526,6 +540,15 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 			fmt.Sprintf("The data for block #%d is garbage collected on this node, use an archival node to fetch historical data", b.Height))
 	}
 	at := near.QueryResultHeader{BlockHeight: b.Height, BlockHash: b.Hash}
+	if p.RequestType == "view_global_contract_code" || p.RequestType == "view_global_contract_code_by_account_id" {
+		// Global contracts (NEP-591) cannot be deployed here, so none exists.
+		ident, shown := any(map[string]string{"CodeHash": p.CodeHash}), "CodeHash("+p.CodeHash+")"
+		if p.RequestType == "view_global_contract_code_by_account_id" {
+			ident, shown = map[string]string{"AccountId": p.AccountID}, fmt.Sprintf("AccountId(AccountId(%q))", p.AccountID)
+		}
+		return nil, handlerError("NO_GLOBAL_CONTRACT_CODE", map[string]any{"identifier": ident, "block_height": b.Height, "block_hash": b.Hash.String()},
+			fmt.Sprintf("Global contract code with identifier %s has never been observed on the node", shown))
+	}
 	accountInfo := map[string]any{"requested_account_id": p.AccountID, "block_height": b.Height, "block_hash": b.Hash.String()}
 	if near.ValidateAccountID(p.AccountID) != nil {
 		return nil, handlerError("INVALID_ACCOUNT", accountInfo, fmt.Sprintf("Account ID %q is invalid", p.AccountID))
@@ -562,6 +585,14 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 		}
 		sort.Slice(list.Keys, func(i, j int) bool { return list.Keys[i].PublicKey.String() < list.Keys[j].PublicKey.String() })
 		return list, nil
+	case "view_gas_key_nonces":
+		// Gas keys cannot be added here (the action is refused), so none exists.
+		pk, err := near.ParsePublicKey(p.PublicKey)
+		if err != nil {
+			return nil, parseError("public_key: %v", err)
+		}
+		return nil, handlerError("UNKNOWN_GAS_KEY", map[string]any{"public_key": pk.String(), "block_height": b.Height, "block_hash": b.Hash.String()},
+			fmt.Sprintf("Gas key for public key %s has never been observed on the node", pk))
 	case "view_state":
 		prefix, err := base64.StdEncoding.DecodeString(p.Prefix)
 		if err != nil {
@@ -598,7 +629,7 @@ func (c *Chain) rpcQuery(ctx context.Context, params json.RawMessage, requestTyp
 		}
 		return &near.CallResult{Result: result, Logs: logs, QueryResultHeader: at}, nil
 	}
-	return nil, parseError("unknown query request_type %q", p.RequestType)
+	return nil, near.NewInternalError("unhandled query request_type " + p.RequestType)
 }
 
 // viewCall runs a method read-only (state writes and promises fail with
