@@ -39,6 +39,14 @@ func (n *Node) mountUI(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /ui/api/chain", func(w http.ResponseWriter, r *http.Request) { n.handleUIChain(w, r, head) })
 	mux.HandleFunc("GET /ui/api/chain/requests/{id}", n.handleUIChainRequest)
 	mux.HandleFunc("GET /ui/api/secrets", n.handleUISecrets)
+	mux.HandleFunc("GET /ui/api/storage-pricing", func(w http.ResponseWriter, _ *http.Request) {
+		// What a request's deposit adds for its storage (refunded at
+		// settlement): the estimator adds it as the contract does.
+		httpjson.Write(w, http.StatusOK, map[string]any{
+			"storage_price_per_byte":    strconv.FormatUint(contracts.StoragePricePerByte, 10),
+			"request_storage_allowance": contracts.RequestStorageAllowance,
+		})
+	})
 	return web.Mount(mux)
 }
 

@@ -418,23 +418,28 @@ function pricing() {
 <li>Secrets: <code>outlayerd secrets --help</code>; requests: <code>outlayerd request --help</code>; the README in the repository covers running a node and the testnet.</li>
 </ul></section>`);
   let p = null;
+  let storagePricing = null;
   const est = () => {
-    if (!p) return;
+    if (!p || !storagePricing) return;
     const f = $('#est').elements;
     const v = (n) => BigInt(Math.max(0, Math.floor(Number(f[n].value) || 0)));
     const maxI = v('max_instructions'); const maxS = v('max_seconds');
-    const deposit = BigInt(p.base_fee) + BigInt(p.per_million_instructions_fee) * (maxI / 1000000n) + BigInt(p.per_ms_fee) * maxS * 1000n;
+    const execution = BigInt(p.base_fee) + BigInt(p.per_million_instructions_fee) * (maxI / 1000000n) + BigInt(p.per_ms_fee) * maxS * 1000n;
+    const storage = BigInt(storagePricing.storage_price_per_byte) * BigInt(storagePricing.request_storage_allowance);
+    const deposit = execution + storage;
     const minB = (a, b) => (a < b ? a : b);
     let cost = BigInt(p.base_fee) + BigInt(p.per_million_instructions_fee) * (minB(v('instructions'), maxI) / 1000000n)
       + BigInt(p.per_ms_fee) * minB(v('time_ms'), maxS * 1000n) + BigInt(p.per_compile_ms_fee) * minB(v('compile_ms'), 300000n);
-    if (cost > deposit) cost = deposit;
-    set('#est-out', html`<dl class="kv"><dt>Deposit to attach</dt><dd id="est-deposit">${near(deposit, 8)}</dd><dt>Expected charge</dt><dd id="est-charge">${near(cost, 8)}</dd><dt>Refund</dt><dd>${near(deposit - cost, 8)}</dd></dl>
-<p class="small muted">The deposit covers the limits; the contract keeps what the run used and refunds the rest (a failed run costs the base fee).</p>`);
+    if (cost > execution) cost = execution;
+    set('#est-out', html`<dl class="kv"><dt>Deposit to attach</dt><dd id="est-deposit">${near(deposit, 8)}</dd>
+<dt>of which for the limits</dt><dd>${near(execution, 8)}</dd><dt>of which for storage</dt><dd>${near(storage, 8)} <span class="small muted">(${storagePricing.request_storage_allowance} bytes, refunded at settlement)</span></dd>
+<dt>Expected charge</dt><dd id="est-charge">${near(cost, 8)}</dd><dt>Refund</dt><dd>${near(deposit - cost, 8)}</dd></dl>
+<p class="small muted">The deposit covers the limits and the request's storage while it waits; the contract keeps what the run used and refunds the rest (a failed run costs the base fee). This is what <code>estimate_execution_cost</code> returns for a request whose storage fits the allowance.</p>`);
   };
   $('#est').addEventListener('input', est);
   (async () => {
     try {
-      p = await api('/pricing');
+      [p, storagePricing] = await Promise.all([api('/pricing'), api('/ui/api/storage-pricing')]);
       set('#pr', html`<table id="pr-table" class="card"><tbody>
 <tr><th scope="row">Base fee (every request)</th><td>${near(p.base_fee, 8)}</td></tr>
 <tr><th scope="row">Per million instructions</th><td>${near(p.per_million_instructions_fee, 10)}</td></tr>
