@@ -379,24 +379,6 @@ func runAttestVerifyResult(c *cli.Context) error {
 		return refuse("its result carries no attestation: nothing proves where it came from")
 	}
 	res := job.Result
-	var sigs *signatureVerdict
-	if rpcURL != "" && job.ResolveTx != "" {
-		var st daemon.Status
-		if err := fetchJSON(c.Context, base+"/status", &st); err != nil {
-			return cli.Exit(fmt.Sprintf("reading the node's operator account: %v", err), exitFailure)
-		}
-		sigs, err = checkResolveSignatures(c.Context, rpcURL, contract, st.Operator, &job, cfg)
-		if err != nil {
-			return refuse("checking the resolve's executor signatures: %v", err)
-		}
-		if !sigs.ok() {
-			b, _ := json.MarshalIndent(sigs, "", "  ")
-			return refuse("the resolve's executor signatures do not hold up:\n%s", b)
-		}
-		if sigs.Notice != "" {
-			fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", sigs.Notice)
-		}
-	}
 	if w := job.Code.Wasm; w != nil && res.WasmHash != "" && !strings.EqualFold(w.Hash, res.WasmHash) {
 		return refuse("the result is for WASM %s, but the request asked for %s", res.WasmHash, w.Hash)
 	}
@@ -426,6 +408,28 @@ func runAttestVerifyResult(c *cli.Context) error {
 			return refuse("%v (give --policy FILE with the measurements you trust)", err)
 		}
 		return refuse("%v", err)
+	}
+
+	var sigs *signatureVerdict
+	// A request the chain has settled: its resolve's signatures, and the
+	// attestations behind them. (One still pending on chain has no
+	// resolve, whatever the node says.)
+	if onChain == chainSettled && job.ResolveTx != "" {
+		var st daemon.Status
+		if err := fetchJSON(c.Context, base+"/status", &st); err != nil {
+			return cli.Exit(fmt.Sprintf("reading the node's operator account: %v", err), exitFailure)
+		}
+		sigs, err = checkResolveSignatures(c.Context, rpcURL, contract, st.Operator, &job, cfg)
+		if err != nil {
+			return refuse("checking the resolve's executor signatures: %v", err)
+		}
+		if !sigs.ok() {
+			b, _ := json.MarshalIndent(sigs, "", "  ")
+			return refuse("the resolve's executor signatures do not hold up:\n%s", b)
+		}
+		if sigs.Notice != "" {
+			fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", sigs.Notice)
+		}
 	}
 
 	simulated := report.Kind == attest.KindSimulated
