@@ -24,6 +24,7 @@ var secretsIdentityFlags = []nearFlagSpec{
 	{name: "repo", usage: "`REPO` whose programs may see the secrets (github.com/owner/name)"},
 	{name: "branch", usage: "only this `BRANCH` of the repository (default: every branch)"},
 	{name: "wasm-hash", usage: "the sha256 `HEX` of the WASM module that may see the secrets (instead of --repo)"},
+	{name: "project", usage: "`OWNER/NAME`: every version of this project may see the secrets (instead of --repo)"},
 	{name: "profile", usage: "secrets `PROFILE` name", def: keystore.DefaultProfile},
 }
 
@@ -79,21 +80,26 @@ func secretsFail(e *nearEnv, format string, a ...any) error {
 }
 
 func secretsAccessor(e *nearEnv) (contracts.SecretAccessor, error) {
-	repo, hash := e.flags["repo"], e.flags["wasm-hash"]
+	repo, hash, project := e.flags["repo"], e.flags["wasm-hash"], e.flags["project"]
 	switch {
-	case repo != "" && hash == "":
+	case project != "" && repo == "" && hash == "":
+		if e.flags["branch"] != "" {
+			return contracts.SecretAccessor{}, usageError("secrets %s: --branch goes with --repo, not --project", e.cmd)
+		}
+		return contracts.SecretAccessor{Project: &contracts.ProjectAccessor{ProjectID: project}}, nil
+	case repo != "" && hash == "" && project == "":
 		r := &contracts.RepoAccessor{Repo: keystore.NormalizeRepo(repo)}
 		if b := e.flags["branch"]; b != "" {
 			r.Branch = &b
 		}
 		return contracts.SecretAccessor{Repo: r}, nil
-	case hash != "" && repo == "":
+	case hash != "" && repo == "" && project == "":
 		if e.flags["branch"] != "" {
 			return contracts.SecretAccessor{}, usageError("secrets %s: --branch goes with --repo, not --wasm-hash", e.cmd)
 		}
 		return contracts.SecretAccessor{WasmHash: &contracts.WasmHashAccessor{Hash: strings.ToLower(hash)}}, nil
 	}
-	return contracts.SecretAccessor{}, usageError("secrets %s: give exactly one of --repo and --wasm-hash", e.cmd)
+	return contracts.SecretAccessor{}, usageError("secrets %s: give exactly one of --repo, --wasm-hash and --project", e.cmd)
 }
 
 func secretsIdentity(e *nearEnv, owner string) (keystore.Identity, error) {
@@ -131,6 +137,8 @@ func secretsFetchPubkey(e *nearEnv, id keystore.Identity) (*keystore.PubkeyRespo
 		if r.Branch != nil {
 			q.Set("branch", *r.Branch)
 		}
+	} else if p := id.Accessor.Project; p != nil {
+		q.Set("project", p.ProjectID)
 	} else {
 		q.Set("wasm_hash", id.Accessor.WasmHash.Hash)
 	}
@@ -173,7 +181,7 @@ func secretsHTTP(req *http.Request, out any) error {
 }
 
 func secretsPubkey(e *nearEnv) error {
-	if err := e.need(0, 0, "--node URL (--repo R [--branch B] | --wasm-hash H) --owner ACCOUNT [--profile P]"); err != nil {
+	if err := e.need(0, 0, "--node URL (--repo R [--branch B] | --wasm-hash H | --project OWNER/NAME) --owner ACCOUNT [--profile P]"); err != nil {
 		return err
 	}
 	if e.flags["owner"] == "" {
@@ -249,7 +257,7 @@ func secretsOwner(e *nearEnv) (string, error) {
 }
 
 func secretsStore(e *nearEnv) error {
-	if err := e.need(0, 1, `(--repo R [--branch B] | --wasm-hash H) --account OWNER [--profile P] [--access JSON] ('{"NAME":"value"}' --node URL | --encrypted BASE64)`); err != nil {
+	if err := e.need(0, 1, `(--repo R [--branch B] | --wasm-hash H | --project OWNER/NAME) --account OWNER [--profile P] [--access JSON] ('{"NAME":"value"}' --node URL | --encrypted BASE64)`); err != nil {
 		return err
 	}
 	contract, err := secretsContract(e)
@@ -339,6 +347,8 @@ func secretsList(e *nearEnv) error {
 			}
 		} else if s.Accessor.WasmHash != nil {
 			code = "wasm " + s.Accessor.WasmHash.Hash
+		} else if s.Accessor.Project != nil {
+			code = "project " + s.Accessor.Project.ProjectID
 		}
 		fmt.Fprintf(e.out, "%-16s %s  access %s  deposit %s NEAR  updated %s\n", s.Profile, code, access,
 			near.FormatNEAR(s.StorageDeposit), time.Unix(0, int64(s.UpdatedAt)).UTC().Format(time.RFC3339))
@@ -347,7 +357,7 @@ func secretsList(e *nearEnv) error {
 }
 
 func secretsDelete(e *nearEnv) error {
-	if err := e.need(0, 0, "(--repo R [--branch B] | --wasm-hash H) --account OWNER [--profile P]"); err != nil {
+	if err := e.need(0, 0, "(--repo R [--branch B] | --wasm-hash H | --project OWNER/NAME) --account OWNER [--profile P]"); err != nil {
 		return err
 	}
 	contract, err := secretsContract(e)
@@ -401,7 +411,7 @@ func secretsKeyPair(e *nearEnv, account string) (*near.KeyPair, error) {
 
 func secretsGenerate(e *nearEnv) error {
 	if len(e.args) == 0 {
-		return usageError("usage: outlayerd secrets generate (--repo R | --wasm-hash H) --account OWNER [--profile P] --node URL NAME:TYPE...")
+		return usageError("usage: outlayerd secrets generate (--repo R | --wasm-hash H | --project OWNER/NAME) --account OWNER [--profile P] --node URL NAME:TYPE...")
 	}
 	owner, err := secretsOwner(e)
 	if err != nil {

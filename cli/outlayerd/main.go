@@ -64,6 +64,8 @@ func newApp() *cli.App {
 			nearCommand(),
 			runCommand(), joinCommand(), statusCommand(), testnetCommand(), requestCommand(),
 			secretsCommand(),
+			projectCommand(),
+			paymentKeyCommand(),
 			nodeCommand(),
 			callCommand(),
 		},
