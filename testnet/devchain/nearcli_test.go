@@ -465,6 +465,28 @@ func TestNearCLIRequests(t *testing.T) {
 	if len(*tx.ReceiptsOutcome) == 0 || *(*tx.ReceiptsOutcome)[0].Outcome.ExecutorID != bob {
 		t.Fatalf("call-function as-transaction receipts_outcome = %+v", *tx.ReceiptsOutcome)
 	}
+	// A call that panics: near-primitives parses the Failure only in
+	// nearcore's shape, ActionError {index, kind: FunctionCallError
+	// {ExecutionError: msg}}.
+	cliSend(r, rootID, rootKP, "panicker."+rootID, near.CreateAccount{}, near.Transfer{Deposit: ten},
+		near.AddKey{PublicKey: kp.PublicKey(), AccessKey: near.AccessKey{}}, near.DeployContract{Code: wasm(t, "panicker")})
+	ptx, _ := cliSend(r, alice, kp, "panicker."+rootID, near.FunctionCall{MethodName: "panic_msg", Args: []byte(`{"message":"no"}`), Gas: 30_000_000_000_000})
+	var failure struct {
+		Failure *struct {
+			ActionError *struct {
+				Index *uint64 `json:"index"`
+				Kind  *struct {
+					FunctionCallError *struct {
+						ExecutionError *string `json:"ExecutionError"`
+					} `json:"FunctionCallError"`
+				} `json:"kind"`
+			} `json:"ActionError"`
+		} `json:"Failure"`
+	}
+	if err := json.Unmarshal(*ptx.Status, &failure); err != nil || requireFields(reflect.ValueOf(&failure), "status") != nil ||
+		*failure.Failure.ActionError.Kind.FunctionCallError.ExecutionError != "Smart contract panicked: no" {
+		t.Fatalf("a panicking call's status %s (%v)", *ptx.Status, err)
+	}
 	var cr cliCallResult
 	r.ok("query", final(map[string]any{"request_type": "call_function", "account_id": bob, "method_name": "get_num", "args_base64": ""}), &cr)
 	if string(*cr.Result) != "1" {
@@ -594,6 +616,25 @@ func TestNearCLIRequests(t *testing.T) {
 	r.ok("chunk", jsonOf(map[string]any{"block_id": h, "shard_id": 0}), &chunk)
 	r.ok("chunk", jsonOf(map[string]any{"chunk_id": *chunk.Header.ChunkHash}), &chunk)
 
+	var cl struct {
+		CongestionLevel *float64 `json:"congestion_level"`
+	}
+	r.ok("EXPERIMENTAL_congestion_level", jsonOf(map[string]any{"block_id": h, "shard_id": 0}), &cl)
+	r.ok("EXPERIMENTAL_congestion_level", jsonOf(map[string]any{"chunk_id": *chunk.Header.ChunkHash}), &cl)
+	r.handlerErr("EXPERIMENTAL_congestion_level", jsonOf(map[string]any{"block_id": h, "shard_id": 1}), "INVALID_SHARD_ID", 200, "shard_id")
+	// The non-EXPERIMENTAL names newer nearcore serves answer as their twins.
+	for _, pair := range [][3]string{
+		{"EXPERIMENTAL_genesis_config", "genesis_config", `null`},
+		{"EXPERIMENTAL_changes", "changes", jsonOf(map[string]any{"block_id": h, "changes_type": "account_changes", "account_ids": []string{alice}})},
+		{"EXPERIMENTAL_changes_in_block", "block_effects", jsonOf(map[string]any{"block_id": h})},
+	} {
+		_, a, ea := r.post(pair[0], pair[2])
+		_, b, eb := r.post(pair[1], pair[2])
+		if ea != nil || eb != nil || !bytes.Equal(a, b) || len(a) < 3 {
+			t.Fatalf("%s answered %s %+v, %s answered %s %+v", pair[0], a, ea, pair[1], b, eb)
+		}
+	}
+
 	// Light-client methods: nearcore's errors for an unknown head, an unknown
 	// transaction, and INTERNAL_ERROR (HTTP 500) for what the devchain cannot prove.
 	lc := func(head string, id map[string]any) string {
@@ -612,6 +653,10 @@ func TestNearCLIRequests(t *testing.T) {
 				t.Fatalf("%s of a known %v: HTTP %d %+v, want INTERNAL_ERROR", m, id["type"], status, e)
 			}
 		}
+	}
+	r.handlerErr("EXPERIMENTAL_light_client_block_proof", jsonOf(map[string]any{"block_hash": hash, "light_client_head": near.HashBytes([]byte("x")).String()}), "UNKNOWN_BLOCK", 200)
+	if status, _, e := r.post("EXPERIMENTAL_light_client_block_proof", jsonOf(map[string]any{"block_hash": hash, "light_client_head": hash})); status != 500 || e == nil || e.Cause.Name != "INTERNAL_ERROR" {
+		t.Fatalf("EXPERIMENTAL_light_client_block_proof: HTTP %d %+v, want INTERNAL_ERROR", status, e)
 	}
 	r.handlerErr("next_light_client_block", jsonOf(map[string]any{"last_block_hash": near.HashBytes([]byte("x")).String()}), "UNKNOWN_BLOCK", 200)
 	if status, _, e := r.post("next_light_client_block", jsonOf(map[string]any{"last_block_hash": hash})); status != 500 || e == nil || e.Cause.Name != "INTERNAL_ERROR" {

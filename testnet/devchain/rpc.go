@@ -127,13 +127,21 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 			return nil, handlerError("UNKNOWN_RECEIPT", map[string]any{"receipt_id": p.ReceiptID.String()}, fmt.Sprintf("Receipt with id %s has never been observed on this node", p.ReceiptID))
 		}
 		return receiptView(r), nil
-	case "EXPERIMENTAL_changes":
+	case "EXPERIMENTAL_changes", "changes":
 		return c.rpcChanges(params)
-	case "EXPERIMENTAL_changes_in_block":
+	case "EXPERIMENTAL_changes_in_block", "block_effects":
 		return c.rpcChangesInBlock(params)
+	case "EXPERIMENTAL_congestion_level":
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, rerr := c.chunkBlock(params); rerr != nil {
+			return nil, rerr
+		}
+		// One shard that never fills: receipts never wait for a later block.
+		return map[string]float64{"congestion_level": 0}, nil
 	case "EXPERIMENTAL_protocol_config":
 		return c.rpcProtocolConfig(params)
-	case "EXPERIMENTAL_genesis_config":
+	case "EXPERIMENTAL_genesis_config", "genesis_config":
 		return c.rpcGenesisConfig(), nil
 	case "validators":
 		return c.rpcValidators(params)
@@ -143,6 +151,8 @@ func (c *Chain) dispatch(ctx context.Context, method string, params json.RawMess
 		return c.rpcLightClientProof(params)
 	case "next_light_client_block", "EXPERIMENTAL_next_light_client_block":
 		return c.rpcNextLightClientBlock(params)
+	case "EXPERIMENTAL_light_client_block_proof":
+		return c.rpcLightClientBlockProof(params)
 	case "health":
 		return nil, nil // nearcore answers a healthy node with a null result
 	case "network_info":
@@ -253,6 +263,26 @@ func (c *Chain) rpcBlock(params json.RawMessage) (any, *rpcError) {
 }
 
 func (c *Chain) rpcChunk(params json.RawMessage) (any, *rpcError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, rerr := c.chunkBlock(params)
+	if rerr != nil {
+		return nil, rerr
+	}
+	v := &near.ChunkView{Author: c.cfg.RootAccount, Header: c.chunkHeaderView(b),
+		Transactions: make([]near.SignedTransactionView, 0, len(b.Txs)), Receipts: make([]near.ReceiptView, 0, len(b.Receipts))}
+	for _, tx := range b.Txs {
+		v.Transactions = append(v.Transactions, near.NewSignedTransactionView(tx.signed))
+	}
+	for _, r := range b.Receipts {
+		v.Receipts = append(v.Receipts, receiptView(r))
+	}
+	return v, nil
+}
+
+// chunkBlock finds the block of a chunk reference (chunk and
+// EXPERIMENTAL_congestion_level params). The caller holds c.mu.
+func (c *Chain) chunkBlock(params json.RawMessage) (*block, *rpcError) {
 	var p struct {
 		ChunkID *near.CryptoHash `json:"chunk_id"`
 		BlockID *near.BlockID    `json:"block_id"`
@@ -263,8 +293,6 @@ func (c *Chain) rpcChunk(params json.RawMessage) (any, *rpcError) {
 			return nil, parseError("chunk params: %v (want {\"chunk_id\"}, {\"block_id\", \"shard_id\"}, [chunk_hash] or [[block_id, shard_id]])", err)
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var b *block
 	if p.ChunkID != nil {
 		if b = c.blockByChunk(*p.ChunkID); b == nil {
@@ -283,15 +311,7 @@ func (c *Chain) rpcChunk(params json.RawMessage) (any, *rpcError) {
 			return nil, rerr
 		}
 	}
-	v := &near.ChunkView{Author: c.cfg.RootAccount, Header: c.chunkHeaderView(b),
-		Transactions: make([]near.SignedTransactionView, 0, len(b.Txs)), Receipts: make([]near.ReceiptView, 0, len(b.Receipts))}
-	for _, tx := range b.Txs {
-		v.Transactions = append(v.Transactions, near.NewSignedTransactionView(tx.signed))
-	}
-	for _, r := range b.Receipts {
-		v.Receipts = append(v.Receipts, receiptView(r))
-	}
-	return v, nil
+	return b, nil
 }
 
 // --- transactions ---

@@ -44,8 +44,7 @@ func (c *Chain) rpcLightClientProof(params json.RawMessage) (any, *rpcError) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.blockByHash(p.LightClientHead) == nil {
-		return nil, handlerError("UNKNOWN_BLOCK", map[string]any{"error_message": fmt.Sprintf("BLOCK: %s", p.LightClientHead)},
-			fmt.Sprintf("DB Not Found Error: BLOCK: %s", p.LightClientHead))
+		return nil, unknownBlockHash(p.LightClientHead)
 	}
 	known := false
 	if p.Type == "transaction" {
@@ -77,10 +76,34 @@ func (c *Chain) rpcNextLightClientBlock(params json.RawMessage) (any, *rpcError)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.blockByHash(p.LastBlockHash) == nil {
-		return nil, handlerError("UNKNOWN_BLOCK", map[string]any{"error_message": fmt.Sprintf("BLOCK: %s", p.LastBlockHash)},
-			fmt.Sprintf("DB Not Found Error: BLOCK: %s", p.LastBlockHash))
+		return nil, unknownBlockHash(p.LastBlockHash)
 	}
 	return nil, near.NewInternalError(noProofs)
+}
+
+// rpcLightClientBlockProof is EXPERIMENTAL_light_client_block_proof
+// {"block_hash", "light_client_head"}.
+func (c *Chain) rpcLightClientBlockProof(params json.RawMessage) (any, *rpcError) {
+	var p struct {
+		BlockHash       near.CryptoHash `json:"block_hash"`
+		LightClientHead near.CryptoHash `json:"light_client_head"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, parseError("EXPERIMENTAL_light_client_block_proof params: %v", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range []near.CryptoHash{p.BlockHash, p.LightClientHead} {
+		if c.blockByHash(h) == nil {
+			return nil, unknownBlockHash(h)
+		}
+	}
+	return nil, near.NewInternalError(noProofs)
+}
+
+func unknownBlockHash(h near.CryptoHash) *rpcError {
+	return handlerError("UNKNOWN_BLOCK", map[string]any{"error_message": fmt.Sprintf("BLOCK: %s", h)},
+		fmt.Sprintf("DB Not Found Error: BLOCK: %s", h))
 }
 
 // rpcValidatorsOrdered is EXPERIMENTAL_validators_ordered: the block
