@@ -439,7 +439,10 @@ func TestHTTPSCallsSurviveLeaderAndExecutorKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills nodes and waits for leases to expire")
 	}
-	w := callWorld(t, func(c *daemon.Config) { c.MaxAttempts = 5 })
+	// A lease held by a killed node runs out after the run's 3 s plus
+	// LeaseExtra, plus BuildLease when the scheduler thought the WASM not
+	// yet replicated: keep that short, the download is from loopback.
+	w := callWorld(t, func(c *daemon.Config) { c.MaxAttempts = 5; c.BuildLease = 10 * time.Second })
 	k := w.newKey("alice.near", 1, 100_000_000)
 	spin := func(i, node int) httpCall {
 		return w.call(node, k, "bob.near/spin", map[string]any{

@@ -115,6 +115,7 @@ var readmeExamples = map[string]string{
 	"go test -run '^$' -bench 'Engines/.*/(native|wasmtime|wasmtime-fuel|wazero-compiler|wazero-compiler-metered|shipped)$' -benchtime 3x ./exec/benchcmp": "gotest",
 	"go test -run Counts -v ./exec/benchcmp":                                                                                                               "gotest",
 	"go test ./daemon -run '^$' -bench 'RequestToResolveLatency|ClusterThroughput' -benchtime 40x":                                                         "gotest",
+	"go test ./daemon -run '^$' -bench 'HTTPSCall' -benchtime 200x":                                                                                        "gotest",
 	"go test ./daemon/hostcall -run XXX -bench HostCall -benchtime 20x":                                                                                    "gotest",
 	"go test ./daemon -run XXX -bench OracleRequest -benchtime 8x":                                                                                         "gotest",
 	"go test ./exec -run XXX -bench WarmRun -benchmem":                                                                                                     "gotest",
