@@ -16,6 +16,12 @@
 // running the same request produce the same bytes and the same instruction
 // count.
 //
+// Programs reach the world only through the outlayer_v1 host functions
+// (exec/hostabi: HTTP, storage, VRF, NEAR views), which exec carries to
+// Request.Host in the caller's process, across the sandbox pipe when
+// isolated; the answers, and so the run, are whatever that handler (a live
+// session or a record's replay) says.
+//
 // Every failure that is the program's (or the request's) own doing is an
 // [*Error] whose [Kind] can be tested with errors.Is, for example
 // errors.Is(err, exec.ErrInstructionLimit). A [*NodeError] ([ErrSandboxCrashed],

@@ -1,7 +1,8 @@
 // Package store is the bbolt schema of a node's replica: execution requests
 // with their leases, attempts and results, the chain cursor, WASM blobs with
 // their source index and LRU accounting, cluster nodes, and sealed keystore
-// state. It knows nothing of Raft.
+// state, programs' key-value storage (progstore.go) and the record of what
+// each run observed from outside. It knows nothing of Raft.
 //
 // The consensus FSM decodes a replicated command and calls one Tx method (or
 // several inside one Store.Update, for a Raft batch). Every rule of the
