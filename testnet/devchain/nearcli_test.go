@@ -381,8 +381,9 @@ func TestNearCLIRequests(t *testing.T) {
 	cliSend(r, rootID, rootKP, alice, near.CreateAccount{}, near.Transfer{Deposit: ten},
 		near.AddKey{PublicKey: kp.PublicKey(), AccessKey: near.AccessKey{}})
 
-	// account view-account-summary alice network-config … now: view_account,
-	// view_access_key_list and validators (for staking pools).
+	// account view-account-summary alice network-config … now: view_account
+	// and view_access_key_list (a custom network has no fastnear or
+	// staking-pool factory, so no pools are asked).
 	var acc cliAccountView
 	r.ok("query", final(map[string]any{"request_type": "view_account", "account_id": alice}), &acc)
 	if *acc.Amount != ten.String() {
@@ -399,6 +400,22 @@ func TestNearCLIRequests(t *testing.T) {
 		t.Fatalf("validators = %+v", vals)
 	}
 	r.ok("validators", `[null]`, &vals)
+	// staking validator-list then asks each validator's pool for
+	// get_reward_fee_fraction and get_number_of_accounts and takes a
+	// ContractExecutionError (any legacy {"error"} result other than a
+	// missing access key) as "not a pool": the root has no code.
+	for _, m := range []string{"get_reward_fee_fraction", "get_number_of_accounts"} {
+		_, res, e := r.post("query", final(map[string]any{"request_type": "call_function", "account_id": rootID, "method_name": m, "args_base64": ""}))
+		var lerr struct {
+			Error       *string `json:"error"`
+			BlockHeight *uint64 `json:"block_height"`
+			BlockHash   *string `json:"block_hash"`
+		}
+		if e != nil || json.Unmarshal(res, &lerr) != nil || requireFields(reflect.ValueOf(&lerr), "query") != nil ||
+			!strings.HasPrefix(*lerr.Error, "wasm execution failed with error: CompilationError(CodeDoesNotExist") {
+			t.Fatalf("%s on the root (no code): %s %+v", m, res, e)
+		}
+	}
 	r.handlerErr("validators", `{"epoch_id":"`+near.HashBytes([]byte("x")).String()+`"}`, "UNKNOWN_EPOCH", 200)
 
 	// The same summary at a block height and at a block hash
