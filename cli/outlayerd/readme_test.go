@@ -87,6 +87,17 @@ var readmeExamples = map[string]string{
 	"outlayerd secrets generate --repo github.com/alice/app --account user.test.near PROTECTED_KEY:ed25519 --keys-dir outlayer-testnet/keys":                                                          "testnet",
 	"outlayerd secrets list --account user.test.near":                                                                "testnet",
 	"outlayerd secrets delete --repo github.com/alice/app --account user.test.near --keys-dir outlayer-testnet/keys": "testnet",
+	// Projects and payment keys on chain.
+	"export OUTLAYER_CONTRACT=outlayer.test.near NEAR_RPC_URL=http://127.0.0.1:3030":                                                                            "projects",
+	"outlayerd project create echo --wasm-url https://example.com/echo.wasm --wasm-hash <HEX> --account user.test.near --keys-dir outlayer-testnet/keys":        "projects",
+	"outlayerd project add-version echo --repo https://github.com/you/prog --commit <sha> --activate --account user.test.near --keys-dir outlayer-testnet/keys": "projects",
+	"outlayerd project activate echo <HEX> --account user.test.near --keys-dir outlayer-testnet/keys":                                                           "projects",
+	"outlayerd project show user.test.near/echo":      "projects",
+	"outlayerd project list --account user.test.near": "projects",
+	"outlayerd payment-key create --account user.test.near --projects user.test.near/echo --keys-dir outlayer-testnet/keys": "projects",
+	"outlayerd payment-key top-up 1 1000000 --account user.test.near --keys-dir outlayer-testnet/keys":                      "projects",
+	"outlayerd payment-key balance user.test.near:1 --node 127.0.0.1:8081":                                                  "projects",
+	"outlayerd payment-key delete 1 --account user.test.near --keys-dir outlayer-testnet/keys":                              "projects",
 	// Calling over HTTPS.
 	"export KEY=alice.near:1:<64 hex secret>": "calls",
 	`outlayerd call alice.near/echo --node 127.0.0.1:8080 --payment-key "$KEY" --input '{"hello":"outlayer"}'`: "calls",
@@ -239,7 +250,7 @@ func TestReadmeExamples(t *testing.T) {
 	scenarios := map[string]func(*testing.T, *shell, []readmeCommand){
 		"exec": readmeExec, "build": readmeBuild, "near": readmeNear, "devchain": readmeDevchain,
 		"testnet": readmeTestnet, "node": readmeNode, "attest": readmeAttest, "gotest": readmeGoTest, "ci": readmeCI,
-		"calls": readmeCalls,
+		"calls": readmeCalls, "projects": readmeProjects,
 	}
 	for name, cs := range byScenario {
 		run := scenarios[name]
