@@ -623,6 +623,7 @@ func measure(t *testing.T, b *browser, base string) {
 		Bytes float64 `json:"bytes"`
 		Files float64 `json:"files"`
 		Data  float64 `json:"data"`
+		Steps string  `json:"steps"`
 	}
 	b.do("cold load", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, network.ClearBrowserCache, cdp.Empty{})
@@ -635,9 +636,12 @@ func measure(t *testing.T, b *browser, base string) {
   const nav = performance.getEntriesByType('navigation')[0];
   const res = performance.getEntriesByType('resource').filter((r) => r.name.includes('/ui/assets/'));
   const data = performance.getEntriesByName('outlayer:live-data')[0];
-  return { bytes: nav.encodedBodySize + res.reduce((n, r) => n + r.encodedBodySize, 0), files: res.length + 1, data: data ? data.startTime : -1 };
+  const steps = [['html', nav.responseEnd], ...performance.getEntriesByType('resource').map((r) => [r.name.replace(location.origin, ''), r.responseEnd])]
+    .map(([n, t]) => n + ' ' + Math.round(t)).join(', ');
+  return { bytes: nav.encodedBodySize + res.reduce((n, r) => n + r.encodedBodySize, 0), files: res.length + 1, data: data ? data.startTime : -1, steps };
 })()`)
 	t.Logf("page weight %.1f KB in %v files (cold cache); overview rendered with live data %.0f ms after navigation start", m.Bytes/1024, m.Files, m.Data)
+	t.Logf("each answer's end, ms after navigation start: %s", m.Steps)
 	if m.Bytes <= 0 || m.Bytes > 300*1024 {
 		t.Errorf("page weight %.0f bytes is outside the 300 KB budget", m.Bytes)
 	}

@@ -1,10 +1,10 @@
 // The dashboard: a router over location.pathname and one function per
 // page. Each page renders into <main>, polls the node's JSON API while it
 // is shown, and returns a function that stops its timers.
-import { html, raw, api, $, short, near, bytes, num, ms, when, program, statusBadge, show, isZeroTime } from './lib.js';
+import { html, raw, api, $, short, near, bytes, num, ms, when, program, statusBadge, show, isZeroTime, fromBase64 } from './lib.js';
 import { lineChart, series } from './chart.js';
-import { verifyResult } from './verify.js';
-import { encryptSecrets, fromBase64 } from './crypto.js';
+// verify.js and crypto.js load with the pages that use them (the request
+// and secrets pages), keeping them off the overview's first render.
 
 const main = () => $('#main');
 const POLL_MS = 2000;
@@ -167,6 +167,7 @@ function requestPage(id) {
     if (job.result) {
       let chainReq;
       try { chainReq = (await api(`/ui/api/chain/requests/${encodeURIComponent(id)}`)).request; } catch { chainReq = undefined; }
+      const { verifyResult } = await import('./verify.js');
       renderVerdict(await verifyResult(job, chainReq));
     }
     if (job.status === 'resolved' || job.status === 'expired') stop();
@@ -362,6 +363,7 @@ function secrets() {
       }
       let access;
       try { access = JSON.parse(f.access.value); } catch { throw new Error('the access condition is not JSON (try "AllowAll" with the quotes)'); }
+      const { encryptSecrets } = await import('./crypto.js');
       const b64 = await encryptSecrets(key.pubkey, f.plaintext.value);
       const owner = key.owner;
       const who = key.accessor.Repo

@@ -7,6 +7,8 @@
 // X25519, HKDF and the random bytes come from WebCrypto; WebCrypto has no
 // ChaCha20-Poly1305, so it is written out below (RFC 8439).
 
+import { toBase64 } from './lib.js';
+
 export const ECIES_VERSION = 0x01;
 export const ECIES_INFO = 'outlayer-keystore-v1';
 
@@ -26,19 +28,6 @@ export function fromHex(hex) {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
   return out;
-}
-
-export function fromBase64(b64) {
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-export function toBase64(bytes) {
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
 }
 
 export function concat(...parts) {

@@ -38,6 +38,19 @@ export async function api(path, { allow = [] } = {}) {
   return body;
 }
 
+export function fromBase64(b64) {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export function toBase64(bytes) {
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
 export const $ = (sel, root = document) => root.querySelector(sel);
 
 export function short(s, n = 8) {

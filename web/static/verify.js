@@ -4,7 +4,8 @@
 // about the claim is trusted: the claim is recomputed from the input and
 // output, the report data from the claim (attest.BindReportData), and the
 // signature checked with the key the reporting node's peer id embeds.
-import { utf8, fromHex, fromBase64, hexOf, concat, equalBytes, peerEd25519Key } from './crypto.js';
+import { utf8, fromHex, hexOf, concat, equalBytes, peerEd25519Key } from './crypto.js';
+import { fromBase64 } from './lib.js';
 
 export const SIMULATED_NOTICE = 'simulated attestation: NOT produced by a TEE, proves nothing about the node';
 const REPORT_DATA_DOMAIN = 'outlayer/attest/report-data/v1';
