@@ -25,9 +25,14 @@ type ProjectAccessor struct {
 }
 
 // RepoAccessor is a repository, optionally one branch (nil: every branch).
+//
+// Commit (40 hex digits, exclusive with Branch) binds the secrets to one
+// commit: only requests naming exactly that commit read them. Without
+// Branch and Commit the secrets reach every commit of every branch.
 type RepoAccessor struct {
 	Repo   string  `json:"repo"`
 	Branch *string `json:"branch"`
+	Commit *string `json:"commit,omitempty"`
 }
 
 // WasmHashAccessor is a module by its hex SHA-256.

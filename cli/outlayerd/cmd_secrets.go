@@ -23,6 +23,7 @@ import (
 var secretsIdentityFlags = []nearFlagSpec{
 	{name: "repo", usage: "`REPO` whose programs may see the secrets (github.com/owner/name)"},
 	{name: "branch", usage: "only this `BRANCH` of the repository (default: every branch)"},
+	{name: "commit", usage: "only this `COMMIT` (40 hex digits) of the repository: requests must name exactly it"},
 	{name: "wasm-hash", usage: "the sha256 `HEX` of the WASM module that may see the secrets (instead of --repo)"},
 	{name: "project", usage: "`OWNER/NAME`: every version of this project may see the secrets (instead of --repo)"},
 	{name: "profile", usage: "secrets `PROFILE` name", def: keystore.DefaultProfile},
@@ -83,8 +84,8 @@ func secretsAccessor(e *nearEnv) (contracts.SecretAccessor, error) {
 	repo, hash, project := e.flags["repo"], e.flags["wasm-hash"], e.flags["project"]
 	switch {
 	case project != "" && repo == "" && hash == "":
-		if e.flags["branch"] != "" {
-			return contracts.SecretAccessor{}, usageError("secrets %s: --branch goes with --repo, not --project", e.cmd)
+		if e.flags["branch"] != "" || e.flags["commit"] != "" {
+			return contracts.SecretAccessor{}, usageError("secrets %s: --branch and --commit go with --repo, not --project", e.cmd)
 		}
 		return contracts.SecretAccessor{Project: &contracts.ProjectAccessor{ProjectID: project}}, nil
 	case repo != "" && hash == "" && project == "":
@@ -92,10 +93,13 @@ func secretsAccessor(e *nearEnv) (contracts.SecretAccessor, error) {
 		if b := e.flags["branch"]; b != "" {
 			r.Branch = &b
 		}
+		if c := e.flags["commit"]; c != "" {
+			r.Commit = &c
+		}
 		return contracts.SecretAccessor{Repo: r}, nil
 	case hash != "" && repo == "" && project == "":
-		if e.flags["branch"] != "" {
-			return contracts.SecretAccessor{}, usageError("secrets %s: --branch goes with --repo, not --wasm-hash", e.cmd)
+		if e.flags["branch"] != "" || e.flags["commit"] != "" {
+			return contracts.SecretAccessor{}, usageError("secrets %s: --branch and --commit go with --repo, not --wasm-hash", e.cmd)
 		}
 		return contracts.SecretAccessor{WasmHash: &contracts.WasmHashAccessor{Hash: strings.ToLower(hash)}}, nil
 	}
@@ -136,6 +140,9 @@ func secretsFetchPubkey(e *nearEnv, id keystore.Identity) (*keystore.PubkeyRespo
 		q.Set("repo", r.Repo)
 		if r.Branch != nil {
 			q.Set("branch", *r.Branch)
+		}
+		if r.Commit != nil {
+			q.Set("commit", *r.Commit)
 		}
 	} else if p := id.Accessor.Project; p != nil {
 		q.Set("project", p.ProjectID)

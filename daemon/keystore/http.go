@@ -59,11 +59,14 @@ func (k *Keystore) httpPubkey(w http.ResponseWriter, r *http.Request) {
 			b := q.Get("branch")
 			ra.Branch = &b
 		}
+		if c := q.Get("commit"); c != "" {
+			ra.Commit = &c
+		}
 		id.Accessor.Repo = ra
 	case q.Get("wasm_hash") != "" && q.Get("repo") == "" && q.Get("project") == "":
 		id.Accessor.WasmHash = &contracts.WasmHashAccessor{Hash: q.Get("wasm_hash")}
 	default:
-		httpjson.Error(w, http.StatusBadRequest, (errors.New("give exactly one of repo (with an optional branch), wasm_hash and project, and owner")).Error())
+		httpjson.Error(w, http.StatusBadRequest, (errors.New("give exactly one of repo (with an optional branch or commit), wasm_hash and project, and owner")).Error())
 		return
 	}
 	pub, norm, err := k.PublicKey(id)

@@ -66,6 +66,13 @@ func (id Identity) Normalize() (Identity, error) {
 			return out, fmt.Errorf("%w: repository %q contains ':' (write it as host/owner/name, e.g. github.com/alice/project)", ErrBadIdentity, a.Repo.Repo)
 		}
 		r := &contracts.RepoAccessor{Repo: repo}
+		if a.Repo.Commit != nil {
+			c := strings.ToLower(*a.Repo.Commit)
+			if a.Repo.Branch != nil || !isFullSHA(c) {
+				return out, fmt.Errorf("%w: commit %q must be a full commit hash (40 hex digits), without a branch", ErrBadIdentity, *a.Repo.Commit)
+			}
+			r.Commit = &c
+		}
 		if a.Repo.Branch != nil {
 			b := *a.Repo.Branch
 			// Git refuses ':' in ref names, so a branch containing one is a
@@ -97,9 +104,14 @@ func (id Identity) Normalize() (Identity, error) {
 
 // Seed is upstream's seed string for the identity (profile aside):
 // "<repo>:<owner>", "<repo>:<owner>:<branch>", "wasm_hash:<hash>:<owner>"
-// or "project:<project_id>:<owner>".
+// or "project:<project_id>:<owner>"; a commit-bound identity (ours) is
+// "<repo>:<owner>:commit:<sha>", which no branch can spell (branches never
+// contain ':').
 // Call it on a normalised identity.
 func (id Identity) Seed() string {
+	if r := id.Accessor.Repo; r != nil && r.Commit != nil {
+		return r.Repo + ":" + id.Owner + ":commit:" + *r.Commit
+	}
 	if r := id.Accessor.Repo; r != nil {
 		if r.Branch != nil {
 			return r.Repo + ":" + id.Owner + ":" + *r.Branch
@@ -177,8 +189,9 @@ func printable(s string) bool {
 
 // AccessorFor is the accessor a request's code source selects, as upstream
 // derives it: a git source gives its repository, with the commit as the
-// branch when the commit is not a SHA (the contract then falls back to the
-// all-branches entry); a WASM source gives its hash.
+// branch when the commit is not a SHA, or as the commit when it is a full
+// 40-digit one (either way the contract falls back to the repository-wide
+// entry); a WASM source gives its hash.
 //
 // A request that runs a project's version uses the project's secrets
 // instead (ProjectAccessor), whatever the version: see RequestForJob.
@@ -186,7 +199,11 @@ func AccessorFor(code store.CodeSource) (contracts.SecretAccessor, error) {
 	switch {
 	case code.Git != nil && code.Wasm == nil:
 		r := &contracts.RepoAccessor{Repo: NormalizeRepo(code.Git.Repo)}
-		if c := code.Git.Commit; c != "" && !looksLikeSHA(c) {
+		switch c := code.Git.Commit; {
+		case isFullSHA(strings.ToLower(c)):
+			lc := strings.ToLower(c)
+			r.Commit = &lc
+		case c != "" && !looksLikeSHA(c):
 			r.Branch = &c
 		}
 		return contracts.SecretAccessor{Repo: r}, nil
@@ -194,6 +211,11 @@ func AccessorFor(code store.CodeSource) (contracts.SecretAccessor, error) {
 		return contracts.SecretAccessor{WasmHash: &contracts.WasmHashAccessor{Hash: strings.ToLower(code.Wasm.Hash)}}, nil
 	}
 	return contracts.SecretAccessor{}, fmt.Errorf("%w: the code source must be exactly one of a git repository and a WASM URL", ErrBadIdentity)
+}
+
+// isFullSHA: exactly 40 lowercase hex digits, a whole commit id.
+func isFullSHA(s string) bool {
+	return len(s) == 40 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // looksLikeSHA: 7 to 40 hex digits, which git would read as a commit id.

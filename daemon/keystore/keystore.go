@@ -636,6 +636,9 @@ func (k *Keystore) getSecrets(ctx context.Context, id Identity) (*contracts.Secr
 
 func describeAccessor(a contracts.SecretAccessor) string {
 	if a.Repo != nil {
+		if a.Repo.Commit != nil {
+			return "repository " + a.Repo.Repo + " commit " + *a.Repo.Commit
+		}
 		if a.Repo.Branch != nil {
 			return "repository " + a.Repo.Repo + " branch " + *a.Repo.Branch
 		}

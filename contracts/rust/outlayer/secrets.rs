@@ -33,7 +33,10 @@ const MAX_ACCESS_DEPTH: usize = 8;
 
 #[derive(Clone)]
 pub enum Accessor {
-    Repo { repo: String, branch: Option<String> },
+    /// A repository: every commit of it (no branch, no commit), one branch,
+    /// or one commit (`commit`: 40 lowercase hex digits, only requests
+    /// naming exactly that commit match it).
+    Repo { repo: String, branch: Option<String>, commit: Option<String> },
     WasmHash { hash: String },
     /// Every version of a project (upstream HEAD's `Project` accessor).
     Project { project_id: String },
@@ -72,7 +75,17 @@ impl Accessor {
                     Some(Value::String(b)) if !b.is_empty() && b.len() <= 255 && printable(b) => Some(b.clone()),
                     Some(_) => invalid(&join(&p, "branch"), "expected null or a branch name of 1-255 characters"),
                 };
-                Accessor::Repo { repo, branch }
+                let commit = match inner.get("commit") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(c)) if c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                        Some(c.to_ascii_lowercase())
+                    }
+                    Some(_) => invalid(&join(&p, "commit"), "expected null or a full commit hash (40 hex characters)"),
+                };
+                if branch.is_some() && commit.is_some() {
+                    invalid(&p, "give a branch or a commit, not both");
+                }
+                Accessor::Repo { repo, branch, commit }
             }
             "WasmHash" => {
                 let p = join(path, "WasmHash");
@@ -100,10 +113,15 @@ impl Accessor {
 
     pub fn to_json(&self) -> Value {
         match self {
-            Accessor::Repo { repo, branch } => Value::tagged(
-                "Repo",
-                Value::object(vec![("repo", Value::str(repo)), ("branch", Value::opt_str(branch))]),
-            ),
+            Accessor::Repo { repo, branch, commit } => {
+                let mut fields = vec![("repo", Value::str(repo)), ("branch", Value::opt_str(branch))];
+                // Only when set, so the ids of repository and branch secrets
+                // stored before commit binding existed stay the same.
+                if let Some(c) = commit {
+                    fields.push(("commit", Value::str(c)));
+                }
+                Value::tagged("Repo", Value::object(fields))
+            }
             Accessor::WasmHash { hash } => Value::tagged("WasmHash", Value::object(vec![("hash", Value::str(hash))])),
             Accessor::Project { project_id } => {
                 Value::tagged("Project", Value::object(vec![("project_id", Value::str(project_id))]))
@@ -505,7 +523,8 @@ fn owner_arg(args: &Args, key: &str) -> String {
 }
 
 /// get_secrets({"accessor", "profile", "owner"}) -> SecretProfileView|null.
-/// A Repo accessor with a branch falls back to the same repo with no branch.
+/// A Repo accessor with a branch or a commit falls back to the same repo
+/// with neither.
 #[no_mangle]
 pub extern "C" fn get_secrets() {
     let args = Args::from_input();
@@ -514,9 +533,12 @@ pub extern "C" fn get_secrets() {
     let owner = owner_arg(&args, "owner");
     let mut found = Secret::load(&secret_id(&accessor, &profile, &owner));
     if found.is_none() {
-        if let Accessor::Repo { repo, branch: Some(_) } = &accessor {
-            let wildcard = Accessor::Repo { repo: repo.clone(), branch: None };
-            found = Secret::load(&secret_id(&wildcard, &profile, &owner));
+        // A branch or a commit falls back to the repository-wide entry.
+        if let Accessor::Repo { repo, branch, commit } = &accessor {
+            if branch.is_some() || commit.is_some() {
+                let wildcard = Accessor::Repo { repo: repo.clone(), branch: None, commit: None };
+                found = Secret::load(&secret_id(&wildcard, &profile, &owner));
+            }
         }
     }
     return_json(&found.map(|s| s.view()).unwrap_or(Value::Null));
