@@ -88,6 +88,7 @@ type callStore interface {
 	Call(id string) (*store.Call, error)
 	KeyCalls(owner string, nonce uint32, offset, limit int) ([]*store.Call, error)
 	Get(id uint64) (*store.Job, error)
+	Earnings(owner string) (*store.Earnings, error)
 }
 
 // linearizer waits until the local replica holds every committed write.
@@ -129,6 +130,27 @@ func (a *callAPI) mount(mux *http.ServeMux) {
 	route("GET /payment-keys/usage", a.handleUsage)
 	route("GET /public/payment-keys/{owner}/{nonce}/balance", a.handlePublicBalance)
 	route("GET /public/payment-keys/{owner}/{nonce}/usage", a.handlePublicUsage)
+	route("GET /public/project-earnings/{owner}", a.handleEarnings)
+}
+
+// handleEarnings is what a project owner received from calls' deposits:
+// upstream's {project_owner, balance, total_earned, updated_at}. Nothing
+// is withdrawn yet, so the balance is the total.
+func (a *callAPI) handleEarnings(w http.ResponseWriter, r *http.Request) {
+	if !a.current(w, r) {
+		return
+	}
+	e, err := a.store.Earnings(r.PathValue("owner"))
+	if err != nil {
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	var updated *time.Time
+	if !e.UpdatedAt.IsZero() {
+		updated = &e.UpdatedAt
+	}
+	total := strconv.FormatUint(e.TotalEarned, 10)
+	httpjson.Write(w, http.StatusOK, map[string]any{"project_owner": e.Owner, "balance": total, "total_earned": total, "updated_at": updated})
 }
 
 func cors(h http.HandlerFunc) http.Handler {

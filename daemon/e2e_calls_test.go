@@ -420,6 +420,20 @@ func TestHTTPSCallsChargeExactlyAndRefuseWithUpstreamStatus(t *testing.T) {
 		t.Errorf("usage: %d total %d limit %d rows %d", r.status, usage.Total, usage.Limit, len(usage.Usage))
 	}
 
+	// A deposit goes to the project's owner when the program succeeds.
+	if r := w.call(0, alice, "bob.near/echo", map[string]any{"input": 1}, map[string]string{"X-Attached-Deposit": "700"}); r.status != 200 {
+		t.Fatalf("call with a deposit: %d %s", r.status, r.body)
+	}
+	var earned struct {
+		Owner string `json:"project_owner"`
+		Total string `json:"total_earned"`
+	}
+	r = doHTTP(w.ctx, http.MethodGet, "http://"+w.node(2).HTTPAddr()+"/public/project-earnings/bob.near", nil, nil)
+	r.decode(t, &earned)
+	if r.status != 200 || earned.Owner != "bob.near" || earned.Total != "700" {
+		t.Errorf("earnings: %d %s", r.status, r.body)
+	}
+
 	// Deleted on chain: the key authorises nothing more.
 	if _, err := w.alice.CallFunction(w.ctx, w.outlayer, contracts.MethodDeletePaymentKey, contracts.NonceArgs{Nonce: alice.nonce}, 100*near.TGas, near.U128{Lo: 1}); err != nil {
 		t.Fatalf("delete_payment_key: %v", err)

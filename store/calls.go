@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -296,6 +297,11 @@ func (t *Tx) SettleCall(id string, now time.Time) (*Call, error) {
 	k.Reserved -= c.Reserved
 	k.Spent += c.Charged // Charged <= Reserved, so Spent+Reserved stays within the balance
 	c.SettledAt = now
+	if c.Status == CallCompleted && c.Deposit > 0 {
+		if err := t.creditEarnings(c.ProjectID, c.Deposit, now); err != nil {
+			return nil, err
+		}
+	}
 
 	t.setStatus(job, StatusResolved)
 	job.UpdatedAt, job.ClosedAt = now, now
@@ -406,6 +412,7 @@ func checkCallContent(tx *bolt.Tx) error {
 	}{
 		{bucketPayKeys, func() any { return new(PaymentKey) }},
 		{bucketCalls, func() any { return new(Call) }},
+		{bucketEarnings, func() any { return new(Earnings) }},
 	} {
 		bk := tx.Bucket(b.name)
 		if bk == nil {
@@ -421,4 +428,52 @@ func checkCallContent(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// Earnings is what a project owner received from calls' deposits
+// (X-Attached-Deposit of successful calls), in payment-token units.
+type Earnings struct {
+	Owner       string    `json:"owner"`
+	TotalEarned uint64    `json:"total_earned"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+}
+
+// creditEarnings adds amount to the owner of projectID ("owner/name").
+func (t *Tx) creditEarnings(projectID string, amount uint64, now time.Time) error {
+	owner, _, _ := strings.Cut(projectID, "/")
+	e, err := t.Earnings(owner)
+	if err != nil {
+		return err
+	}
+	e.TotalEarned = satAdd(e.TotalEarned, amount)
+	e.UpdatedAt = now
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return t.bucket(bucketEarnings).Put([]byte(owner), raw)
+}
+
+func satAdd(a, b uint64) uint64 {
+	if s, carry := bits.Add64(a, b, 0); carry == 0 {
+		return s
+	}
+	return math.MaxUint64
+}
+
+// Earnings returns an owner's earnings (zero when none).
+func (t *Tx) Earnings(owner string) (*Earnings, error) {
+	e := &Earnings{Owner: owner}
+	if raw := t.bucket(bucketEarnings).Get([]byte(owner)); raw != nil {
+		if err := json.Unmarshal(raw, e); err != nil {
+			return nil, fmt.Errorf("decode earnings of %s: %w", owner, err)
+		}
+	}
+	return e, nil
+}
+
+// Earnings is Tx.Earnings in its own read transaction.
+func (s *Store) Earnings(owner string) (e *Earnings, err error) {
+	err = s.View(func(tx *Tx) error { e, err = tx.Earnings(owner); return err })
+	return e, err
 }

@@ -272,6 +272,11 @@ func TestCallChargeIsCappedAndFailuresCostNothingWithoutAResult(t *testing.T) {
 	if k.Reserved != 0 || k.Spent != total {
 		t.Fatalf("key %+v, want spent %d and nothing reserved", k, total)
 	}
+	// The successful call's deposit went to the project's owner; the
+	// failed calls paid none.
+	if e, err := s.Earnings("bob.near"); err != nil || e.TotalEarned != 500 {
+		t.Fatalf("bob's earnings %+v, %v; want 500", e, err)
+	}
 	calls, err := s.KeyCalls("alice.near", 1, 0, 2)
 	if err != nil || len(calls) != 2 || calls[0].ID != "trap" || calls[1].ID != "lost" {
 		t.Fatalf("newest two calls: %v %v", calls, err)

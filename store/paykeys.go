@@ -27,10 +27,11 @@ var (
 	bucketPayEvent = []byte("pay_events")    // event id → —
 	bucketCalls    = []byte("calls")         // call id → Call
 	bucketKeyCalls = []byte("idx_key_calls") // owner ‖ 0 ‖ nonce(4) ‖ job id(8) → call id
+	bucketEarnings = []byte("earnings")      // project owner → Earnings
 
 	// callBuckets are created when a store opens. They are not in
 	// allBuckets, so a snapshot taken before they existed still restores.
-	callBuckets = [][]byte{bucketPayKeys, bucketPayEvent, bucketCalls, bucketKeyCalls}
+	callBuckets = [][]byte{bucketPayKeys, bucketPayEvent, bucketCalls, bucketKeyCalls, bucketEarnings}
 
 	keyCallSeq = []byte("call_seq")
 )
