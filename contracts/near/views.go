@@ -493,7 +493,7 @@ type SignedTransactionView struct {
 	Nonce       uint64       `json:"nonce"`
 	ReceiverID  string       `json:"receiver_id"`
 	Actions     []ActionView `json:"actions"`
-	PriorityFee uint64       `json:"priority_fee,omitempty"`
+	PriorityFee uint64       `json:"priority_fee"`
 	Signature   Signature    `json:"signature"`
 	Hash        CryptoHash   `json:"hash"`
 }

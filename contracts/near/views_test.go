@@ -53,6 +53,7 @@ const sampleOutcome = `{
       {"UseGlobalContract": {"code_hash": "4GXvjMFN6wSxnU9jEVT8HbXP5Yk6yELX9faRSKp6n9fX"}},
       {"UseGlobalContractByAccountId": {"account_id": "g.near"}},
       {"SomethingNew": {"x": 1}}],
+    "priority_fee": 0,
     "signature": "ed25519:3s1dvZdQtcAjBksMHFrysqvF63wnyMHPA4owNQmCJZ2EBakZEKdtMsLqrHdKWQjJbSRN6kRknN2WdwSBLWGCokXj",
     "hash": "4GXvjMFN6wSxnU9jEVT8HbXP5Yk6yELX9faRSKp6n9fX"
   },
@@ -132,7 +133,7 @@ func TestNewViewsMarshalEmptyListsAsArrays(t *testing.T) {
 	}
 	want := `{"t":{"signer_id":"a.near","public_key":"` + kp.PublicKey().String() + `","nonce":1,"receiver_id":"b.near",` +
 		`"actions":[{"DeployContract":{"code":"ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="}},` +
-		`{"FunctionCall":{"method_name":"m","args":"","gas":1,"deposit":"0"}}],"signature":"` + st.Signature.String() +
+		`{"FunctionCall":{"method_name":"m","args":"","gas":1,"deposit":"0"}}],"priority_fee":0,"signature":"` + st.Signature.String() +
 		`","hash":"` + st.Hash().String() + `"},"o":{"proof":[],"block_hash":"11111111111111111111111111111111",` +
 		`"id":"11111111111111111111111111111111","outcome":{"logs":[],"receipt_ids":[],"gas_burnt":0,"tokens_burnt":"0",` +
 		`"executor_id":"a.near","status":{"SuccessValue":""},"metadata":{"version":0,"gas_profile":null}}}}`

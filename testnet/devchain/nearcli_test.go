@@ -161,8 +161,11 @@ type cliTxResponse struct {
 		Nonce      *uint64            `json:"nonce"`
 		ReceiverID *string            `json:"receiver_id"`
 		Actions    *[]json.RawMessage `json:"actions"`
-		Signature  *string            `json:"signature"`
-		Hash       *string            `json:"hash"`
+		// Required (no serde default) in some near-primitives releases;
+		// nearcore always sends it.
+		PriorityFee *uint64 `json:"priority_fee"`
+		Signature   *string `json:"signature"`
+		Hash        *string `json:"hash"`
 	} `json:"transaction,omitempty"`
 	TransactionOutcome *cliOutcomeWithID   `json:"transaction_outcome,omitempty"`
 	ReceiptsOutcome    *[]cliOutcomeWithID `json:"receipts_outcome,omitempty"`
