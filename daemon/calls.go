@@ -280,7 +280,8 @@ func (a *callAPI) handleCall(w http.ResponseWriter, r *http.Request) {
 }
 
 // call runs the checks in upstream's order (per-IP limit, key header,
-// budget headers, minimum budget, per-key limit, the key's rules), resolves
+// budget headers, minimum budget, the key's rules, then the per-key limit,
+// which upstream checked before the key), resolves
 // the project before anything is reserved (upstream reserved first and
 // kept the reservation on a 404), then starts the call.
 func (a *callAPI) call(w http.ResponseWriter, r *http.Request) (*CallResponse, *apiError) {
@@ -305,9 +306,6 @@ func (a *callAPI) call(w http.ResponseWriter, r *http.Request) (*CallResponse, *
 	if limit < a.cfg.MinComputeLimit {
 		return nil, errorf(http.StatusBadRequest, "Compute limit too low: min=%d, provided=%d", a.cfg.MinComputeLimit, limit)
 	}
-	if !a.perKey.allow(key.name()) {
-		return nil, errorf(http.StatusTooManyRequests, "Rate limit exceeded")
-	}
 	var body callBody
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -331,6 +329,12 @@ func (a *callAPI) call(w http.ResponseWriter, r *http.Request) (*CallResponse, *
 	ctx := r.Context()
 	if e := a.checkKey(ctx, spec); e != nil {
 		return nil, e
+	}
+	// The per-key limit counts only calls that proved the secret: counted
+	// before (upstream's order), anyone who knows a key's owner and nonce
+	// could spend its limit with wrong secrets.
+	if !a.perKey.allow(key.name()) {
+		return nil, errorf(http.StatusTooManyRequests, "Rate limit exceeded")
 	}
 	var versionKey string
 	if body.VersionKey != nil {

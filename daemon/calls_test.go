@@ -236,6 +236,20 @@ func TestCallRateLimits(t *testing.T) {
 			t.Fatalf("call %d of one key: %d %s, want %d", i, status, b, want)
 		}
 	}
+	// Wrong secrets do not spend a key's limit (another node, one call a
+	// minute for the key).
+	api2 := newAPIHarness(t, CallsConfig{PerKeyPerMinute: 1, PerIPPerMinute: 100})
+	api2.apply(t, &consensus.KeyCreate{Event: store.KeyCreated{EventID: "c4", Owner: "dave.near", Nonce: 1, KeyHash: SecretHash(testSecret)}})
+	api2.apply(t, &consensus.KeyTopUp{Event: store.KeyToppedUp{EventID: "t4", Owner: "dave.near", Nonce: 1, Amount: 100_000}})
+	for range 3 {
+		if status, _ := api2.do(t, http.MethodPost, "/call/bob.near/app", map[string]string{"X-Payment-Key": "dave.near:1:" + strings.Repeat("ee", 32)}, body); status != 401 {
+			t.Fatalf("wrong secret: %d, want 401", status)
+		}
+	}
+	if status, b := api2.do(t, http.MethodPost, "/call/bob.near/app", map[string]string{"X-Payment-Key": "dave.near:1:" + testSecret}, body); status != 200 {
+		t.Fatalf("the owner's call after wrong secrets: %d %s, want 200", status, b)
+	}
+
 	// Another key from the same address: its own per-key budget, the
 	// address's shared one (5: 3 used above, then 2 more, then 429).
 	h.apply(t, &consensus.KeyCreate{Event: store.KeyCreated{EventID: "c2", Owner: "carol.near", Nonce: 1, KeyHash: SecretHash(testSecret)}})
