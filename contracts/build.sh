@@ -31,6 +31,7 @@ ARTIFACTS=(
 	"yieldpair testnet/examples/contracts/yieldpair/yieldpair.rs testnet/examples/contracts/wasm/yieldpair.wasm"
 	"panicker testnet/examples/contracts/panicker/panicker.rs testnet/examples/contracts/wasm/panicker.wasm"
 	"caller testnet/examples/contracts/caller/caller.rs testnet/examples/contracts/wasm/caller.wasm"
+	"vrfcheck testnet/examples/contracts/vrfcheck/vrfcheck.rs testnet/examples/contracts/wasm/vrfcheck.wasm"
 )
 
 SUMS=contracts/SHA256SUMS

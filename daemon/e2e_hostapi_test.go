@@ -22,6 +22,7 @@ import (
 	"github.com/outlayer/outlayer/exec/hostabi"
 	"github.com/outlayer/outlayer/internal/wasmtest"
 	"github.com/outlayer/outlayer/store"
+	examplecontracts "github.com/outlayer/outlayer/testnet/examples/contracts"
 )
 
 // Programs that reach the world, end to end on loopback: a run fetches
@@ -81,6 +82,23 @@ func TestProgramsReachTheWorldAndReplay(t *testing.T) {
 	}
 	if err := hostcall.VerifyVRF(pub, parts[2], parts[0], parts[1]); err != nil {
 		t.Fatal(err)
+	}
+
+	// A contract verifies the draw on chain with ed25519_verify against the
+	// key it keeps (testnet/examples/contracts/vrfcheck).
+	checker := w.account("vrfcheck", 10)
+	if _, err := checker.DeployContract(w.ctx, examplecontracts.VRFCheck, "set_pubkey", map[string]string{"pubkey_hex": pk.Hex}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for alpha, want := range map[string]string{parts[2]: "true", parts[2] + "x": "false"} {
+		var ok bool
+		if err := w.cl.ViewFunction(w.ctx, checker.AccountID(), "verify",
+			map[string]string{"alpha": alpha, "signature_hex": parts[1], "output_hex": parts[0]}, &ok); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(ok) != want {
+			t.Fatalf("the contract says %v for alpha %q, want %s", ok, alpha, want)
+		}
 	}
 
 	// The public value is readable by anyone.

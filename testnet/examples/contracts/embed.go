@@ -32,3 +32,9 @@ var Panicker []byte
 //
 //go:embed wasm/caller.wasm
 var Caller []byte
+
+// VRFCheck is vrfcheck/vrfcheck.rs: set_pubkey (the contract's own account)
+// and verify, which checks an OutLayer VRF draw with ed25519_verify.
+//
+//go:embed wasm/vrfcheck.wasm
+var VRFCheck []byte
