@@ -17,7 +17,9 @@
 //
 // The instrumented module defines and exports a mutable i64 global named
 // GlobalName that holds the remaining budget, and one named StopName that
-// the host raises (Stop) to end a run at its deadline; it imports nothing
+// the host raises (Stop) to end a run at its deadline (left out with
+// Options.NoStop, for hosts that stop runs by killing their process); it
+// imports nothing
 // new and adds no functions, so function indices and the name section stay
 // valid (DWARF, whose code offsets move, is dropped). Before rewriting,
 // every index is checked against the submitted module and its shape
