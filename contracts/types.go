@@ -272,15 +272,12 @@ type RequestExecutionArgs struct {
 
 // NewArgs are the OutLayer contract's init arguments.
 //
-// The agreement fields are AgreementArgs' (all optional): without them the
-// contract needs no executor signatures (default_signatures 0).
+// The embedded AgreementArgs (all optional) configure executor signatures;
+// without them the contract needs none (default_signatures 0).
 type NewArgs struct {
-	OwnerID           string  `json:"owner_id"`
-	OperatorID        string  `json:"operator_id,omitempty"`
-	ChainID           string  `json:"chain_id,omitempty"`
-	DefaultSignatures *uint64 `json:"default_signatures,omitempty"`
-	MaxSignatures     *uint64 `json:"max_signatures,omitempty"`
-	RegistrarID       *string `json:"registrar_id,omitempty"`
+	OwnerID    string `json:"owner_id"`
+	OperatorID string `json:"operator_id,omitempty"`
+	AgreementArgs
 }
 
 // ---------------------------------------------------------------------------

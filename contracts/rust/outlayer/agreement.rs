@@ -185,24 +185,27 @@ fn parse_signature(s: &str) -> [u8; 64] {
     }
 }
 
-fn assert_key_admin(state: &State, a: &Agreement) {
+/// The common start of the key methods: no deposit, the owner or the
+/// registrar, then the arguments and the named key (text and bytes).
+fn key_admin_call(method: &str) -> (Args, String, [u8; 32]) {
+    env::assert_no_deposit(method);
+    let state = State::load();
+    let a = Agreement::load();
     let caller = env::predecessor_account_id();
     if caller != state.owner_id && a.registrar_id.as_deref() != Some(caller.as_str()) {
         env::panic_str("Only the owner or the registrar may change executor keys");
     }
+    let args = Args::from_input();
+    let text = args.string("public_key");
+    let pk = parse_public_key("public_key", &text);
+    (args, text, pk)
 }
 
 /// add_executor_key({"public_key": "ed25519:…", "node_id"?}): the owner or
 /// the registrar registers an executor's node key.
 #[no_mangle]
 pub extern "C" fn add_executor_key() {
-    env::assert_no_deposit("add_executor_key");
-    let state = State::load();
-    let a = Agreement::load();
-    assert_key_admin(&state, &a);
-    let args = Args::from_input();
-    let text = args.string("public_key");
-    let pk = parse_public_key("public_key", &text);
+    let (args, text, pk) = key_admin_call("add_executor_key");
     let node_id = args.opt_string("node_id").unwrap_or_else(|| text.clone());
     if node_id.is_empty() || node_id.len() > 128 {
         env::panic_str("node_id must be 1-128 characters");
@@ -230,13 +233,7 @@ pub extern "C" fn add_executor_key() {
 /// removes a key; pending results it signed no longer count.
 #[no_mangle]
 pub extern "C" fn remove_executor_key() {
-    env::assert_no_deposit("remove_executor_key");
-    let state = State::load();
-    let a = Agreement::load();
-    assert_key_admin(&state, &a);
-    let args = Args::from_input();
-    let text = args.string("public_key");
-    let pk = parse_public_key("public_key", &text);
+    let (_, text, pk) = key_admin_call("remove_executor_key");
     let mut keys = executor_keys();
     let pos = match keys.iter().position(|k| *k == pk) {
         Some(p) => p,
