@@ -51,6 +51,19 @@ func TestMountServesPagesAndAssets(t *testing.T) {
 			t.Fatalf("%s: %d %v", path, resp.StatusCode, resp.Header)
 		}
 	}
+	// A browser revalidates an asset it has with its ETag: 304, no body.
+	resp, _ := get("/ui/assets/app.js")
+	tag := resp.Header.Get("ETag")
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/ui/assets/app.js", nil)
+	req.Header.Set("If-None-Match", tag)
+	again, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if tag == "" || again.StatusCode != http.StatusNotModified {
+		t.Fatalf("revalidating app.js with ETag %q: %d, want 304", tag, again.StatusCode)
+	}
 	for _, p := range []string{"/ui/assets/", "/ui/assets/index.html", "/executions/42/x", "/nope", "/ui/assets/../web.go"} {
 		if resp, _ := get(p); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("%s: %d, want 404", p, resp.StatusCode)

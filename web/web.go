@@ -1,7 +1,9 @@
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -47,6 +49,23 @@ func Mount(mux *http.ServeMux) error {
 	for _, p := range []string{"/executions", "/executions/{id}", "/programs", "/secrets", "/fees"} {
 		mux.HandleFunc("GET "+p, page)
 	}
+	// Embedded files have no modification time; a content hash as ETag
+	// lets a browser revalidate with a 304 instead of downloading again.
+	etags := map[string]string{}
+	if err := fs.WalkDir(assets, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(assets, path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		etags["/ui/assets/"+path] = `"` + hex.EncodeToString(sum[:8]) + `"`
+		return nil
+	}); err != nil {
+		return fmt.Errorf("web UI assets: %w", err)
+	}
 	files := http.StripPrefix("/ui/assets/", http.FileServerFS(assets))
 	mux.Handle("GET /ui/assets/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/") || strings.HasSuffix(r.URL.Path, "index.html") {
@@ -54,9 +73,11 @@ func Mount(mux *http.ServeMux) error {
 			return
 		}
 		h := w.Header()
-		// Revalidated on each load (ETag-less embed: Last-Modified is
-		// zero), small enough that this costs little on a LAN.
+		// Revalidated on each load: a new binary may serve new files.
 		h.Set("Cache-Control", "no-cache")
+		if tag, ok := etags[r.URL.Path]; ok {
+			h.Set("ETag", tag)
+		}
 		secure(h)
 		files.ServeHTTP(w, r)
 	}))
