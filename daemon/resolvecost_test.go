@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/store"
@@ -153,5 +154,30 @@ func TestResolverDoesNotResendWhileTheFirstMayLand(t *testing.T) {
 	r.resolveOne(ctx, j) // unknown twice: send again
 	if len(chain.calls) != 2 {
 		t.Fatalf("%d sends, want a second one once the chain twice did not know the first", len(chain.calls))
+	}
+}
+
+// A request the contract wants k signatures for and that has fewer (a
+// failure the cluster decided has none) is not sent to be refused, for
+// gas, again and again: it is closed and left to the yield timeout.
+func TestResolverDoesNotSendUnsignableResolves(t *testing.T) {
+	j := &store.Job{Request: store.Request{ID: 11, RequiredSignatures: 2, DataID: strings.Repeat("00", 32), Sender: "a.test"},
+		Status: store.StatusFailed, Error: "given up before the yield deadline"}
+	chain := &fakeChain{
+		view: func(string, any, any) error { return errors.New("no agreement view") },
+		call: func(string, any) (*near.FinalExecutionOutcome, error) {
+			t.Fatal("sent an unsignable resolve")
+			return nil, nil
+		},
+		height: 1,
+	}
+	prop := &fakeProposer{}
+	r := (&resolver{replica: newFakeReplica(j), propose: prop, chain: chain, sender: chain, contract: "outlayer.test",
+		tip: &chainTip{}, warm: newWarmSet(), metrics: newMetrics(), log: quietLog(),
+		claims: &claimChain{chain: chain, status: fakeStatus{"c"}, contract: "outlayer.test"}}).init()
+	r.resolveOne(context.Background(), j)
+	ex := commands[*consensus.Expired](prop)
+	if len(ex) != 1 || !strings.Contains(ex[0].Reason, "requires 2 executor signatures") || !strings.Contains(ex[0].Reason, "yield timeout") {
+		t.Fatalf("expired %+v", ex)
 	}
 }

@@ -190,6 +190,20 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 		log.Warn("cannot resolve yet", "err", err, "retry_in", wait)
 		return
 	}
+	if errors.Is(err, errTooFewSignatures) {
+		// The contract would refuse it, every time, for gas: leave the
+		// request to the chain's yield timeout, which refunds the caller.
+		reason := err.Error() + ": the resolve would be refused, so none is sent; the chain's yield timeout refunds the caller"
+		if _, aerr := r.propose.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); aerr != nil {
+			log.Warn("recording an unsignable request failed; will retry", "err", aerr)
+			r.backoff(j.ID)
+			return
+		}
+		r.metrics.resolves.WithLabelValues("unsigned").Inc()
+		log.Warn("request left to the chain's yield timeout: too few executor signatures", "err", err)
+		r.forget(j.ID)
+		return
+	}
 	if err != nil {
 		// Cannot happen for results the store accepted; fail safe by
 		// resolving as a failure with the reason.
@@ -345,6 +359,10 @@ func (r *resolver) backoff(id uint64) time.Duration {
 	return d
 }
 
+// errTooFewSignatures: the request's result has fewer valid executor
+// signatures than the contract requires for it.
+var errTooFewSignatures = errors.New("too few executor signatures")
+
 // errNoChainID: the chain id claims bind could not be read (yet).
 var errNoChainID = errors.New("the chain id result claims bind is unknown")
 
@@ -367,8 +385,11 @@ func (r *resolver) resolveCall(ctx context.Context, log *slog.Logger, j *store.J
 		log.Warn("an executor signature is left out of the resolve", "err", p)
 	}
 	if k := j.RequiredSignatures; k > 0 && uint64(len(sigs)) < k {
-		log.Error("the contract wants more executor signatures than this result has; the resolve will likely be refused",
-			"want", k, "have", len(sigs), "status", j.Status)
+		what := "its result"
+		if j.Status == store.StatusFailed {
+			what = "a failure the cluster decided (no executor result to sign)"
+		}
+		return "", nil, fmt.Errorf("%w: the contract requires %d executor signatures and %s has %d", errTooFewSignatures, k, what, len(sigs))
 	}
 	return contracts.ResolveCallSigned(j.ID, resp, wasm, sigs)
 }
