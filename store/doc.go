@@ -1,8 +1,9 @@
 // Package store is the bbolt schema of a node's replica: execution requests
 // with their leases, attempts and results, the chain cursor, WASM blobs with
-// their source index and LRU accounting, cluster nodes, and sealed keystore
-// state, programs' key-value storage (progstore.go) and the record of what
-// each run observed from outside. It knows nothing of Raft.
+// their source index and LRU accounting, cluster nodes, per-node agreement
+// counters (k-of-n executors: who agreed with the majority, who dissented),
+// sealed keystore state, programs' key-value storage (progstore.go) and the
+// record of what each run observed from outside. It knows nothing of Raft.
 //
 // The consensus FSM decodes a replicated command and calls one Tx method (or
 // several inside one Store.Update, for a Raft batch). Every rule of the
@@ -19,6 +20,10 @@
 //	                               └─(out of attempts)─▶ failed ─────┘
 //	Enqueue (request cannot be executed) ─▶ failed;  Fail: queued|assigned ─▶ failed
 //	any non-terminal ─MarkExpired─▶ expired
+//
+// A request assigned with k > 1 (AssignAgreeing) goes back to queued after
+// each executor's Complete until k results agree and form a strict
+// majority; then it is completed with the majority's result.
 //
 // Snapshot and Restore stream a whole bbolt file for Raft snapshots; Restore
 // refuses a corrupt or newer-schema snapshot and leaves the state untouched.
