@@ -194,14 +194,7 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 		// The contract would refuse it, every time, for gas: leave the
 		// request to the chain's yield timeout, which refunds the caller.
 		reason := err.Error() + ": the resolve would be refused, so none is sent; the chain's yield timeout refunds the caller"
-		if _, aerr := r.propose.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); aerr != nil {
-			log.Warn("recording an unsignable request failed; will retry", "err", aerr)
-			r.backoff(j.ID)
-			return
-		}
-		r.metrics.resolves.WithLabelValues("unsigned").Inc()
-		log.Warn("request left to the chain's yield timeout: too few executor signatures", "err", err)
-		r.forget(j.ID)
+		r.closeExpired(ctx, log, j, reason, "unsigned")
 		return
 	}
 	if err != nil {
@@ -251,14 +244,7 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			reason = "the chain already settled this request without a resolve from this cluster (it answered: " + answer +
 				"): the request was cancelled, or its blocks are no longer served by the RPC node"
 		}
-		if _, aerr := r.propose.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); aerr != nil {
-			log.Warn("recording a terminal chain answer failed; will retry", "err", aerr)
-			r.backoff(j.ID)
-			return
-		}
-		r.metrics.resolves.WithLabelValues("terminal").Inc()
-		log.Warn("resolve refused for good; request closed", "answer", answer)
-		r.forget(j.ID)
+		r.closeExpired(ctx, log, j, reason, "terminal")
 		return
 	}
 	if isAllowanceAnswer(err) {
@@ -280,6 +266,20 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 	r.metrics.resolves.WithLabelValues("error").Inc()
 	wait := r.backoff(j.ID)
 	log.Warn("resolve transaction failed; retrying", "err", err, "retry_in", wait)
+}
+
+// closeExpired records that request j will never be resolved by this
+// cluster (outcome labels the resolves metric), or schedules a retry when
+// that cannot be recorded.
+func (r *resolver) closeExpired(ctx context.Context, log *slog.Logger, j *store.Job, reason, outcome string) {
+	if _, err := r.propose.Apply(ctx, &consensus.Expired{ID: j.ID, Reason: reason}); err != nil {
+		log.Warn("recording that the request will not be resolved failed; will retry", "err", err)
+		r.backoff(j.ID)
+		return
+	}
+	r.metrics.resolves.WithLabelValues(outcome).Inc()
+	log.Warn("request closed without a resolve", "reason", reason)
+	r.forget(j.ID)
 }
 
 // forgetSent drops the unknown-fate resolve of request id.
