@@ -54,13 +54,13 @@ type resolver struct {
 	// timeout): before sending again we ask the chain about it, so our own
 	// landed transaction is recorded as such rather than as a refusal.
 	sent map[uint64]near.CryptoHash
-	// unseen counts the times the chain did not know the hash in sent.
-	unseen map[uint64]int
+	// sentAt is when the resolve in sent was sent.
+	sentAt map[uint64]time.Time
 }
 
 func (r *resolver) init() *resolver {
 	r.inflight, r.retryAt = map[uint64]bool{}, map[uint64]time.Time{}
-	r.backoffs, r.sent, r.unseen = map[uint64]*backoff.ExponentialBackOff{}, map[uint64]near.CryptoHash{}, map[uint64]int{}
+	r.backoffs, r.sent, r.sentAt = map[uint64]*backoff.ExponentialBackOff{}, map[uint64]near.CryptoHash{}, map[uint64]time.Time{}
 	return r
 }
 
@@ -176,7 +176,7 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			return
 		case err == nil:
 			r.forgetSent(j.ID) // it landed and failed: a new resolve may succeed
-		case errors.Is(err, near.ErrUnknownTransaction) && r.unseenTwice(j.ID):
+		case errors.Is(err, near.ErrUnknownTransaction) && r.unseenFor(j.ID) >= resendAfter:
 			r.forgetSent(j.ID) // it never arrived
 		default:
 			wait := r.backoff(j.ID)
@@ -261,6 +261,9 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 	if errors.As(err, &se) {
 		r.mu.Lock()
 		r.sent[j.ID] = se.TxHash
+		if _, ok := r.sentAt[j.ID]; !ok {
+			r.sentAt[j.ID] = time.Now()
+		}
 		r.mu.Unlock()
 	}
 	r.metrics.resolves.WithLabelValues("error").Inc()
@@ -287,17 +290,20 @@ func (r *resolver) forgetSent(id uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.sent, id)
-	delete(r.unseen, id)
+	delete(r.sentAt, id)
 }
 
-// unseenTwice notes that the chain does not know request id's earlier
-// resolve and reports whether it said so before (a transaction may reach
-// the chain a moment after the RPC answered the send).
-func (r *resolver) unseenTwice(id uint64) bool {
+// resendAfter is how long the chain must not know a resolve whose send
+// failed before another is sent: a transaction can sit in a busy node's
+// pool for several blocks, and a second resolve landing after the first is
+// refused.
+const resendAfter = 10 * time.Second
+
+// unseenFor is how long ago request id's resolve of unknown fate was sent.
+func (r *resolver) unseenFor(id uint64) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.unseen[id]++
-	return r.unseen[id] >= 2
+	return time.Since(r.sentAt[id])
 }
 
 func (r *resolver) pendingHash(id uint64) (near.CryptoHash, bool) {
@@ -341,7 +347,7 @@ func (r *resolver) forget(id uint64) {
 	delete(r.retryAt, id)
 	delete(r.backoffs, id)
 	delete(r.sent, id)
-	delete(r.unseen, id)
+	delete(r.sentAt, id)
 }
 
 // backoff schedules the next try for request id: 200 ms after the first
