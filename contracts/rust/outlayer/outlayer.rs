@@ -283,8 +283,13 @@ impl Request {
             request_id: u("request_id"),
             data_id,
             sender_id: s("sender_id"),
-            signer_id: s("signer_id"),
-            execution_source: ExecutionSource::parse(get("execution_source"), "execution_source"),
+            // Records written before `source` existed lack these two: the
+            // signer was not kept and the source sent was the code source.
+            signer_id: v.get("signer_id").and_then(|x| x.as_str()).map(String::from).unwrap_or_else(|| s("sender_id")),
+            execution_source: match v.get("execution_source") {
+                Some(e) if !e.is_null() => ExecutionSource::parse(e, "execution_source"),
+                _ => ExecutionSource::Code(CodeSource::parse(get("code_source"), "code_source")),
+            },
             code_source: CodeSource::parse(get("code_source"), "code_source"),
             project: match (get("project_id").as_str(), get("project_uuid").as_str()) {
                 (Some(id), Some(uuid)) => {
