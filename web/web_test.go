@@ -366,8 +366,6 @@ func TestDashboard(t *testing.T) {
 
 	tn.request(`{"n":1}`, nil)
 	first := tn.job(`{"n":1}`, "the first request to resolve", tn.resolved)
-	repo, commit := gitProgram(t)
-	tn.requestCode(contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: repo, Commit: commit}}, `{"git":true}`, nil)
 
 	// Overview: the three members, their roles, simulated attestation, the chain.
 	b.do("overview", chromedp.Navigate(base+"/"),
@@ -389,6 +387,10 @@ func TestDashboard(t *testing.T) {
 	}
 	b.do("throughput chart", chromedp.WaitVisible(css(`#ov-tput svg circle`)))
 	b.screenshot("overview")
+	// A program built from git, sent now (after the overview counted one
+	// request) and checked on the Programs page.
+	repo, commit := gitProgram(t)
+	tn.requestCode(contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: repo, Commit: commit}}, `{"git":true}`, nil)
 
 	// Executions: the first request is listed; a new one appears without a reload.
 	b.do("executions", chromedp.Navigate(base+"/executions"),
