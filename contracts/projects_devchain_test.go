@@ -374,3 +374,58 @@ func TestProjectLifecycleDepositsAndRefunds(t *testing.T) {
 	}, contracts.DefaultPricing().Estimate(contracts.DefaultResourceLimits()))
 	mustPanic(t, err, "Project not found")
 }
+
+// transfer_project re-keys a project to the new owner with its uuid; the
+// move is paid for by the attached deposit, the new owner alone reaches it,
+// and deleting it there returns every deposit held for it.
+func TestProjectTransfer(t *testing.T) {
+	w := newWorld(t)
+	c := w.outlayer.AccountID()
+	// A longer account id: the move adds bytes, which the transfer pays for.
+	newOwner, err := w.fx.Account(w.ctx, "longerowner", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, owner := w.alice.AccountID(), newOwner.AccountID()
+	stateBefore := w.state(c)
+	contractBefore := w.balance(c)
+	w.createProject(w.alice, "t", wasmSourceHash(strings.Repeat("d4", 32)))
+	var before contracts.ProjectView
+	w.view(c, contracts.MethodGetProject, contracts.ProjectIDArgs{ProjectID: alice + "/t"}, &before)
+
+	_, err = w.call(w.alice, c, contracts.MethodTransferProject, contracts.TransferProjectArgs{ProjectName: "t", NewOwner: owner}, near.U128{})
+	mustPanic(t, err, "Insufficient storage deposit")
+	if _, err := w.call(w.alice, c, contracts.MethodTransferProject, contracts.TransferProjectArgs{ProjectName: "t", NewOwner: owner}, near.OneNEAR); err != nil {
+		t.Fatalf("transfer_project: %v", err)
+	}
+	var gone *contracts.ProjectView
+	w.view(c, contracts.MethodGetProject, contracts.ProjectIDArgs{ProjectID: alice + "/t"}, &gone)
+	var moved contracts.ProjectView
+	w.view(c, contracts.MethodGetProject, contracts.ProjectIDArgs{ProjectID: owner + "/t"}, &moved)
+	grown := mulPrice(3 * uint64(len(owner)-len(alice))) // the record's key, its owner field, the index's key
+	if gone != nil || moved.UUID != before.UUID || moved.Owner != owner || moved.ActiveVersion != before.ActiveVersion ||
+		moved.StorageDeposit != add(before.StorageDeposit, grown) {
+		t.Fatalf("after transfer: old %+v, new %+v", gone, moved)
+	}
+	var mine []contracts.ProjectView
+	w.view(c, contracts.MethodListUserProjects, contracts.ListUserProjectsArgs{AccountID: alice}, &mine)
+	if len(mine) != 0 {
+		t.Fatalf("alice still lists %+v", mine)
+	}
+	_, err = w.call(w.alice, c, contracts.MethodDeleteProject, contracts.ProjectNameArgs{ProjectName: "t"}, near.U128{})
+	mustPanic(t, err, "Project not found")
+	ownerBefore := w.balance(owner)
+	del, err := w.call(newOwner, c, contracts.MethodDeleteProject, contracts.ProjectNameArgs{ProjectName: "t"}, near.U128{})
+	if err != nil {
+		t.Fatalf("delete_project by the new owner: %v", err)
+	}
+	if got := w.balance(owner); got != sub(add(ownerBefore, moved.StorageDeposit), burnt(del)) {
+		t.Fatalf("the new owner got %s back, want %s", sub(add(got, burnt(del)), ownerBefore), moved.StorageDeposit)
+	}
+	if got := withoutKey(w.state(c), "pn"); got != stateBefore {
+		t.Fatalf("state after the transferred project's delete differs:\n%s\nwant\n%s", got, stateBefore)
+	}
+	if got := w.balance(c); got != contractBefore {
+		t.Fatalf("contract balance %s, want %s: a deposit was kept or paid twice", got, contractBefore)
+	}
+}
