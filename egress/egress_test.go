@@ -221,8 +221,12 @@ func dnsServer(t *testing.T, answer func(name string) (netip.Addr, bool)) *net.R
 			_ = b.StartQuestions()
 			_ = b.Question(q)
 			_ = b.StartAnswers()
-			if ip, ok := answer(q.Name.String()); ok && q.Type == dnsmessage.TypeA {
-				_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: ip.As4()})
+			// answer is asked only for A queries: a resolver's parallel AAAA
+			// query must not advance a flipping answer.
+			if q.Type == dnsmessage.TypeA {
+				if ip, ok := answer(q.Name.String()); ok {
+					_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: ip.As4()})
+				}
 			}
 			msg, err := b.Finish()
 			if err != nil {
