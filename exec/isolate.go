@@ -441,11 +441,16 @@ func (p *sandboxPool) run(ctx context.Context, req Request, key [32]byte, limits
 					deadline = deadlineTimer.C
 				}
 			case m.Done:
-				healthy = true
+				err := m.Err.err()
+				// A compile that ran into its address-space budget leaves
+				// the sandbox's heap grown to the limit; the next compile
+				// there would start with no room. Retire it: the next run
+				// gets a fresh sandbox.
+				healthy = !errors.Is(err, ErrCompileLimit)
 				if len(sb.cached) > max(p.hello.MaxCachedModules, defaultMaxCachedModules) {
 					clear(sb.cached) // only a routing hint; the child says NeedWasm
 				}
-				return m.Result, m.Err.err()
+				return m.Result, err
 			}
 		case <-deadline:
 			// The program may have finished as the limit passed.
