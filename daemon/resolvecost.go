@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -12,44 +11,14 @@ import (
 
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outlayer/outlayer/contracts"
 )
 
 // What a resolve costs the node's key (see DESIGN.md, "What a resolve
-// costs"): its gas is sized from its payload instead of a flat 300 Tgas,
-// and the key's allowance — which every in-flight transaction reserves at
-// its attached gas — is watched and reported.
-
-// Resolve gas: the contract's fixed work (request lookup, yield resume,
-// event, storage), plus its JSON parsing and hashing, which grow with the
-// arguments, plus one ed25519_verify and one key lookup per signature.
-// Measured on the devchain's gas model (nearcore's fee table;
-// TestRiggedNodeIsOutvotedAndStopsBeingAssigned logs it): a small resolve
-// with two signatures burns 5.2 Tgas (30 attached), one with an 8 KB Text
-// output 8.0 Tgas (51 attached); contracts/DESIGN.md gives 13.5 Tgas for a
-// 12 KB Bytes output. The constants leave 3-6× headroom, so a resolve never
-// runs out of gas; gas it does not burn is refunded, and only the attached
-// gas is reserved from the key's allowance while it is in flight.
-const (
-	resolveGasBase         = 20 * near.TGas
-	resolveGasPerKiB       = 3 * near.TGas
-	resolveGasPerSignature = 2 * near.TGas
-	resolveGasMax          = 300 * near.TGas
-)
-
-// resolveGasFor is the gas to attach to a resolve with these arguments.
-func resolveGasFor(args any) (uint64, error) {
-	raw, err := json.Marshal(args)
-	if err != nil {
-		return 0, fmt.Errorf("sizing the resolve: %w", err)
-	}
-	var sigs struct {
-		Signatures []json.RawMessage `json:"signatures"`
-	}
-	_ = json.Unmarshal(raw, &sigs)
-	kib := uint64(len(raw)+1023) / 1024
-	gas := resolveGasBase + kib*resolveGasPerKiB + uint64(len(sigs.Signatures))*resolveGasPerSignature
-	return min(gas, resolveGasMax), nil
-}
+// costs"): its gas is sized from its payload (contracts.ResolveGas) instead
+// of a flat 300 Tgas, and the key's allowance — which every in-flight
+// transaction reserves at its attached gas — is watched and reported.
 
 // isAllowanceAnswer reports whether err is the chain saying the key's
 // allowance cannot pay for the transaction.
@@ -101,7 +70,7 @@ type KeyAllowance struct {
 // lowAllowance is the allowance below which the node warns: enough for
 // allowanceLowResolves resolves at the maximum gas, at the minimum price.
 func lowAllowance() near.U128 {
-	v, _ := near.NewU128(resolveGasMax).Mul64(minGasPrice * allowanceLowResolves)
+	v, _ := near.NewU128(contracts.MaxResolveGas).Mul64(minGasPrice * allowanceLowResolves)
 	return v
 }
 

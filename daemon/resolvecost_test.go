@@ -10,44 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/outlayer/outlayer/consensus"
-	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/store"
 )
-
-// Resolve gas grows with the payload and the signatures, and never goes
-// past the protocol's 300 Tgas.
-func TestResolveGasSizedFromPayload(t *testing.T) {
-	gasOf := func(j *store.Job, sigs int) uint64 {
-		t.Helper()
-		s := make([]contracts.ExecutorSignature, sigs)
-		_, args, err := contracts.ResolveCallSigned(j.ID, responseFor(j), [32]byte{1}, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := resolveGasFor(args)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
-	small := gasOf(doneJob("Text", &store.Result{Success: true, Output: []byte("hi")}), 0)
-	if small > 30*near.TGas || small < resolveGasBase {
-		t.Fatalf("a small resolve attaches %d Tgas", small/near.TGas)
-	}
-	signed := gasOf(doneJob("Text", &store.Result{Success: true, Output: []byte("hi")}), 3)
-	if signed != small+3*resolveGasPerSignature && signed != small+3*resolveGasPerSignature+resolveGasPerKiB {
-		t.Fatalf("three signatures: %d Tgas, small %d Tgas", signed/near.TGas, small/near.TGas)
-	}
-	big := gasOf(doneJob("Bytes", &store.Result{Success: true, Output: make([]byte, 12_000)}), 0)
-	if big <= small+10*near.TGas {
-		t.Fatalf("a 12 KB Bytes output attaches %d Tgas, hardly more than %d", big/near.TGas, small/near.TGas)
-	}
-	huge := gasOf(doneJob("Bytes", &store.Result{Success: true, Output: make([]byte, 400_000)}), 0)
-	if huge != resolveGasMax {
-		t.Fatalf("a 400 KB output attaches %d Tgas, want the 300 Tgas cap", huge/near.TGas)
-	}
-}
 
 type fakeKeys struct {
 	view *near.AccessKeyView

@@ -207,10 +207,10 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			return
 		}
 	}
-	gas, err := resolveGasFor(args)
+	gas, err := contracts.ResolveGas(args)
 	if err != nil {
 		log.Error("sizing the resolve failed; attaching the maximum", "err", err)
-		gas = resolveGasMax
+		gas = contracts.MaxResolveGas
 	}
 	out, err := r.sender.CallFunction(ctx, r.contract, method, args, gas, near.U128{})
 	if err == nil {
