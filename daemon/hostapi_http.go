@@ -18,12 +18,12 @@ import (
 // The public read routes of the host APIs, in upstream's shapes:
 //
 //	GET /vrf/pubkey                                    {"vrf_public_key_hex": "…"}
-//	GET /public/storage/get?code=<sha256>&key=…&format=json|raw
+//	GET /public/storage/get?code=<sha256>|project_uuid=<uuid>&key=…&format=json|raw
 //	GET /requests/{id}/record                          the run's record (application/octet-stream)
 //
-// Upstream names a program by project uuid; here a program is its code
-// identity (the sha256 of its WASM), so the query takes code (project_uuid
-// is accepted as its alias).
+// A project's runs keep their storage under the project (upstream names it
+// by project uuid, as here); a run outside any project under its code
+// identity, the sha256 of its WASM (programIdentity).
 func (n *Node) hostRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /vrf/pubkey", n.handleVRFPubkey)
 	mux.HandleFunc("GET /public/storage/get", n.handlePublicStorage)
@@ -68,13 +68,23 @@ func (n *Node) handleVRFPubkey(w http.ResponseWriter, _ *http.Request) {
 
 func (n *Node) handlePublicStorage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	code := q.Get("code")
-	if code == "" {
-		code = q.Get("project_uuid")
-	}
-	if b, err := hex.DecodeString(code); err != nil || len(b) != 32 {
-		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("code %q is not a program's sha256 in hex", code))
+	var code string
+	switch c, uuid := q.Get("code"), q.Get("project_uuid"); {
+	case c != "" && uuid != "":
+		httpjson.Error(w, http.StatusBadRequest, "give code or project_uuid, not both")
 		return
+	case uuid != "":
+		if !validProjectUUID(uuid) {
+			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("project_uuid %q is not a project uuid (p and 16 hex digits)", uuid))
+			return
+		}
+		code = programIdentity(uuid, [32]byte{})
+	default:
+		if b, err := hex.DecodeString(c); err != nil || len(b) != 32 {
+			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("code %q is not a program's sha256 in hex", c))
+			return
+		}
+		code = c
 	}
 	key := q.Get("key")
 	if key == "" || len(key) > store.MaxProgKeyBytes {
@@ -135,4 +145,18 @@ func (n *Node) handleRecord(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(rec)
+}
+
+// validProjectUUID reports a uuid as the contract issues them: "p" and 16
+// lowercase hex digits.
+func validProjectUUID(s string) bool {
+	if len(s) != 17 || s[0] != 'p' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -43,12 +43,23 @@ type hostRun struct {
 	replayed *hostabi.Record
 }
 
+// programIdentity names whose storage a run uses: a project's runs share
+// the project's (by its contract-issued uuid, which a deleted and
+// re-created project does not reuse), so every version sees what the
+// earlier ones wrote; any other run's is its WASM's sha256 in hex.
+func programIdentity(projectUUID string, wasmHash [32]byte) string {
+	if projectUUID != "" {
+		return "project:" + projectUUID
+	}
+	return hex.EncodeToString(wasmHash[:])
+}
+
 // start prepares the host calls of one run of j's program.
 func (h *hostServices) start(j *store.Job, wasm []byte, hash [32]byte, log *slog.Logger) *hostRun {
 	if rec := h.earlierRecord(j, log); rec != nil {
 		return &hostRun{replay: hostabi.NewReplayer(rec), replayed: rec}
 	}
-	cfg := hostcall.Config{RequestID: j.ID, Sender: j.Sender, Code: hex.EncodeToString(hash[:])}
+	cfg := hostcall.Config{RequestID: j.ID, Sender: j.Sender, Code: programIdentity(j.ProjectUUID, hash)}
 	if h != nil {
 		declared, hasManifest, err := hostcall.Manifest(wasm)
 		if err != nil {

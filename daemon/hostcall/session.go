@@ -80,7 +80,9 @@ type Config struct {
 	// user scope of storage (Sender).
 	RequestID uint64
 	Sender    string
-	// Code is the program's identity: the sha256 of its WASM, in hex.
+	// Code is the program's identity, whose storage the run uses: "project:"
+	// and the project's uuid for a project's run, else the sha256 of its
+	// WASM in hex.
 	Code string
 
 	HTTP Fetcher
