@@ -48,7 +48,14 @@ type chainProjects struct {
 
 type activeEntry struct {
 	version string
+	uuid    string
 	at      time.Time
+}
+
+// projectUUIDs is what a projectResolver may also know: a project's
+// contract-issued uuid, which names its storage and OUTLAYER_PROJECT_UUID.
+type projectUUIDs interface {
+	uuid(ctx context.Context, projectID string) (string, error)
 }
 
 // maxCachedProjects bounds each cache; past it the cache starts over.
@@ -91,24 +98,39 @@ func (p *chainProjects) resolve(ctx context.Context, projectID, versionKey strin
 }
 
 func (p *chainProjects) activeVersion(ctx context.Context, projectID string) (string, error) {
+	e, err := p.project(ctx, projectID)
+	return e.version, err
+}
+
+// uuid is projectID's uuid (a project's uuid never changes; it is read
+// with the active version).
+func (p *chainProjects) uuid(ctx context.Context, projectID string) (string, error) {
+	e, err := p.project(ctx, projectID)
+	return e.uuid, err
+}
+
+// project is projectID's active version and uuid, read at most every
+// activeTTL.
+func (p *chainProjects) project(ctx context.Context, projectID string) (activeEntry, error) {
 	p.mu.Lock()
 	e, ok := p.active[projectID]
 	p.mu.Unlock()
 	if ok && time.Since(e.at) < p.activeTTL {
-		return e.version, nil
+		return e, nil
 	}
 	var pv *contracts.ProjectView
 	if err := p.chain.ViewFunction(ctx, p.contract, contracts.MethodGetProject, contracts.ProjectIDArgs{ProjectID: projectID}, &pv); err != nil {
-		return "", fmt.Errorf("reading project %s: %w", projectID, err)
+		return activeEntry{}, fmt.Errorf("reading project %s: %w", projectID, err)
 	}
 	if pv == nil || pv.ActiveVersion == "" {
-		return "", fmt.Errorf("%s: %w", projectID, errProjectNotFound)
+		return activeEntry{}, fmt.Errorf("%s: %w", projectID, errProjectNotFound)
 	}
+	e = activeEntry{version: pv.ActiveVersion, uuid: pv.UUID, at: time.Now()}
 	p.mu.Lock()
 	if len(p.active) >= maxCachedProjects {
 		clear(p.active)
 	}
-	p.active[projectID] = activeEntry{version: pv.ActiveVersion, at: time.Now()}
+	p.active[projectID] = e
 	p.mu.Unlock()
-	return pv.ActiveVersion, nil
+	return e, nil
 }

@@ -351,6 +351,15 @@ func (a *callAPI) call(w http.ResponseWriter, r *http.Request) (*CallResponse, *
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
 	}
+	// The program runs as the project's (OUTLAYER_PROJECT_*, the project's
+	// storage) when the resolver knows the project's uuid.
+	if u, ok := a.projects.(projectUUIDs); ok {
+		uuid, err := u.uuid(ctx, projectID)
+		if err != nil {
+			return nil, errorf(http.StatusBadGateway, "resolving project %s: %v", projectID, err)
+		}
+		req.ProjectID, req.ProjectUUID = projectID, uuid
+	}
 	started, e := a.start(ctx, spec, req)
 	if e != nil {
 		return nil, e

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -602,5 +603,29 @@ func TestHTTPSCallRunsAProjectFromTheContract(t *testing.T) {
 	charged, calls := w.settledCharges(0, k, 10*time.Second)
 	if got := w.keyState(0, k); calls != 1 || got.Spent != charged || got.Reserved != 0 {
 		t.Fatalf("key %+v after one call charged %d", got, charged)
+	}
+
+	// The program runs as the project's: it sees OUTLAYER_PROJECT_* (and so
+	// uses the project's storage, named by the same uuid).
+	h = w.send(w.alice, w.outlayer, contracts.MethodCreateProject, contracts.CreateProjectArgs{Name: "env", Source: w.wasmSource("envinfo")}, nearAmount(t, "1"))
+	if err := w.final(h, w.alice.AccountID(), time.Minute).Err(); err != nil {
+		t.Fatalf("create_project env: %v", err)
+	}
+	envProject := w.alice.AccountID() + "/env"
+	k2 := w.newKey(w.alice.AccountID(), 2, 1_000_000, envProject)
+	r = w.call(0, k2, envProject, map[string]any{"input": 1}, nil)
+	if r.status != 200 {
+		t.Fatalf("call env: %d %s %v", r.status, r.body, r.err)
+	}
+	var envResp daemon.CallResponse
+	r.decode(t, &envResp)
+	var report struct {
+		EnvOrder []string `json:"env_order"`
+	}
+	if err := json.Unmarshal(envResp.Output, &report); err != nil {
+		t.Fatalf("envinfo answered %s: %v", r.body, err)
+	}
+	if !slices.Contains(report.EnvOrder, "OUTLAYER_PROJECT_UUID") || !slices.Contains(report.EnvOrder, "OUTLAYER_PROJECT_ID") {
+		t.Fatalf("a project's HTTPS call saw the variables %v, want OUTLAYER_PROJECT_ID and OUTLAYER_PROJECT_UUID", report.EnvOrder)
 	}
 }
