@@ -128,6 +128,7 @@ var readmeExamples = map[string]string{
 	"go test -run Counts -v ./exec/benchcmp":                                                       "gotest",
 	"go test ./daemon -run '^$' -bench 'RequestToResolveLatency|ClusterThroughput' -benchtime 40x": "gotest",
 	"go test ./daemon -run '^$' -bench 'HTTPSCall' -benchtime 200x":                                "gotest",
+	"go test ./daemon -run '^$' -bench Agreement -benchtime 20x":                                   "gotest",
 	"go test ./daemon/hostcall -run XXX -bench HostCall -benchtime 20x":                            "gotest",
 	"go test ./daemon -run XXX -bench OracleRequest -benchtime 8x":                                 "gotest",
 	"go test ./exec -run XXX -bench WarmRun -benchmem":                                             "gotest",
