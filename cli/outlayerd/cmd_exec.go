@@ -106,7 +106,10 @@ func runExec(c *cli.Context) error {
 	}
 	defer host.close()
 
-	cfg := exec.Config{}
+	// The program runs in a sandbox child process, as on a node: its
+	// deadline is a kill, which a Go garbage collection waiting on a
+	// compiled loop in this process could not delay (exec/DESIGN.md).
+	cfg := exec.Config{Isolate: true, Sandboxes: 1}
 	if dir := execCacheDir(c.String("cache-dir")); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err == nil {
 			cfg.CacheDir = dir
