@@ -21,8 +21,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// The runs are isolated, as on a node: an in-process run's stop can wait
+// on a garbage collection that waits on the compiled loop (exec/DESIGN.md).
 func TestMemoryBudget(t *testing.T) {
-	r := newRunner(t, outexec.Config{MemoryBudgetMB: 64})
+	r := newIsolatedRunner(t, outexec.Config{MemoryBudgetMB: 64, Sandboxes: 3})
 
 	_, err := run(t, r, outexec.Request{Wasm: helloModule(), Limits: outexec.Limits{MaxMemoryMB: 65}})
 	if err == nil || outexec.IsProgramFailure(err) {
@@ -63,7 +65,7 @@ func TestMemoryBudget(t *testing.T) {
 // TestCloseDuringRun: a run cut short by Close is the node's failure, never
 // a success with partial output nor a verdict on the program.
 func TestCloseDuringRun(t *testing.T) {
-	r, err := outexec.NewRunner(context.Background(), outexec.Config{})
+	r, err := outexec.NewRunner(context.Background(), outexec.Config{Isolate: true, Sandboxes: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
