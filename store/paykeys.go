@@ -186,104 +186,94 @@ func (t *Tx) putPaymentKey(k *PaymentKey) error {
 // CreateKey records a new key with balance 0. Keys are write-once, as on
 // chain: a second key under the same owner and nonce is ErrInvalidTransition.
 func (t *Tx) CreateKey(ev KeyCreated, now time.Time) (KeyEventOutcome, error) {
-	if err := checkNow(now); err != nil {
-		return 0, err
-	}
-	if err := checkEventID(ev.EventID); err != nil {
-		return 0, err
-	}
-	if t.seenEvent(ev.EventID) {
-		return KeyEventSeen, nil
-	}
-	if err := checkKeyName(ev.Owner, ev.Nonce); err != nil {
-		return 0, err
-	}
-	if b, err := hex.DecodeString(ev.KeyHash); err != nil || len(b) != 32 || hex.EncodeToString(b) != ev.KeyHash {
-		return 0, badInput("payment key %s:%d: key hash %q is not 64 lowercase hex digits", ev.Owner, ev.Nonce, ev.KeyHash)
-	}
-	if len(ev.ProjectIDs) > 100 {
-		return 0, badInput("payment key %s:%d names %d projects; at most 100 are allowed", ev.Owner, ev.Nonce, len(ev.ProjectIDs))
-	}
-	for _, p := range ev.ProjectIDs {
-		if err := validIndexPart("project id", p); err != nil {
-			return 0, fmt.Errorf("%w: %w", err, ErrBadInput)
+	return t.applyKeyEvent(ev.EventID, now, func() error {
+		if err := checkKeyName(ev.Owner, ev.Nonce); err != nil {
+			return err
 		}
-	}
-	if _, err := t.PaymentKey(ev.Owner, ev.Nonce); err == nil {
-		return 0, fmt.Errorf("payment key %s:%d already exists (keys are write-once): %w", ev.Owner, ev.Nonce, ErrInvalidTransition)
-	}
-	now = canonicalTime(now)
-	k := &PaymentKey{Owner: ev.Owner, Nonce: ev.Nonce, ChainID: ev.ChainID, KeyHash: ev.KeyHash, MaxPerCall: ev.MaxPerCall, CreatedAt: now}
-	if len(ev.ProjectIDs) > 0 {
-		k.ProjectIDs = slices.Clone(ev.ProjectIDs)
-		slices.Sort(k.ProjectIDs)
-		k.ProjectIDs = slices.Compact(k.ProjectIDs)
-	}
-	if err := t.putPaymentKey(k); err != nil {
-		return 0, err
-	}
-	return KeyEventApplied, t.bucket(bucketPayEvent).Put([]byte(ev.EventID), nil)
+		if b, err := hex.DecodeString(ev.KeyHash); err != nil || len(b) != 32 || hex.EncodeToString(b) != ev.KeyHash {
+			return badInput("payment key %s:%d: key hash %q is not 64 lowercase hex digits", ev.Owner, ev.Nonce, ev.KeyHash)
+		}
+		if len(ev.ProjectIDs) > 100 {
+			return badInput("payment key %s:%d names %d projects; at most 100 are allowed", ev.Owner, ev.Nonce, len(ev.ProjectIDs))
+		}
+		for _, p := range ev.ProjectIDs {
+			if err := validIndexPart("project id", p); err != nil {
+				return fmt.Errorf("%w: %w", err, ErrBadInput)
+			}
+		}
+		if _, err := t.PaymentKey(ev.Owner, ev.Nonce); err == nil {
+			return fmt.Errorf("payment key %s:%d already exists (keys are write-once): %w", ev.Owner, ev.Nonce, ErrInvalidTransition)
+		}
+		now = canonicalTime(now)
+		k := &PaymentKey{Owner: ev.Owner, Nonce: ev.Nonce, ChainID: ev.ChainID, KeyHash: ev.KeyHash, MaxPerCall: ev.MaxPerCall, CreatedAt: now}
+		if len(ev.ProjectIDs) > 0 {
+			k.ProjectIDs = slices.Clone(ev.ProjectIDs)
+			slices.Sort(k.ProjectIDs)
+			k.ProjectIDs = slices.Compact(k.ProjectIDs)
+		}
+		return t.putPaymentKey(k)
+	})
 }
 
 // TopUpKey adds a top-up to a key's balance. An unknown or deleted key is
 // ErrNotFound; a total past 2^64-1 is ErrBadInput.
 func (t *Tx) TopUpKey(ev KeyToppedUp, now time.Time) (KeyEventOutcome, error) {
-	if err := checkNow(now); err != nil {
-		return 0, err
-	}
-	if err := checkEventID(ev.EventID); err != nil {
-		return 0, err
-	}
-	if t.seenEvent(ev.EventID) {
-		return KeyEventSeen, nil
-	}
-	if (ev.Amount == 0) == (ev.Total == 0) {
-		return 0, badInput("top-up of payment key %s:%d needs exactly one of an amount and a total", ev.Owner, ev.Nonce)
-	}
-	k, err := t.PaymentKey(ev.Owner, ev.Nonce)
-	if err != nil {
-		return 0, err
-	}
-	if k.Deleted() {
-		return 0, fmt.Errorf("top-up of payment key %s:%d: the key was deleted: %w", ev.Owner, ev.Nonce, ErrNotFound)
-	}
-	switch {
-	case ev.Total != 0:
-		k.InitialBalance = max(k.InitialBalance, ev.Total)
-	case k.InitialBalance > math.MaxUint64-ev.Amount:
-		return 0, badInput("top-up of payment key %s:%d: balance %d + %d overflows", ev.Owner, ev.Nonce, k.InitialBalance, ev.Amount)
-	default:
-		k.InitialBalance += ev.Amount
-	}
-	if err := t.putPaymentKey(k); err != nil {
-		return 0, err
-	}
-	return KeyEventApplied, t.bucket(bucketPayEvent).Put([]byte(ev.EventID), nil)
+	return t.applyKeyEvent(ev.EventID, now, func() error {
+		if (ev.Amount == 0) == (ev.Total == 0) {
+			return badInput("top-up of payment key %s:%d needs exactly one of an amount and a total", ev.Owner, ev.Nonce)
+		}
+		k, err := t.PaymentKey(ev.Owner, ev.Nonce)
+		if err != nil {
+			return err
+		}
+		if k.Deleted() {
+			return fmt.Errorf("top-up of payment key %s:%d: the key was deleted: %w", ev.Owner, ev.Nonce, ErrNotFound)
+		}
+		switch {
+		case ev.Total != 0:
+			k.InitialBalance = max(k.InitialBalance, ev.Total)
+		case k.InitialBalance > math.MaxUint64-ev.Amount:
+			return badInput("top-up of payment key %s:%d: balance %d + %d overflows", ev.Owner, ev.Nonce, k.InitialBalance, ev.Amount)
+		default:
+			k.InitialBalance += ev.Amount
+		}
+		return t.putPaymentKey(k)
+	})
 }
 
 // DeleteKey marks a key deleted: it authorises nothing from now on. Calls
 // already running still settle against it, so its books stay exact.
 func (t *Tx) DeleteKey(ev KeyDeleted, now time.Time) (KeyEventOutcome, error) {
+	return t.applyKeyEvent(ev.EventID, now, func() error {
+		k, err := t.PaymentKey(ev.Owner, ev.Nonce)
+		if err != nil {
+			return err
+		}
+		if k.Deleted() {
+			return nil
+		}
+		k.DeletedAt = canonicalTime(now)
+		return t.putPaymentKey(k)
+	})
+}
+
+// applyKeyEvent applies a key event once: it checks the time and the event
+// id, answers KeyEventSeen for an event already applied, and otherwise
+// runs apply and records the event id with its changes.
+func (t *Tx) applyKeyEvent(eventID string, now time.Time, apply func() error) (KeyEventOutcome, error) {
 	if err := checkNow(now); err != nil {
 		return 0, err
 	}
-	if err := checkEventID(ev.EventID); err != nil {
+	if err := checkEventID(eventID); err != nil {
 		return 0, err
 	}
-	if t.seenEvent(ev.EventID) {
+	if t.seenEvent(eventID) {
 		return KeyEventSeen, nil
 	}
-	k, err := t.PaymentKey(ev.Owner, ev.Nonce)
-	if err != nil {
+	if err := apply(); err != nil {
 		return 0, err
 	}
-	if !k.Deleted() {
-		k.DeletedAt = canonicalTime(now)
-		if err := t.putPaymentKey(k); err != nil {
-			return 0, err
-		}
-	}
-	return KeyEventApplied, t.bucket(bucketPayEvent).Put([]byte(ev.EventID), nil)
+	return KeyEventApplied, t.bucket(bucketPayEvent).Put([]byte(eventID), nil)
 }
 
 // PaymentKey is Tx.PaymentKey in its own read transaction.
