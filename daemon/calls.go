@@ -626,20 +626,28 @@ func balanceView(k *store.PaymentKey, withGrant bool) BalanceView {
 }
 
 func (a *callAPI) handleBalance(w http.ResponseWriter, r *http.Request) {
+	if k, ok := a.ownKey(w, r); ok {
+		httpjson.Write(w, http.StatusOK, balanceView(k, true))
+	}
+}
+
+// ownKey is the key the request's X-Payment-Key names, read after a
+// linearizable read, once its secret checks out; otherwise it has answered.
+func (a *callAPI) ownKey(w http.ResponseWriter, r *http.Request) (*store.PaymentKey, bool) {
 	key, e := parsePaymentKey(r)
 	if e != nil {
 		writeErr(w, e)
-		return
+		return nil, false
 	}
 	if !a.current(w, r) {
-		return
+		return nil, false
 	}
 	k, e := a.authorised(r.Context(), key)
 	if e != nil {
 		writeErr(w, e)
-		return
+		return nil, false
 	}
-	httpjson.Write(w, http.StatusOK, balanceView(k, true))
+	return k, true
 }
 
 // publicKey reads {owner}/{nonce} of the public routes.
@@ -718,20 +726,9 @@ func (a *callAPI) usage(w http.ResponseWriter, r *http.Request, k *store.Payment
 }
 
 func (a *callAPI) handleUsage(w http.ResponseWriter, r *http.Request) {
-	key, e := parsePaymentKey(r)
-	if e != nil {
-		writeErr(w, e)
-		return
+	if k, ok := a.ownKey(w, r); ok {
+		a.usage(w, r, k)
 	}
-	if !a.current(w, r) {
-		return
-	}
-	k, e := a.authorised(r.Context(), key)
-	if e != nil {
-		writeErr(w, e)
-		return
-	}
-	a.usage(w, r, k)
 }
 
 func (a *callAPI) handlePublicUsage(w http.ResponseWriter, r *http.Request) {
