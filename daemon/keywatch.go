@@ -45,23 +45,7 @@ type keyReplica interface {
 const keyPage = 100
 
 func (w *keyWatcher) run(ctx context.Context) {
-	failing := growingBackOff(w.poll, 30*time.Second)
-	for {
-		err := w.pollOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		wait := w.poll
-		if err != nil {
-			wait = failing.NextBackOff()
-			w.log.Warn("syncing payment keys from the contract failed; retrying", "err", err, "retry_in", wait)
-		} else {
-			failing.Reset()
-		}
-		if !sleepCtx(ctx, wait) {
-			return
-		}
-	}
+	pollEvery(ctx, w.poll, 30*time.Second, w.log, "syncing payment keys from the contract", w.pollOnce)
 }
 
 func (w *keyWatcher) pollOnce(ctx context.Context) error {

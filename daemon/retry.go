@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -26,6 +27,29 @@ func retryEvery(ctx context.Context, d time.Duration, tries uint, op func() erro
 		return last
 	}
 	return err
+}
+
+// pollEvery calls poll every interval until ctx ends. After a failed poll
+// the next waits the interval, then twice as long each time up to
+// maxWait, logging what failed; a good poll resets it.
+func pollEvery(ctx context.Context, interval, maxWait time.Duration, log *slog.Logger, what string, poll func(context.Context) error) {
+	failing := growingBackOff(interval, maxWait)
+	for {
+		err := poll(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := interval
+		if err != nil {
+			wait = failing.NextBackOff()
+			log.Warn(what+" failed; retrying", "err", err, "retry_in", wait)
+		} else {
+			failing.Reset()
+		}
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+	}
 }
 
 // growingBackOff starts at from and doubles up to at most max, without

@@ -39,25 +39,7 @@ type watcher struct {
 }
 
 func (w *watcher) run(ctx context.Context) {
-	// After a failed poll the next waits the poll interval, then twice
-	// as long each time, up to 10 s; a good poll resets it.
-	failing := growingBackOff(w.poll, 10*time.Second)
-	for {
-		err := w.pollOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		wait := w.poll
-		if err != nil {
-			wait = failing.NextBackOff()
-			w.log.Warn("polling the contract failed; retrying", "err", err, "retry_in", wait)
-		} else {
-			failing.Reset()
-		}
-		if !sleepCtx(ctx, wait) {
-			return
-		}
-	}
+	pollEvery(ctx, w.poll, 10*time.Second, w.log, "polling the contract", w.pollOnce)
 }
 
 // highestKnownID is the largest on-chain request id in the replica (HTTPS
