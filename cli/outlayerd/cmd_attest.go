@@ -341,10 +341,7 @@ func runAttestVerifyResult(c *cli.Context) error {
 	if (rpcURL == "") != (contract == "") {
 		return usageError("--near-rpc and --contract go together: the chain cross-check needs both")
 	}
-	base := strings.TrimRight(c.String("node"), "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
+	base := nodeURL(c.String("node"))
 
 	// Only the stored request and result are taken from the node; the
 	// claim is recomputed here, never read from the node's view of it.

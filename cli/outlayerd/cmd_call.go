@@ -55,11 +55,7 @@ func runCall(c *cli.Context) error {
 	if parts := strings.SplitN(key, ":", 3); len(parts) != 3 || len(parts[2]) != 64 {
 		return usageError("--payment-key must be OWNER:NONCE:SECRET with a 64-hex-character secret")
 	}
-	base := c.String("node")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	base = strings.TrimSuffix(base, "/")
+	base := nodeURL(c.String("node"))
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	headers := map[string]string{"X-Payment-Key": key}

@@ -138,6 +138,7 @@ func nearFlags(specs []nearFlagSpec) []cli.Flag {
 // nearEnv is what a subcommand runs with.
 type nearEnv struct {
 	ctx     context.Context
+	group   string // the parent command: near, secrets, project, payment-key
 	cmd     string
 	args    []string
 	flags   map[string]string // every flag by name; "true" or "" for booleans
@@ -151,7 +152,11 @@ type nearEnv struct {
 // own and its parent's, which urfave/cli finds through the context's lineage).
 func newNearEnv(c *cli.Context, specs []nearFlagSpec) (*nearEnv, error) {
 	name := c.Command.Name
-	env := &nearEnv{cmd: name, args: c.Args().Slice(), flags: map[string]string{}, out: c.App.Writer, errOut: c.App.ErrWriter}
+	group := "near"
+	if l := c.Lineage(); len(l) > 1 && l[1].Command != nil && l[1].Command.Name != "" {
+		group = l[1].Command.Name
+	}
+	env := &nearEnv{group: group, cmd: name, args: c.Args().Slice(), flags: map[string]string{}, out: c.App.Writer, errOut: c.App.ErrWriter}
 	if env.out == nil {
 		env.out = os.Stdout
 	}
@@ -168,7 +173,7 @@ func newNearEnv(c *cli.Context, specs []nearFlagSpec) (*nearEnv, error) {
 	}
 	timeout, err := time.ParseDuration(env.flags["timeout"])
 	if err != nil || timeout <= 0 {
-		return nil, usageError("%s: --timeout %q is not a positive duration", name, env.flags["timeout"])
+		return nil, usageError("%s: --timeout %q is not a positive duration", env.what(), env.flags["timeout"])
 	}
 	env.timeout = timeout
 	rpc := env.flags["rpc"]
@@ -182,23 +187,71 @@ func newNearEnv(c *cli.Context, specs []nearFlagSpec) (*nearEnv, error) {
 	return env, nil
 }
 
+// what names the command in messages: "near call", "project create".
+func (e *nearEnv) what() string {
+	return e.group + " " + e.cmd
+}
+
 // need checks the number of positional arguments.
 func (e *nearEnv) need(min, max int, usage string) error {
 	if len(e.args) < min || len(e.args) > max {
-		return usageError("usage: outlayerd near %s %s (got %d arguments: %s)", e.cmd, usage, len(e.args), strings.Join(e.args, " "))
+		return usageError("usage: outlayerd %s %s (got %d arguments: %s)", e.what(), usage, len(e.args), strings.Join(e.args, " "))
 	}
 	return nil
 }
 
 func (e *nearEnv) validAccount(what, id string) error {
 	if err := near.ValidateAccountID(id); err != nil {
-		return usageError("near %s: %s: %v", e.cmd, what, err)
+		return usageError("%s: %s: %v", e.what(), what, err)
 	}
 	return nil
 }
 
+// fail is the command's failure (exit status 1), prefixed with its name.
 func (e *nearEnv) fail(format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf("near "+e.cmd+": "+format, a...), exitFailure)
+	return cli.Exit(e.what()+": "+fmt.Sprintf(format, a...), exitFailure)
+}
+
+// accountFlag is the account in --name, required and checked; role says
+// what it is for in the error.
+func (e *nearEnv) accountFlag(name, role string) (string, error) {
+	a := e.flags[name]
+	if a == "" {
+		return "", usageError("%s: --%s ACCOUNT (%s) is required", e.what(), name, role)
+	}
+	if err := e.validAccount("--"+name, a); err != nil {
+		return "", err
+	}
+	return a, nil
+}
+
+// contract is --contract (or $OUTLAYER_CONTRACT), the OutLayer contract.
+func (e *nearEnv) contract() (string, error) {
+	return e.accountFlag("contract", "the OutLayer contract, or set $OUTLAYER_CONTRACT")
+}
+
+// account is --account, the account that signs.
+func (e *nearEnv) account() (string, error) {
+	return e.accountFlag("account", "the account that signs")
+}
+
+// contractSigner is the preamble of every command that signs a transaction
+// to the OutLayer contract: min to max positional arguments (usage shows
+// them), --contract, --account and the account's signer.
+func (e *nearEnv) contractSigner(min, max int, usage string) (string, *near.Signer, error) {
+	if err := e.need(min, max, usage); err != nil {
+		return "", nil, err
+	}
+	contract, err := e.contract()
+	if err != nil {
+		return "", nil, err
+	}
+	a, err := e.account()
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := e.signer(a)
+	return contract, s, err
 }
 
 func (e *nearEnv) keysDir() string {
@@ -224,6 +277,20 @@ func (e *nearEnv) network() (string, error) {
 
 // signer loads the key for account and returns a Signer.
 func (e *nearEnv) signer(account string) (*near.Signer, error) {
+	kp, err := e.keyPair(account)
+	if err != nil {
+		return nil, err
+	}
+	s, err := near.NewSigner(e.client, account, kp)
+	if err != nil {
+		return nil, e.fail("%v", err)
+	}
+	return s, nil
+}
+
+// keyPair finds account's key: --key-file, or in --keys-dir as
+// DIR/<account>.json or the near-cli layout DIR/<network>/<account>.json.
+func (e *nearEnv) keyPair(account string) (*near.KeyPair, error) {
 	var candidates []string
 	if f := e.flags["key-file"]; f != "" {
 		candidates = []string{f}
@@ -247,11 +314,7 @@ func (e *nearEnv) signer(account string) (*near.Signer, error) {
 		if acct != "" && acct != account {
 			return nil, e.fail("key file %s is for %s, not %s", path, acct, account)
 		}
-		s, err := near.NewSigner(e.client, account, kp)
-		if err != nil {
-			return nil, e.fail("%v", err)
-		}
-		return s, nil
+		return kp, nil
 	}
 	return nil, e.fail("no key for %s (looked in %s: %v); pass --key-file or --keys-dir", account, strings.Join(candidates, ", "), lastErr)
 }
@@ -259,7 +322,7 @@ func (e *nearEnv) signer(account string) (*near.Signer, error) {
 func (e *nearEnv) nearAmount(flagName string) (near.U128, error) {
 	v, err := near.ParseNEAR(e.flags[flagName])
 	if err != nil {
-		return near.U128{}, usageError("near %s: --%s: %v", e.cmd, flagName, err)
+		return near.U128{}, usageError("%s: --%s: %v", e.what(), flagName, err)
 	}
 	return v, nil
 }
@@ -267,7 +330,7 @@ func (e *nearEnv) nearAmount(flagName string) (near.U128, error) {
 func (e *nearEnv) tgas(flagName string) (uint64, error) {
 	v, err := strconv.ParseFloat(e.flags[flagName], 64)
 	if err != nil || v <= 0 || v > 1000 {
-		return 0, usageError("near %s: --%s %q must be a number of Tgas in (0, 1000]", e.cmd, flagName, e.flags[flagName])
+		return 0, usageError("%s: --%s %q must be a number of Tgas in (0, 1000]", e.what(), flagName, e.flags[flagName])
 	}
 	return uint64(v * near.TGas), nil
 }
@@ -445,7 +508,7 @@ func nearArgsJSON(e *nearEnv, i int) ([]byte, error) {
 		return []byte("{}"), nil
 	}
 	if !json.Valid([]byte(e.args[i])) {
-		return nil, usageError("near %s: arguments are not valid JSON: %s", e.cmd, e.args[i])
+		return nil, usageError("%s: arguments are not valid JSON: %s", e.what(), e.args[i])
 	}
 	return []byte(e.args[i]), nil
 }
@@ -462,11 +525,8 @@ func nearCall(e *nearEnv) error {
 	if err != nil {
 		return err
 	}
-	account := e.flags["account"]
-	if account == "" {
-		return usageError("near call: --account ACCOUNT (the signer) is required")
-	}
-	if err := e.validAccount("--account", account); err != nil {
+	account, err := e.account()
+	if err != nil {
 		return err
 	}
 	deposit, err := e.nearAmount("deposit")

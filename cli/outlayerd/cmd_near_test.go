@@ -94,3 +94,31 @@ func TestNearCommandAgainstDevchain(t *testing.T) {
 	expect(2, "", "flag provided but not defined", "state", alice, "--nope")
 	expect(2, "", "not a WebAssembly module", "deploy", alice, filepath.Join(home, "test.near.json"))
 }
+
+// TestSignedCommandPreamble checks the one preamble of the commands that sign
+// for the OutLayer contract (arguments, --contract, --account, the key):
+// each refusal names the command it came from and exits before any RPC.
+func TestSignedCommandPreamble(t *testing.T) {
+	t.Setenv("OUTLAYER_CONTRACT", "")
+	noKey := filepath.Join(t.TempDir(), "none.json")
+	for _, c := range []struct {
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{[]string{"project", "delete"}, 2, "usage: outlayerd project delete NAME"},
+		{[]string{"project", "delete", "app", "--account", "alice.near"}, 2, "project delete: --contract ACCOUNT (the OutLayer contract"},
+		{[]string{"project", "delete", "app", "--contract", "Bad"}, 2, "project delete: --contract: "},
+		{[]string{"payment-key", "delete", "1", "--contract", "outlayer.near"}, 2, "payment-key delete: --account ACCOUNT (the account that signs) is required"},
+		{[]string{"payment-key", "delete", "1", "--contract", "outlayer.near", "--account", "alice.near", "--key-file", noKey}, 1, "payment-key delete: no key for alice.near"},
+		{[]string{"secrets", "delete", "--contract", "outlayer.near", "--account", "alice.near", "--key-file", noKey}, 1, "secrets delete: no key for alice.near"},
+		{[]string{"secrets", "list", "--contract", "outlayer.near"}, 2, "secrets list: --account ACCOUNT"},
+		{[]string{"secrets", "store", "a", "b"}, 2, "usage: outlayerd secrets store"},
+		{[]string{"near", "call", "c.near", "m", "--account", "alice.near", "--key-file", noKey}, 1, "near call: no key for alice.near"},
+	} {
+		code, _, errOut := runCLI(t, "", c.args...)
+		if code != c.code || !strings.Contains(errOut, c.wantErr) {
+			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", strings.Join(c.args, " "), code, c.code, errOut, c.wantErr)
+		}
+	}
+}

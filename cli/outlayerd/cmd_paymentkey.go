@@ -53,43 +53,16 @@ unspent balance is not returned).
 	}
 }
 
-func paymentKeyFail(e *nearEnv, format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf("payment-key "+e.cmd+": "+format, a...), exitFailure)
-}
-
-// paymentKeyPrep checks the arguments, --contract and --account (the signer).
-func paymentKeyPrep(e *nearEnv, usage string, n int) (string, *near.Signer, error) {
-	if len(e.args) != n {
-		return "", nil, usageError("usage: outlayerd payment-key %s %s (got %d arguments)", e.cmd, usage, len(e.args))
-	}
-	contract := e.flags["contract"]
-	if contract == "" {
-		return "", nil, usageError("payment-key %s: --contract (the OutLayer contract) is required (or set $OUTLAYER_CONTRACT)", e.cmd)
-	}
-	if err := near.ValidateAccountID(contract); err != nil {
-		return "", nil, usageError("payment-key %s: --contract: %v", e.cmd, err)
-	}
-	a := e.flags["account"]
-	if a == "" {
-		return "", nil, usageError("payment-key %s: --account (the owner, who signs) is required", e.cmd)
-	}
-	if err := near.ValidateAccountID(a); err != nil {
-		return "", nil, usageError("payment-key %s: --account: %v", e.cmd, err)
-	}
-	s, err := e.signer(a)
-	return contract, s, err
-}
-
 func parseNonce(e *nearEnv, s string) (uint32, error) {
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil || n == 0 || n > uint64(contracts.MaxPaymentKeyNonce) {
-		return 0, usageError("payment-key %s: nonce %q must be an integer from 1 to %d", e.cmd, s, contracts.MaxPaymentKeyNonce)
+		return 0, usageError("%s: nonce %q must be an integer from 1 to %d", e.what(), s, contracts.MaxPaymentKeyNonce)
 	}
 	return uint32(n), nil
 }
 
 func paymentKeyCreate(e *nearEnv) error {
-	contract, s, err := paymentKeyPrep(e, "--account OWNER --contract C [--projects P,...] [--max-per-call UNITS] [--nonce N]", 0)
+	contract, s, err := e.contractSigner(0, 0, "--account OWNER --contract C [--projects P,...] [--max-per-call UNITS] [--nonce N]")
 	if err != nil {
 		return err
 	}
@@ -120,13 +93,13 @@ func paymentKeyCreate(e *nearEnv) error {
 		}
 		args.MaxPerCall = &m
 	}
-	deposit, err := near.ParseNEAR(e.flags["deposit"])
+	deposit, err := e.nearAmount("deposit")
 	if err != nil {
-		return usageError("payment-key create: --deposit: %v", err)
+		return err
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		return paymentKeyFail(e, "making the secret: %v", err)
+		return e.fail("making the secret: %v", err)
 	}
 	secret := hex.EncodeToString(raw)
 	args.KeyHash = contracts.PaymentKeyHash(secret)
@@ -136,7 +109,7 @@ func paymentKeyCreate(e *nearEnv) error {
 	}
 	var nonce uint32
 	if err := out.DecodeResult(&nonce); err != nil {
-		return paymentKeyFail(e, "the contract's answer: %v", err)
+		return e.fail("the contract's answer: %v", err)
 	}
 	key := contracts.PaymentKey{Owner: s.AccountID(), Nonce: nonce, Secret: secret}
 	fmt.Fprintf(e.errOut, "Created payment key %s:%d (hash %s). Keep the key below: it is shown only now.\n"+
@@ -147,7 +120,7 @@ func paymentKeyCreate(e *nearEnv) error {
 }
 
 func paymentKeyTopUp(e *nearEnv) error {
-	contract, s, err := paymentKeyPrep(e, "NONCE AMOUNT --account SENDER --contract C [--owner OWNER] [--token T]", 2)
+	contract, s, err := e.contractSigner(2, 2, "NONCE AMOUNT --account SENDER --contract C [--owner OWNER] [--token T]")
 	if err != nil {
 		return err
 	}
@@ -162,17 +135,17 @@ func paymentKeyTopUp(e *nearEnv) error {
 	owner := e.flags["owner"]
 	if owner == "" {
 		owner = s.AccountID()
-	} else if err := near.ValidateAccountID(owner); err != nil {
-		return usageError("payment-key top-up: --owner: %v", err)
+	} else if err := e.validAccount("--owner", owner); err != nil {
+		return err
 	}
 	token := e.flags["token"]
 	if token == "" {
 		var t *string
 		if err := e.client.ViewFunction(e.ctx, contract, contracts.MethodGetPaymentTokenContract, nil, &t); err != nil {
-			return paymentKeyFail(e, "asking %s for its payment token: %v", contract, err)
+			return e.fail("asking %s for its payment token: %v", contract, err)
 		}
 		if t == nil {
-			return paymentKeyFail(e, "%s has no payment token configured", contract)
+			return e.fail("%s has no payment token configured", contract)
 		}
 		token = *t
 	}
@@ -180,10 +153,10 @@ func paymentKeyTopUp(e *nearEnv) error {
 	// after a round trip that costs gas.
 	var k *contracts.PaymentKeyView
 	if err := e.client.ViewFunction(e.ctx, contract, contracts.MethodGetPaymentKey, contracts.PaymentKeyArgs{Owner: owner, Nonce: nonce}, &k); err != nil {
-		return paymentKeyFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
 	if k == nil {
-		return paymentKeyFail(e, "%s has no payment key %s:%d", contract, owner, nonce)
+		return e.fail("%s has no payment key %s:%d", contract, owner, nonce)
 	}
 	msg, _ := json.Marshal(contracts.TopUpMsg{Action: contracts.FtActionTopUpPaymentKey, Nonce: nonce, Owner: owner})
 	out, err := s.CallFunction(e.ctx, token, "ft_transfer_call", contracts.FtTransferCallArgs{
@@ -194,17 +167,17 @@ func paymentKeyTopUp(e *nearEnv) error {
 	}
 	var used near.U128
 	if err := out.DecodeResult(&used); err != nil {
-		return paymentKeyFail(e, "the token's answer: %v", err)
+		return e.fail("the token's answer: %v", err)
 	}
 	if used != amount {
 		reason := "no reason logged"
 		for _, f := range out.ReceiptFailures() {
 			reason = f.Err.Error()
 		}
-		return paymentKeyFail(e, "the contract refused the top-up and the token returned %s units: %s", sub128(amount, used), reason)
+		return e.fail("the contract refused the top-up and the token returned %s units: %s", sub128(amount, used), reason)
 	}
 	if err := e.client.ViewFunction(e.ctx, contract, contracts.MethodGetPaymentKey, contracts.PaymentKeyArgs{Owner: owner, Nonce: nonce}, &k); err != nil || k == nil {
-		return paymentKeyFail(e, "reading the key back: %v", err)
+		return e.fail("reading the key back: %v", err)
 	}
 	fmt.Fprintf(e.out, "Topped up %s:%d with %s; total topped up %s\n", owner, nonce, amount, k.InitialBalance)
 	return nil
@@ -216,8 +189,8 @@ func sub128(a, b near.U128) near.U128 {
 }
 
 func paymentKeyBalance(e *nearEnv) error {
-	if len(e.args) != 1 {
-		return usageError("usage: outlayerd payment-key balance OWNER:NONCE --contract C [--node URL] (got %d arguments)", len(e.args))
+	if err := e.need(1, 1, "OWNER:NONCE --contract C [--node URL]"); err != nil {
+		return err
 	}
 	owner, nonceStr, ok := strings.Cut(e.args[0], ":")
 	if !ok {
@@ -226,37 +199,34 @@ func paymentKeyBalance(e *nearEnv) error {
 	if strings.Contains(nonceStr, ":") {
 		return usageError("payment-key balance: give OWNER:NONCE only; the balance needs no secret")
 	}
-	if err := near.ValidateAccountID(owner); err != nil {
-		return usageError("payment-key balance: owner: %v", err)
+	if err := e.validAccount("owner", owner); err != nil {
+		return err
 	}
 	nonce, err := parseNonce(e, nonceStr)
 	if err != nil {
 		return err
 	}
-	contract := e.flags["contract"]
-	if err := near.ValidateAccountID(contract); err != nil {
-		return usageError("payment-key balance: --contract (the OutLayer contract, or $OUTLAYER_CONTRACT): %v", err)
+	contract, err := e.contract()
+	if err != nil {
+		return err
 	}
 	var k *contracts.PaymentKeyView
 	if err := e.client.ViewFunction(e.ctx, contract, contracts.MethodGetPaymentKey, contracts.PaymentKeyArgs{Owner: owner, Nonce: nonce}, &k); err != nil {
-		return paymentKeyFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
 	if k == nil {
-		return paymentKeyFail(e, "%s has no payment key %s:%d", contract, owner, nonce)
+		return e.fail("%s has no payment key %s:%d", contract, owner, nonce)
 	}
 	var cluster *daemon.BalanceView
 	if node := e.flags["node"]; node != "" {
-		if !strings.Contains(node, "://") {
-			node = "http://" + node
-		}
-		url := strings.TrimRight(node, "/") + "/public/payment-keys/" + owner + "/" + strconv.FormatUint(uint64(nonce), 10) + "/balance"
+		url := nodeURL(node) + "/public/payment-keys/" + owner + "/" + strconv.FormatUint(uint64(nonce), 10) + "/balance"
 		req, err := http.NewRequestWithContext(e.ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return usageError("payment-key balance: --node %q: %v", node, err)
 		}
 		cluster = new(daemon.BalanceView)
 		if err := secretsHTTP(req, cluster); err != nil {
-			return paymentKeyFail(e, "asking %s: %v", node, err)
+			return e.fail("asking %s: %v", node, err)
 		}
 	}
 	if e.flags["json"] != "" {
@@ -280,7 +250,7 @@ func paymentKeyBalance(e *nearEnv) error {
 }
 
 func paymentKeyDelete(e *nearEnv) error {
-	contract, s, err := paymentKeyPrep(e, "NONCE --account OWNER --contract C", 1)
+	contract, s, err := e.contractSigner(1, 1, "NONCE --account OWNER --contract C")
 	if err != nil {
 		return err
 	}

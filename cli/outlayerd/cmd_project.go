@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -23,14 +24,7 @@ var projectAccountFlag = nearFlagSpec{name: "account", usage: "the project owner
 var projectDepositFlag = nearFlagSpec{name: "deposit", usage: "storage deposit to attach, in `NEAR`; the contract keeps what the bytes cost and refunds the rest", def: "0.1"}
 
 func projectCommand() *cli.Command {
-	sub := nearSubcommand
-	with := func(lists ...[]nearFlagSpec) []nearFlagSpec {
-		var out []nearFlagSpec
-		for _, l := range lists {
-			out = append(out, l...)
-		}
-		return out
-	}
+	sub, with := nearSubcommand, slices.Concat[[]nearFlagSpec]
 	owner := []nearFlagSpec{projectAccountFlag, secretsContractFlag}
 	return &cli.Command{
 		Name:  "project",
@@ -61,41 +55,6 @@ on chain or with outlayerd call OWNER/NAME over HTTPS; secrets stored for the pr
 	}
 }
 
-func projectFail(e *nearEnv, format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf("project "+e.cmd+": "+format, a...), exitFailure)
-}
-
-func projectArgs(e *nearEnv, usage string, n int) error {
-	if len(e.args) != n {
-		return usageError("usage: outlayerd project %s %s (got %d arguments)", e.cmd, usage, len(e.args))
-	}
-	return nil
-}
-
-// projectContract is --contract (or $OUTLAYER_CONTRACT), checked.
-func projectContract(e *nearEnv) (string, error) {
-	c := e.flags["contract"]
-	if c == "" {
-		return "", usageError("project %s: --contract (the OutLayer contract) is required (or set $OUTLAYER_CONTRACT)", e.cmd)
-	}
-	if err := near.ValidateAccountID(c); err != nil {
-		return "", usageError("project %s: --contract: %v", e.cmd, err)
-	}
-	return c, nil
-}
-
-// projectOwnerSigner is --account, checked, and its signer.
-func projectOwnerSigner(e *nearEnv) (*near.Signer, error) {
-	a := e.flags["account"]
-	if a == "" {
-		return nil, usageError("project %s: --account (the owner, who signs) is required", e.cmd)
-	}
-	if err := near.ValidateAccountID(a); err != nil {
-		return nil, usageError("project %s: --account: %v", e.cmd, err)
-	}
-	return e.signer(a)
-}
-
 // projectSource is the version the flags name.
 func projectSource(e *nearEnv) (contracts.CodeSource, error) {
 	url, hash, repo, commit := e.flags["wasm-url"], e.flags["wasm-hash"], e.flags["repo"], e.flags["commit"]
@@ -106,19 +65,19 @@ func projectSource(e *nearEnv) (contracts.CodeSource, error) {
 	switch {
 	case (url != "" || hash != "") && repo == "" && commit == "":
 		if url == "" || hash == "" {
-			return contracts.CodeSource{}, usageError("project %s: a WASM version needs both --wasm-url and --wasm-hash", e.cmd)
+			return contracts.CodeSource{}, usageError("%s: a WASM version needs both --wasm-url and --wasm-hash", e.what())
 		}
 		if len(hash) != 64 || strings.Trim(strings.ToLower(hash), "0123456789abcdef") != "" {
-			return contracts.CodeSource{}, usageError("project %s: --wasm-hash must be the module's sha256, 64 hex characters", e.cmd)
+			return contracts.CodeSource{}, usageError("%s: --wasm-hash must be the module's sha256, 64 hex characters", e.what())
 		}
 		return contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: url, Hash: strings.ToLower(hash), BuildTarget: target}}, nil
 	case (repo != "" || commit != "") && url == "" && hash == "":
 		if repo == "" || commit == "" {
-			return contracts.CodeSource{}, usageError("project %s: a git version needs both --repo and --commit", e.cmd)
+			return contracts.CodeSource{}, usageError("%s: a git version needs both --repo and --commit", e.what())
 		}
 		return contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: repo, Commit: commit, BuildTarget: target}}, nil
 	}
-	return contracts.CodeSource{}, usageError("project %s: give the version's code: --wasm-url URL --wasm-hash HEX, or --repo REPO --commit COMMIT", e.cmd)
+	return contracts.CodeSource{}, usageError("%s: give the version's code: --wasm-url URL --wasm-hash HEX, or --repo REPO --commit COMMIT", e.what())
 }
 
 // projectCall signs method with args and attached deposit, and reports.
@@ -128,7 +87,8 @@ func projectCall(e *nearEnv, s *near.Signer, contract, method string, args any, 
 }
 
 func projectCreate(e *nearEnv) error {
-	if err := projectArgs(e, "NAME (--wasm-url URL --wasm-hash HEX | --repo REPO --commit C) --account OWNER --contract C", 1); err != nil {
+	contract, s, err := e.contractSigner(1, 1, "NAME (--wasm-url URL --wasm-hash HEX | --repo REPO --commit C) --account OWNER --contract C")
+	if err != nil {
 		return err
 	}
 	name := e.args[0]
@@ -139,15 +99,7 @@ func projectCreate(e *nearEnv) error {
 	if err != nil {
 		return err
 	}
-	contract, err := projectContract(e)
-	if err != nil {
-		return err
-	}
-	deposit, err := near.ParseNEAR(e.flags["deposit"])
-	if err != nil {
-		return usageError("project create: --deposit: %v", err)
-	}
-	s, err := projectOwnerSigner(e)
+	deposit, err := e.nearAmount("deposit")
 	if err != nil {
 		return err
 	}
@@ -156,22 +108,15 @@ func projectCreate(e *nearEnv) error {
 }
 
 func projectAddVersion(e *nearEnv) error {
-	if err := projectArgs(e, "NAME (--wasm-url URL --wasm-hash HEX | --repo REPO --commit C) [--activate] --account OWNER --contract C", 1); err != nil {
+	contract, s, err := e.contractSigner(1, 1, "NAME (--wasm-url URL --wasm-hash HEX | --repo REPO --commit C) [--activate] --account OWNER --contract C")
+	if err != nil {
 		return err
 	}
 	src, err := projectSource(e)
 	if err != nil {
 		return err
 	}
-	contract, err := projectContract(e)
-	if err != nil {
-		return err
-	}
-	deposit, err := near.ParseNEAR(e.flags["deposit"])
-	if err != nil {
-		return usageError("project add-version: --deposit: %v", err)
-	}
-	s, err := projectOwnerSigner(e)
+	deposit, err := e.nearAmount("deposit")
 	if err != nil {
 		return err
 	}
@@ -181,14 +126,7 @@ func projectAddVersion(e *nearEnv) error {
 }
 
 func projectVersionCommand(e *nearEnv, method string) error {
-	if err := projectArgs(e, "NAME VERSION_KEY --account OWNER --contract C", 2); err != nil {
-		return err
-	}
-	contract, err := projectContract(e)
-	if err != nil {
-		return err
-	}
-	s, err := projectOwnerSigner(e)
+	contract, s, err := e.contractSigner(2, 2, "NAME VERSION_KEY --account OWNER --contract C")
 	if err != nil {
 		return err
 	}
@@ -204,14 +142,7 @@ func projectRemoveVersion(e *nearEnv) error {
 }
 
 func projectDelete(e *nearEnv) error {
-	if err := projectArgs(e, "NAME --account OWNER --contract C", 1); err != nil {
-		return err
-	}
-	contract, err := projectContract(e)
-	if err != nil {
-		return err
-	}
-	s, err := projectOwnerSigner(e)
+	contract, s, err := e.contractSigner(1, 1, "NAME --account OWNER --contract C")
 	if err != nil {
 		return err
 	}
@@ -219,20 +150,20 @@ func projectDelete(e *nearEnv) error {
 }
 
 func projectList(e *nearEnv) error {
-	if err := projectArgs(e, "--account OWNER --contract C", 0); err != nil {
+	if err := e.need(0, 0, "--account OWNER --contract C"); err != nil {
 		return err
 	}
-	contract, err := projectContract(e)
+	contract, err := e.contract()
 	if err != nil {
 		return err
 	}
 	owner := e.flags["account"]
-	if err := near.ValidateAccountID(owner); err != nil {
-		return usageError("project list: --account (whose projects to list): %v", err)
+	if err := e.validAccount("--account (whose projects to list)", owner); err != nil {
+		return err
 	}
 	var list []contracts.ProjectView
 	if err := e.client.ViewFunction(e.ctx, contract, contracts.MethodListUserProjects, contracts.ListUserProjectsArgs{AccountID: owner}, &list); err != nil {
-		return projectFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
 	if e.flags["json"] != "" {
 		return e.printJSON(list)
@@ -248,23 +179,23 @@ func projectList(e *nearEnv) error {
 }
 
 func projectShow(e *nearEnv) error {
-	if err := projectArgs(e, "OWNER/NAME --contract C", 1); err != nil {
+	if err := e.need(1, 1, "OWNER/NAME --contract C"); err != nil {
 		return err
 	}
 	id := e.args[0]
 	if o, n, ok := strings.Cut(id, "/"); !ok || o == "" || n == "" {
 		return usageError("project show: %q is not OWNER/NAME (e.g. alice.near/app)", id)
 	}
-	contract, err := projectContract(e)
+	contract, err := e.contract()
 	if err != nil {
 		return err
 	}
 	var p *contracts.ProjectView
 	if err := e.client.ViewFunction(e.ctx, contract, contracts.MethodGetProject, contracts.ProjectIDArgs{ProjectID: id}, &p); err != nil {
-		return projectFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
 	if p == nil {
-		return projectFail(e, "%s has no project %s", contract, id)
+		return e.fail("%s has no project %s", contract, id)
 	}
 	var versions []contracts.VersionView
 	for from := uint64(0); ; {
@@ -272,7 +203,7 @@ func projectShow(e *nearEnv) error {
 		var page []contracts.VersionView
 		if err := e.client.ViewFunction(e.ctx, contract, contracts.MethodListVersions,
 			contracts.ListVersionsArgs{ProjectID: id, FromIndex: &from, Limit: &limit}, &page); err != nil {
-			return projectFail(e, "%v", err)
+			return e.fail("%v", err)
 		}
 		versions = append(versions, page...)
 		if uint64(len(page)) < limit {

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,14 +33,7 @@ var secretsContractFlag = nearFlagSpec{name: "contract", usage: "the OutLayer co
 var secretsNodeFlag = nearFlagSpec{name: "node", usage: "HTTP `URL` of any outlayerd node", env: "OUTLAYER_NODE"}
 
 func secretsCommand() *cli.Command {
-	sub := nearSubcommand
-	with := func(lists ...[]nearFlagSpec) []nearFlagSpec {
-		var out []nearFlagSpec
-		for _, l := range lists {
-			out = append(out, l...)
-		}
-		return out
-	}
+	sub, with := nearSubcommand, slices.Concat[[]nearFlagSpec]
 	account := []nearFlagSpec{{name: "account", usage: "the owner `ACCOUNT` (signs the transaction)"}}
 	return &cli.Command{
 		Name:  "secrets",
@@ -76,16 +69,12 @@ that runs a request whose caller satisfies the access condition.
 	}
 }
 
-func secretsFail(e *nearEnv, format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf("secrets "+e.cmd+": "+format, a...), exitFailure)
-}
-
 func secretsAccessor(e *nearEnv) (contracts.SecretAccessor, error) {
 	repo, hash, project := e.flags["repo"], e.flags["wasm-hash"], e.flags["project"]
 	switch {
 	case project != "" && repo == "" && hash == "":
 		if e.flags["branch"] != "" || e.flags["commit"] != "" {
-			return contracts.SecretAccessor{}, usageError("secrets %s: --branch and --commit go with --repo, not --project", e.cmd)
+			return contracts.SecretAccessor{}, usageError("%s: --branch and --commit go with --repo, not --project", e.what())
 		}
 		return contracts.SecretAccessor{Project: &contracts.ProjectAccessor{ProjectID: project}}, nil
 	case repo != "" && hash == "" && project == "":
@@ -99,11 +88,11 @@ func secretsAccessor(e *nearEnv) (contracts.SecretAccessor, error) {
 		return contracts.SecretAccessor{Repo: r}, nil
 	case hash != "" && repo == "" && project == "":
 		if e.flags["branch"] != "" || e.flags["commit"] != "" {
-			return contracts.SecretAccessor{}, usageError("secrets %s: --branch and --commit go with --repo, not --wasm-hash", e.cmd)
+			return contracts.SecretAccessor{}, usageError("%s: --branch and --commit go with --repo, not --wasm-hash", e.what())
 		}
 		return contracts.SecretAccessor{WasmHash: &contracts.WasmHashAccessor{Hash: strings.ToLower(hash)}}, nil
 	}
-	return contracts.SecretAccessor{}, usageError("secrets %s: give exactly one of --repo, --wasm-hash and --project", e.cmd)
+	return contracts.SecretAccessor{}, usageError("%s: give exactly one of --repo, --wasm-hash and --project", e.what())
 }
 
 func secretsIdentity(e *nearEnv, owner string) (keystore.Identity, error) {
@@ -113,27 +102,24 @@ func secretsIdentity(e *nearEnv, owner string) (keystore.Identity, error) {
 	}
 	id, err := keystore.Identity{Accessor: acc, Owner: owner, Profile: e.flags["profile"]}.Normalize()
 	if err != nil {
-		return id, usageError("secrets %s: %v", e.cmd, err)
+		return id, usageError("%s: %v", e.what(), err)
 	}
 	return id, nil
 }
 
-// secretsFlagOrEnv is a required flag's value (the flag reads env itself).
-func secretsFlagOrEnv(e *nearEnv, flag, env string) (string, error) {
-	if v := e.flags[flag]; v != "" {
-		return v, nil
+// secretsNode is --node (or $OUTLAYER_NODE), required, as a base URL.
+func secretsNode(e *nearEnv) (string, error) {
+	if v := e.flags["node"]; v != "" {
+		return nodeURL(v), nil
 	}
-	return "", usageError("secrets %s: --%s is required (or set $%s)", e.cmd, flag, env)
+	return "", usageError("%s: --node (any outlayerd node) is required (or set $OUTLAYER_NODE)", e.what())
 }
 
 // secretsFetchPubkey asks a node for id's public key.
 func secretsFetchPubkey(e *nearEnv, id keystore.Identity) (*keystore.PubkeyResponse, error) {
-	node, err := secretsFlagOrEnv(e, "node", "OUTLAYER_NODE")
+	node, err := secretsNode(e)
 	if err != nil {
 		return nil, err
-	}
-	if !strings.Contains(node, "://") {
-		node = "http://" + node
 	}
 	q := url.Values{"owner": {id.Owner}, "profile": {id.Profile}}
 	if r := id.Accessor.Repo; r != nil {
@@ -149,18 +135,18 @@ func secretsFetchPubkey(e *nearEnv, id keystore.Identity) (*keystore.PubkeyRespo
 	} else {
 		q.Set("wasm_hash", id.Accessor.WasmHash.Hash)
 	}
-	req, err := http.NewRequestWithContext(e.ctx, http.MethodGet, strings.TrimRight(node, "/")+keystore.HTTPPrefix+"pubkey?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodGet, node+keystore.HTTPPrefix+"pubkey?"+q.Encode(), nil)
 	if err != nil {
-		return nil, usageError("secrets %s: --node %q: %v", e.cmd, node, err)
+		return nil, usageError("%s: --node %q: %v", e.what(), node, err)
 	}
 	var pr keystore.PubkeyResponse
 	if err := secretsHTTP(req, &pr); err != nil {
-		return nil, secretsFail(e, "asking %s for the public key: %v", node, err)
+		return nil, e.fail("asking %s for the public key: %v", node, err)
 	}
 	// Never trust the node to echo what we asked: a key for another
 	// identity would make the secrets undecryptable for our programs.
 	if pr.Seed != id.Seed() || pr.Profile != id.Profile {
-		return nil, secretsFail(e, "the node answered for %q profile %q, not %q profile %q", pr.Seed, pr.Profile, id.Seed(), id.Profile)
+		return nil, e.fail("the node answered for %q profile %q, not %q profile %q", pr.Seed, pr.Profile, id.Seed(), id.Profile)
 	}
 	return &pr, nil
 }
@@ -192,7 +178,7 @@ func secretsPubkey(e *nearEnv) error {
 		return err
 	}
 	if e.flags["owner"] == "" {
-		return usageError("secrets pubkey: --owner is required")
+		return usageError("%s: --owner is required", e.what())
 	}
 	id, err := secretsIdentity(e, e.flags["owner"])
 	if err != nil {
@@ -216,7 +202,7 @@ func secretsPlaintext(e *nearEnv, arg string) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(os.Stdin, 64<<10))
 	if err != nil {
-		return nil, secretsFail(e, "reading secrets from stdin: %v", err)
+		return nil, e.fail("reading secrets from stdin: %v", err)
 	}
 	return b, nil
 }
@@ -227,7 +213,7 @@ func secretsEncrypt(e *nearEnv) error {
 	}
 	pub, err := keystore.ParsePublicKey(e.flags["pubkey"])
 	if err != nil {
-		return usageError("secrets encrypt: --pubkey: %v", err)
+		return usageError("%s: --pubkey: %v", e.what(), err)
 	}
 	pt, err := secretsPlaintext(e, e.args[0])
 	if err != nil {
@@ -235,53 +221,25 @@ func secretsEncrypt(e *nearEnv) error {
 	}
 	b64, err := keystore.EncryptSecrets(rand.Reader, pub, pt)
 	if err != nil {
-		return usageError("secrets encrypt: %v", err)
+		return usageError("%s: %v", e.what(), err)
 	}
 	fmt.Fprintln(e.out, b64)
 	return nil
 }
 
-func secretsContract(e *nearEnv) (string, error) {
-	c, err := secretsFlagOrEnv(e, "contract", "OUTLAYER_CONTRACT")
-	if err != nil {
-		return "", err
-	}
-	if err := near.ValidateAccountID(c); err != nil {
-		return "", usageError("secrets %s: --contract: %v", e.cmd, err)
-	}
-	return c, nil
-}
-
-func secretsOwner(e *nearEnv) (string, error) {
-	a := e.flags["account"]
-	if a == "" {
-		return "", usageError("secrets %s: --account (the owner, who signs) is required", e.cmd)
-	}
-	if err := near.ValidateAccountID(a); err != nil {
-		return "", usageError("secrets %s: --account: %v", e.cmd, err)
-	}
-	return a, nil
-}
-
 func secretsStore(e *nearEnv) error {
-	if err := e.need(0, 1, `(--repo R [--branch B] | --wasm-hash H | --project OWNER/NAME) --account OWNER [--profile P] [--access JSON] ('{"NAME":"value"}' --node URL | --encrypted BASE64)`); err != nil {
-		return err
-	}
-	contract, err := secretsContract(e)
+	contract, s, err := e.contractSigner(0, 1, `(--repo R [--branch B] | --wasm-hash H | --project OWNER/NAME) --account OWNER [--profile P] [--access JSON] ('{"NAME":"value"}' --node URL | --encrypted BASE64)`)
 	if err != nil {
 		return err
 	}
-	owner, err := secretsOwner(e)
-	if err != nil {
-		return err
-	}
+	owner := s.AccountID()
 	id, err := secretsIdentity(e, owner)
 	if err != nil {
 		return err
 	}
 	var access contracts.AccessCondition
 	if err := json.Unmarshal([]byte(e.flags["access"]), &access); err != nil {
-		return usageError("secrets store: --access: %v", err)
+		return usageError("%s: --access: %v", e.what(), err)
 	}
 	blob := e.flags["encrypted"]
 	switch {
@@ -292,7 +250,7 @@ func secretsStore(e *nearEnv) error {
 			return err
 		}
 		if _, err := keystore.ParseSecrets(pt); err != nil {
-			return usageError("secrets store: %v", err)
+			return usageError("%s: %v", e.what(), err)
 		}
 		pr, err := secretsFetchPubkey(e, id)
 		if err != nil {
@@ -300,22 +258,18 @@ func secretsStore(e *nearEnv) error {
 		}
 		pub, err := keystore.ParsePublicKey(pr.PublicKey)
 		if err != nil {
-			return secretsFail(e, "the node's public key: %v", err)
+			return e.fail("the node's public key: %v", err)
 		}
 		if blob, err = keystore.EncryptSecrets(rand.Reader, pub, pt); err != nil {
-			return secretsFail(e, "%v", err)
+			return e.fail("%v", err)
 		}
 	default:
-		return usageError("secrets store: give either the secrets JSON (encrypted here with the node's key) or --encrypted, not both")
-	}
-	s, err := e.signer(owner)
-	if err != nil {
-		return err
+		return usageError("%s: give either the secrets JSON (encrypted here with the node's key) or --encrypted, not both", e.what())
 	}
 	deposit, out, err := keystore.StoreSecrets(e.ctx, s, contract, contracts.StoreSecretsArgs{
 		Accessor: id.Accessor, Profile: id.Profile, EncryptedSecretsBase64: blob, Access: access})
 	if out == nil && err != nil {
-		return secretsFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
 	fmt.Fprintf(e.errOut, "Stored secrets profile %q of %s for %s (storage deposit %s NEAR)\n", id.Profile, owner, id.Seed(), near.FormatNEAR(deposit))
 	return e.report(out, err)
@@ -325,17 +279,17 @@ func secretsList(e *nearEnv) error {
 	if err := e.need(0, 0, "--account ACCOUNT"); err != nil {
 		return err
 	}
-	contract, err := secretsContract(e)
+	contract, err := e.contract()
 	if err != nil {
 		return err
 	}
-	owner, err := secretsOwner(e)
+	owner, err := e.account()
 	if err != nil {
 		return err
 	}
 	var list []contracts.UserSecretInfo
 	if err := e.client.ViewFunction(e.ctx, contract, contracts.MethodListUserSecrets, contracts.ListUserSecretsArgs{AccountID: owner}, &list); err != nil {
-		return secretsFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
 	if e.flags["json"] != "" {
 		return e.printJSON(list)
@@ -364,22 +318,12 @@ func secretsList(e *nearEnv) error {
 }
 
 func secretsDelete(e *nearEnv) error {
-	if err := e.need(0, 0, "(--repo R [--branch B] | --wasm-hash H | --project OWNER/NAME) --account OWNER [--profile P]"); err != nil {
-		return err
-	}
-	contract, err := secretsContract(e)
+	contract, s, err := e.contractSigner(0, 0, "(--repo R [--branch B] | --wasm-hash H | --project OWNER/NAME) --account OWNER [--profile P]")
 	if err != nil {
 		return err
 	}
-	owner, err := secretsOwner(e)
-	if err != nil {
-		return err
-	}
+	owner := s.AccountID()
 	id, err := secretsIdentity(e, owner)
-	if err != nil {
-		return err
-	}
-	s, err := e.signer(owner)
 	if err != nil {
 		return err
 	}
@@ -388,39 +332,11 @@ func secretsDelete(e *nearEnv) error {
 	return e.report(out, err)
 }
 
-// secretsKeyPair finds the owner's key the way `near` finds signing keys.
-func secretsKeyPair(e *nearEnv, account string) (*near.KeyPair, error) {
-	var candidates []string
-	if f := e.flags["key-file"]; f != "" {
-		candidates = []string{f}
-	} else {
-		dir := e.keysDir()
-		candidates = append(candidates, filepath.Join(dir, account+".json"))
-		if net, err := e.network(); err == nil {
-			candidates = append(candidates, near.CredentialsPath(dir, net, account))
-		}
-	}
-	for _, path := range candidates {
-		if _, err := os.Stat(path); err != nil {
-			continue
-		}
-		acct, kp, err := near.LoadKeyFile(path)
-		if err != nil {
-			return nil, secretsFail(e, "%v", err)
-		}
-		if acct != "" && acct != account {
-			return nil, secretsFail(e, "key file %s is for %s, not %s", path, acct, account)
-		}
-		return kp, nil
-	}
-	return nil, secretsFail(e, "no key for %s (looked in %s); pass --key-file or --keys-dir", account, strings.Join(candidates, ", "))
-}
-
 func secretsGenerate(e *nearEnv) error {
 	if len(e.args) == 0 {
 		return usageError("usage: outlayerd secrets generate (--repo R | --wasm-hash H | --project OWNER/NAME) --account OWNER [--profile P] --node URL NAME:TYPE...")
 	}
-	owner, err := secretsOwner(e)
+	owner, err := e.account()
 	if err != nil {
 		return err
 	}
@@ -432,42 +348,39 @@ func secretsGenerate(e *nearEnv) error {
 	for _, a := range e.args {
 		name, typ, ok := strings.Cut(a, ":")
 		if !ok {
-			return usageError("secrets generate: %q is not NAME:TYPE (e.g. PROTECTED_KEY:ed25519)", a)
+			return usageError("%s: %q is not NAME:TYPE (e.g. PROTECTED_KEY:ed25519)", e.what(), a)
 		}
 		spec := keystore.GenerateSpec{Name: name, Type: typ}
 		if err := keystore.CheckGenerateSpec(spec); err != nil {
-			return usageError("secrets generate: %v", err)
+			return usageError("%s: %v", e.what(), err)
 		}
 		req.Secrets = append(req.Secrets, spec)
 	}
-	node, err := secretsFlagOrEnv(e, "node", "OUTLAYER_NODE")
+	node, err := secretsNode(e)
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(node, "://") {
-		node = "http://" + node
-	}
-	kp, err := secretsKeyPair(e, owner)
+	kp, err := e.keyPair(owner)
 	if err != nil {
 		return err
 	}
 	if err := req.Sign(kp, time.Now()); err != nil {
-		return secretsFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return secretsFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
-	hreq, err := http.NewRequestWithContext(e.ctx, http.MethodPost, strings.TrimRight(node, "/")+keystore.HTTPPrefix+"generate", strings.NewReader(string(body)))
+	hreq, err := http.NewRequestWithContext(e.ctx, http.MethodPost, node+keystore.HTTPPrefix+"generate", strings.NewReader(string(body)))
 	if err != nil {
-		return usageError("secrets generate: --node %q: %v", node, err)
+		return usageError("%s: --node %q: %v", e.what(), node, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	var resp struct {
 		Names []string `json:"names"`
 	}
 	if err := secretsHTTP(hreq, &resp); err != nil {
-		return secretsFail(e, "%v", err)
+		return e.fail("%v", err)
 	}
 	if e.flags["json"] != "" {
 		return e.printJSON(resp)

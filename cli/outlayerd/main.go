@@ -6,11 +6,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/outlayer/outlayer/exec"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/outlayer/outlayer/exec"
 )
 
 // Exit statuses shared by every subcommand.
@@ -97,4 +99,13 @@ func setUsageErrors(commands []*cli.Command, parent string) {
 // usageError marks a bad command line (exit status 2).
 func usageError(format string, a ...any) error {
 	return cli.Exit(fmt.Sprintf(format, a...), exitUsage)
+}
+
+// nodeURL is the base URL of an outlayerd node as people write it:
+// "127.0.0.1:8080" means http://127.0.0.1:8080; no trailing slash.
+func nodeURL(s string) string {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	return strings.TrimRight(s, "/")
 }
