@@ -217,9 +217,8 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil {
-		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("request id %q is not a number", r.PathValue("id")))
+	id, ok := pathRequestID(w, r)
+	if !ok {
 		return
 	}
 	if !n.consistent(w, r) {
@@ -237,16 +236,42 @@ func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, viewJob(j))
 }
 
-func pageFrom(r *http.Request) (store.Page, error) {
-	p := store.Page{Token: r.URL.Query().Get("token")}
-	if l := r.URL.Query().Get("limit"); l != "" {
-		v, err := strconv.Atoi(l)
-		if err != nil || v < 1 {
-			return p, fmt.Errorf("limit %q must be a positive number", l)
-		}
-		p.Limit = min(v, store.MaxPageSize)
+// pathRequestID is the request id in the path's {id}; a bad one is answered
+// with 400 and ok is false.
+func pathRequestID(w http.ResponseWriter, r *http.Request) (id uint64, ok bool) {
+	id, err := parseRequestID("request id", r.PathValue("id"))
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		return 0, false
 	}
-	return p, nil
+	return id, true
+}
+
+// parseRequestID reads a request id given as what (its name in the error).
+func parseRequestID(what, s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q is not a request id (a number)", what, s)
+	}
+	return id, nil
+}
+
+// parseLimit reads ?limit: def when it is absent, at most max.
+func parseLimit(r *http.Request, def, max int) (int, error) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(l)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("limit %q must be a positive number", l)
+	}
+	return min(v, max), nil
+}
+
+func pageFrom(r *http.Request) (store.Page, error) {
+	limit, err := parseLimit(r, 0, store.MaxPageSize)
+	return store.Page{Token: r.URL.Query().Get("token"), Limit: limit}, err
 }
 
 type pageJSON struct {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/outlayer/outlayer/daemon/hostcall"
@@ -122,9 +121,8 @@ func (n *Node) handlePublicStorage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleRecord(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil {
-		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("request id %q is not a number", r.PathValue("id")))
+	id, ok := pathRequestID(w, r)
+	if !ok {
 		return
 	}
 	if !n.consistent(w, r) {

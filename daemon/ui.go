@@ -91,22 +91,18 @@ func (n *Node) handleUIRequests(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("status %q is not one of queued, assigned, completed, failed, resolved, expired", f.status))
 		return
 	}
-	limit := 50
-	if l := q.Get("limit"); l != "" {
-		v, err := strconv.Atoi(l)
-		if err != nil || v < 1 {
-			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("limit %q must be a positive number", l))
-			return
-		}
-		limit = min(v, 500)
+	limit, err := parseLimit(r, 50, 500)
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	// newer reports whether a request is newer than ?after (all are
 	// without it; request ids start at 0).
 	newer := func(uint64) bool { return true }
 	if a := q.Get("after"); a != "" {
-		after, err := strconv.ParseUint(a, 10, 64)
+		after, err := parseRequestID("after", a)
 		if err != nil {
-			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("after %q is not a request id", a))
+			httpjson.Error(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		newer = func(id uint64) bool { return id > after }
@@ -271,9 +267,8 @@ func (n *Node) handleUIChain(w http.ResponseWriter, r *http.Request, head *headC
 // request, unchanged (null once the request is settled), so the browser
 // can compare the node's copy with the chain's itself.
 func (n *Node) handleUIChainRequest(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil {
-		httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("request id %q is not a number", r.PathValue("id")))
+	id, ok := pathRequestID(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), uiChainTimeout)
