@@ -347,3 +347,68 @@ func TestAgreementLeaderKilledStillResolvesOnce(t *testing.T) {
 		}
 	}
 }
+
+// Three nodes, k = 2 of 3 required by the contract; two of them lie, each
+// its own way, so the three executors return three outcomes and no strict
+// majority can form. The cluster fails the request at once, two members
+// sign that failure, and the contract resolves it as a failure (the caller
+// charged the base fee only) long before the yield timeout would have.
+// A member asked to sign a failure its replica does not show refuses.
+func TestNoMajorityFailureIsSignedAndResolvedPromptly(t *testing.T) {
+	const yield = 2400
+	w := newWorld(t, 50*time.Millisecond, yield)
+	i := 0
+	w.startCluster(3, func(c *daemon.Config) {
+		c.Agreement = 2
+		me := i
+		i++
+		if me < 2 {
+			daemon.SetRigResult(c, func(r *store.Result) {
+				if r.Success {
+					r.Output = []byte("FORGED-" + itoa(uint64(me)) + " " + string(r.Output))
+				}
+			})
+		}
+	})
+	w.requireSignatures(2)
+	pricing := contracts.DefaultPricing()
+	deposit := add(pricing.Estimate(agreeLimits), nearAmount(t, "0.01"))
+	h := w.request(w.wasmSource("echo"), "split", agreeLimits, contracts.FormatText, deposit)
+	o := parseOutcome(t, w.final(h, w.alice.AccountID(), time.Minute))
+	if len(o.completed) != 1 {
+		t.Fatalf("%d completion events, want 1", len(o.completed))
+	}
+	ev := o.completed[0]
+	if ev.Success || ev.TimedOut || ev.ErrorMessage == nil || !strings.Contains(*ev.ErrorMessage, "disagreed (3 outcomes: 1 + 1 + 1)") {
+		t.Fatalf("completion %+v (%v): want a resolved failure saying the executors disagreed", ev, ev.ErrorMessage)
+	}
+	if ev.PaymentCharged != pricing.BaseFee || ev.PaymentRefunded != sub(deposit, pricing.BaseFee) {
+		t.Errorf("charged %s refunded %s, want the base fee %s charged", ev.PaymentCharged, ev.PaymentRefunded, pricing.BaseFee)
+	}
+	j := w.job(o.requestID, 15*time.Second)
+	if j.Status != store.StatusResolved || j.ResolveTx == "" || j.Agreement == nil || len(j.Agreement.Results) != 3 {
+		t.Fatalf("replica: %s %q, agreement %+v", j.Status, j.Error, j.Agreement)
+	}
+	signers := w.resolveSigners(j)
+	if len(signers) != 2 || signers[0] == signers[1] {
+		t.Fatalf("the failure was resolved with signatures by %v, want 2 members", signers)
+	}
+	st, err := w.cl.Status(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := st.SyncInfo.LatestBlockHeight - j.BlockHeight
+	t.Logf("request at block %d, failure resolved and final by block %d (%d blocks; the yield timeout is %d)", j.BlockHeight, st.SyncInfo.LatestBlockHeight, took, yield)
+	if took > yield/4 {
+		t.Errorf("the failure took %d blocks, not well before the %d-block yield timeout", took, yield)
+	}
+
+	// Asked to sign a failure of a request its replica shows resolved, or
+	// of one it does not know, a member refuses.
+	hash := [32]byte{1}
+	for _, id := range []uint64{o.requestID, o.requestID + 1000} {
+		if key, err := daemon.AskFailureSignature(w.node(0), w.node(1), id, hash); err == nil || !strings.Contains(err.Error(), "refused to sign") {
+			t.Errorf("request %d: signed by %s (%v), want a refusal", id, key, err)
+		}
+	}
+}

@@ -41,3 +41,31 @@ var ErrProjectNotFound = errProjectNotFound
 func RequestSeedOf(n *Node, j *store.Job) ([32]byte, error) {
 	return n.requestSeed(context.Background(), j)
 }
+
+// FailureClaimHash is the hash of the failure claim n's replica gives
+// request id (see failsign.go): what a member is asked to sign.
+func FailureClaimHash(n *Node, id uint64) ([32]byte, error) {
+	j, err := n.cons.Store().Get(id)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	chainID, err := n.claims.chainID(context.Background())
+	if err != nil {
+		return [32]byte{}, err
+	}
+	c, err := failureClaim(chainID, n.cfg.ContractID, j)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return c.Hash(), nil
+}
+
+// AskFailureSignature makes from ask member to over FailureSignProtocol to
+// sign request id's failure claim hash; it returns the signer's key.
+func AskFailureSignature(from, to *Node, id uint64, hash [32]byte) (string, error) {
+	sig, err := from.askFailureSignature(context.Background(), to.PeerID(), id, hash)
+	if err != nil {
+		return "", err
+	}
+	return sig.PublicKey.String(), nil
+}

@@ -26,8 +26,10 @@ type metrics struct {
 	resolveBlocks prometheus.Histogram
 	running       prometheus.Gauge
 	noMajority    prometheus.Counter
-	refused       prometheus.Counter
-	allowance     prometheus.Gauge
+	// signedFailures counts failure resolves signed by k members.
+	signedFailures prometheus.Counter
+	refused        prometheus.Counter
+	allowance      prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -50,9 +52,10 @@ func newMetrics() *metrics {
 	m.resolveBlocks = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "outlayer_request_to_resolve_blocks", Help: "Blocks between a request and its resolve transaction.", Buckets: []float64{1, 2, 3, 4, 5, 8, 13, 21, 34, 55, 89, 144, 200}})
 	m.running = prometheus.NewGauge(prometheus.GaugeOpts{Name: "outlayer_running_executions", Help: "Requests this node is running now."})
 	m.noMajority = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_agreement_failed_total", Help: "Requests failed as leader because their executors disagreed and no node was left to break the tie."})
+	m.signedFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_failures_signed_total", Help: "Resolves sent as leader of a failure the cluster decided, signed by the members the contract requires."})
 	m.refused = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_resolves_refused_total", Help: "Resolve transactions sent as leader that the chain refused (already resolved, not found, yield gone): none in normal operation."})
 	m.allowance = prometheus.NewGauge(prometheus.GaugeOpts{Name: "outlayer_operator_key_allowance_near", Help: "The remaining allowance of this node's operator key, in NEAR (-1: unlimited), read every 30 s."})
-	for _, c := range []prometheus.Collector{m.noMajority, m.refused, m.allowance, m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
+	for _, c := range []prometheus.Collector{m.noMajority, m.signedFailures, m.refused, m.allowance, m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
 		m.executions, m.execSeconds, m.builds, m.buildSeconds, m.wasmSource, m.resolves, m.resolveBlocks, m.running,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

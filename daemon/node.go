@@ -68,6 +68,8 @@ type Node struct {
 	// the chain id those claims bind.
 	execKey ed25519.PrivateKey
 	claims  *claimChain
+	// failSigner signs the failures the cluster decided (failsign.go).
+	failSigner *failureSigner
 	// keyWatch watches this node's operator key's allowance.
 	keyWatch *keyWatch
 
@@ -181,6 +183,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.claims = &claimChain{chain: n.chain, status: n.chain, contract: cfg.ContractID}
+	n.failSigner = &failureSigner{replica: n.cons.Store(), key: n.execKey, contract: cfg.ContractID, chain: n.claims, wait: failSignWait}
+	n.registerFailureSignProtocol()
 
 	bootstrapped, err := n.enterCluster(ctx)
 	if err != nil {
@@ -472,6 +476,7 @@ func (n *Node) leaderLoops() (*watcher, *scheduler, *resolver) {
 	r := (&resolver{replica: d.replica, propose: d.propose, chain: d.chain, sender: d.sender,
 		contract: n.cfg.ContractID, yieldBlocks: n.cfg.YieldTimeoutBlocks, tip: tip, warm: warm,
 		wake: d.wake, metrics: n.metrics, log: n.log.With("loop", "resolver"), claims: n.claims, keys: n.keyWatch,
+		failSigs:    failureCollector{n},
 		afterLanded: n.cfg.afterResolveLanded}).init()
 	return w, s, r
 }

@@ -41,6 +41,9 @@ type resolver struct {
 	// claims is the chain id result claims bind (nil: resolves carry no
 	// signatures).
 	claims *claimChain
+	// failSigs collects the members' signatures of a failure the cluster
+	// decided (nil: such failures are not signed).
+	failSigs failureSignatures
 	// keys watches this node's operator key (nil in unit tests).
 	keys *keyWatch
 	// afterLanded is Config.afterResolveLanded (tests).
@@ -188,6 +191,17 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 	if err != nil && ctx.Err() == nil && errors.Is(err, errNoChainID) {
 		wait := r.backoff(j.ID)
 		log.Warn("cannot resolve yet", "err", err, "retry_in", wait)
+		return
+	}
+	if errors.Is(err, errFailureUnsigned) {
+		// Members are down or lagging: ask again, until the chain's yield
+		// window is over (then nothing can resolve it; the chain refunds).
+		if h := r.tip.Height(); h > 0 && h >= j.BlockHeight+r.yieldBlocks {
+			r.closeExpired(ctx, log, j, err.Error()+"; the chain's yield window is over, its timeout refunds the caller", "unsigned")
+			return
+		}
+		wait := r.backoff(j.ID)
+		log.Warn("cannot resolve the failure yet", "err", err, "retry_in", wait)
 		return
 	}
 	if errors.Is(err, errTooFewSignatures) {
@@ -369,6 +383,10 @@ func (r *resolver) backoff(id uint64) time.Duration {
 // signatures than the contract requires for it.
 var errTooFewSignatures = errors.New("too few executor signatures")
 
+// errFailureUnsigned: fewer members than the contract requires signed a
+// failure the cluster decided (yet).
+var errFailureUnsigned = errors.New("too few members signed the failure")
+
 // errNoChainID: the chain id claims bind could not be read (yet).
 var errNoChainID = errors.New("the chain id result claims bind is unknown")
 
@@ -386,6 +404,9 @@ func (r *resolver) resolveCall(ctx context.Context, log *slog.Logger, j *store.J
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w", errNoChainID, err)
 	}
+	if k := j.RequiredSignatures; k > 0 && j.Status == store.StatusFailed && r.failSigs != nil {
+		return r.failureCall(ctx, log, chainID, j, int(k))
+	}
 	sigs, wasm, problems := signaturesFor(chainID, r.contract, j)
 	for _, p := range problems {
 		log.Warn("an executor signature is left out of the resolve", "err", p)
@@ -398,6 +419,24 @@ func (r *resolver) resolveCall(ctx context.Context, log *slog.Logger, j *store.J
 		return "", nil, fmt.Errorf("%w: the contract requires %d executor signatures and %s has %d", errTooFewSignatures, k, what, len(sigs))
 	}
 	return contracts.ResolveCallSigned(j.ID, resp, wasm, sigs)
+}
+
+// failureCall is the resolve of a failure the cluster decided, signed by
+// k members (see failsign.go).
+func (r *resolver) failureCall(ctx context.Context, log *slog.Logger, chainID string, j *store.Job, k int) (string, any, error) {
+	claim, err := failureClaim(chainID, r.contract, j)
+	if err != nil {
+		return "", nil, err
+	}
+	sigs, problems := r.failSigs.collect(ctx, j, claim, k)
+	for _, p := range problems {
+		log.Warn("a member did not sign the failure", "err", p)
+	}
+	if len(sigs) < k {
+		return "", nil, fmt.Errorf("%w: the contract requires %d signatures and %d members signed", errFailureUnsigned, k, len(sigs))
+	}
+	r.metrics.signedFailures.Inc()
+	return contracts.ResolveCallSigned(j.ID, responseFor(j), [32]byte{}, sigs)
 }
 
 // failureResponse is a failed response with msg as its error.
