@@ -17,9 +17,9 @@ const (
 )
 
 // NodeKeyMethods are the only methods a registered node key may call, on
-// the OutLayer contract.
+// the OutLayer contract: the resolves and the vouched executor-key changes.
 func NodeKeyMethods() []string {
-	return []string{MethodResolveExecution, MethodSubmitExecutionOutputAndResolve}
+	return []string{MethodResolveExecution, MethodSubmitExecutionOutputAndResolve, MethodVouchExecutorKey}
 }
 
 // RegisterNewArgs are the registration contract's init arguments.

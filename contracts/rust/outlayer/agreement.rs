@@ -4,7 +4,8 @@
 //!
 //! State: `agreement` (the configuration JSON), `e:` + 32-byte key (one
 //! executor record), `executors` (the registered keys, 32 bytes each, in
-//! registration order).
+//! registration order), `executor_key_nonce` (u64: key changes so far, the
+//! replay guard of vouched changes).
 
 use crate::claim::{self, ClaimRecord};
 use crate::common::base64::{base58_decode, hex_decode, hex_encode};
@@ -15,6 +16,13 @@ use crate::{emit, msg, return_json, u64s, Request, State};
 
 const AGREEMENT_KEY: &[u8] = b"agreement";
 const EXECUTORS_KEY: &[u8] = b"executors";
+const KEY_NONCE_KEY: &[u8] = b"executor_key_nonce";
+
+/// The domain of a vouched executor-key change (contracts/DESIGN.md,
+/// "Vouched executor keys").
+pub const VOUCH_DOMAIN: &[u8] = b"outlayer-executor-key-v1";
+const VOUCH_ADD: u8 = 1;
+const VOUCH_REMOVE: u8 = 2;
 
 /// Most executor keys the contract holds, and so the largest k.
 pub const MAX_EXECUTOR_KEYS: u64 = 64;
@@ -32,6 +40,9 @@ pub struct Agreement {
     /// An account besides the owner that may add and remove executor keys
     /// (the registration contract's account), if any.
     pub registrar_id: Option<String>,
+    /// Raises the vouchers a vouched key change needs: it needs
+    /// max(vouch_signatures, default_signatures, 1) (0: the default k).
+    pub vouch_signatures: u64,
 }
 
 impl Agreement {
@@ -43,7 +54,13 @@ impl Agreement {
             default_signatures: get("default_signatures").and_then(|x| x.as_u64()).unwrap_or(0),
             max_signatures: get("max_signatures").and_then(|x| x.as_u64()).unwrap_or(MAX_SIGNATURES as u64),
             registrar_id: get("registrar_id").and_then(|x| x.as_str()).map(String::from),
+            vouch_signatures: get("vouch_signatures").and_then(|x| x.as_u64()).unwrap_or(0),
         }
+    }
+
+    /// Distinct registered executor keys a vouched key change needs.
+    pub fn vouchers_needed(&self) -> u64 {
+        self.vouch_signatures.max(self.default_signatures).max(1)
     }
 
     fn to_json(&self) -> Value {
@@ -52,6 +69,7 @@ impl Agreement {
             ("default_signatures", Value::u64(self.default_signatures)),
             ("max_signatures", Value::u64(self.max_signatures)),
             ("registrar_id", Value::opt_str(&self.registrar_id)),
+            ("vouch_signatures", Value::u64(self.vouch_signatures)),
         ])
     }
 
@@ -78,6 +96,12 @@ impl Agreement {
                 require_account("registrar_id", &r);
                 a.registrar_id = Some(r);
             }
+        }
+        if let Some(n) = args.opt_u64("vouch_signatures") {
+            if n > MAX_SIGNATURES as u64 {
+                env::panic_str("vouch_signatures must be at most 16");
+            }
+            a.vouch_signatures = n;
         }
         if a.max_signatures == 0 || a.max_signatures > MAX_SIGNATURES as u64 {
             env::panic_str("max_signatures must be between 1 and 16");
@@ -173,7 +197,7 @@ fn parse_public_key(field: &str, s: &str) -> [u8; 32] {
     }
 }
 
-fn parse_signature(s: &str) -> [u8; 64] {
+fn parse_signature(field: &str, s: &str) -> [u8; 64] {
     let body = s.strip_prefix("ed25519:").unwrap_or(s);
     match base58_decode(body) {
         Some(b) if b.len() == 64 => {
@@ -181,7 +205,7 @@ fn parse_signature(s: &str) -> [u8; 64] {
             k.copy_from_slice(&b);
             k
         }
-        _ => env::panic_str("signatures[].signature must be an ed25519 signature, \"ed25519:<base58 of 64 bytes>\""),
+        _ => env::panic_str(&msg(&[field, " must be an ed25519 signature, \"ed25519:<base58 of 64 bytes>\""])),
     }
 }
 
@@ -207,26 +231,7 @@ fn key_admin_call(method: &str) -> (Args, String, [u8; 32]) {
 pub extern "C" fn add_executor_key() {
     let (args, text, pk) = key_admin_call("add_executor_key");
     let node_id = args.opt_string("node_id").unwrap_or_else(|| text.clone());
-    if node_id.is_empty() || node_id.len() > 128 {
-        env::panic_str("node_id must be 1-128 characters");
-    }
-    let mut keys = executor_keys();
-    if keys.contains(&pk) {
-        env::panic_str(&msg(&["Executor key ", &text, " is already registered"]));
-    }
-    if keys.len() as u64 >= MAX_EXECUTOR_KEYS {
-        env::panic_str("The contract already holds 64 executor keys; remove one first");
-    }
-    keys.push(pk);
-    save_executor_keys(&keys);
-    let record = Value::object(vec![
-        ("public_key", Value::String(text.clone())),
-        ("node_id", Value::String(node_id)),
-        ("added_by", Value::String(env::predecessor_account_id())),
-        ("added_at", Value::u64(env::block_timestamp())),
-    ]);
-    env::storage_write_json(&executor_key(&pk), &record);
-    emit("executor_key_added", record);
+    register_key(&pk, &text, node_id, Vec::new());
 }
 
 /// remove_executor_key({"public_key"}): the owner (or the registrar)
@@ -234,19 +239,179 @@ pub extern "C" fn add_executor_key() {
 #[no_mangle]
 pub extern "C" fn remove_executor_key() {
     let (_, text, pk) = key_admin_call("remove_executor_key");
+    unregister_key(&pk, &text, Vec::new());
+}
+
+fn key_nonce() -> u64 {
+    env::storage_read_u64(KEY_NONCE_KEY)
+}
+
+/// Every key change, by whomever, moves the nonce: a vouch signed for
+/// one nonce is good for one change.
+fn bump_key_nonce() {
+    env::storage_write_u64(KEY_NONCE_KEY, key_nonce() + 1);
+}
+
+fn register_key(pk: &[u8; 32], text: &str, node_id: String, vouchers: Vec<Value>) {
+    if node_id.is_empty() || node_id.len() > 128 {
+        env::panic_str("node_id must be 1-128 characters");
+    }
     let mut keys = executor_keys();
-    let pos = match keys.iter().position(|k| *k == pk) {
+    if keys.contains(pk) {
+        env::panic_str(&msg(&["Executor key ", text, " is already registered"]));
+    }
+    if keys.len() as u64 >= MAX_EXECUTOR_KEYS {
+        env::panic_str("The contract already holds 64 executor keys; remove one first");
+    }
+    keys.push(*pk);
+    save_executor_keys(&keys);
+    bump_key_nonce();
+    let record = Value::object(vec![
+        ("public_key", Value::str(text)),
+        ("node_id", Value::String(node_id)),
+        ("added_by", Value::String(env::predecessor_account_id())),
+        ("added_at", Value::u64(env::block_timestamp())),
+    ]);
+    env::storage_write_json(&executor_key(pk), &record);
+    emit("executor_key_added", with_vouchers(record, vouchers));
+}
+
+fn unregister_key(pk: &[u8; 32], text: &str, vouchers: Vec<Value>) {
+    let mut keys = executor_keys();
+    let pos = match keys.iter().position(|k| k == pk) {
         Some(p) => p,
-        None => env::panic_str(&msg(&["Executor key ", &text, " is not registered"])),
+        None => env::panic_str(&msg(&["Executor key ", text, " is not registered"])),
     };
     keys.remove(pos);
     save_executor_keys(&keys);
-    env::storage_remove(&executor_key(&pk));
-    emit("executor_key_removed", Value::object(vec![("public_key", Value::String(text))]));
+    bump_key_nonce();
+    env::storage_remove(&executor_key(pk));
+    let ev = Value::object(vec![("public_key", Value::str(text))]);
+    emit("executor_key_removed", with_vouchers(ev, vouchers));
+}
+
+/// ev with a "vouchers" field when the change was vouched.
+fn with_vouchers(ev: Value, vouchers: Vec<Value>) -> Value {
+    match ev {
+        Value::Object(mut fields) if !vouchers.is_empty() => {
+            fields.push((String::from("vouchers"), Value::Array(vouchers)));
+            Value::Object(fields)
+        }
+        other => other,
+    }
+}
+
+/// The bytes the vouchers of a key change sign the sha256 of (version 1;
+/// contracts.VouchMessage on the Go side): the domain, then length-prefixed
+/// chain id and contract, the action (1 add, 2 remove), the 32-byte key,
+/// the length-prefixed node_id ("" for a removal) and the nonce (8 bytes,
+/// big endian).
+pub fn vouch_message(chain_id: &str, contract: &str, action: u8, pk: &[u8; 32], node_id: &str, nonce: u64) -> Vec<u8> {
+    let mut out = VOUCH_DOMAIN.to_vec();
+    claim::put_str(&mut out, chain_id.as_bytes());
+    claim::put_str(&mut out, contract.as_bytes());
+    out.push(action);
+    out.extend_from_slice(pk);
+    claim::put_str(&mut out, node_id.as_bytes());
+    out.extend_from_slice(&nonce.to_be_bytes());
+    out
+}
+
+/// vouch_executor_key({"action": "add"|"remove", "public_key", "node_id"?,
+/// "nonce", "vouchers": [{public_key, signature}]}): the operator account
+/// adds or removes an executor key that at least vouchers_needed() distinct
+/// registered executor keys (other than the key itself) signed, over
+/// vouch_message with this contract's chain id and account and the
+/// current key nonce. contracts/DESIGN.md, "Vouched executor keys", says
+/// why this trusts nothing the k-of-n check does not already trust.
+#[no_mangle]
+pub extern "C" fn vouch_executor_key() {
+    env::assert_no_deposit("vouch_executor_key");
+    State::load().assert_operator();
+    let a = Agreement::load();
+    if a.chain_id.is_empty() {
+        env::panic_str("This contract has no chain_id configured, so it cannot check vouched key changes");
+    }
+    let args = Args::from_input();
+    let action_text = args.string("action");
+    let action = match action_text.as_str() {
+        "add" => VOUCH_ADD,
+        "remove" => VOUCH_REMOVE,
+        _ => env::panic_str("action must be \"add\" or \"remove\""),
+    };
+    let text = args.string("public_key");
+    let pk = parse_public_key("public_key", &text);
+    let node_id = match (action, args.opt_string("node_id")) {
+        (VOUCH_ADD, Some(n)) => n,
+        (VOUCH_ADD, None) => env::panic_str("a vouched add names the node_id its vouchers signed"),
+        (_, Some(_)) => env::panic_str("a vouched remove takes no node_id"),
+        (_, None) => String::new(),
+    };
+    let nonce = args.u64("nonce");
+    let current = key_nonce();
+    if nonce != current {
+        env::panic_str(&msg(&[
+            "The vouch is for key nonce ",
+            &u64s(nonce),
+            ", but the contract is at ",
+            &u64s(current),
+            " (another key change came first); collect the vouchers again",
+        ]));
+    }
+    let list = match args.opt("vouchers").and_then(|v| v.as_array()) {
+        Some(l) => l,
+        None => env::panic_str("vouchers is missing: a list of {public_key, signature}"),
+    };
+    if list.len() > MAX_SIGNATURES {
+        env::panic_str("A vouched key change may carry at most 16 vouchers");
+    }
+    let contract = env::current_account_id();
+    let hash = env::sha256(&vouch_message(&a.chain_id, &contract, action, &pk, &node_id, nonce));
+    let mut seen: Vec<[u8; 32]> = Vec::new();
+    let mut vouchers = Vec::new();
+    for v in list {
+        let vtext = match v.get("public_key").and_then(|x| x.as_str()) {
+            Some(t) => t,
+            None => env::panic_str("vouchers[].public_key is missing"),
+        };
+        let vpk = parse_public_key("vouchers[].public_key", vtext);
+        let sig = match v.get("signature").and_then(|x| x.as_str()) {
+            Some(t) => parse_signature("vouchers[].signature", t),
+            None => env::panic_str("vouchers[].signature is missing"),
+        };
+        if vpk == pk {
+            env::panic_str("An executor key cannot vouch for its own change");
+        }
+        if seen.contains(&vpk) {
+            env::panic_str(&msg(&["Executor key ", vtext, " vouched more than once; vouchers must be distinct executors"]));
+        }
+        if !env::storage_has_key(&executor_key(&vpk)) {
+            env::panic_str(&msg(&["Voucher ", vtext, " is not a registered executor key"]));
+        }
+        if !env::ed25519_verify(&sig, &hash, &vpk) {
+            env::panic_str(&msg(&["The signature by ", vtext, " is not over this key change"]));
+        }
+        seen.push(vpk);
+        vouchers.push(Value::str(vtext));
+    }
+    let need = a.vouchers_needed();
+    if (seen.len() as u64) < need {
+        env::panic_str(&msg(&[
+            "A vouched key change needs ",
+            &u64s(need),
+            " registered executors' vouchers; it carries ",
+            &u64s(seen.len() as u64),
+        ]));
+    }
+    if action == VOUCH_ADD {
+        register_key(&pk, &text, node_id, vouchers);
+    } else {
+        unregister_key(&pk, &text, vouchers);
+    }
 }
 
 /// set_agreement({"chain_id"?, "default_signatures"?, "max_signatures"?,
-/// "registrar_id"?}): owner. Pending requests keep the k they were made with.
+/// "registrar_id"?, "vouch_signatures"?}): owner. Pending requests keep the k they were made with.
 #[no_mangle]
 pub extern "C" fn set_agreement() {
     env::assert_no_deposit("set_agreement");
@@ -255,10 +420,20 @@ pub extern "C" fn set_agreement() {
     env::log("Agreement settings updated");
 }
 
-/// get_agreement() -> {chain_id, default_signatures, max_signatures, registrar_id}
+/// get_agreement() -> {chain_id, default_signatures, max_signatures,
+/// registrar_id, vouch_signatures, vouchers_needed, executor_key_nonce}
 #[no_mangle]
 pub extern "C" fn get_agreement() {
-    return_json(&Agreement::load().to_json());
+    let a = Agreement::load();
+    let v = match a.to_json() {
+        Value::Object(mut fields) => {
+            fields.push((String::from("vouchers_needed"), Value::u64(a.vouchers_needed())));
+            fields.push((String::from("executor_key_nonce"), Value::u64(key_nonce())));
+            Value::Object(fields)
+        }
+        other => other,
+    };
+    return_json(&v);
 }
 
 /// list_executor_keys() -> [{public_key, node_id, added_by, added_at}]
@@ -331,7 +506,7 @@ pub(crate) fn check_signatures(req: &Request, args: &Args, resp: &ExecutionRespo
         };
         let pk = parse_public_key("signatures[].public_key", text);
         let sig = match s.get("signature").and_then(|x| x.as_str()) {
-            Some(t) => parse_signature(t),
+            Some(t) => parse_signature("signatures[].signature", t),
             None => env::panic_str("signatures[].signature is missing"),
         };
         if seen.contains(&pk) {

@@ -32,7 +32,7 @@ pub struct ClaimRecord<'a> {
     pub secrets_ref: Option<&'a SecretsRef>,
 }
 
-fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
     out.extend_from_slice(s);
 }

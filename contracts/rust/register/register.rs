@@ -33,8 +33,9 @@ use common::json::{invalid, Args, Value};
 const STATE_KEY: &[u8] = b"STATE";
 const NODES_KEY: &[u8] = b"nodes";
 
-/// The only methods a node key may call, on the OutLayer contract.
-const RESOLVE_METHODS: &str = "resolve_execution,submit_execution_output_and_resolve";
+/// The only methods a node key may call, on the OutLayer contract: the
+/// resolves, and the vouched executor-key changes the cluster submits.
+const RESOLVE_METHODS: &str = "resolve_execution,submit_execution_output_and_resolve,vouch_executor_key";
 
 /// Default gas allowance of a node key: 1 NEAR.
 const DEFAULT_ALLOWANCE: u128 = 1_000_000_000_000_000_000_000_000;
