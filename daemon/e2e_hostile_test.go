@@ -117,10 +117,10 @@ func busySandboxes() []int {
 	for _, f := range tasks {
 		b, _ := os.ReadFile(f)
 		for _, s := range strings.Fields(string(b)) {
-			env, _ := os.ReadFile("/proc/" + s + "/environ")
+			argv, _ := os.ReadFile("/proc/" + s + "/cmdline")
 			stat, _ := os.ReadFile("/proc/" + s + "/stat")
 			i := bytes.LastIndexByte(stat, ')')
-			if !bytes.Contains(env, []byte("OUTLAYER_EXEC_SANDBOX=1")) || i < 0 {
+			if !bytes.HasPrefix(argv, []byte("outlayer-exec-sandbox\x00")) || i < 0 {
 				continue
 			}
 			f := strings.Fields(string(stat[i+1:]))

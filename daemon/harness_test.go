@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	outexec "github.com/outlayer/outlayer/exec"
 	"io"
 	"log/slog"
 	"net/http"
@@ -42,9 +41,6 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if outexec.IsSandboxChild() { // the nodes' runners re-execute this binary
-		os.Exit(outexec.ServeSandboxChild())
-	}
 	dir, err := os.MkdirTemp("", "outlayer-daemon-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -12,14 +12,22 @@ import (
 	"time"
 
 	"github.com/outlayer/outlayer/exec/hostabi"
+	"github.com/outlayer/outlayer/internal/reexec"
 )
 
 // The sandbox child: a re-executed copy of the node's own binary that runs
 // programs for the node's Runner over a pair of pipes. See isolate.go for
 // the node's side and DESIGN.md for why.
 
-// sandboxEnv marks a process started as a sandbox child.
-const sandboxEnv = "OUTLAYER_EXEC_SANDBOX"
+// sandboxEntry is the sandbox child's entry point (internal/reexec).
+const sandboxEntry = "outlayer-exec-sandbox"
+
+// init makes every binary that links this package (outlayerd, every test
+// binary whose runners isolate programs) serve as its own sandbox child
+// when a Runner started it as one, before its main or tests run.
+func init() {
+	reexec.Serve(sandboxEntry, serveSandboxChild)
+}
 
 // The child reads requests on fd 3 and writes replies on fd 4; its stderr
 // goes to the node, which quotes it when the child dies.
@@ -28,19 +36,9 @@ const (
 	childReplyFD   = 4
 )
 
-// IsSandboxChild reports whether this process was started by a Runner as a
-// sandbox child. A binary whose Runner isolates programs (Config.Isolate)
-// must check it first thing in main (and in TestMain for tests) and then
-// call ServeSandboxChild:
-//
-//	if exec.IsSandboxChild() {
-//		os.Exit(exec.ServeSandboxChild())
-//	}
-func IsSandboxChild() bool { return os.Getenv(sandboxEnv) == "1" }
-
-// ServeSandboxChild serves the node's requests until the node closes the
+// serveSandboxChild serves the node's requests until the node closes the
 // pipe, and returns the process's exit status.
-func ServeSandboxChild() int {
+func serveSandboxChild([]string) int {
 	in := os.NewFile(childRequestFD, "sandbox-requests")
 	out := os.NewFile(childReplyFD, "sandbox-replies")
 	if err := serveSandbox(in, out); err != nil && !errors.Is(err, io.EOF) {

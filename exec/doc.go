@@ -30,8 +30,9 @@
 // runner is closed) and says nothing about the program.
 //
 // With Config.Isolate each program runs in a sandbox child process (this
-// executable re-executed; its main must call [ServeSandboxChild] when
-// [IsSandboxChild]), so nothing a program does can end or starve the node.
+// executable re-executed through internal/reexec, served from this
+// package's init function, so no main needs a hook), so nothing a program
+// does can end or starve the node.
 // See DESIGN.md for the limits, the error kinds, isolation, fair time
 // limits, the determinism story and the module cache.
 //

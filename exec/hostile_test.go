@@ -149,8 +149,8 @@ func sandboxPIDs(t *testing.T) []int {
 			if err != nil {
 				continue
 			}
-			env, _ := os.ReadFile("/proc/" + s + "/environ")
-			if bytes.Contains(env, []byte("OUTLAYER_EXEC_SANDBOX=1")) {
+			argv, _ := os.ReadFile("/proc/" + s + "/cmdline")
+			if bytes.HasPrefix(argv, []byte("outlayer-exec-sandbox\x00")) {
 				pids = append(pids, pid)
 			}
 		}

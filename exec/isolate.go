@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/outlayer/outlayer/exec/hostabi"
+	"github.com/outlayer/outlayer/internal/reexec"
 )
 
 // The node's side of isolation: a pool of sandbox child processes (see
@@ -35,7 +36,6 @@ const (
 )
 
 type sandboxPool struct {
-	exe    string
 	hello  childHello
 	cfg    Config
 	logger *slog.Logger
@@ -66,16 +66,11 @@ type spawnRequest struct {
 }
 
 func newSandboxPool(cfg Config, logger *slog.Logger) (*sandboxPool, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("exec: finding this executable to start sandboxes from: %w", err)
-	}
 	n := cfg.Sandboxes
 	if n <= 0 {
 		n = max(4, runtime.NumCPU())
 	}
 	p := &sandboxPool{
-		exe: exe,
 		hello: childHello{
 			CacheDir:         cfg.CacheDir,
 			MaxCachedModules: cfg.MaxCachedModules,
@@ -141,10 +136,9 @@ func (p *sandboxPool) spawn(ctx context.Context) (*sandbox, error) {
 		reqW.Close()
 		return nil, fmt.Errorf("exec: creating a sandbox pipe: %w", err)
 	}
-	// "-test.run=^$" makes a test binary that forgot to serve sandboxes in
-	// its TestMain run no tests and exit, which the handshake reports.
-	cmd := osexec.Command(p.exe, "-test.run=^$")
-	cmd.Env = []string{sandboxEnv + "=1"} // nothing of the node's environment
+	// The node's own binary as the sandbox child (child.go), with nothing
+	// of the node's environment.
+	cmd := reexec.Command(context.Background(), sandboxEntry)
 	cmd.ExtraFiles = []*os.File{reqR, repW}
 	sb := &sandbox{cmd: cmd, toChild: reqW, enc: gob.NewEncoder(reqW),
 		replies: make(chan childReply, 4), exited: make(chan struct{}),
@@ -163,7 +157,7 @@ func (p *sandboxPool) spawn(ctx context.Context) (*sandbox, error) {
 	if err != nil {
 		reqW.Close()
 		repR.Close()
-		return nil, fmt.Errorf("exec: starting a sandbox process (%s): %w", p.exe, err)
+		return nil, fmt.Errorf("exec: starting a sandbox process (%s): %w", cmd.Path, err)
 	}
 	go func() {
 		defer close(sb.replies)
@@ -204,8 +198,7 @@ func (p *sandboxPool) spawn(ctx context.Context) (*sandbox, error) {
 }
 
 func (p *sandboxPool) handshakeError(sb *sandbox, err error) error {
-	return fmt.Errorf("exec: the sandbox process %s failed to start: %w (a binary that isolates programs must call exec.ServeSandboxChild when exec.IsSandboxChild, first thing in main or TestMain)%s",
-		p.exe, err, sb.stderrSuffix())
+	return fmt.Errorf("exec: the sandbox process %s failed to start: %w%s", sb.cmd.Path, err, sb.stderrSuffix())
 }
 
 // kill ends the process and waits until it is reaped.

@@ -44,8 +44,8 @@ type Config struct {
 	// negative means no bound.
 	MemoryBudgetMB int64
 	// Isolate runs every program in a sandbox child process: a copy of
-	// this executable, started with IsSandboxChild true, which must call
-	// ServeSandboxChild first thing in main (or TestMain). A program that
+	// this executable, which this package's init function turns into the
+	// child (internal/reexec; no hook in main). A program that
 	// crashes, stalls or exhausts its sandbox cannot harm this process
 	// (see DESIGN.md). Results and instruction counts are the same as in
 	// process.

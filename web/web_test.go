@@ -34,19 +34,11 @@ import (
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/daemon/keystore"
-	outexec "github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/exec/build"
 	"github.com/outlayer/outlayer/testnet/devchain"
 	"github.com/outlayer/outlayer/testnet/fixture"
 	"github.com/outlayer/outlayer/web"
 )
-
-func TestMain(m *testing.M) {
-	if outexec.IsSandboxChild() { // the nodes' runners re-execute this binary
-		os.Exit(outexec.ServeSandboxChild())
-	}
-	os.Exit(m.Run())
-}
 
 // chromium finds the browser, or skips (fails when
 // OUTLAYER_REQUIRE_CHROMIUM is set, as CI sets it).

@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/outlayer/outlayer/exec"
 )
 
 // Exit statuses shared by every subcommand.
@@ -22,10 +20,10 @@ const (
 	exitUsage   = 2 // the command line was wrong
 )
 
+// main runs a command line. The sandbox children this binary starts (exec's
+// runners, exec/build's jail) never get here: internal/reexec serves them
+// from their packages' init functions.
 func main() {
-	if exec.IsSandboxChild() { // a sandbox process of this node's exec.Runner
-		os.Exit(exec.ServeSandboxChild())
-	}
 	os.Exit(run(os.Args))
 }
 

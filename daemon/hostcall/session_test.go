@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,13 +21,6 @@ import (
 	"github.com/outlayer/outlayer/store"
 	"github.com/outlayer/outlayer/testnet/devchain"
 )
-
-func TestMain(m *testing.M) {
-	if outexec.IsSandboxChild() {
-		os.Exit(outexec.ServeSandboxChild())
-	}
-	os.Exit(m.Run())
-}
 
 type harness struct {
 	t      *testing.T

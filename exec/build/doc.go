@@ -11,7 +11,7 @@
 //	GOOS=wasip1 GOARCH=wasm go build -trimpath -buildvcs=false -ldflags=-buildid=
 //
 // Both steps run in Linux namespaces set up from Go — the running binary
-// re-executed as the sandbox's init (see this package's init function) —
+// re-executed as the sandbox's init (internal/reexec; see its init function) —
 // with no view of the node's files other than the toolchain, the source
 // and the caches, and under CPU, memory, file-size and wall-clock limits.
 // Git runs under the same limits, and a commit's tree is measured (file

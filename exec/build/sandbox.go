@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/outlayer/outlayer/internal/reexec"
 )
 
 // mount makes one host directory (or file) visible inside the sandbox at
@@ -74,11 +76,8 @@ func (s *sandbox) command(ctx context.Context, j jail, root string, argv []strin
 	if err != nil {
 		return nil, fmt.Errorf("encoding the sandbox spec: %w", err)
 	}
-	// /proc/self/exe is this very program even if its file was replaced or
-	// deleted since it started (go run, an upgrade in place).
-	cmd := exec.CommandContext(ctx, "/proc/self/exe")
-	cmd.Args = []string{initArg0, string(arg)}
-	cmd.Env = []string{} // the init passes spec.Env to the command; nothing else
+	// The init passes spec.Env to the command; its own environment is empty.
+	cmd := reexec.Command(ctx, initEntry, string(arg))
 	if !isolate {
 		cmd.Dir = j.dir
 	}

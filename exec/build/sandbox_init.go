@@ -10,21 +10,28 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/outlayer/outlayer/internal/reexec"
 )
 
-// initArg0 is the argv[0] the sandbox gives the re-executed binary. Only
-// sandbox.command sets it; it is never a real program name.
-const initArg0 = "outlayer-build-sandbox-init"
+// initEntry is the sandbox's init: this binary re-executed by
+// sandbox.command (internal/reexec), with the initSpec as JSON in its only
+// argument.
+const initEntry = "outlayer-build-sandbox-init"
 
 // init turns any binary that links this package (outlayerd, and the test
 // binaries of every package that builds programs) into the sandbox's init
-// when it was started as one. Doing it here rather than in each main means
-// no program can forget the hook, which would make the sandbox re-run the
-// program itself (a node, or a test binary's tests).
+// when it was started as one, before its main or tests run. Doing it here
+// rather than in each main means no program can forget the hook, which
+// would make the sandbox re-run the program itself (a node, or a test
+// binary's tests).
 func init() {
-	if len(os.Args) == 2 && os.Args[0] == initArg0 {
-		os.Exit(sandboxInit(os.Args[1]))
-	}
+	reexec.Serve(initEntry, func(args []string) int {
+		if len(args) != 1 {
+			return initFailed(fmt.Errorf("want the spec as the only argument, got %d arguments", len(args)))
+		}
+		return sandboxInit(args[0])
+	})
 }
 
 // initSpec is what the sandbox's init is asked to do, passed as its only

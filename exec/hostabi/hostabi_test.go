@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,13 +13,6 @@ import (
 	"github.com/outlayer/outlayer/exec/hostabi"
 	"github.com/outlayer/outlayer/internal/wasmtest"
 )
-
-func TestMain(m *testing.M) {
-	if outexec.IsSandboxChild() {
-		os.Exit(outexec.ServeSandboxChild())
-	}
-	os.Exit(m.Run())
-}
 
 // probeWasm builds testdata/hostprobe, a Go program using the SDK.
 func probeWasm(t testing.TB) []byte {
