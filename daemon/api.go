@@ -216,21 +216,29 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, s)
 }
 
-func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
+// pathJob is the stored request the path's {id} names, read as
+// ?consistent asks; anything else (a bad id, an unknown request) is
+// answered here and ok is false.
+func (n *Node) pathJob(w http.ResponseWriter, r *http.Request) (*store.Job, bool) {
 	id, ok := pathRequestID(w, r)
-	if !ok {
-		return
-	}
-	if !n.consistent(w, r) {
-		return
+	if !ok || !n.consistent(w, r) {
+		return nil, false
 	}
 	j, err := n.cons.Store().Get(id)
 	if errors.Is(err, store.ErrNotFound) {
 		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("request %d is not known to the cluster", id))
-		return
+		return nil, false
 	}
 	if err != nil {
 		httpjson.Error(w, http.StatusInternalServerError, err.Error())
+		return nil, false
+	}
+	return j, true
+}
+
+func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
+	j, ok := n.pathJob(w, r)
+	if !ok {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, viewJob(j))

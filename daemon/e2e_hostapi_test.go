@@ -119,6 +119,21 @@ func TestProgramsReachTheWorldAndReplay(t *testing.T) {
 	if hex.EncodeToString(sum[:]) != j.Result.RecordHash {
 		t.Fatalf("served record hashes to %x, the result says %s", sum, j.Result.RecordHash)
 	}
+	// Unknown and malformed request ids are refused, the same way on both
+	// routes that name a stored request.
+	for path, want := range map[string]int{
+		"/requests/999999/record": http.StatusNotFound, "/requests/999999": http.StatusNotFound,
+		"/requests/x/record": http.StatusBadRequest, "/requests/-1": http.StatusBadRequest,
+	} {
+		resp, err := http.Get(api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %s, want %d", path, resp.Status, want)
+		}
+	}
 	runner, err := outexec.NewRunner(context.Background(), outexec.Config{})
 	if err != nil {
 		t.Fatal(err)

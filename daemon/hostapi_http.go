@@ -3,7 +3,6 @@ package daemon
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -121,17 +120,11 @@ func (n *Node) handlePublicStorage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleRecord(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathRequestID(w, r)
+	j, ok := n.pathJob(w, r)
 	if !ok {
 		return
 	}
-	if !n.consistent(w, r) {
-		return
-	}
-	if _, err := n.cons.Store().Get(id); errors.Is(err, store.ErrNotFound) {
-		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("request %d is not known to the cluster", id))
-		return
-	}
+	id := j.ID
 	rec, ok, err := n.cons.Store().Record(id)
 	if err != nil {
 		httpjson.Error(w, http.StatusInternalServerError, err.Error())
