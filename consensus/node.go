@@ -288,11 +288,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	stream := p2p.NewStreamLayer(n.host, p2p.RaftProtocol)
+	// Raft's deadlines: Timeout for a dial and for each RPC (an
+	// InstallSnapshot gets Timeout per 256 KiB); the stream layer also fails
+	// a write or a mid-request read that makes no progress for raftTimeout,
+	// and ends every stream when the transport closes. See DESIGN.md,
+	// "Timeouts and shutdown".
+	stream := p2p.NewStreamLayer(n.host, p2p.RaftProtocol, p2p.StreamLayerConfig{Stall: raftTimeout})
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 4,
-		Timeout: 10 * time.Second,
+		Timeout: raftTimeout,
 		Logger:  hlog,
 	})
 
@@ -364,14 +369,28 @@ func override[T int | uint64 | time.Duration](dst *T, v T) {
 	}
 }
 
+// raftTimeout bounds each Raft dial and RPC, and any read or write on a
+// Raft stream that stops making progress.
+const raftTimeout = 10 * time.Second
+
+// shutdownGrace is how long Close lets Raft finish on its own (a leader's
+// last, best-effort AppendEntries) before it ends Raft's streams.
+const shutdownGrace = time.Second
+
 // Close stops Raft, the host and the store. It does not leave the cluster:
 // a closed node is a node that is down, and comes back when reopened.
+//
+// It returns in bounded time whatever the peers do: Raft gets
+// shutdownGrace to stop, then every Raft stream is ended and every dial
+// cancelled, which frees the Raft goroutines a peer that does not read (a
+// frozen process, a node stuck on its disk) would hold until their
+// deadlines — minutes, for a snapshot transfer.
 func (n *Node) Close() error {
 	var errs []error
 	n.closeOnce.Do(func() {
 		n.closed.Store(true)
 		if n.raft != nil {
-			if err := n.raft.Shutdown().Error(); err != nil {
+			if err := n.shutdownRaft(); err != nil {
 				errs = append(errs, fmt.Errorf("shut down raft: %w", err))
 			}
 		}
@@ -406,6 +425,26 @@ func (n *Node) Close() error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// shutdownRaft stops Raft: it waits shutdownGrace for Raft's goroutines,
+// then closes the transport (ending every Raft stream, so a goroutine
+// blocked on a peer returns at once) and waits for the rest, which is
+// local work.
+func (n *Node) shutdownRaft() error {
+	fut := n.raft.Shutdown()
+	done := make(chan error, 1)
+	go func() { done <- fut.Error() }()
+	grace := time.NewTimer(shutdownGrace)
+	defer grace.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-grace.C:
+	}
+	n.log.Warn("raft did not stop within the shutdown grace: a peer is not reading; ending the Raft streams", "grace", shutdownGrace)
+	_ = n.transport.Close()
+	return <-done
 }
 
 func futureTimeout(ctx context.Context) time.Duration {

@@ -2,7 +2,8 @@
 // caller, or kept in the data directory: LoadOrCreateIdentity), TCP with
 // Noise, the connection gater that admits only cluster members and joining
 // peers, discovery by bootstrap addresses, and a raft.StreamLayer that
-// carries the Raft transport over libp2p streams.
+// carries the Raft transport over libp2p streams, fails a read or write
+// that stops making progress, and ends every Raft stream when it closes.
 //
 // Limits against strangers: the go-libp2p resource manager with per-peer and
 // per-protocol stream and memory limits (limits.go); a stream router that
