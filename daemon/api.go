@@ -129,6 +129,9 @@ type Status struct {
 	// ExecutorKey is this node's result-signing key (register it with the
 	// contract's add_executor_key; `outlayerd node executor-key` prints it).
 	ExecutorKey string `json:"executor_key"`
+	// ExecutorKeys is the leader's executor-key loop: the registered
+	// keys it keeps equal to the members' (executorkeys.go).
+	ExecutorKeys ExecutorKeysStatus `json:"executor_keys"`
 	// Health is this node's /health (health.go).
 	Health Health `json:"health"`
 	// OperatorKey is this node's key on the operator account and what is
@@ -201,6 +204,7 @@ func (n *Node) ClusterStatus() (*Status, error) {
 	if err := n.agreementStatus(s); err != nil {
 		return nil, err
 	}
+	s.ExecutorKeys = n.keyStatus.snapshot()
 	return s, nil
 }
 

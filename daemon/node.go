@@ -70,6 +70,11 @@ type Node struct {
 	claims  *claimChain
 	// failSigner signs the failures the cluster decided (failsign.go).
 	failSigner *failureSigner
+	// voucher vouches for executor-key changes; keyStatus and keyMetrics
+	// report the leader's executor-key loop (executorkeys.go).
+	voucher    *voucher
+	keyStatus  *executorKeyStatus
+	keyMetrics *executorKeyMetrics
 	// keyWatch watches this node's operator key's allowance.
 	keyWatch *keyWatch
 
@@ -185,6 +190,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.claims = &claimChain{chain: n.chain, status: n.chain, contract: cfg.ContractID}
 	n.failSigner = &failureSigner{replica: n.cons.Store(), key: n.execKey, contract: cfg.ContractID, chain: n.claims, wait: failSignWait}
 	n.registerFailureSignProtocol()
+	n.voucher = &voucher{members: clusterMembers{n.cons}, key: n.execKey, contract: cfg.ContractID, chain: n.claims, wait: vouchWait}
+	n.keyStatus, n.keyMetrics = &executorKeyStatus{}, newExecutorKeyMetrics(n.metrics.reg)
+	n.registerVouchProtocol()
 
 	bootstrapped, err := n.enterCluster(ctx)
 	if err != nil {
@@ -452,8 +460,11 @@ func (n *Node) lead(ctx context.Context) {
 	settle := &settler{replica: n.deps.replica, propose: n.deps.propose, wake: n.deps.wake, log: n.log.With("loop", "settler")}
 	keys := &keyWatcher{replica: n.cons.Store(), propose: n.deps.propose, chain: n.deps.chain, contract: n.cfg.ContractID,
 		poll: max(n.cfg.PollInterval, 250*time.Millisecond), log: n.log.With("loop", "payment-keys")}
+	execKeys := &executorKeys{chain: n.deps.chain, sender: n.deps.sender, contract: n.cfg.ContractID, members: n.deps.members,
+		pending: n.cons.Store(), vouch: vouchCollector{n}, status: n.keyStatus, metrics: n.keyMetrics, log: n.log.With("loop", "executor-keys")}
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
+	go func() { defer wg.Done(); execKeys.run(ctx) }()
 	go func() { defer wg.Done(); w.run(ctx) }()
 	go func() { defer wg.Done(); s.run(ctx) }()
 	go func() { defer wg.Done(); r.run(ctx) }()

@@ -28,22 +28,10 @@ import (
 // restarted on its own directory, comes back as a new identity that
 // replaces the old one and receives the keystore master from a member.
 func TestProductionCluster(t *testing.T) {
-	ca, err := attesttest.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var good, other attest.Measurements
-	good.MRTD[0], good.RTMR[0][0] = 0x51, 0x52
+	tdx := newTestTDX(t)
+	ca, goodTD, production := tdx.ca, tdx.goodTD, tdx.production
+	var other attest.Measurements
 	other.MRTD[0] = 0x53
-	policy := &attest.Policy{MRTD: []attest.Measurement{good.MRTD}, RTMR0: []attest.Measurement{good.RTMR[0]}}
-	verifier := attest.JoinVerifier{V: attest.NewVerifier(attest.VerifierConfig{Policy: policy, TrustedRoots: ca.Roots()})}
-	goodTD := attesttest.Attester{CA: ca, TD: attesttest.TD{Measurements: good}}
-	production := func(td attesttest.Attester) func(*daemon.Config) {
-		return func(c *daemon.Config) {
-			c.DevMode, c.DevJoinSecret, c.Build.AllowLocalRepos = false, nil, false
-			c.Verifier, c.Attester, c.ResultAttester = verifier, attest.JoinAttester{A: td}, td
-		}
-	}
 
 	w := newWorld(t, 50*time.Millisecond, 600)
 	w.startCluster(3, production(goodTD))
@@ -187,5 +175,35 @@ func copyDataDir(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testTDX is a TDX test PCK chain and a policy that admits one
+// measurement: goodTD quotes with it.
+type testTDX struct {
+	ca       *attesttest.CA
+	verifier attest.JoinVerifier
+	goodTD   attesttest.Attester
+}
+
+func newTestTDX(t *testing.T) testTDX {
+	t.Helper()
+	ca, err := attesttest.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good attest.Measurements
+	good.MRTD[0], good.RTMR[0][0] = 0x51, 0x52
+	policy := &attest.Policy{MRTD: []attest.Measurement{good.MRTD}, RTMR0: []attest.Measurement{good.RTMR[0]}}
+	return testTDX{ca: ca, verifier: attest.JoinVerifier{V: attest.NewVerifier(attest.VerifierConfig{Policy: policy, TrustedRoots: ca.Roots()})},
+		goodTD: attesttest.Attester{CA: ca, TD: attesttest.TD{Measurements: good}}}
+}
+
+// production makes a node run outside dev mode (TDX joins under the
+// policy, memory-only identity and keystore) as td.
+func (x testTDX) production(td attesttest.Attester) func(*daemon.Config) {
+	return func(c *daemon.Config) {
+		c.DevMode, c.DevJoinSecret, c.Build.AllowLocalRepos = false, nil, false
+		c.Verifier, c.Attester, c.ResultAttester = x.verifier, attest.JoinAttester{A: td}, td
 	}
 }

@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"io"
+
+	"github.com/outlayer/outlayer/contracts"
+	"github.com/outlayer/outlayer/contracts/near"
+)
+
+// The answer of a member asked to sign something (VouchProtocol; the same
+// layout as FailureSignProtocol's): one status byte; signAnswerSigned is
+// followed by the signer's ed25519 public key (32 bytes) and the signature
+// (64 bytes), signAnswerRefused by a 2-byte length and the reason (at most
+// 1 KiB).
+const (
+	signAnswerSigned  byte = 0
+	signAnswerRefused byte = 1
+	maxRefusalReason       = 1024
+)
+
+// writeSignAnswer writes sig, or err as a refusal.
+func writeSignAnswer(w io.Writer, sig contracts.ExecutorSignature, err error) {
+	if err != nil {
+		msg := err.Error()
+		if len(msg) > maxRefusalReason {
+			msg = msg[:maxRefusalReason]
+		}
+		out := []byte{signAnswerRefused, byte(len(msg) >> 8), byte(len(msg))}
+		_, _ = w.Write(append(out, msg...))
+		return
+	}
+	out := append([]byte{signAnswerSigned}, sig.PublicKey.Ed25519()...)
+	_, _ = w.Write(append(out, sig.Signature.Bytes()...))
+}
+
+// readSignAnswer reads a signature, or a refusal as an error wrapping
+// refused.
+func readSignAnswer(r io.Reader, refused error) (contracts.ExecutorSignature, error) {
+	var status [1]byte
+	if _, err := io.ReadFull(r, status[:]); err != nil {
+		return contracts.ExecutorSignature{}, err
+	}
+	if status[0] != signAnswerSigned {
+		var l [2]byte
+		if _, err := io.ReadFull(r, l[:]); err != nil {
+			return contracts.ExecutorSignature{}, err
+		}
+		n := int(l[0])<<8 | int(l[1])
+		if n > maxRefusalReason {
+			return contracts.ExecutorSignature{}, fmt.Errorf("%w: a %d-byte reason, above the %d-byte limit", refused, n, maxRefusalReason)
+		}
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(r, msg); err != nil {
+			return contracts.ExecutorSignature{}, err
+		}
+		return contracts.ExecutorSignature{}, fmt.Errorf("%w: %s", refused, msg)
+	}
+	var body [ed25519.PublicKeySize + ed25519.SignatureSize]byte
+	if _, err := io.ReadFull(r, body[:]); err != nil {
+		return contracts.ExecutorSignature{}, err
+	}
+	sig, err := near.NewSignature(near.ED25519, body[ed25519.PublicKeySize:])
+	if err != nil {
+		return contracts.ExecutorSignature{}, err
+	}
+	return contracts.ExecutorSignature{PublicKey: near.PublicKeyFromEd25519(ed25519.PublicKey(body[:ed25519.PublicKeySize])), Signature: sig}, nil
+}
