@@ -188,27 +188,11 @@ func (n *Node) registerVouchProtocol() {
 
 // askVouch asks member peerID to vouch for m.
 func (n *Node) askVouch(ctx context.Context, peerID string, m contracts.VouchMessage) (contracts.ExecutorSignature, error) {
-	pid, err := peer.Decode(peerID)
-	if err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
 	raw, err := json.Marshal(vouchRequestOf(m))
 	if err != nil {
 		return contracts.ExecutorSignature{}, err
 	}
-	s, err := n.cons.Host().NewStream(ctx, pid, VouchProtocol)
-	if err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
-	defer s.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
-	}
-	if _, err := s.Write(raw); err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
-	_ = s.CloseWrite()
-	return readSignAnswer(s, errVouchRefused)
+	return n.askSignature(ctx, peerID, VouchProtocol, raw, errVouchRefused)
 }
 
 // vouchers collects vouches for a key change from the given members.

@@ -10,11 +10,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/contracts"
-	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -33,15 +31,13 @@ import (
 // FailureSignProtocol asks a member to sign a cluster-decided failure.
 //
 // Request: the request id (8 bytes, big endian) and the sha256 of the
-// failure claim the asker computed (32 bytes). Response: one status byte;
-// 0 (signed) is followed by the signer's ed25519 public key (32 bytes)
-// and the signature (64 bytes); 1 (refused) by a 2-byte length and the
-// reason.
+// failure claim the asker computed (32 bytes). Response: a sign answer
+// (signanswer.go): one status byte; 0 (signed) is followed by the signer's
+// ed25519 public key (32 bytes) and the signature (64 bytes); 1 (refused)
+// by a 2-byte length and the reason.
 const FailureSignProtocol = "/outlayer/failsig/1"
 
 const (
-	failSigned  byte = 0
-	failRefused byte = 1
 	// failSignWait is how long a member waits for its replica to show a
 	// failure the asker's replica already shows (it may lag a few
 	// entries).
@@ -152,63 +148,16 @@ func (n *Node) registerFailureSignProtocol() {
 		cancel()
 		if err != nil {
 			n.log.Warn("refused to sign a failure", "request_id", id, "asker", shortPeer(s.Conn().RemotePeer().String()), "err", err)
-			msg := err.Error()
-			if len(msg) > 1024 {
-				msg = msg[:1024]
-			}
-			out := []byte{failRefused, byte(len(msg) >> 8), byte(len(msg))}
-			_, _ = s.Write(append(out, msg...))
-			return
 		}
-		out := append([]byte{failSigned}, sig.PublicKey.Ed25519()...)
-		_, _ = s.Write(append(out, sig.Signature.Bytes()...))
+		writeSignAnswer(s, sig, err)
 	})
 }
 
 // askFailureSignature asks member peerID to sign request id's failure
 // claim hash.
 func (n *Node) askFailureSignature(ctx context.Context, peerID string, id uint64, hash [32]byte) (contracts.ExecutorSignature, error) {
-	pid, err := peer.Decode(peerID)
-	if err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
-	s, err := n.cons.Host().NewStream(ctx, pid, FailureSignProtocol)
-	if err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
-	defer s.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
-	}
 	req := binary.BigEndian.AppendUint64(nil, id)
-	if _, err := s.Write(append(req, hash[:]...)); err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
-	_ = s.CloseWrite()
-	var status [1]byte
-	if _, err := io.ReadFull(s, status[:]); err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
-	if status[0] != failSigned {
-		var l [2]byte
-		if _, err := io.ReadFull(s, l[:]); err != nil {
-			return contracts.ExecutorSignature{}, err
-		}
-		msg := make([]byte, int(l[0])<<8|int(l[1]))
-		if _, err := io.ReadFull(s, msg); err != nil {
-			return contracts.ExecutorSignature{}, err
-		}
-		return contracts.ExecutorSignature{}, fmt.Errorf("%w: %s", errFailureRefused, msg)
-	}
-	var body [ed25519.PublicKeySize + ed25519.SignatureSize]byte
-	if _, err := io.ReadFull(s, body[:]); err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
-	sig, err := near.NewSignature(near.ED25519, body[ed25519.PublicKeySize:])
-	if err != nil {
-		return contracts.ExecutorSignature{}, err
-	}
-	return contracts.ExecutorSignature{PublicKey: near.PublicKeyFromEd25519(ed25519.PublicKey(body[:ed25519.PublicKeySize])), Signature: sig}, nil
+	return n.askSignature(ctx, peerID, FailureSignProtocol, append(req, hash[:]...), errFailureRefused)
 }
 
 // failureSignatures collects signatures of j's failure: this node's and

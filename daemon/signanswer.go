@@ -1,16 +1,20 @@
 package daemon
 
 import (
+	"context"
 	"crypto/ed25519"
 	"fmt"
 	"io"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 )
 
-// The answer of a member asked to sign something (VouchProtocol; the same
-// layout as FailureSignProtocol's): one status byte; signAnswerSigned is
+// The answer of a member asked to sign something (FailureSignProtocol,
+// VouchProtocol): one status byte; signAnswerSigned is
 // followed by the signer's ed25519 public key (32 bytes) and the signature
 // (64 bytes), signAnswerRefused by a 2-byte length and the reason (at most
 // 1 KiB).
@@ -66,4 +70,26 @@ func readSignAnswer(r io.Reader, refused error) (contracts.ExecutorSignature, er
 		return contracts.ExecutorSignature{}, err
 	}
 	return contracts.ExecutorSignature{PublicKey: near.PublicKeyFromEd25519(ed25519.PublicKey(body[:ed25519.PublicKeySize])), Signature: sig}, nil
+}
+
+// askSignature opens proto to member peerID, sends req, closes its side
+// and reads the member's answer (a refusal wraps refused).
+func (n *Node) askSignature(ctx context.Context, peerID string, proto protocol.ID, req []byte, refused error) (contracts.ExecutorSignature, error) {
+	pid, err := peer.Decode(peerID)
+	if err != nil {
+		return contracts.ExecutorSignature{}, err
+	}
+	s, err := n.cons.Host().NewStream(ctx, pid, proto)
+	if err != nil {
+		return contracts.ExecutorSignature{}, err
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	if _, err := s.Write(req); err != nil {
+		return contracts.ExecutorSignature{}, err
+	}
+	_ = s.CloseWrite()
+	return readSignAnswer(s, refused)
 }
