@@ -71,6 +71,24 @@ func TestStatusAndRequestAgainstTestnet(t *testing.T) {
 	if code != exitOK || json.Unmarshal([]byte(out), &st) != nil || st.Status.Leader == "" || len(st.Status.Nodes) != 3 {
 		t.Errorf("status --json (exit %d): %s %s", code, out, errOut)
 	}
+	// The leader's status shows the executor keys it keeps: the
+	// testnet's owner registered all three, so nothing is pending.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var o string
+		for _, n := range tn.Nodes {
+			if n.IsLeader() {
+				_, o, _ = runCLI(t, "", "status", "--node", n.HTTPAddr())
+			}
+		}
+		if strings.Contains(o, "executor keys: 3 registered on the contract, 0 changes pending") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader's status does not show the three registered executor keys:\n%s", o)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
+	}
 	if code, _, errOut := runCLI(t, "", "status", "--node", "127.0.0.1:1"); code != exitFailure || !strings.Contains(errOut, "asking the node") {
 		t.Errorf("status of a node that is not there: exit %d, %q", code, errOut)
 	}

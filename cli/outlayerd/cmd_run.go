@@ -213,6 +213,18 @@ func statusCommand() *cli.Command {
 			if st.ChainCursor != nil {
 				fmt.Fprintf(w, "chain cursor: block %d\n", st.ChainCursor.Height)
 			}
+			if ek := st.ExecutorKeys; ek.Leading {
+				// Only the leader keeps the contract's executor keys.
+				fmt.Fprintf(w, "executor keys: %d registered on the contract, %d changes pending\n", ek.Registered, len(ek.Pending))
+				for _, p := range ek.Pending {
+					fmt.Fprintf(w, "  pending: %s\n", p)
+				}
+				for _, line := range []struct{ what, v string }{{"waiting", ek.Note}, {"last change", ek.LastChange}, {"failing", ek.Error}} {
+					if line.v != "" {
+						fmt.Fprintf(w, "  %s: %s\n", line.what, line.v)
+					}
+				}
+			}
 			fmt.Fprintf(w, "requests: %v %v\n", stats["requests"], stats["by_status"])
 			return nil
 		},
