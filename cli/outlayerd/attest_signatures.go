@@ -38,10 +38,12 @@ type signatureVerdict struct {
 
 // signerVerdict is one signature of the resolve.
 type signerVerdict struct {
-	Key        string `json:"key"`
-	Node       string `json:"node,omitempty"`
-	Valid      bool   `json:"valid"`
-	Registered bool   `json:"registered"`
+	Key   string `json:"key"`
+	Node  string `json:"node,omitempty"`
+	Valid bool   `json:"valid"`
+	// Registered: the contract accepted the key as registered at the
+	// resolve (its result_signed event names it), or it is registered now.
+	Registered bool `json:"registered"`
 	// Attestation is the verdict on the signing node's evidence for its
 	// result: "tdx", "simulated", or why it failed.
 	Attestation string `json:"attestation"`
@@ -139,11 +141,19 @@ func checkResolveSignatures(ctx context.Context, rpcURL, contract, operator stri
 	}
 	ch := claim.Hash()
 	v.ClaimHash = hex.EncodeToString(ch[:])
+	// The keys the contract logged as the resolve's signers were
+	// registered when it accepted them; the cluster may have removed them
+	// since (a restarted node's old identity), which does not make the
+	// settled result any less checked.
+	registered := map[string]bool{}
 	if evs, err := contracts.OutLayerEvents(out.Logs()); err == nil {
 		for _, ev := range evs {
 			var rs contracts.ResultSigned
 			if ev.Event == contracts.EventResultSigned && ev.Decode(ev.Event, &rs) == nil && rs.RequestID == job.ID {
 				v.ChainClaimHash = rs.ClaimHash
+				for _, k := range rs.Signers {
+					registered[k] = true
+				}
 			}
 		}
 	}
@@ -154,7 +164,6 @@ func checkResolveSignatures(ctx context.Context, rpcURL, contract, operator stri
 	if err := cl.ViewFunction(ctx, contract, contracts.MethodListExecutorKeys, nil, &keys); err != nil {
 		return nil, fmt.Errorf("reading the contract's executor keys: %w", err)
 	}
-	registered := map[string]bool{}
 	for _, k := range keys {
 		registered[k.PublicKey] = true
 	}

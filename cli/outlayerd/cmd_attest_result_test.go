@@ -226,6 +226,25 @@ func TestAttestVerifyResultAgainstTestnet(t *testing.T) {
 		!sv.Signers[0].Valid || !sv.Signers[0].Registered || !sv.Signers[0].Attested || sv.Signers[0].Attestation != "simulated" {
 		t.Fatalf("the resolve's signatures: %+v\nstdout %s", sv, stdout)
 	}
+	// The signer's key removed since (as the cluster removes a replaced
+	// identity's): the contract accepted it at the resolve, so the
+	// settled result still verifies with the key counted as registered.
+	signer, err := near.ParsePublicKey(sv.Signers[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.Owner.CallFunction(ctx, tn.Contract, contracts.MethodRemoveExecutorKey, contracts.ExecutorKeyArgs{PublicKey: signer}, 30*near.TGas, near.U128{}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = outlayerd(t, append([]string{"attest", "verify-result", idArg, "--node", node, "--dev", "--json"}, chainFlags...)...)
+	chainVerdict.Signatures = nil
+	if code != exitOK || json.Unmarshal([]byte(stdout), &chainVerdict) != nil || !chainVerdict.Verified ||
+		chainVerdict.Signatures == nil || len(chainVerdict.Signatures.Signers) != 1 || !chainVerdict.Signatures.Signers[0].Registered {
+		t.Fatalf("verify-result after the signer's key was removed: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	if _, err := tn.Owner.CallFunction(ctx, tn.Contract, contracts.MethodAddExecutorKey, contracts.AddExecutorKeyArgs{PublicKey: signer}, 30*near.TGas, near.U128{}); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, stderr := outlayerd(t, "attest", "verify-result", idArg, "--node", node, "--dev", "--near-rpc", tn.Chain.RPCURL()); code != exitUsage || !strings.Contains(stderr, "go together") {
 		t.Errorf("--near-rpc without --contract: exit %d, %q", code, stderr)
 	}
