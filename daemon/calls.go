@@ -19,6 +19,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/outlayer/outlayer/consensus"
+	"github.com/outlayer/outlayer/daemon/keystore"
+	"github.com/outlayer/outlayer/failure"
 	"github.com/outlayer/outlayer/internal/httpjson"
 	"github.com/outlayer/outlayer/store"
 )
@@ -104,15 +106,22 @@ type callAPI struct {
 	lin      linearizer
 	wake     wakeup
 	projects projectResolver
+	secrets  secretsChecker // nil: the node has no keystore
 	cfg      CallsConfig
 	perKey   *rateLimiter
 	perIP    *rateLimiter
 	log      *slog.Logger
 }
 
-func newCallAPI(st callStore, p proposer, lin linearizer, wake wakeup, projects projectResolver, cfg CallsConfig, log *slog.Logger) *callAPI {
+// secretsChecker checks a call's secrets before anything is reserved.
+// *keystore.Keystore implements it.
+type secretsChecker interface {
+	CheckAccess(ctx context.Context, req keystore.Request) error
+}
+
+func newCallAPI(st callStore, p proposer, lin linearizer, wake wakeup, projects projectResolver, secrets secretsChecker, cfg CallsConfig, log *slog.Logger) *callAPI {
 	cfg.setDefaults()
-	return &callAPI{store: st, propose: p, lin: lin, wake: wake, projects: projects, cfg: cfg,
+	return &callAPI{store: st, propose: p, lin: lin, wake: wake, projects: projects, secrets: secrets, cfg: cfg,
 		perKey: newRateLimiter(cfg.PerKeyPerMinute), perIP: newRateLimiter(cfg.PerIPPerMinute), log: log}
 }
 
@@ -316,9 +325,6 @@ func (a *callAPI) call(w http.ResponseWriter, r *http.Request) (*CallResponse, *
 		}
 		return nil, errorf(http.StatusBadRequest, "the body is not a call: %v (send {\"input\": <any JSON>, ...})", err)
 	}
-	if body.SecretsRef != nil {
-		return nil, errorf(http.StatusBadRequest, "secrets_ref is not supported over HTTPS yet: project secrets (the Project accessor) are not in this cluster")
-	}
 	if len(body.Input) == 0 || string(body.Input) == "null" {
 		return nil, errorf(http.StatusBadRequest, "the body has no \"input\" (send {\"input\": <any JSON>})")
 	}
@@ -351,14 +357,22 @@ func (a *callAPI) call(w http.ResponseWriter, r *http.Request) (*CallResponse, *
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "%v", err)
 	}
-	// The program runs as the project's (OUTLAYER_PROJECT_*, the project's
-	// storage) when the resolver knows the project's uuid.
+	// The program runs as the project's: its secrets are the project's
+	// (the Project accessor), and OUTLAYER_PROJECT_* and its storage follow
+	// when the resolver knows the project's uuid.
+	req.ProjectID = projectID
 	if u, ok := a.projects.(projectUUIDs); ok {
 		uuid, err := u.uuid(ctx, projectID)
 		if err != nil {
 			return nil, errorf(http.StatusBadGateway, "resolving project %s: %v", projectID, err)
 		}
-		req.ProjectID, req.ProjectUUID = projectID, uuid
+		req.ProjectUUID = uuid
+	}
+	if ref := body.SecretsRef; ref != nil {
+		if e := a.checkSecrets(ctx, req, *ref, key.owner); e != nil {
+			return nil, e
+		}
+		req.Secrets = &store.SecretsRef{Profile: ref.Profile, AccountID: ref.AccountID}
 	}
 	started, e := a.start(ctx, spec, req)
 	if e != nil {
@@ -393,6 +407,34 @@ func (a *callAPI) checkKey(ctx context.Context, spec store.CallSpec) *apiError {
 		return errorf(http.StatusServiceUnavailable, "reading payment key %s: %v", store.FormatKeyName(spec.Owner, spec.Nonce), err)
 	}
 	return refusalError(store.CheckCall(k, spec))
+}
+
+// checkSecrets applies the checks a run makes before it reads the call's
+// secrets (keystore.SecretsFor: the project's secrets profile exists and the
+// key's owner, the caller, satisfies its access condition), so a call that
+// could not read them is refused before anything is reserved. The run
+// checks again when it starts (a condition may change in between).
+func (a *callAPI) checkSecrets(ctx context.Context, req store.Request, ref store.SecretsRef, caller string) *apiError {
+	if a.secrets == nil {
+		return errorf(http.StatusServiceUnavailable, "this node runs without a keystore, so it cannot check secrets_ref; call another node")
+	}
+	kreq, err := keystore.RequestForJob(req, ref, caller)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = a.secrets.CheckAccess(ctx, kreq)
+		cancel()
+	}
+	switch keystore.ErrorKind(err) {
+	case "":
+		return nil
+	case failure.AccessDenied:
+		return errorf(http.StatusForbidden, "secrets_ref: %v", err)
+	case failure.SecretsNotFound:
+		return errorf(http.StatusNotFound, "secrets_ref: %v (a project's calls read only secrets stored for the project: outlayerd secrets store --project %s)", err, req.ProjectID)
+	case failure.SecretsNotReady, failure.SecretsUnavailable:
+		return errorf(http.StatusBadGateway, "secrets_ref: checking the secrets: %v", err)
+	}
+	return errorf(http.StatusBadRequest, "secrets_ref: %v", err)
 }
 
 func refusalError(r *store.CallRefused) *apiError {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/daemon/httpguard"
+	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/store"
 )
 
@@ -115,7 +116,7 @@ func newAPIHarness(t *testing.T, cfg CallsConfig) *apiHarness {
 		}
 		return store.CodeSource{Wasm: &store.WasmSource{URL: "https://x/app.wasm", Hash: strings.Repeat("ab", 32)}}, nil
 	})
-	api := newCallAPI(st, prop, currentReplica{}, wake, projects, cfg, quietLog())
+	api := newCallAPI(st, prop, currentReplica{}, wake, projects, profileSecrets{}, cfg, quietLog())
 	go (&settler{replica: st, propose: prop, wake: wake, log: quietLog()}).run(ctx)
 
 	mux := http.NewServeMux()
@@ -193,7 +194,12 @@ func TestCallRefusesWhatUpstreamRefuses(t *testing.T) {
 		{"wallet", "/call/bob.near/app", with(map[string]string{"X-Wallet-Id": "ed25519:00"}), `{"input":1}`, 400, "X-Wallet-Id"},
 		{"bad deposit", "/call/bob.near/app", with(map[string]string{"X-Attached-Deposit": "-1"}), `{"input":1}`, 400, "X-Attached-Deposit"},
 		{"over max_per_call", "/call/bob.near/app", with(map[string]string{"X-Compute-Limit": "40000", "X-Attached-Deposit": "10001"}), `{"input":1}`, 400, "Max per call exceeded: max=50000, requested=50001"},
-		{"secrets_ref", "/call/bob.near/app", with(nil), `{"input":1,"secrets_ref":{"profile":"default","account_id":"alice.near"}}`, 400, "secrets_ref"},
+		{"secrets denied", "/call/bob.near/app", with(nil), `{"input":1,"secrets_ref":{"profile":"denied","account_id":"bob.near"}}`, 403, "secrets_ref: access to secrets denied"},
+		{"secrets missing", "/call/bob.near/app", with(nil), `{"input":1,"secrets_ref":{"profile":"missing","account_id":"bob.near"}}`, 404, "secrets store --project bob.near/app"},
+		{"secrets unreadable", "/call/bob.near/app", with(nil), `{"input":1,"secrets_ref":{"profile":"rpcdown","account_id":"bob.near"}}`, 502, "checking the secrets"},
+		{"secrets no profile", "/call/bob.near/app", with(nil), `{"input":1,"secrets_ref":{"profile":"","account_id":"bob.near"}}`, 400, "secrets_ref"},
+		{"secrets bad owner", "/call/bob.near/app", with(nil), `{"input":1,"secrets_ref":{"profile":"default","account_id":"Bob"}}`, 400, "secrets_ref"},
+		{"secrets extra field", "/call/bob.near/app", with(nil), `{"input":1,"secrets_ref":{"profile":"default","account_id":"bob.near","accessor":"x"}}`, 400, "accessor"},
 		{"unknown field", "/call/bob.near/app", with(nil), `{"input":1,"inptu":2}`, 400, "inptu"},
 		{"not JSON", "/call/bob.near/app", with(nil), `input=1`, 400, "not a call"},
 		{"zero limits", "/call/bob.near/app", with(nil), `{"input":1,"resource_limits":{"max_instructions":0}}`, 400, "above zero"},
@@ -225,6 +231,56 @@ func TestCallRefusesWhatUpstreamRefuses(t *testing.T) {
 	}
 	if status, _ := h.do(t, http.MethodGet, "/public/payment-keys/nobody.near/1/balance", nil, ""); status != 404 {
 		t.Errorf("public balance of an unknown key: %d", status)
+	}
+}
+
+// profileSecrets is a secretsChecker that answers by profile: "denied",
+// "missing" and "rpcdown" fail as the keystore would, any other valid one
+// passes. It refuses a request that is not for the call's project and
+// caller, so the API must ask about the right identity.
+type profileSecrets struct{}
+
+func (profileSecrets) CheckAccess(_ context.Context, r keystore.Request) error {
+	if _, err := (keystore.Identity{Accessor: r.Accessor, Owner: r.Owner, Profile: r.Profile}).Normalize(); err != nil {
+		return err
+	}
+	if r.Accessor.Project == nil || r.Accessor.Project.ProjectID != "bob.near/app" || r.Caller != "alice.near" {
+		return fmt.Errorf("%w: the check asked about %+v for %s, not project bob.near/app for alice.near", keystore.ErrAccessDenied, r.Accessor, r.Caller)
+	}
+	switch r.Profile {
+	case "denied":
+		return fmt.Errorf("%w: alice.near does not satisfy the condition", keystore.ErrAccessDenied)
+	case "missing":
+		return fmt.Errorf("%w: no such profile", keystore.ErrSecretsNotFound)
+	case "rpcdown":
+		return fmt.Errorf("%w: connection refused", keystore.ErrNEARView)
+	}
+	return nil
+}
+
+// A call whose secrets pass the check runs with them: the request names the
+// profile and the project (whose accessor the run reads them through).
+func TestCallCarriesItsSecretsRef(t *testing.T) {
+	h := newAPIHarness(t, CallsConfig{})
+	status, body := h.do(t, http.MethodPost, "/call/bob.near/app", keyHeader(testSecret),
+		`{"input":1,"async":true,"secrets_ref":{"profile":"prod","account_id":"bob.near"}}`)
+	if status != 200 {
+		t.Fatalf("call: %d %s", status, body)
+	}
+	var resp CallResponse
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.st.Call(resp.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := h.st.Get(c.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Secrets == nil || *j.Secrets != (store.SecretsRef{Profile: "prod", AccountID: "bob.near"}) || j.ProjectID != "bob.near/app" || j.Sender != "alice.near" {
+		t.Fatalf("the call's request names secrets %+v, project %q, sender %q", j.Secrets, j.ProjectID, j.Sender)
 	}
 }
 

@@ -18,11 +18,7 @@ import (
 // project's OUTLAYER_* variables. A secret bound to a version's WASM hash
 // does not stand in for the project's.
 func TestProjectSecretsReachEveryVersion(t *testing.T) {
-	if programs["projectenv"] == nil {
-		if err := buildSource(t.TempDir(), "projectenv", projectEnvMain); err != nil {
-			t.Fatal(err)
-		}
-	}
+	buildProjectEnv(t)
 	w := newWorld(t, 50*time.Millisecond, 2400)
 	w.startCluster(1, nil)
 	v1, v2 := w.wasmSource("secretenv"), w.wasmSource("projectenv")
@@ -124,6 +120,17 @@ func TestProjectSecretsReachEveryVersion(t *testing.T) {
 	outside := parseOutcome(t, w.final(h, alice, time.Minute))
 	if len(outside.completed) != 1 || outside.completed[0].Success {
 		t.Fatalf("a run outside the project succeeded: %+v", outside.completed)
+	}
+}
+
+// buildProjectEnv builds projectenv (before the world, whose file server
+// serves the programs built by then).
+func buildProjectEnv(t *testing.T) {
+	t.Helper()
+	if programs["projectenv"] == nil {
+		if err := buildSource(t.TempDir(), "projectenv", projectEnvMain); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

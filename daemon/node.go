@@ -225,7 +225,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if projects == nil {
 		projects = newChainProjects(n.chain, cfg.ContractID)
 	}
-	n.calls = newCallAPI(n.cons.Store(), n.cons, n.cons, n.deps.wake, projects, cfg.Calls, n.log.With("api", "calls"))
+	var secrets secretsChecker // a nil *Keystore must stay a nil interface
+	if n.keys != nil {
+		secrets = n.keys
+	}
+	n.calls = newCallAPI(n.cons.Store(), n.cons, n.cons, n.deps.wake, projects, secrets, cfg.Calls, n.log.With("api", "calls"))
 
 	if err := n.startHTTP(); err != nil {
 		return nil, err

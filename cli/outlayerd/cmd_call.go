@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
 )
 
@@ -28,12 +29,16 @@ func callCommand() *cli.Command {
 		Description: "Sends POST /call/OWNER/PROJECT to a node with the payment key in X-Payment-Key and prints\n" +
 			"the program's JSON output. The key's budget for the call is --compute-limit (payment-token\n" +
 			"units, default 10000 = $0.01); only what the run costs is charged. With --async the call\n" +
-			"id is printed at once; --result CALL_ID fetches a call's result later.",
+			"id is printed at once; --result CALL_ID fetches a call's result later. --secrets-owner\n" +
+			"names whose secrets stored for the project the program gets (secrets_ref): the key's\n" +
+			"owner must satisfy their access condition, or the call is refused and costs nothing.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "node", Usage: "HTTP API of any node (URL or host:port)", Value: "127.0.0.1:8080", EnvVars: []string{"OUTLAYER_NODE"}},
 			&cli.StringFlag{Name: "payment-key", Usage: "the key: OWNER:NONCE:SECRET (64 hex characters)", EnvVars: []string{"OUTLAYER_PAYMENT_KEY"}},
 			&cli.StringFlag{Name: "input", Usage: "the program's input, as JSON (text needs quotes: '\"hello\"')"},
 			&cli.StringFlag{Name: "version", Usage: "a project version key (default: the active version)"},
+			&cli.StringFlag{Name: "secrets-owner", Usage: "give the program the project's secrets stored by `ACCOUNT` (secrets_ref.account_id)"},
+			&cli.StringFlag{Name: "secrets-profile", Usage: "the secrets `PROFILE` (with --secrets-owner)", Value: "default"},
 			&cli.Uint64Flag{Name: "compute-limit", Usage: "budget for the call in payment-token units (default: the node's, 10000)"},
 			&cli.Uint64Flag{Name: "deposit", Usage: "payment to the project's owner, in payment-token units (X-Attached-Deposit)"},
 			&cli.Uint64Flag{Name: "max-instructions", Usage: "instruction limit (default 10000000000)"},
@@ -87,6 +92,14 @@ func runCall(c *cli.Context) error {
 	body := map[string]any{"input": json.RawMessage(c.String("input")), "async": c.Bool("async")}
 	if v := c.String("version"); v != "" {
 		body["version_key"] = v
+	}
+	if owner := c.String("secrets-owner"); owner != "" {
+		if err := near.ValidateAccountID(owner); err != nil {
+			return usageError("--secrets-owner: %v", err)
+		}
+		body["secrets_ref"] = map[string]string{"profile": c.String("secrets-profile"), "account_id": owner}
+	} else if c.IsSet("secrets-profile") {
+		return usageError("--secrets-profile goes with --secrets-owner, the account that stored the secrets")
 	}
 	limits := map[string]uint64{}
 	for flag, field := range map[string]string{"max-instructions": "max_instructions", "max-memory-mb": "max_memory_mb", "max-seconds": "max_execution_seconds"} {

@@ -47,6 +47,15 @@ func TestCallCommand(t *testing.T) {
 		t.Fatalf("sent %+v", seen)
 	}
 
+	code, _, errOut = runCLI(t, "", "call", "bob.near/echo", "--node", node.URL, "--payment-key", key, "--input", `1`, "--secrets-owner", "carol.near")
+	if code != exitOK || string(seen.body["secrets_ref"]) != `{"account_id":"carol.near","profile":"default"}` {
+		t.Fatalf("call with secrets: exit %d, sent %s\n%s", code, seen.body["secrets_ref"], errOut)
+	}
+	runCLI(t, "", "call", "bob.near/echo", "--node", node.URL, "--payment-key", key, "--input", `1`, "--secrets-owner", "carol.near", "--secrets-profile", "prod")
+	if string(seen.body["secrets_ref"]) != `{"account_id":"carol.near","profile":"prod"}` {
+		t.Fatalf("call with a secrets profile sent %s", seen.body["secrets_ref"])
+	}
+
 	code, _, errOut = runCLI(t, "", "call", "bob.near/poor", "--node", node.URL, "--payment-key", key, "--input", `1`)
 	if code != exitFailure || !strings.Contains(errOut, "402 Payment Required") || !strings.Contains(errOut, "Insufficient balance: available=5, required=10000") {
 		t.Fatalf("refused call: exit %d, stderr %q", code, errOut)
@@ -70,6 +79,8 @@ func TestCallCommand(t *testing.T) {
 		{"call", "echo", "--payment-key", key, "--input", "1"},
 		{"call", "bob.near/echo", "--payment-key", key},
 		{"call", "bob.near/echo", "--payment-key", key, "--input", "hello"},
+		{"call", "bob.near/echo", "--payment-key", key, "--input", "1", "--secrets-owner", "Carol"},
+		{"call", "bob.near/echo", "--payment-key", key, "--input", "1", "--secrets-profile", "prod"},
 	} {
 		if code, _, errOut := runCLI(t, "", bad...); code != exitUsage || errOut == "" {
 			t.Errorf("%q: exit %d %q, want a usage error", bad, code, errOut)

@@ -20,25 +20,35 @@ import (
 )
 
 // readmeCalls runs the HTTPS examples against one node on a devchain: the
-// project alice.near/echo and the payment key are created through the
-// contract (as the user account, who holds the payment token), then the README's
-// commands run as written with the node's address, the user's account and
-// the key's secret.
+// projects alice.near/echo and alice.near/env (the echo and envinfo
+// samples) and the payment key are created through the contract (as the
+// user account, who holds the payment token and whose key is in
+// $HOME/.near-credentials), then the README's commands run as written with
+// the node's address, the contract, the user's account and the key's
+// secret.
 func readmeCalls(t *testing.T, sh *shell, cmds []readmeCommand) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{PaymentToken: true})
-	wasm, err := os.ReadFile(buildSample(t, sh.dir, "echo"))
-	if err != nil {
-		t.Fatal(err)
+	home := filepath.Join(sh.dir, "home")
+	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{PaymentToken: true,
+		ChainConfig: fixture.ChainConfig{KeyDir: filepath.Join(home, ".near-credentials")}})
+	wasms := map[string][]byte{}
+	for _, name := range []string{"echo", "envinfo"} {
+		b, err := os.ReadFile(buildSample(t, sh.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wasms["/"+name+".wasm"] = b
 	}
-	files := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { _, _ = rw.Write(wasm) }))
+	files := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { _, _ = rw.Write(wasms[r.URL.Path]) }))
 	defer files.Close()
-	sum := sha256.Sum256(wasm)
-	src := contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: files.URL + "/echo.wasm", Hash: hex.EncodeToString(sum[:])}}
-	if _, err := w.User.CallFunction(ctx, w.Contract, contracts.MethodCreateProject,
-		contracts.CreateProjectArgs{Name: "echo", Source: src}, 100*near.TGas, near.OneNEAR); err != nil {
-		t.Fatalf("create_project: %v", err)
+	for project, sample := range map[string]string{"echo": "echo", "env": "envinfo"} {
+		sum := sha256.Sum256(wasms["/"+sample+".wasm"])
+		src := contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: files.URL + "/" + sample + ".wasm", Hash: hex.EncodeToString(sum[:])}}
+		if _, err := w.User.CallFunction(ctx, w.Contract, contracts.MethodCreateProject,
+			contracts.CreateProjectArgs{Name: project, Source: src}, 100*near.TGas, near.OneNEAR); err != nil {
+			t.Fatalf("create_project %s: %v", project, err)
+		}
 	}
 	cl, err := w.StartCluster(ctx, fixture.ClusterConfig{Dir: filepath.Join(sh.dir, "cluster"), Nodes: 1})
 	if err != nil {
@@ -70,10 +80,29 @@ func readmeCalls(t *testing.T, sh *shell, cmds []readmeCommand) {
 	env := ""
 	for _, c := range cmds {
 		// Each command has some of the placeholders.
-		text := strings.NewReplacer("alice.near", owner, "127.0.0.1:8080", node.HTTPAddr()).Replace(readmeText(c))
+		text := strings.NewReplacer("alice.near", owner, "127.0.0.1:8080", node.HTTPAddr(), "outlayer.near", w.Contract).Replace(readmeText(c))
 		switch {
 		case strings.HasPrefix(text, "export KEY="):
 			env = strings.TrimPrefix(readmeText(c, "alice.near", owner, "<64 hex secret>", secret), "export ")
+		case strings.HasPrefix(text, "outlayerd secrets store "):
+			code, stdout, stderr := sh.run(text, "HOME="+home, "NEAR_RPC_URL="+w.Chain.RPCURL())
+			if code != 0 || !strings.Contains(stderr, "Stored secrets profile \"default\" of "+owner+" for project:"+owner+"/env") {
+				t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", text, code, stdout, stderr)
+			}
+		case strings.HasPrefix(text, "outlayerd call ") && strings.Contains(text, "--secrets-owner"):
+			code, stdout, stderr := sh.run(text, env)
+			if code != 0 || !strings.Contains(stdout, `"secret": "sk-..."`) || !strings.Contains(stdout, ": completed, cost ") {
+				t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", text, code, stdout, stderr)
+			}
+			// Another profile does not exist for the project: refused
+			// before anything is reserved.
+			code, _, stderr = sh.run(text+" --secrets-profile nope", env)
+			if code != 1 || !strings.Contains(stderr, "404") || !strings.Contains(stderr, `no secrets profile "nope"`) {
+				t.Fatalf("a call naming a missing profile: exit %d\n%s", code, stderr)
+			}
+			if k, err := node.Consensus().Store().PaymentKey(owner, 1); err != nil || k.Calls != 2 || k.Reserved != 0 {
+				t.Fatalf("after the refusal the key is %+v (%v), want two calls and nothing reserved", k, err)
+			}
 		case strings.HasPrefix(text, "outlayerd call "):
 			code, stdout, stderr := sh.run(text, env)
 			if code != 0 || !strings.Contains(stdout, `"hello": "outlayer"`) || !strings.Contains(stdout, ": completed, cost ") {

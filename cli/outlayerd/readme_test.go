@@ -100,8 +100,10 @@ var readmeExamples = map[string]string{
 	"outlayerd payment-key delete 1 --account user.test.near --keys-dir outlayer-testnet/keys":                              "projects",
 	// Calling over HTTPS.
 	"export KEY=alice.near:1:<64 hex secret>": "calls",
-	`outlayerd call alice.near/echo --node 127.0.0.1:8080 --payment-key "$KEY" --input '{"hello":"outlayer"}'`: "calls",
-	`curl -s http://127.0.0.1:8080/payment-keys/balance -H "X-Payment-Key: $KEY"`:                              "calls",
+	`outlayerd call alice.near/echo --node 127.0.0.1:8080 --payment-key "$KEY" --input '{"hello":"outlayer"}'`:                                                                                         "calls",
+	`curl -s http://127.0.0.1:8080/payment-keys/balance -H "X-Payment-Key: $KEY"`:                                                                                                                      "calls",
+	`outlayerd secrets store --project alice.near/env --account alice.near --contract outlayer.near --node 127.0.0.1:8080 --access '{"Whitelist":{"accounts":["alice.near"]}}' '{"API_KEY":"sk-..."}'`: "calls",
+	`outlayerd call alice.near/env --node 127.0.0.1:8080 --payment-key "$KEY" --secrets-owner alice.near --input '{}'`:                                                                                 "calls",
 	// Attestation.
 	"outlayerd attest quote --key-file node.pub --nonce 0102 -o ev.json":                                             "attest",
 	"outlayerd attest verify ev.json --policy policy.json --collateral collateral/ --key-file node.pub --nonce 0102": "attest",

@@ -582,21 +582,9 @@ func (k *Keystore) SecretsFor(ctx context.Context, req Request) (map[string]stri
 	if k.masterKey() == nil {
 		return nil, k.notReady()
 	}
-	id, err := Identity{Accessor: req.Accessor, Owner: req.Owner, Profile: req.Profile}.Normalize()
+	id, view, err := k.access(ctx, req)
 	if err != nil {
 		return nil, err
-	}
-	view, err := k.getSecrets(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ok, err := Evaluate(ctx, k.cfg.Viewer, view.Access, req.Caller)
-	if err != nil {
-		return nil, fmt.Errorf("secrets %s of %s: %w", id.Profile, id.Owner, err)
-	}
-	if !ok {
-		cond, _ := json.Marshal(view.Access)
-		return nil, fmt.Errorf("%w: %s does not satisfy the access condition %s of secrets profile %q owned by %s", ErrAccessDenied, req.Caller, cond, id.Profile, id.Owner)
 	}
 	// The matched accessor names the key: for a branch request answered by
 	// the all-branches entry, that is the entry without a branch (upstream
@@ -617,6 +605,39 @@ func (k *Keystore) SecretsFor(ctx context.Context, req Request) (map[string]stri
 		out[name] = v
 	}
 	return out, nil
+}
+
+// CheckAccess reports whether req's secrets exist and its caller satisfies
+// their access condition, with the same checks and errors as SecretsFor
+// (ErrSecretsNotFound, ErrAccessDenied, ErrAccessCheck, a bad identity;
+// ErrNEARView when the chain could not be read), without decrypting
+// anything: an HTTPS call is refused with it before anything is reserved.
+// SecretsFor checks again when the run starts.
+func (k *Keystore) CheckAccess(ctx context.Context, req Request) error {
+	_, _, err := k.access(ctx, req)
+	return err
+}
+
+// access reads req's secrets profile from the contract and checks its
+// access condition against req.Caller.
+func (k *Keystore) access(ctx context.Context, req Request) (Identity, *contracts.SecretProfileView, error) {
+	id, err := Identity{Accessor: req.Accessor, Owner: req.Owner, Profile: req.Profile}.Normalize()
+	if err != nil {
+		return id, nil, err
+	}
+	view, err := k.getSecrets(ctx, id)
+	if err != nil {
+		return id, nil, err
+	}
+	ok, err := Evaluate(ctx, k.cfg.Viewer, view.Access, req.Caller)
+	if err != nil {
+		return id, nil, fmt.Errorf("secrets %s of %s: %w", id.Profile, id.Owner, err)
+	}
+	if !ok {
+		cond, _ := json.Marshal(view.Access)
+		return id, nil, fmt.Errorf("%w: %s does not satisfy the access condition %s of secrets profile %q owned by %s", ErrAccessDenied, req.Caller, cond, id.Profile, id.Owner)
+	}
+	return id, view, nil
 }
 
 func (k *Keystore) getSecrets(ctx context.Context, id Identity) (*contracts.SecretProfileView, error) {
