@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/store"
@@ -17,7 +19,8 @@ import (
 // touching the contract, the leader has the two other members vouch its
 // new executor key in and the old identity's key out (vouch_executor_key),
 // and the next request, run by the restarted node and the leader alone,
-// settles with the new key's signature.
+// settles with the new key's signature. The operator then removes the
+// dead third node from the cluster, and its key is vouched out too.
 func TestRestartedExecutorKeyIsVouchedIn(t *testing.T) {
 	tdx := newTestTDX(t)
 	w := newWorld(t, 50*time.Millisecond, 600)
@@ -63,6 +66,7 @@ func TestRestartedExecutorKeyIsVouchedIn(t *testing.T) {
 
 	// Only the leader and the restarted node are left to execute: k = 2
 	// needs both, so the resolve carries the new key's signature.
+	otherKey, otherID := executorKeyOf(t, w.node(other)), w.node(other).PeerID()
 	w.kill(other)
 	echo := programs["echo"]
 	if _, err := w.node(restartee).Consensus().Apply(w.ctx, &consensus.PutBlob{Hash: store.BlobHash(sha256.Sum256(echo)), Data: echo}); err != nil {
@@ -78,4 +82,18 @@ func TestRestartedExecutorKeyIsVouchedIn(t *testing.T) {
 	if signers := w.resolveSigners(j); len(signers) != 2 || !slices.Contains(signers, newKey) {
 		t.Fatalf("the resolve's signers %v do not include the restarted node's new key %s", signers, newKey)
 	}
+
+	// The operator removes the dead node from the cluster (outlayerd node
+	// remove): its key is vouched out by the two left.
+	pid, err := peer.Decode(otherID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.node(w.leader()).Consensus().Remove(w.ctx, pid); err != nil {
+		t.Fatalf("removing the dead node: %v", err)
+	}
+	w.eventually(60*time.Second, "the removed node's executor key removed", func() bool {
+		keys := registered()
+		return len(keys) == 2 && !slices.Contains(keys, otherKey)
+	})
 }

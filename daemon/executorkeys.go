@@ -315,14 +315,20 @@ func (e *executorKeys) pass(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the members: %w", err)
 	}
-	changes := planKeyChanges(all, registered)
+	var changes []keyChange
+	if len(registered) > 0 {
+		// With none registered the contract uses no executor keys (or
+		// the owner has yet to start): nothing is pending on the cluster.
+		changes = planKeyChanges(all, registered)
+	}
 	e.status.plan(len(registered), changes)
 	e.metrics.pending.Set(float64(len(changes)))
 	switch {
-	case len(changes) == 0:
-		return nil
 	case len(registered) == 0:
 		e.status.note("no executor key is registered yet, so nobody can vouch: the owner registers the first keys (outlayerd node executor-key on each node, then add_executor_key)")
+		return nil
+	case len(changes) == 0:
+		e.status.note("")
 		return nil
 	case ag.ChainID == "":
 		e.status.note("the contract has no chain_id, so it takes no vouched key changes (the owner sets one with set_agreement)")
