@@ -67,7 +67,7 @@ type vouchRequest struct {
 
 func (r vouchRequest) message() (contracts.VouchMessage, error) {
 	if r.PublicKey.Type != near.ED25519 {
-		return contracts.VouchMessage{}, errors.New("executor keys are ed25519")
+		return contracts.VouchMessage{}, fmt.Errorf("%w: executor keys are ed25519", errVouchRefused)
 	}
 	return contracts.VouchMessage{ChainID: r.ChainID, Contract: r.Contract, Action: r.Action,
 		PublicKey: r.PublicKey.Ed25519(), NodeID: r.NodeID, Nonce: r.Nonce}, nil
