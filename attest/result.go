@@ -188,26 +188,6 @@ func (c ResultClaim) ReportData() ReportData {
 	return BindReportData(PurposeResult, h[:])
 }
 
-// NewResultClaim is the claim of a run whose output is raw bytes (a Bytes
-// output on success, the error text on failure) with the deployment fields
-// (chain, contract, data id, sender, secrets) left empty: what a node's API
-// attests for a run it cannot tie to the contract's record. Claims the
-// contract checks come from contracts.ClaimRequest.Claim.
-func NewResultClaim(requestID uint64, wasmSHA256 [32]byte, input []byte, success bool, outcome []byte, instructions uint64) ResultClaim {
-	kind := OutcomeBytes
-	if !success {
-		kind = OutcomeError
-	}
-	return ResultClaim{
-		RequestID:    requestID,
-		WasmSHA256:   wasmSHA256,
-		InputSHA256:  sha256.Sum256(input),
-		Success:      success,
-		OutputSHA256: OutcomeSHA256(kind, outcome),
-		Instructions: instructions,
-	}
-}
-
 // MarshalJSON shows the hashes in hex, as the API serves them.
 func (c ResultClaim) MarshalJSON() ([]byte, error) {
 	return json.Marshal(resultClaimJSON{
@@ -284,10 +264,19 @@ func AttestResult(ctx context.Context, a Attester, c ResultClaim) (Evidence, err
 	return ev, nil
 }
 
+// ErrUnboundClaim marks a result claim that names no deployment (chain id
+// or contract empty): evidence over it would verify for any deployment
+// running the same program on the same input.
+var ErrUnboundClaim = errors.New("the result claim binds no deployment (chain id and contract are required)")
+
 // VerifyResult checks that ev is valid evidence (Verify: signature, TCB,
 // policy) whose report data is exactly the claim's. Any changed field is
-// refused with ErrReportData.
+// refused with ErrReportData; a claim without a chain id or contract with
+// ErrUnboundClaim.
 func VerifyResult(ctx context.Context, v *Verifier, ev Evidence, c ResultClaim) (Report, error) {
+	if c.ChainID == "" || c.Contract == "" {
+		return Report{}, fmt.Errorf("the result attestation of request %d: %w", c.RequestID, ErrUnboundClaim)
+	}
 	r, err := v.Verify(ctx, ev, c.ReportData())
 	if err != nil {
 		return Report{}, fmt.Errorf("the result attestation of request %d: %w", c.RequestID, err)

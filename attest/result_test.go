@@ -17,7 +17,9 @@ import (
 
 func sampleClaim() attest.ResultClaim {
 	wasm := sha256.Sum256([]byte("\x00asm\x01\x00\x00\x00"))
-	return attest.NewResultClaim(42, wasm, []byte(`{"n":7}`), true, []byte(`{"sum":28}`), 12345)
+	return attest.ResultClaim{ChainID: "mainnet", Contract: "outlayer.near", RequestID: 42, DataID: sha256.Sum256([]byte("yield")),
+		Sender: "alice.near", WasmSHA256: wasm, InputSHA256: sha256.Sum256([]byte(`{"n":7}`)), Success: true,
+		OutputSHA256: attest.OutcomeSHA256(attest.OutcomeBytes, []byte(`{"sum":28}`)), Instructions: 12345}
 }
 
 func TestResultAttestationRoundTrip(t *testing.T) {
@@ -74,9 +76,22 @@ func TestResultAttestationRoundTrip(t *testing.T) {
 		}
 	}
 
+	// A claim that names no deployment is refused whatever the evidence.
+	for _, unbound := range []attest.ResultClaim{{RequestID: 42}, func() attest.ResultClaim { c := claim; c.Contract = ""; return c }()} {
+		uev, err := attest.AttestResult(ctx, a, unbound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := attest.VerifyResult(ctx, v, uev, unbound); !errors.Is(err, attest.ErrUnboundClaim) {
+			t.Errorf("a claim binding chain %q contract %q: got %v, want ErrUnboundClaim", unbound.ChainID, unbound.Contract, err)
+		}
+	}
+
 	// A failure binds its error text the same way, and is not the success
 	// with the same bytes.
-	failed := attest.NewResultClaim(42, claim.WasmSHA256, []byte(`{"n":7}`), false, []byte("Execution failed: trap"), 99)
+	failed := claim
+	failed.Success, failed.Instructions = false, 99
+	failed.OutputSHA256 = attest.OutcomeSHA256(attest.OutcomeError, []byte("Execution failed: trap"))
 	fev, err := attest.AttestResult(ctx, a, failed)
 	if err != nil {
 		t.Fatal(err)

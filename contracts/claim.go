@@ -29,6 +29,10 @@ type ClaimRequest struct {
 	CodeSource CodeSource
 	InputData  string      // "" when the request had none
 	SecretsRef *SecretsRef // nil when the request named no secrets
+	// ProjectID is the project ("owner/name") a Project request runs: its
+	// secrets are the project's, whatever the version, so the secrets
+	// identity names the project instead of the code source. "" otherwise.
+	ProjectID string
 }
 
 // ClaimRequest is the claim-relevant part of a get_request view.
@@ -37,8 +41,12 @@ func (r ExecutionRequest) ClaimRequest(chainID, contract string) ClaimRequest {
 	if r.InputData != nil {
 		in = *r.InputData
 	}
-	return ClaimRequest{ChainID: chainID, Contract: contract, RequestID: r.RequestID, DataID: r.DataID,
+	cr := ClaimRequest{ChainID: chainID, Contract: contract, RequestID: r.RequestID, DataID: r.DataID,
 		Sender: r.SenderID, CodeSource: r.CodeSource, InputData: in, SecretsRef: r.SecretsRef}
+	if r.ProjectID != nil {
+		cr.ProjectID = *r.ProjectID
+	}
+	return cr
 }
 
 // Claim is the claim the contract recomputes when resp is submitted for
@@ -67,20 +75,25 @@ func (r ClaimRequest) Claim(wasm [32]byte, resp ExecutionResponse) (attest.Resul
 		Success:      fitted.Success,
 		OutputSHA256: attest.OutcomeSHA256(kind, payload),
 		Instructions: fitted.ResourcesUsed.Instructions,
-		SecretsID:    ClaimSecretsID(r.CodeSource, r.SecretsRef),
+		SecretsID:    ClaimSecretsID(r.CodeSource, r.ProjectID, r.SecretsRef),
 	}, nil
 }
 
 // ClaimSecretsID is the claim's secrets identity: all zeros without
-// secrets; otherwise attest.SecretsIdentity(owner, profile, code...) with
-// the code source's fields as the contract stores them: "GitHub", repo,
-// commit — or "WasmUrl", hash (lowercase hex).
-func ClaimSecretsID(code CodeSource, ref *SecretsRef) [32]byte {
+// secrets; otherwise attest.SecretsIdentity(owner, profile, id...) with
+// the identity the secrets are bound to: for a project's run "Project" and
+// the project id (the keystore binds a project's secrets to the project,
+// not to one version's code); else the code source's fields as the
+// contract stores them: "GitHub", repo, commit — or "WasmUrl", hash
+// (lowercase hex).
+func ClaimSecretsID(code CodeSource, projectID string, ref *SecretsRef) [32]byte {
 	if ref == nil {
 		return [32]byte{}
 	}
 	var fields []string
 	switch {
+	case projectID != "":
+		fields = []string{"Project", projectID}
 	case code.GitHub != nil:
 		fields = []string{"GitHub", code.GitHub.Repo, code.GitHub.Commit}
 	case code.WasmURL != nil:

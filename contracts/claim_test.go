@@ -30,6 +30,7 @@ type claimVector struct {
 	CodeSource CodeSource        `json:"code_source"`
 	InputData  string            `json:"input_data"`
 	SecretsRef *SecretsRef       `json:"secrets_ref"`
+	ProjectID  string            `json:"project_id,omitempty"`
 	WasmSHA256 string            `json:"wasm_sha256"`
 	Response   ExecutionResponse `json:"response"`
 	// What both sides must compute.
@@ -62,6 +63,7 @@ func claimVectors(t *testing.T) []claimVector {
 		base("failure without error text", git, ExecutionResponse{Success: false, ResourcesUsed: ResourceMetrics{}}),
 		base("compile-only success without output, no wasm", git, ExecutionResponse{Success: true, ResourcesUsed: ResourceMetrics{TimeMs: 1}}),
 		base("text with invalid UTF-8 (sent as U+FFFD)", git, ExecutionResponse{Success: true, Output: TextOutput("a\xffb\xc3"), ResourcesUsed: used}),
+		base("project run with the project's secrets", git, ExecutionResponse{Success: true, Output: TextOutput("ok"), ResourcesUsed: used}),
 	}
 	vs[1].SecretsRef = &SecretsRef{Profile: "default", AccountID: "alice.test.near"}
 	vs[3].SecretsRef = &SecretsRef{Profile: "prod-1", AccountID: "bob.test.near"}
@@ -69,13 +71,15 @@ func claimVectors(t *testing.T) []claimVector {
 	vs[5].WasmSHA256 = hex.EncodeToString(make([]byte, 32))
 	vs[5].InputData = ""
 	vs[6].RequestID = 1<<63 + 5
+	vs[7].SecretsRef = &SecretsRef{Profile: "default", AccountID: "alice.test.near"}
+	vs[7].ProjectID = "alice.test.near/echo"
 	for i := range vs {
 		v := &vs[i]
 		var w, d [32]byte
 		mustHex(t, v.WasmSHA256, w[:])
 		mustHex(t, v.DataID, d[:])
 		req := ClaimRequest{ChainID: v.ChainID, Contract: v.Contract, RequestID: v.RequestID, DataID: DataID(d),
-			Sender: v.Sender, CodeSource: v.CodeSource, InputData: v.InputData, SecretsRef: v.SecretsRef}
+			Sender: v.Sender, CodeSource: v.CodeSource, InputData: v.InputData, SecretsRef: v.SecretsRef, ProjectID: v.ProjectID}
 		c, err := req.Claim(w, v.Response)
 		if err != nil {
 			t.Fatalf("%s: %v", v.Name, err)
@@ -145,16 +149,25 @@ func TestClaimLayout(t *testing.T) {
 	}
 	ref := &SecretsRef{Profile: "default", AccountID: "alice.test.near"}
 	git := CodeSource{GitHub: &GitHubSource{Repo: "github.com/alice/echo", Commit: "main"}}
-	id := ClaimSecretsID(git, ref)
+	id := ClaimSecretsID(git, "", ref)
 	for name, other := range map[string][32]byte{
-		"owner":   ClaimSecretsID(git, &SecretsRef{Profile: "default", AccountID: "bob.test.near"}),
-		"profile": ClaimSecretsID(git, &SecretsRef{Profile: "prod", AccountID: "alice.test.near"}),
-		"commit":  ClaimSecretsID(CodeSource{GitHub: &GitHubSource{Repo: "github.com/alice/echo", Commit: "dev"}}, ref),
-		"repo":    ClaimSecretsID(CodeSource{GitHub: &GitHubSource{Repo: "github.com/alice/ech", Commit: "omain"}}, ref),
+		"owner":   ClaimSecretsID(git, "", &SecretsRef{Profile: "default", AccountID: "bob.test.near"}),
+		"profile": ClaimSecretsID(git, "", &SecretsRef{Profile: "prod", AccountID: "alice.test.near"}),
+		"commit":  ClaimSecretsID(CodeSource{GitHub: &GitHubSource{Repo: "github.com/alice/echo", Commit: "dev"}}, "", ref),
+		"repo":    ClaimSecretsID(CodeSource{GitHub: &GitHubSource{Repo: "github.com/alice/ech", Commit: "omain"}}, "", ref),
+		"project": ClaimSecretsID(git, "alice.test.near/echo", ref),
 	} {
 		if other == id {
 			t.Errorf("changing the %s leaves the secrets id unchanged", name)
 		}
+	}
+	// A project's run: the project, whatever version's code runs.
+	p := ClaimSecretsID(git, "alice.test.near/echo", ref)
+	if other := ClaimSecretsID(CodeSource{GitHub: &GitHubSource{Repo: "github.com/alice/echo", Commit: "v2"}}, "alice.test.near/echo", ref); other != p {
+		t.Error("another version of the same project has another secrets id")
+	}
+	if p != attest.SecretsIdentity("alice.test.near", "default", "Project", "alice.test.near/echo") {
+		t.Error("a project's secrets id is not SecretsIdentity(owner, profile, \"Project\", project id)")
 	}
 }
 

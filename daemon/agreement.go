@@ -80,6 +80,7 @@ func (n *Node) agreementStatus(s *Status) error {
 		sn.ExecutorKey = peerExecutorKey(sn.PeerID)
 	}
 	s.ExecutorKey = executorKey(n.execKey).String()
+	s.ClaimChainID, _ = n.claims.cached()
 	s.OperatorKey = n.keyWatch.status()
 	s.Agreement = n.cfg.Agreement
 	s.DissentLimit = n.cfg.DissentLimit

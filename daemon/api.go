@@ -132,6 +132,9 @@ type Status struct {
 	// ExecutorKeys is the leader's executor-key loop: the registered
 	// keys it keeps equal to the members' (executorkeys.go).
 	ExecutorKeys ExecutorKeysStatus `json:"executor_keys"`
+	// ClaimChainID is the chain id this node's result claims and result
+	// attestations bind ("" until it was first read).
+	ClaimChainID string `json:"claim_chain_id,omitempty"`
 	// Health is this node's /health (health.go).
 	Health Health `json:"health"`
 	// OperatorKey is this node's key on the operator account and what is
@@ -245,7 +248,7 @@ func (n *Node) handleRequest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	httpjson.Write(w, http.StatusOK, viewJob(j))
+	httpjson.Write(w, http.StatusOK, n.viewJob(j))
 }
 
 // pathRequestID is the request id in the path's {id}; a bad one is answered
@@ -305,7 +308,7 @@ func (n *Node) handleRequests(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	httpjson.Write(w, http.StatusOK, pageJSON{Requests: viewJobs(res.Jobs), NextToken: res.NextToken})
+	httpjson.Write(w, http.StatusOK, pageJSON{Requests: n.viewJobs(res.Jobs), NextToken: res.NextToken})
 }
 
 func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -327,7 +330,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	httpjson.Write(w, http.StatusOK, pageJSON{Requests: viewJobs(res.Jobs), NextToken: res.NextToken})
+	httpjson.Write(w, http.StatusOK, pageJSON{Requests: n.viewJobs(res.Jobs), NextToken: res.NextToken})
 }
 
 func (n *Node) handleStats(w http.ResponseWriter, r *http.Request) {

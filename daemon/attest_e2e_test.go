@@ -17,7 +17,9 @@ import (
 
 // Every result the API serves carries evidence that binds it: a verifier
 // that recomputes the claim from the served request and result accepts it,
-// signed by the node that reported it, and refuses any other output.
+// signed by the node that reported it, and refuses any other output, and
+// the same evidence presented for another chain or another contract (a
+// different deployment running the same program on the same input).
 func TestAttestResultServedByAPIVerifies(t *testing.T) {
 	w := newWorld(t, 50*time.Millisecond, 600)
 	w.startCluster(1, nil)
@@ -41,6 +43,11 @@ func TestAttestResultServedByAPIVerifies(t *testing.T) {
 	}
 	base := "http://" + w.node(0).HTTPAddr()
 	v := attest.NewVerifier(attest.VerifierConfig{DevMode: true})
+	rpcStatus, err := w.cl.Status(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainID := rpcStatus.ChainID // the contract has no chain id of its own here (k = 0)
 	for i, c := range cases {
 		o := parseOutcome(t, w.final(hashes[i], w.alice.AccountID(), 2*time.Minute))
 		w.job(o.requestID, 10*time.Second)
@@ -56,9 +63,12 @@ func TestAttestResultServedByAPIVerifies(t *testing.T) {
 			t.Fatalf("%s: served attestation %+v", c.name, av)
 		}
 
-		claim, err := daemon.ResultClaimFor(view.ID, view.Input, res)
+		claim, err := daemon.ResultClaimFor(chainID, w.outlayer, view.Job, res)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if claim.ChainID != chainID || claim.Contract != w.outlayer || claim.Sender != view.Sender || claim.DataID == ([32]byte{}) {
+			t.Fatalf("%s: the claim does not bind the deployment: %+v", c.name, claim)
 		}
 		if claim != av.Claim || claim.Instructions != res.Instructions || (claim.WasmSHA256 == [32]byte{}) != c.noWasm {
 			t.Fatalf("%s: claim %+v, served %+v", c.name, claim, av.Claim)
@@ -84,9 +94,21 @@ func TestAttestResultServedByAPIVerifies(t *testing.T) {
 
 		other := *res
 		other.Output, other.Error = []byte("something else"), "something else"
-		forged, _ := daemon.ResultClaimFor(view.ID, view.Input, &other)
+		forged, _ := daemon.ResultClaimFor(chainID, w.outlayer, view.Job, &other)
 		if _, err := attest.VerifyResult(w.ctx, v, ev, forged); !errors.Is(err, attest.ErrReportData) {
 			t.Errorf("%s: another output: got %v, want ErrReportData", c.name, err)
+		}
+		for _, d := range []struct{ what, chain, contract string }{
+			{"another chain", "mainnet", w.outlayer},
+			{"another contract", chainID, "outlayer.elsewhere.near"},
+		} {
+			elsewhere, err := daemon.ResultClaimFor(d.chain, d.contract, view.Job, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := attest.VerifyResult(w.ctx, v, ev, elsewhere); !errors.Is(err, attest.ErrReportData) {
+				t.Errorf("%s: the evidence presented for %s: got %v, want ErrReportData", c.name, d.what, err)
+			}
 		}
 	}
 

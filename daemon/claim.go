@@ -23,7 +23,8 @@ import (
 // ClaimRequestFor is what the contract recorded about j, as its claim
 // binds it.
 func ClaimRequestFor(chainID, contract string, j *store.Job) (contracts.ClaimRequest, error) {
-	cr := contracts.ClaimRequest{ChainID: chainID, Contract: contract, RequestID: j.ID, Sender: j.Sender, InputData: j.Input}
+	cr := contracts.ClaimRequest{ChainID: chainID, Contract: contract, RequestID: j.ID, Sender: j.Sender, InputData: j.Input,
+		ProjectID: j.ProjectID}
 	if j.DataID != "" {
 		raw, err := hex.DecodeString(j.DataID)
 		if err != nil || len(raw) != len(cr.DataID) {

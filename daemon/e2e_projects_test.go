@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/daemon/keystore"
 )
 
@@ -16,11 +18,15 @@ import (
 // project: a run of the first version and, after a second version is added
 // and made active, a run of that one both see it, and each sees the
 // project's OUTLAYER_* variables. A secret bound to a version's WASM hash
-// does not stand in for the project's.
+// does not stand in for the project's. The contract requires an executor
+// signature: each run's claim names the secrets it used by the project's
+// identity (not the version's code), as the contract recomputes it, or the
+// resolve would be refused.
 func TestProjectSecretsReachEveryVersion(t *testing.T) {
 	buildProjectEnv(t)
 	w := newWorld(t, 50*time.Millisecond, 2400)
 	w.startCluster(1, nil)
+	w.requireSignatures(1)
 	v1, v2 := w.wasmSource("secretenv"), w.wasmSource("projectenv")
 	alice := w.alice.AccountID()
 	projectID := alice + "/app"
@@ -105,6 +111,22 @@ func TestProjectSecretsReachEveryVersion(t *testing.T) {
 	j := w.job(o.requestID, 10*time.Second)
 	if j.ProjectID != projectID || j.ProjectUUID != project.UUID || j.Signer != alice || j.Code.Wasm == nil || j.Code.Wasm.Hash != v2.WasmURL.Hash {
 		t.Fatalf("job project %q uuid %q signer %q code %+v", j.ProjectID, j.ProjectUUID, j.Signer, j.Code)
+	}
+	// The claim names the project's secrets, which the keystore used, and
+	// the contract agreed (it checked the signature over its own claim).
+	cr, err := daemon.ClaimRequestFor("any", w.outlayer, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim, err := cr.Claim([32]byte{}, contracts.ExecutionResponse{Success: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claim.SecretsID != attest.SecretsIdentity(alice, keystore.DefaultProfile, "Project", projectID) {
+		t.Fatalf("the claim's secrets identity %x is not the project's", claim.SecretsID)
+	}
+	if signers := w.resolveSigners(j); len(signers) != 1 {
+		t.Fatalf("the project run was resolved with signatures %v, want the executor's", signers)
 	}
 
 	// Version 1 by name still sees it.

@@ -214,7 +214,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.worker = (&worker{replica: n.deps.replica, propose: n.deps.propose, self: n.deps.members.Self(), wake: n.deps.wake,
 		runner: n.runner, peers: blobClient{n}, download: n.fetch, secrets: n, seeds: n, attester: n.resultAttester,
 		contract: cfg.ContractID, maxAttempts: cfg.MaxAttempts, rig: cfg.rigResult, metrics: n.metrics, log: n.log,
-		signer: &keySigner{key: n.execKey, contract: cfg.ContractID, chain: n.claims}}).init(cfg.Slots)
+		signer: &keySigner{key: n.execKey, contract: cfg.ContractID, chain: n.claims}, claims: n.claims}).init(cfg.Slots)
 	n.metrics.reg.MustRegister(agreementCollector{n.cons.Store()}) // outlayer_node_dissents_total, ...
 	if n.builder != nil {
 		n.worker.builder = n.builder

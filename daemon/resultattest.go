@@ -67,23 +67,27 @@ func (n *Node) nodeKey() (ed25519.PrivateKey, error) {
 	return ed25519.PrivateKey(raw), nil
 }
 
-// ResultClaimFor is the claim a result of request id with this input
-// attests: what the node signs and what a verifier recomputes from the
-// API's request view.
-func ResultClaimFor(id uint64, input string, res *store.Result) (attest.ResultClaim, error) {
-	var wasm [32]byte
-	if res.WasmHash != "" {
-		raw, err := hex.DecodeString(res.WasmHash)
-		if err != nil || len(raw) != len(wasm) {
-			return attest.ResultClaim{}, fmt.Errorf("request %d: wasm hash %q is not 32 bytes of hex", id, res.WasmHash)
-		}
-		copy(wasm[:], raw)
+// ResultClaimFor is the claim a result of request j attests: the same
+// claim its executors sign and the contract recomputes (claimFor), so it
+// binds the deployment — chain id, contract, data id, sender, secrets
+// identity — as well as the program, input and outcome: evidence from
+// another deployment running the same program with the same input does
+// not verify here. chainID is the contract's configured one (the RPC
+// node's while it has none). A verifier recomputes it from the API's
+// request view.
+func ResultClaimFor(chainID, contract string, j *store.Job, res *store.Result) (attest.ResultClaim, error) {
+	if chainID == "" || contract == "" {
+		return attest.ResultClaim{}, fmt.Errorf("request %d: a result claim binds the chain id and contract; chain %q, contract %q", j.ID, chainID, contract)
 	}
-	outcome := res.Output
-	if !res.Success {
-		outcome = []byte(res.Error)
+	return claimFor(chainID, contract, j, res)
+}
+
+// chainID is the chain id this node's result claims bind.
+func (w *worker) chainID(ctx context.Context) (string, error) {
+	if w.claims == nil {
+		return "", errors.New("this node does not know the chain id result claims bind")
 	}
-	return attest.NewResultClaim(id, wasm, []byte(input), res.Success, outcome, res.Instructions), nil
+	return w.claims.chainID(ctx)
 }
 
 // attestResult attaches this node's evidence to res. A result that cannot
@@ -95,7 +99,11 @@ func (w *worker) attestResult(ctx context.Context, log *slog.Logger, j *store.Jo
 	if a == nil {
 		return
 	}
-	claim, err := ResultClaimFor(j.ID, j.Input, res)
+	chainID, err := w.chainID(ctx)
+	var claim attest.ResultClaim
+	if err == nil {
+		claim, err = ResultClaimFor(chainID, w.contract, j, res)
+	}
 	if err == nil {
 		qctx, cancel := context.WithTimeout(ctx, resultAttestTimeout)
 		var ev attest.Evidence
@@ -143,7 +151,19 @@ type JobView struct {
 	Unattested string `json:"result_unattested,omitempty"`
 }
 
-func viewJob(j *store.Job) JobView {
+// viewJob is j as the API serves it; its attestation's claim binds this
+// node's deployment (the chain id as last read, the contract).
+func (n *Node) viewJob(j *store.Job) JobView {
+	chainID, ok := n.claims.cached()
+	if !ok && j.Result != nil && len(j.Result.Attestation) > 0 {
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		chainID, _ = n.claims.chainID(ctx) // unknown: the view says why it has no claim
+		cancel()
+	}
+	return viewJobIn(chainID, n.cfg.ContractID, j)
+}
+
+func viewJobIn(chainID, contract string, j *store.Job) JobView {
 	v := JobView{Job: j}
 	if j.Result == nil {
 		return v
@@ -154,7 +174,7 @@ func viewJob(j *store.Job) JobView {
 	}
 	av := &ResultAttestationView{Evidence: j.Result.Attestation}
 	v.ResultAttestation = av
-	claim, err := ResultClaimFor(j.ID, j.Input, j.Result)
+	claim, err := ResultClaimFor(chainID, contract, j, j.Result)
 	if err == nil {
 		rd := claim.ReportData()
 		av.Claim, av.ReportData = claim, hex.EncodeToString(rd[:])
@@ -173,10 +193,10 @@ func viewJob(j *store.Job) JobView {
 	return v
 }
 
-func viewJobs(js []*store.Job) []JobView {
+func (n *Node) viewJobs(js []*store.Job) []JobView {
 	out := make([]JobView, 0, len(js))
 	for _, j := range js {
-		out = append(out, viewJob(j))
+		out = append(out, n.viewJob(j))
 	}
 	return out
 }

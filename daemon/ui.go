@@ -131,7 +131,7 @@ func (n *Node) handleUIRequests(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			if f.match(j) {
-				out = append(out, viewJob(j))
+				out = append(out, n.viewJob(j))
 				if len(out) == limit {
 					break
 				}

@@ -39,6 +39,8 @@ type worker struct {
 	// signer signs each result's claim with this node's executor key (nil:
 	// results go out unsigned, which only a k = 1 contract accepts).
 	signer resultSigner
+	// claims is the chain id result claims (and attestations) bind.
+	claims *claimChain
 	// rig is Config.rigResult (tests only).
 	rig      func(*store.Result)
 	contract string

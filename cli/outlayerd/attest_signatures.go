@@ -127,11 +127,11 @@ func checkResolveSignatures(ctx context.Context, rpcURL, contract, operator stri
 		}
 		copy(wasm[:], raw)
 	}
-	var agreement contracts.Agreement
-	if err := cl.ViewFunction(ctx, contract, contracts.MethodGetAgreement, nil, &agreement); err != nil {
-		return nil, fmt.Errorf("reading the contract's agreement settings: %w", err)
+	chainID, err := claimChainID(ctx, cl, contract)
+	if err != nil {
+		return nil, err
 	}
-	cr, err := daemon.ClaimRequestFor(agreement.ChainID, contract, job)
+	cr, err := daemon.ClaimRequestFor(chainID, contract, job)
 	if err != nil {
 		return nil, err
 	}
@@ -186,10 +186,28 @@ func checkResolveSignatures(ctx context.Context, rpcURL, contract, operator stri
 			continue
 		}
 		sv.Node = pid.String()
-		sv.Attestation, sv.Attested = attestationBehind(ctx, cfg, job, results[sv.Node])
+		sv.Attestation, sv.Attested = attestationBehind(ctx, cfg, chainID, contract, job, results[sv.Node])
 		v.Signers = append(v.Signers, sv)
 	}
 	return v, nil
+}
+
+// claimChainID is the chain id the contract's result claims bind: its
+// configured one (get_agreement), or, for a contract without one (it
+// requires no signatures), the RPC node's — as the cluster does.
+func claimChainID(ctx context.Context, cl *near.Client, contract string) (string, error) {
+	var agreement contracts.Agreement
+	if err := cl.ViewFunction(ctx, contract, contracts.MethodGetAgreement, nil, &agreement); err != nil {
+		return "", fmt.Errorf("reading the contract's agreement settings: %w", err)
+	}
+	if agreement.ChainID != "" {
+		return agreement.ChainID, nil
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the RPC node's chain id: %w", err)
+	}
+	return st.ChainID, nil
 }
 
 // peerOf is the libp2p peer id of an executor key (the node's identity).
@@ -203,7 +221,7 @@ func peerOf(k near.PublicKey) (peer.ID, error) {
 
 // attestationBehind verifies the evidence of the result node res reported
 // (nil: the node reported none the API shows).
-func attestationBehind(ctx context.Context, cfg attest.VerifierConfig, job *store.Job, res *store.Result) (string, bool) {
+func attestationBehind(ctx context.Context, cfg attest.VerifierConfig, chainID, contract string, job *store.Job, res *store.Result) (string, bool) {
 	if res == nil {
 		return "the signing node's result is not in the request's record", false
 	}
@@ -214,7 +232,7 @@ func attestationBehind(ctx context.Context, cfg attest.VerifierConfig, job *stor
 	if err != nil {
 		return err.Error(), false
 	}
-	claim, err := daemon.ResultClaimFor(job.ID, job.Input, res)
+	claim, err := daemon.ResultClaimFor(chainID, contract, job, res)
 	if err != nil {
 		return err.Error(), false
 	}

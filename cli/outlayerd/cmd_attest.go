@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/outlayer/outlayer/attest"
+	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/store"
 )
@@ -69,10 +70,13 @@ evidence is accepted only with --dev.`,
 				Name:      "verify-result",
 				Usage:     "check that a request's result is attested: this program, this input, this output",
 				ArgsUsage: "REQUEST_ID",
-				Description: `Fetches the request from a node's API, recomputes the report data from the
-request id, the sha256 of its input, the WASM hash, the success flag, the sha256
-of the output (of the error text for a failure) and the instruction count, and
-verifies the result's evidence against it: the TDX quote to Intel's root (TCB
+				Description: `Fetches the request from a node's API, recomputes the result claim (the one
+its executors sign and the contract checks) from the deployment — chain id and
+contract: with --near-rpc and --contract the contract's own (get_agreement),
+otherwise the node's /status, said in a warning — and the request id, data id,
+sender, the sha256 of its input, the WASM hash, the success flag, the hash of
+the output (of the error text for a failure), the instruction count and the
+secrets identity, and verifies the result's evidence against it: the TDX quote to Intel's root (TCB
 with --collateral, measurements with --policy, which TDX evidence needs), or
 with --dev a simulated
 report, which must be signed by the key of the node that reported the result.
@@ -319,6 +323,9 @@ type resultVerdict struct {
 	// (only the node's copy could be checked), or absent when not asked.
 	Chain       string `json:"chain,omitempty"`
 	ChainNotice string `json:"chain_notice,omitempty"`
+	// DeploymentNotice says the chain id and contract the claim binds
+	// were the node's word (no --near-rpc and --contract).
+	DeploymentNotice string `json:"deployment_notice,omitempty"`
 	// Signatures is the check of the resolve's executor signatures and
 	// the attestations behind them (with --near-rpc and --contract, once
 	// the request is resolved).
@@ -379,7 +386,24 @@ func runAttestVerifyResult(c *cli.Context) error {
 	if w := job.Code.Wasm; w != nil && res.WasmHash != "" && !strings.EqualFold(w.Hash, res.WasmHash) {
 		return refuse("the result is for WASM %s, but the request asked for %s", res.WasmHash, w.Hash)
 	}
-	claim, err := daemon.ResultClaimFor(job.ID, job.Input, res)
+	// The deployment the claim binds: the chain's own with --near-rpc
+	// and --contract (evidence from another chain or contract does not
+	// verify), else the node's word for it, said below.
+	var chainID, bindContract, bindNotice string
+	if rpcURL != "" {
+		bindContract = contract
+		if chainID, err = claimChainID(c.Context, near.NewClient(rpcURL), contract); err != nil {
+			return cli.Exit(fmt.Sprintf("reading the chain id result claims bind: %v", err), exitFailure)
+		}
+	} else {
+		var st daemon.Status
+		if err := fetchJSON(c.Context, base+"/status", &st); err != nil {
+			return cli.Exit(fmt.Sprintf("reading the node's contract and chain id: %v", err), exitFailure)
+		}
+		chainID, bindContract = st.ClaimChainID, st.Contract
+		bindNotice = fmt.Sprintf("the deployment the result is bound to (chain %q, contract %q) is the node's own word: give --near-rpc and --contract to bind the one you mean", chainID, bindContract)
+	}
+	claim, err := daemon.ResultClaimFor(chainID, bindContract, &job, res)
 	if err != nil {
 		return refuse("%v", err)
 	}
@@ -436,8 +460,11 @@ func runAttestVerifyResult(c *cli.Context) error {
 	if onChain == chainSettled {
 		fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", settledNotice)
 	}
+	if bindNotice != "" {
+		fmt.Fprintf(c.App.ErrWriter, "WARNING: %s\n", bindNotice)
+	}
 	if c.Bool("json") {
-		v := resultVerdict{RequestID: id, Verified: true, Node: res.Node, Claim: claim, Report: report, Signatures: sigs}
+		v := resultVerdict{RequestID: id, Verified: true, Node: res.Node, Claim: claim, Report: report, Signatures: sigs, DeploymentNotice: bindNotice}
 		if simulated {
 			v.Notice = attest.SimulatedNotice
 		}
@@ -467,6 +494,7 @@ func runAttestVerifyResult(c *cli.Context) error {
 		fmt.Fprintf(w, "%-15s"+format+"\n", append([]any{label + ":"}, args...)...)
 	}
 	row("node", "%s", res.Node)
+	row("deployment", "chain %s, contract %s, data id %x, sender %s", claim.ChainID, claim.Contract, claim.DataID, claim.Sender)
 	row("wasm sha256", "%x", claim.WasmSHA256)
 	switch onChain {
 	case chainMatched:

@@ -128,22 +128,33 @@ func TestAttestVerifyResultAgainstTestnet(t *testing.T) {
 		pid, _ := peer.IDFromPrivateKey(k)
 		return pid.String()
 	}()
+	status := fetchRaw(t, "http://"+node+"/status")
+	if status["claim_chain_id"] == "" || status["contract"] != tn.Contract {
+		t.Fatalf("/status binds chain %v contract %v", status["claim_chain_id"], status["contract"])
+	}
 	edits := []struct {
 		name string
 		edit func(job, res map[string]any)
 		want string
+		// deployment, when set, edits the node's /status: the same
+		// evidence presented by another deployment.
+		deployment func(st map[string]any)
 	}{
+		{"data id", func(job, _ map[string]any) { job["data_id"] = strings.Repeat("0", 64) }, "report data mismatch", nil},
+		{"sender", func(job, _ map[string]any) { job["sender"] = "eve.test.near" }, "report data mismatch", nil},
+		{"contract", func(_, _ map[string]any) {}, "report data mismatch", func(st map[string]any) { st["contract"] = "outlayer.elsewhere.near" }},
+		{"chain", func(_, _ map[string]any) {}, "report data mismatch", func(st map[string]any) { st["claim_chain_id"] = "mainnet" }},
 		{"output", func(_, res map[string]any) {
 			res["output"] = base64.StdEncoding.EncodeToString([]byte("forged output"))
-		}, "report data mismatch"},
-		{"input", func(job, _ map[string]any) { job["input"] = "another input" }, "report data mismatch"},
-		{"instructions", func(_, res map[string]any) { res["instructions"] = res["instructions"].(float64) + 1 }, "report data mismatch"},
-		{"success", func(_, res map[string]any) { res["success"] = false; res["error"] = "" }, "report data mismatch"},
-		{"reporting node", func(_, res map[string]any) { res["node"] = otherNode }, "not a configured dev key"},
-		{"evidence removed", func(_, res map[string]any) { delete(res, "attestation") }, "carries no attestation"},
+		}, "report data mismatch", nil},
+		{"input", func(job, _ map[string]any) { job["input"] = "another input" }, "report data mismatch", nil},
+		{"instructions", func(_, res map[string]any) { res["instructions"] = res["instructions"].(float64) + 1 }, "report data mismatch", nil},
+		{"success", func(_, res map[string]any) { res["success"] = false; res["error"] = "" }, "report data mismatch", nil},
+		{"reporting node", func(_, res map[string]any) { res["node"] = otherNode }, "not a configured dev key", nil},
+		{"evidence removed", func(_, res map[string]any) { delete(res, "attestation") }, "carries no attestation", nil},
 		{"evidence garbled", func(_, res map[string]any) {
 			res["attestation"] = base64.StdEncoding.EncodeToString([]byte(`{"kind":"tdx"}`))
-		}, "malformed"},
+		}, "malformed", nil},
 	}
 	for _, e := range edits {
 		var job map[string]any
@@ -151,12 +162,22 @@ func TestAttestVerifyResultAgainstTestnet(t *testing.T) {
 		_ = json.Unmarshal(raw, &job)
 		e.edit(job, job["result"].(map[string]any))
 		body, _ := json.Marshal(job)
+		var st map[string]any
+		raw, _ = json.Marshal(status)
+		_ = json.Unmarshal(raw, &st)
+		if e.deployment != nil {
+			e.deployment(st)
+		}
+		stBody, _ := json.Marshal(st)
 		fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/requests/"+idArg {
+			switch r.URL.Path {
+			case "/requests/" + idArg:
+				_, _ = w.Write(body)
+			case "/status":
+				_, _ = w.Write(stBody)
+			default:
 				http.NotFound(w, r)
-				return
 			}
-			_, _ = w.Write(body)
 		}))
 		code, stdout, stderr := outlayerd(t, "attest", "verify-result", idArg, "--node", fake.URL, "--dev")
 		fake.Close()

@@ -167,8 +167,10 @@ function requestPage(id) {
     if (job.result) {
       let chainReq;
       try { chainReq = (await api(`/ui/api/chain/requests/${encodeURIComponent(id)}`)).request; } catch { chainReq = undefined; }
+      let deployment;
+      try { const st = await api('/status'); deployment = { chainID: st.claim_chain_id, contract: st.contract }; } catch { deployment = undefined; }
       const { verifyResult } = await import('./verify.js');
-      renderVerdict(await verifyResult(job, chainReq));
+      renderVerdict(await verifyResult(job, chainReq, deployment));
     }
     if (job.status === 'resolved' || job.status === 'expired') stop();
   });

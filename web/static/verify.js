@@ -37,36 +37,153 @@ export async function bindReportData(purpose, fields) {
 }
 
 const CLAIM_DOMAIN = 'outlayer-claim-v2';
+const SECRETS_DOMAIN = 'outlayer-secrets-id-v1';
 const OUTCOME_ERROR = 0;
 const OUTCOME_BYTES = 2;
+const OUTCOME_TEXT = 3;
+const OUTCOME_JSON = 4;
+// contracts.MaxErrorBytes and textcut.Marker: a longer error is cut to
+// this many bytes, marked, before it is sent and hashed.
+const MAX_ERROR_BYTES = 512;
+const CUT_MARKER = ' …[truncated]';
 
 // resultClaim recomputes the attest.ResultClaim a node attests for a
-// result (daemon.ResultClaimFor → attest.NewResultClaim): request id,
-// program, input and outcome hashes, instructions; the deployment fields
-// (chain, contract, data id, sender, secrets) are left empty by the node,
-// which ties them to the chain separately (the cross-check below).
-export async function resultClaim(job) {
+// result (daemon.ResultClaimFor: the claim its executor signature covers
+// and the contract checks): the deployment (chain id and contract, as
+// given), the request's data id, sender and secrets identity, the
+// program, the input and the typed outcome hashes, instructions.
+export async function resultClaim(job, deployment) {
   const res = job.result;
+  if (!deployment || !deployment.chainID || !deployment.contract) {
+    throw new Error('the chain id and contract the claim binds are unknown');
+  }
   let wasm = new Uint8Array(32);
   if (res.wasm_hash) {
     wasm = fromHex(res.wasm_hash);
     if (wasm.length !== 32) throw new Error(`wasm hash ${res.wasm_hash} is not 32 bytes of hex`);
   }
+  const dataID = fromHex(job.data_id || '');
+  if (dataID.length !== 32) throw new Error(`data id ${job.data_id} is not 32 bytes of hex`);
   const success = !!res.success;
-  const payload = success ? (res.output ? fromBase64(res.output) : new Uint8Array(0)) : utf8(res.error || '');
   return {
-    chainID: '',
-    contract: '',
+    chainID: deployment.chainID,
+    contract: deployment.contract,
     requestID: BigInt(job.id),
-    dataID: new Uint8Array(32),
-    sender: '',
+    dataID,
+    sender: job.sender || '',
     wasm,
     input: await sha('SHA-256', utf8(job.input || '')),
     success,
-    output: await sha('SHA-256', concat(new Uint8Array([success ? OUTCOME_BYTES : OUTCOME_ERROR]), payload)),
+    output: await sha('SHA-256', outcomePreimage(job)),
     instructions: BigInt(res.instructions || 0),
-    secretsID: new Uint8Array(32),
+    secretsID: await secretsID(job),
   };
+}
+
+// outcomePreimage is kind || payload of what the caller's side receives
+// (contracts.ClaimRequest.Claim): the error text on failure (cut as the
+// resolver cuts it), else the output in the request's format.
+function outcomePreimage(job) {
+  const res = job.result;
+  if (!res.success) {
+    const e = headCut(utf8(res.error || 'execution failed'), MAX_ERROR_BYTES);
+    return concat(new Uint8Array([OUTCOME_ERROR]), e);
+  }
+  const out = res.output ? fromBase64(res.output) : new Uint8Array(0);
+  switch (job.response_format || 'Text') {
+    case 'Bytes': return concat(new Uint8Array([OUTCOME_BYTES]), out);
+    case 'Text': return concat(new Uint8Array([OUTCOME_TEXT]), utf8(new TextDecoder().decode(out)));
+    case 'Json': return concat(new Uint8Array([OUTCOME_JSON]), utf8(contractJSON(new TextDecoder().decode(out).trim())));
+    default: throw new Error(`response format ${JSON.stringify(job.response_format)} is not Bytes, Text or Json`);
+  }
+}
+
+// headCut is textcut.Head on bytes: at most n bytes, cut at a character
+// boundary, with the marker.
+function headCut(b, n) {
+  if (b.length <= n) return b;
+  let keep = n - utf8(CUT_MARKER).length;
+  while (keep > 0 && (b[keep] & 0xc0) === 0x80) keep--;
+  return concat(b.subarray(0, keep), utf8(CUT_MARKER));
+}
+
+// secretsID is contracts.ClaimSecretsID: zeros without secrets, else
+// sha256 of the domain and the length-prefixed owner, profile and the
+// identity the secrets are bound to (the project for a project's run,
+// else the code source).
+async function secretsID(job) {
+  const ref = job.secrets;
+  if (!ref) return new Uint8Array(32);
+  let fields;
+  if (job.project_id) fields = ['Project', job.project_id];
+  else if (job.code && job.code.git) fields = ['GitHub', job.code.git.repo, job.code.git.commit];
+  else if (job.code && job.code.wasm) fields = ['WasmUrl', job.code.wasm.hash.toLowerCase()];
+  else fields = [];
+  return sha('SHA-256', concat(utf8(SECRETS_DOMAIN), ...[ref.account_id, ref.profile, ...fields].map(str)));
+}
+
+// contractJSON is contracts.ContractJSON: the JSON document compact, keys
+// in their order, numbers as written, strings escaped as serde_json does
+// (only '"', '\\' and control characters).
+export function contractJSON(text) {
+  let i = 0;
+  const ws = () => { while (i < text.length && ' \t\r\n'.includes(text[i])) i++; };
+  const string = () => {
+    const start = i++;
+    while (text[i] !== '"') { if (text[i] === '\\') i++; i++; if (i >= text.length) throw new Error('not valid JSON: unterminated string'); }
+    i++;
+    return serdeString(JSON.parse(text.slice(start, i)));
+  };
+  const value = () => {
+    ws();
+    const c = text[i];
+    if (c === '"') return string();
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      const parts = [];
+      ws();
+      if (text[i] === close) { i++; return c + close; }
+      for (;;) {
+        ws();
+        if (c === '{') {
+          const k = string();
+          ws();
+          if (text[i++] !== ':') throw new Error('not valid JSON: expected :');
+          parts.push(`${k}:${value()}`);
+        } else parts.push(value());
+        ws();
+        const d = text[i++];
+        if (d === close) return c + parts.join(',') + close;
+        if (d !== ',') throw new Error('not valid JSON: expected , or ' + close);
+      }
+    }
+    const m = /^(-?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i));
+    if (!m) throw new Error('not valid JSON');
+    i += m[0].length;
+    return m[0];
+  };
+  const out = value();
+  ws();
+  if (i !== text.length) throw new Error('not valid JSON: more than one value');
+  return out;
+}
+
+function serdeString(s) {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0);
+    if (ch === '"') out += '\\"';
+    else if (ch === '\\') out += '\\\\';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\b') out += '\\b';
+    else if (ch === '\f') out += '\\f';
+    else if (c < 0x20) out += '\\u00' + c.toString(16).padStart(2, '0');
+    else out += ch;
+  }
+  return out + '"';
 }
 
 const str = (s) => { const b = utf8(s); return concat(u32be(b.length), b); };
@@ -180,7 +297,10 @@ function describe(code) {
 // chain is not checked in a browser) or "pending" (no result yet).
 // chainReq is the contract's get_request view (null once settled,
 // undefined when it could not be read).
-export async function verifyResult(job, chainReq) {
+//
+// deployment is {chainID, contract}: the chain id and contract the claim
+// binds (the node's /status; the page says so).
+export async function verifyResult(job, chainReq, deployment) {
   const checks = [];
   const add = (ok, what, detail = '') => { checks.push({ ok, what, detail }); return ok; };
   const fail = (headline) => ({ verdict: 'fail', headline, checks });
@@ -207,13 +327,13 @@ export async function verifyResult(job, chainReq) {
   }
   let claim, rd;
   try {
-    claim = await resultClaim(job);
+    claim = await resultClaim(job, deployment);
     rd = await claimReportData(claim);
   } catch (e) {
     add(false, 'Claim', e.message);
     return fail('NOT VERIFIED: the result cannot be hashed');
   }
-  add(true, 'Claim recomputed in this browser', `input sha256 ${hexOf(claim.input)}, ${claim.success ? 'output' : 'error'} sha256 ${hexOf(claim.output)}, ${claim.instructions} instructions`);
+  add(true, 'Claim recomputed in this browser', `chain ${claim.chainID}, contract ${claim.contract} (as the node states them), input sha256 ${hexOf(claim.input)}, ${claim.success ? 'output' : 'error'} sha256 ${hexOf(claim.output)}, ${claim.instructions} instructions`);
   let text, ev;
   try {
     text = new TextDecoder().decode(fromBase64(res.attestation));
@@ -247,7 +367,7 @@ export async function verifyResult(job, chainReq) {
     return fail('NOT VERIFIED: simulated report without its marker');
   }
   if (!add(body.report_data === hexOf(rd), 'Report data matches this result',
-    body.report_data === hexOf(rd) ? `${hexOf(rd).slice(0, 32)}…` : `signed ${String(body.report_data).slice(0, 32)}…, recomputed ${hexOf(rd).slice(0, 32)}…: the input, output, program or instruction count the node serves is not what was signed`)) {
+    body.report_data === hexOf(rd) ? `${hexOf(rd).slice(0, 32)}…` : `signed ${String(body.report_data).slice(0, 32)}…, recomputed ${hexOf(rd).slice(0, 32)}…: the input, output, program, instruction count or deployment the node serves is not what was signed`)) {
     return fail('NOT VERIFIED: the signed report is over a different result');
   }
   let nodeKey;

@@ -495,6 +495,7 @@ pub(crate) fn check_signatures(req: &Request, args: &Args, resp: &ExecutionRespo
         code_source: &req.code_source,
         input_data: req.input_data.as_deref().unwrap_or(""),
         secrets_ref: req.secrets_ref.as_ref(),
+        project_id: req.project.as_ref().map(|p| p.project_id.as_str()),
     };
     let hash = env::sha256(&claim::encode(&rec, &wasm, resp, stored, env::sha256));
     let mut seen: Vec<[u8; 32]> = Vec::new();

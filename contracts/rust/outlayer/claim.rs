@@ -30,6 +30,9 @@ pub struct ClaimRecord<'a> {
     pub code_source: &'a CodeSource,
     pub input_data: &'a str,
     pub secrets_ref: Option<&'a SecretsRef>,
+    /// The project a Project request runs: its secrets are the project's,
+    /// so the secrets identity names it instead of the code source.
+    pub project_id: Option<&'a str>,
 }
 
 pub(crate) fn put_str(out: &mut Vec<u8>, s: &[u8]) {
@@ -68,8 +71,10 @@ pub fn outcome_preimage(resp: &ExecutionResponse, stored: Option<&ExecutionOutpu
 }
 
 /// The secrets identity: zero without secrets, else sha256 of the domain
-/// and the length-prefixed owner, profile and code-source fields.
-pub fn secrets_id(code: &CodeSource, secrets: Option<&SecretsRef>, sha: Sha) -> [u8; 32] {
+/// and the length-prefixed owner, profile and the identity the secrets are
+/// bound to: "Project" and the project id for a project's run, else the
+/// code-source fields.
+pub fn secrets_id(code: &CodeSource, project_id: Option<&str>, secrets: Option<&SecretsRef>, sha: Sha) -> [u8; 32] {
     let r = match secrets {
         None => return [0u8; 32],
         Some(r) => r,
@@ -77,6 +82,11 @@ pub fn secrets_id(code: &CodeSource, secrets: Option<&SecretsRef>, sha: Sha) -> 
     let mut pre = SECRETS_DOMAIN.to_vec();
     put_str(&mut pre, r.account_id.as_bytes());
     put_str(&mut pre, r.profile.as_bytes());
+    if let Some(p) = project_id {
+        put_str(&mut pre, b"Project");
+        put_str(&mut pre, p.as_bytes());
+        return sha(&pre);
+    }
     match code {
         CodeSource::GitHub { repo, commit, .. } => {
             put_str(&mut pre, b"GitHub");
@@ -111,6 +121,6 @@ pub fn encode(
     out.push(resp.success as u8);
     out.extend_from_slice(&sha(&outcome_preimage(resp, stored)));
     out.extend_from_slice(&resp.resources_used.instructions.to_be_bytes());
-    out.extend_from_slice(&secrets_id(rec.code_source, rec.secrets_ref, sha));
+    out.extend_from_slice(&secrets_id(rec.code_source, rec.project_id, rec.secrets_ref, sha));
     out
 }

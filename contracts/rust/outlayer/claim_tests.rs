@@ -101,6 +101,7 @@ fn claim_vectors_match_the_go_side() {
         };
         let resp = ExecutionResponse::parse(v.get("response").unwrap(), "response");
         let data_id = h32(v, "data_id");
+        let project = v.get("project_id").and_then(|x| x.as_str());
         let rec = claim::ClaimRecord {
             chain_id: s(v, "chain_id"),
             contract: s(v, "contract"),
@@ -110,9 +111,10 @@ fn claim_vectors_match_the_go_side() {
             code_source: &code,
             input_data: s(v, "input_data"),
             secrets_ref: secrets.as_ref(),
+            project_id: project,
         };
         assert_eq!(hex_encode(&claim::outcome_preimage(&resp, None)), s(v, "outcome_preimage"), "{}: outcome preimage", name);
-        assert_eq!(hex_encode(&claim::secrets_id(&code, secrets.as_ref(), sha256)), s(v, "secrets_id"), "{}: secrets id", name);
+        assert_eq!(hex_encode(&claim::secrets_id(&code, project, secrets.as_ref(), sha256)), s(v, "secrets_id"), "{}: secrets id", name);
         let enc = claim::encode(&rec, &h32(v, "wasm_sha256"), &resp, None, sha256);
         assert_eq!(hex_encode(&enc), s(v, "encoding"), "{}: encoding", name);
         assert_eq!(hex_encode(&sha256(&enc)), s(v, "hash"), "{}: hash", name);
