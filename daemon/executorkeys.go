@@ -209,44 +209,21 @@ func (c vouchCollector) collect(ctx context.Context, m contracts.VouchMessage, f
 	n := c.n
 	ctx, cancel := context.WithTimeout(ctx, vouchAskTimeout)
 	defer cancel()
-	type answer struct {
-		who string
-		sig contracts.ExecutorSignature
-		err error
-	}
 	self := n.PeerID()
-	answers := make(chan answer, len(from))
-	for _, id := range from {
-		go func() {
-			a := answer{who: id}
-			if id == self {
-				a.sig, a.err = n.voucher.sign(ctx, m)
-			} else {
-				a.sig, a.err = n.askVouch(ctx, id, m)
-			}
-			answers <- a
-		}()
-	}
-	var sigs []contracts.ExecutorSignature
-	var problems []error
-	for range from {
-		a := <-answers
-		if a.err == nil {
-			a.err = contracts.VerifyVouch(m, a.sig)
+	return gatherSignatures(ctx, from, need, func(ctx context.Context, id string) (contracts.ExecutorSignature, error) {
+		if id == self {
+			return n.voucher.sign(ctx, m)
 		}
-		if a.err == nil && a.sig.PublicKey.String() != peerExecutorKey(a.who) {
-			a.err = errors.New("vouched with a key that is not its identity")
+		return n.askVouch(ctx, id, m)
+	}, func(id string, sig contracts.ExecutorSignature) error {
+		if err := contracts.VerifyVouch(m, sig); err != nil {
+			return err
 		}
-		if a.err != nil {
-			problems = append(problems, fmt.Errorf("member %s: %w", shortPeer(a.who), a.err))
-			continue
+		if sig.PublicKey.String() != peerExecutorKey(id) {
+			return errors.New("vouched with a key that is not its identity")
 		}
-		sigs = append(sigs, a.sig)
-		if len(sigs) >= need {
-			break
-		}
-	}
-	return sigs, problems
+		return nil
+	})
 }
 
 // executorKeys is the leader's loop that keeps the registered executor

@@ -179,45 +179,18 @@ func (c failureCollector) collect(ctx context.Context, j *store.Job, claim attes
 	}
 	ctx, cancel := context.WithTimeout(ctx, failAskTimeout)
 	defer cancel()
-	type answer struct {
-		who string
-		sig contracts.ExecutorSignature
-		err error
-	}
 	hash := claim.Hash()
-	self := n.cons.PeerID()
-	answers := make(chan answer, len(servers))
+	self := n.cons.PeerID().String()
+	from := make([]string, 0, len(servers))
 	for _, srv := range servers {
-		go func() {
-			var a answer
-			a.who = shortPeer(srv.ID.String())
-			if srv.ID == self {
-				a.sig, a.err = n.failSigner.sign(ctx, j.ID, hash)
-			} else {
-				a.sig, a.err = n.askFailureSignature(ctx, srv.ID.String(), j.ID, hash)
-			}
-			answers <- a
-		}()
+		from = append(from, srv.ID.String())
 	}
-	var sigs []contracts.ExecutorSignature
-	var problems []error
-	seen := map[string]bool{}
-	for range servers {
-		a := <-answers
-		if a.err == nil {
-			a.err = contracts.VerifyClaimSignature(claim, a.sig)
+	return gatherSignatures(ctx, from, k, func(ctx context.Context, id string) (contracts.ExecutorSignature, error) {
+		if id == self {
+			return n.failSigner.sign(ctx, j.ID, hash)
 		}
-		if a.err != nil {
-			problems = append(problems, fmt.Errorf("member %s: %w", a.who, a.err))
-			continue
-		}
-		if key := a.sig.PublicKey.String(); !seen[key] {
-			seen[key] = true
-			sigs = append(sigs, a.sig)
-		}
-		if len(sigs) >= k {
-			break
-		}
-	}
-	return sigs, problems
+		return n.askFailureSignature(ctx, id, j.ID, hash)
+	}, func(_ string, sig contracts.ExecutorSignature) error {
+		return contracts.VerifyClaimSignature(claim, sig)
+	})
 }

@@ -93,3 +93,45 @@ func (n *Node) askSignature(ctx context.Context, peerID string, proto protocol.I
 	_ = s.CloseWrite()
 	return readSignAnswer(s, refused)
 }
+
+// gatherSignatures asks every member of from at once (ask; the caller
+// answers for itself locally) and returns the first need answers that pass
+// check, one per key, and what went wrong with the others. Members still
+// answering when need are in are left to ctx.
+func gatherSignatures(ctx context.Context, from []string, need int,
+	ask func(ctx context.Context, member string) (contracts.ExecutorSignature, error),
+	check func(member string, sig contracts.ExecutorSignature) error) ([]contracts.ExecutorSignature, []error) {
+	type answer struct {
+		who string
+		sig contracts.ExecutorSignature
+		err error
+	}
+	answers := make(chan answer, len(from))
+	for _, id := range from {
+		go func() {
+			sig, err := ask(ctx, id)
+			answers <- answer{who: id, sig: sig, err: err}
+		}()
+	}
+	var sigs []contracts.ExecutorSignature
+	var problems []error
+	seen := map[string]bool{}
+	for range from {
+		a := <-answers
+		if a.err == nil {
+			a.err = check(a.who, a.sig)
+		}
+		if a.err != nil {
+			problems = append(problems, fmt.Errorf("member %s: %w", shortPeer(a.who), a.err))
+			continue
+		}
+		if key := a.sig.PublicKey.String(); !seen[key] {
+			seen[key] = true
+			sigs = append(sigs, a.sig)
+		}
+		if len(sigs) >= need {
+			break
+		}
+	}
+	return sigs, problems
+}
