@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
@@ -319,6 +320,28 @@ func (w *world) restart(i int) {
 	w.mu.Lock()
 	w.nodes[i] = nd
 	w.mu.Unlock()
+}
+
+// applyIdempotent applies cmd through nd, asking again while the outcome is
+// unknown or no leader is known. On a loaded machine a leader can lose its
+// lease while an entry commits (consensus.ErrIndeterminate), as it can in
+// production; a test that is not about leadership rides that out, as the
+// daemon's own loops do. Only for commands that are safe to apply twice.
+func (w *world) applyIdempotent(nd *daemon.Node, cmd consensus.Command, within time.Duration) {
+	w.t.Helper()
+	var err error
+	w.eventually(within, fmt.Sprintf("%T applied", cmd), func() bool {
+		_, err = nd.Consensus().Apply(w.ctx, cmd)
+		switch {
+		case err == nil:
+			return true
+		case errors.Is(err, consensus.ErrIndeterminate), errors.Is(err, consensus.ErrNoLeader):
+			w.t.Logf("%T: %v; asking again", cmd, err)
+			return false
+		}
+		w.t.Fatalf("apply %T: %v", cmd, err)
+		return false
+	})
 }
 
 // anyNode is some running node.

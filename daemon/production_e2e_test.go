@@ -58,9 +58,7 @@ func TestProductionCluster(t *testing.T) {
 	// loopback: the program is in the cluster's WASM cache, as an earlier
 	// request would have left it.
 	echo := programs["echo"]
-	if _, err := w.node(0).Consensus().Apply(w.ctx, &consensus.PutBlob{Hash: store.BlobHash(sha256.Sum256(echo)), Data: echo}); err != nil {
-		t.Fatal(err)
-	}
+	w.applyIdempotent(w.node(0), &consensus.PutBlob{Hash: store.BlobHash(sha256.Sum256(echo)), Data: echo}, 30*time.Second)
 	limits := contracts.ResourceLimits{MaxInstructions: 200_000_000, MaxMemoryMB: 32, MaxExecutionSeconds: 10}
 	deposit := add(contracts.DefaultPricing().Estimate(limits), nearAmount(t, "0.5"))
 	resolve := func(input string) {
