@@ -103,7 +103,7 @@ type Node struct {
 	store      *store.Store
 
 	raft      *raft.Raft
-	transport *raft.NetworkTransport
+	transport *p2p.Transport
 	logStore  *raftboltdb.BoltStore
 	fsm       *fsm
 
@@ -292,9 +292,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	// InstallSnapshot gets Timeout per 256 KiB); the stream layer also fails
 	// a write or a mid-request read that makes no progress for raftTimeout,
 	// and ends every stream when the transport closes. See DESIGN.md,
-	// "Timeouts and shutdown".
+	// "Timeouts and shutdown". p2p.Transport also works around a deadlock
+	// in hashicorp/raft's AppendEntries pipeline (p2p/transport.go).
 	stream := p2p.NewStreamLayer(n.host, p2p.RaftProtocol, p2p.StreamLayerConfig{Stall: raftTimeout})
-	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	n.transport = p2p.NewTransport(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 4,
 		Timeout: raftTimeout,

@@ -296,3 +296,99 @@ func portOf(t *testing.T, a net.Addr) string {
 	}
 	return port
 }
+
+// TestPipelineWhoseRepliesAreNotReadKeepsSending reproduces hashicorp/raft
+// v1.7's pipeline deadlock and checks Transport's fix: Raft's decoder stops
+// reading a pipeline's replies (a follower refused an entry, or answered
+// with a newer term) while the sender goes on sending. On the bare
+// NetworkTransport the second such send never returns; on Transport every
+// send returns, and the replies wait, in order, for whoever reads them.
+func TestPipelineWhoseRepliesAreNotReadKeepsSending(t *testing.T) {
+	a := newTestHost(t, GaterConfig{})
+	b := newTestHost(t, GaterConfig{})
+	members(a, b)
+	follower := newTransport(NewStreamLayer(b, RaftProtocol, StreamLayerConfig{}), 10*time.Second)
+	defer follower.Close()
+	go func() { // a follower that accepts every entry at once
+		for rpc := range follower.Consumer() {
+			req := rpc.Command.(*raft.AppendEntriesRequest)
+			rpc.Respond(&raft.AppendEntriesResponse{Term: req.Term, LastLog: req.Entries[len(req.Entries)-1].Index, Success: true}, nil)
+		}
+	}()
+	bid := raft.ServerAddress(b.ID().String())
+	entry := func(i uint64) *raft.AppendEntriesRequest {
+		return &raft.AppendEntriesRequest{Term: 1, PrevLogEntry: i - 1, PrevLogTerm: 1,
+			Entries: []*raft.Log{{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte("x")}}}
+	}
+	sendAll := func(p raft.AppendPipeline, n int) (sent int) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range n {
+				if _, err := p.AppendEntries(entry(uint64(i+1)), &raft.AppendEntriesResponse{}); err != nil {
+					return
+				}
+				sent++
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		}
+		_ = p.Close() // frees a blocked send
+		<-done
+		return sent
+	}
+
+	// The bare transport: nobody reads Consumer(), so the second send is
+	// stuck until the pipeline closes.
+	bare := newTransport(NewStreamLayer(a, RaftProtocol, StreamLayerConfig{}), 10*time.Second)
+	defer bare.Close()
+	p, err := bare.AppendEntriesPipeline("b", bid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent := sendAll(p, 5); sent != 1 {
+		t.Fatalf("the bare NetworkTransport sent %d of 5 with nobody reading replies; want it stuck after 1 (hashicorp/raft's deadlock: if this changed, Transport's drain may no longer be needed)", sent)
+	}
+
+	// Transport: all five go out, and their replies are all there.
+	tr := NewTransport(&raft.NetworkTransportConfig{Stream: NewStreamLayer(a, RaftProtocol, StreamLayerConfig{}),
+		MaxPool: 2, Timeout: 10 * time.Second, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off})})
+	defer tr.Close()
+	p, err = tr.AppendEntriesPipeline("b", bid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := range 5 {
+			if _, err := p.AppendEntries(entry(uint64(i+1)), &raft.AppendEntriesResponse{}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a send on Transport's pipeline blocked while nobody read the replies")
+	}
+	for i := range 5 {
+		select {
+		case f := <-p.Consumer():
+			if err := f.Error(); err != nil || !f.Response().Success || f.Request().Entries[0].Index != uint64(i+1) {
+				t.Fatalf("reply %d: request %d, %+v, %v", i, f.Request().Entries[0].Index, f.Response(), err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("reply %d never came", i)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
