@@ -445,6 +445,16 @@ func (n *Node) shutdownRaft() error {
 	}
 	n.log.Warn("raft did not stop within the shutdown grace: a peer is not reading; ending the Raft streams", "grace", shutdownGrace)
 	_ = n.transport.Close()
+	// Nothing Raft waits for now is on the network. If it still does not
+	// stop, say so loudly rather than hang in silence.
+	stuck := time.NewTimer(raftTimeout)
+	defer stuck.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-stuck.C:
+		n.log.Error("raft has not stopped although its streams ended: a Raft goroutine is blocked on local work (FSM, log or snapshot store); still waiting", "waited", shutdownGrace+raftTimeout)
+	}
 	return <-done
 }
 
