@@ -52,6 +52,8 @@ var commands = newCommandTable(
 	command[KeyDelete](19),
 	command[CallStart](20),
 	command[CallSettle](21),
+	command[PruneRequests](22),
+	command[DropProgStorage](23),
 )
 
 // CommandType is a command's code in the log envelope.
@@ -348,6 +350,37 @@ type EvictBlobs struct {
 
 func (c *EvictBlobs) apply(tx *store.Tx, _ time.Time) (r Result, err error) {
 	r.Freed, err = tx.EvictBlobs(c.Hashes)
+	return r, err
+}
+
+// PruneRequests drops settled requests (resolved or expired, closed at or
+// before ClosedBefore) with their records, index entries and calls; the
+// leader plans the ids from its replica (store.Tx.PrunePlan) and the store
+// checks each again, so nothing a pending request needs is dropped.
+type PruneRequests struct {
+	IDs          []uint64  `json:"ids"`
+	ClosedBefore time.Time `json:"closed_before"`
+}
+
+func (c *PruneRequests) apply(tx *store.Tx, now time.Time) (r Result, err error) {
+	out, err := tx.PruneRequests(c.IDs, c.ClosedBefore, now)
+	if err != nil {
+		return r, err
+	}
+	r.Pruned = &out
+	return r, nil
+}
+
+// DropProgStorage deletes one program's storage (a project deleted on
+// chain): every key under Prefixes, at most store.MaxDropKeys per entry;
+// Result.DropPending says to propose it again. Idempotent.
+type DropProgStorage struct {
+	Code     string   `json:"code"`
+	Prefixes [][]byte `json:"prefixes"`
+}
+
+func (c *DropProgStorage) apply(tx *store.Tx, _ time.Time) (r Result, err error) {
+	r.Dropped, r.DropPending, err = tx.DropProgStorage(c.Code, c.Prefixes, 0)
 	return r, err
 }
 

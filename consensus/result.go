@@ -28,6 +28,11 @@ type Result struct {
 	CallStarted *store.CallStarted `json:"call_started,omitempty"`
 	// CallSettle: the settled call.
 	Call *store.Call `json:"call,omitempty"`
+	// PruneRequests: what was dropped.
+	Pruned *store.PruneOutcome `json:"pruned,omitempty"`
+	// DropProgStorage: keys deleted, and whether keys remain.
+	Dropped     int  `json:"dropped,omitempty"`
+	DropPending bool `json:"drop_pending,omitempty"`
 }
 
 // Errors of the consensus layer. Errors from the store (store.ErrNotFound,
@@ -78,6 +83,11 @@ var errorCodes = []struct {
 	{"join_refused", ErrJoinRefused},
 	{"not_in_cluster", ErrNotInCluster},
 	{"closed", ErrClosed},
+	// The storage errors decide what a worker does with its run (run it
+	// again, or fail it), so they must survive forwarding from a follower.
+	{"storage_conflict", store.ErrStorageConflict},
+	{"storage_budget", store.ErrStorageBudget},
+	{"storage_quota", store.ErrStorageQuota},
 }
 
 func toWire(err error) *wireError {

@@ -369,9 +369,12 @@ func (t *Tx) KeyCalls(owner string, nonce uint32, offset, limit int) ([]*Call, e
 	return out, nil
 }
 
-// HighestChainID is the largest on-chain request id in the store (calls
-// excluded); ok is false when there is none.
+// HighestChainID is the largest on-chain request id the store holds or
+// has pruned (calls excluded); ok is false when there is none. Counting
+// pruned ids keeps the chain watcher, which asks for requests above it,
+// from ever seeing a pruned request again.
 func (t *Tx) HighestChainID() (id uint64, ok bool) {
+	pruned := t.prunedMark(keyPrunedChainID)
 	c := t.bucket(bucketRequests).Cursor()
 	k, _ := c.Seek(u64key(CallIDBase))
 	if k == nil {
@@ -379,10 +382,10 @@ func (t *Tx) HighestChainID() (id uint64, ok bool) {
 	} else {
 		k, _ = c.Prev()
 	}
-	if k == nil {
-		return 0, false
+	if k == nil || binary.BigEndian.Uint64(k) >= CallIDBase {
+		return pruned, pruned > 0
 	}
-	return binary.BigEndian.Uint64(k), true
+	return max(binary.BigEndian.Uint64(k), pruned), true
 }
 
 // Call is Tx.Call in its own read transaction.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Program storage: the key-value data programs keep between runs
@@ -31,7 +33,15 @@ var (
 	ErrStorageConflict = errors.New("storage changed since the run read it")
 	// ErrStorageQuota: the writes would put the program above its quota.
 	ErrStorageQuota = errors.New("storage quota exceeded")
+	// ErrStorageBudget: the writes would put the program storage of all
+	// programs together above the node-wide budget. It wraps
+	// ErrStorageQuota: to the run it is the same failure.
+	ErrStorageBudget = fmt.Errorf("node-wide storage budget exceeded: %w", ErrStorageQuota)
 )
+
+// keyProgBytes in meta is the bytes all programs store together (the sum
+// of prog_usage), kept with every write so the budget check is one read.
+var keyProgBytes = []byte("prog_bytes")
 
 // Limits of program storage and records.
 const (
@@ -74,11 +84,15 @@ type ProgEffects struct {
 	Code string `json:"code"`
 	// RecordHash is the hash of the record of the run that made these
 	// effects: they apply only with a result carrying the same record.
-	RecordHash string      `json:"record_hash,omitempty"`
-	Quota      uint64      `json:"quota"`
-	Reads      []ProgRead  `json:"reads,omitempty"`
-	Ranges     []ProgRange `json:"ranges,omitempty"`
-	Writes     []ProgWrite `json:"writes,omitempty"`
+	RecordHash string `json:"record_hash,omitempty"`
+	Quota      uint64 `json:"quota"`
+	// Budget, when set, bounds the bytes all programs store together (the
+	// executing node's --storage-budget): writes that grow the total past
+	// it fail with ErrStorageBudget.
+	Budget uint64      `json:"budget,omitempty"`
+	Reads  []ProgRead  `json:"reads,omitempty"`
+	Ranges []ProgRange `json:"ranges,omitempty"`
+	Writes []ProgWrite `json:"writes,omitempty"`
 }
 
 func progKey(ns, key []byte) []byte {
@@ -182,10 +196,113 @@ func (t *Tx) progUsageAfter(e *ProgEffects) (uint64, error) {
 	if used < 0 {
 		used = 0
 	}
-	if e.Quota > 0 && uint64(used) > e.Quota && uint64(used) > t.ProgUsage(e.Code) {
+	before := t.ProgUsage(e.Code)
+	if e.Quota > 0 && uint64(used) > e.Quota && uint64(used) > before {
 		return 0, fmt.Errorf("the program would store %d bytes, above its quota of %d: %w", used, e.Quota, ErrStorageQuota)
 	}
+	if e.Budget > 0 && uint64(used) > before {
+		total, err := t.ProgBytes()
+		if err != nil {
+			return 0, err
+		}
+		if after := total - min(total, before) + uint64(used); after > e.Budget {
+			return 0, fmt.Errorf("all programs would store %d bytes together, above this cluster's storage budget of %d: %w", after, e.Budget, ErrStorageBudget)
+		}
+	}
 	return uint64(used), nil
+}
+
+// ProgBytes is the bytes all programs store together. A store written
+// before the total was kept has it summed from prog_usage once.
+func (t *Tx) ProgBytes() (uint64, error) {
+	if raw := t.bucket(bucketMeta).Get(keyProgBytes); raw != nil {
+		if len(raw) != 8 {
+			return 0, fmt.Errorf("program storage total is %d bytes, not 8: %w", len(raw), ErrCorrupt)
+		}
+		return binary.BigEndian.Uint64(raw), nil
+	}
+	var sum uint64
+	if b := t.tx.Bucket(bucketProgUsage); b != nil {
+		_ = b.ForEach(func(_, v []byte) error {
+			if len(v) == 8 {
+				sum += binary.BigEndian.Uint64(v)
+			}
+			return nil
+		})
+	}
+	return sum, nil
+}
+
+// setProgUsage records code's usage (drop: removes its entry) and moves
+// the total with it.
+func (t *Tx) setProgUsage(usage *bolt.Bucket, code string, used uint64, drop bool) error {
+	total, err := t.ProgBytes()
+	if err != nil {
+		return err
+	}
+	total = total - min(total, t.ProgUsage(code)) + used
+	if drop {
+		err = usage.Delete([]byte(code))
+	} else {
+		err = usage.Put([]byte(code), u64key(used))
+	}
+	if err != nil {
+		return err
+	}
+	return t.bucket(bucketMeta).Put(keyProgBytes, u64key(total))
+}
+
+// MaxDropKeys bounds the keys one DropProgStorage deletes; a bigger
+// program storage is dropped by several commands.
+const MaxDropKeys = 10_000
+
+// DropProgStorage deletes every key under the namespace prefixes (all of
+// one program's storage: the daemon names them), at most limit keys (<= 0
+// or above MaxDropKeys: MaxDropKeys). When nothing is left under them, the
+// program's usage (code) is dropped from the totals; more says keys remain
+// and the command must be proposed again. Dropping what is gone is a
+// no-op, so the command is idempotent.
+func (t *Tx) DropProgStorage(code string, prefixes [][]byte, limit int) (deleted int, more bool, err error) {
+	if code == "" || len(prefixes) == 0 {
+		return 0, false, badInput("drop program storage: no program or no namespace named")
+	}
+	for _, p := range prefixes {
+		if len(p) == 0 {
+			return 0, false, badInput("drop program storage of %q: an empty namespace prefix would name every program", code)
+		}
+	}
+	if limit <= 0 || limit > MaxDropKeys {
+		limit = MaxDropKeys
+	}
+	if kv := t.tx.Bucket(bucketProgKV); kv != nil {
+		for _, p := range prefixes {
+			// Collect first: deleting under a bbolt cursor skips keys.
+			var keys [][]byte
+			c := kv.Cursor()
+			for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+				if deleted+len(keys) == limit {
+					more = true
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, k := range keys {
+				if err := kv.Delete(k); err != nil {
+					return deleted, false, err
+				}
+			}
+			deleted += len(keys)
+			if more {
+				return deleted, true, nil
+			}
+		}
+	}
+	if usage := t.tx.Bucket(bucketProgUsage); usage != nil && usage.Get([]byte(code)) != nil {
+		if err := t.setProgUsage(usage, code, 0, true); err != nil {
+			return deleted, false, err
+		}
+	}
+	return deleted, false, nil
 }
 
 // ApplyProgEffects checks e (CheckProgEffects) and applies its writes.
@@ -215,7 +332,7 @@ func (t *Tx) ApplyProgEffects(e *ProgEffects) error {
 			return err
 		}
 	}
-	return usage.Put([]byte(e.Code), u64key(used))
+	return t.setProgUsage(usage, e.Code, used, false)
 }
 
 // PutRecord keeps a run's record with its request.
@@ -280,6 +397,12 @@ func (t *Tx) DeletePendingEffects(id uint64) error {
 		return b.Delete(u64key(id))
 	}
 	return nil
+}
+
+// ProgBytes is Tx.ProgBytes in its own read transaction.
+func (s *Store) ProgBytes() (n uint64, err error) {
+	err = s.View(func(tx *Tx) error { n, err = tx.ProgBytes(); return err })
+	return n, err
 }
 
 // ProgGet reads one program storage value from the replica.

@@ -151,6 +151,12 @@ func (t *Tx) EnqueueBatch(reqs []Request, cursor *Cursor, now time.Time) ([]Enqu
 			outs[i] = AlreadyKnown // includes a repeat within this batch
 			continue
 		}
+		if reqs[i].ID < CallIDBase && t.WasPruned(reqs[i].ID) {
+			// Settled and dropped by retention: seen again (a watcher
+			// reading from an old id), it must not run twice.
+			outs[i] = AlreadyKnown
+			continue
+		}
 		job := &Job{Request: reqs[i], QueuedAt: now, UpdatedAt: now}
 		t.setStatus(job, StatusQueued)
 		outs[i] = Enqueued
