@@ -13,9 +13,10 @@ import (
 )
 
 // The leader's resolve lands on chain and the leader dies before it records
-// Resolved. Its successor's resolve is refused; it finds the landed
-// transaction on chain and closes the request as resolved, with that
-// transaction's hash, not as expired.
+// Resolved. Its successor inherits the request: before resolving it, it
+// reads the contract's state, sees it resolved, finds the landed
+// transaction and closes the request as resolved with that transaction's
+// hash — without sending a second resolve, which the chain would refuse.
 func TestResolveLandedBeforeLeaderDiedIsRecordedAsResolved(t *testing.T) {
 	w := newWorld(t, 50*time.Millisecond, 2400)
 	var once sync.Once
@@ -54,5 +55,12 @@ func TestResolveLandedBeforeLeaderDiedIsRecordedAsResolved(t *testing.T) {
 	}
 	if out, err := w.cl.TxStatus(w.ctx, fh, w.operator.AccountID(), near.TxFinal); err != nil || out.Err() != nil {
 		t.Fatalf("the recorded resolve tx did not succeed: %v %v", err, out.Err())
+	}
+	for i := range 3 {
+		if nd := w.node(i); nd != nil {
+			if v, ok := daemon.MetricValue(nd, "outlayer_resolves_refused_total"); !ok || v != 0 {
+				t.Errorf("node %d: %v refused resolve transactions (metric found: %t)", i, v, ok)
+			}
+		}
 	}
 }

@@ -59,11 +59,18 @@ type resolver struct {
 	sent map[uint64]near.CryptoHash
 	// sentAt is when the resolve in sent was sent.
 	sentAt map[uint64]time.Time
+	// since is when this term's resolver started; requests that were
+	// already done then are inherited: a previous leader may have sent
+	// their resolve (checked holds those whose chain state this term
+	// has looked at; see inherited).
+	since   time.Time
+	checked map[uint64]bool
 }
 
 func (r *resolver) init() *resolver {
 	r.inflight, r.retryAt = map[uint64]bool{}, map[uint64]time.Time{}
 	r.backoffs, r.sent, r.sentAt = map[uint64]*backoff.ExponentialBackOff{}, map[uint64]near.CryptoHash{}, map[uint64]time.Time{}
+	r.since, r.checked = time.Now(), map[uint64]bool{}
 	return r
 }
 
@@ -187,6 +194,9 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 			return
 		}
 	}
+	if !r.inherited(ctx, log, j) {
+		return
+	}
 	method, args, err := r.resolveCall(ctx, log, j)
 	if err != nil && ctx.Err() == nil && errors.Is(err, errNoChainID) {
 		wait := r.backoff(j.ID)
@@ -283,6 +293,74 @@ func (r *resolver) resolveOne(ctx context.Context, j *store.Job) {
 	r.metrics.resolves.WithLabelValues("error").Inc()
 	wait := r.backoff(j.ID)
 	log.Warn("resolve transaction failed; retrying", "err", err, "retry_in", wait)
+}
+
+// inheritGrace is how long a new leader waits before resolving a request
+// that was already done when its term began: a resolve the previous leader
+// sent just before it lost leadership lands within a few blocks, and a
+// second one would be refused.
+const inheritGrace = 5 * time.Second
+
+// inherited reports whether j may be resolved now. A request done before
+// this term began may have been resolved by the previous leader without
+// that being recorded: its resolve is held until inheritGrace into the
+// term, then the contract's own state decides — still pending and not
+// resolved: resolve it; resolved or gone: find the transaction that did
+// it and record that (no second resolve, which the chain would refuse).
+func (r *resolver) inherited(ctx context.Context, log *slog.Logger, j *store.Job) bool {
+	r.mu.Lock()
+	done := r.checked[j.ID] || j.DoneAt.IsZero() || !j.DoneAt.Before(r.since)
+	wait := time.Until(r.since.Add(inheritGrace))
+	if !done && wait > 0 {
+		r.retryAt[j.ID] = r.since.Add(inheritGrace)
+	}
+	r.mu.Unlock()
+	switch {
+	case done:
+		return true
+	case wait > 0:
+		return false
+	}
+	var req *contracts.ExecutionRequest
+	if err := r.chain.ViewFunctionAt(ctx, r.contract, contracts.MethodGetRequest, contracts.RequestIDArgs{RequestID: j.ID}, &req, near.Optimistic()); err != nil {
+		wait := r.backoff(j.ID)
+		log.Warn("reading the contract's state of a request the previous leader may have resolved; retrying", "err", err, "retry_in", wait)
+		return false
+	}
+	if req != nil && !req.Resolved {
+		r.mu.Lock()
+		r.checked[j.ID] = true
+		r.mu.Unlock()
+		return true
+	}
+	h, found, err := r.findLandedResolve(ctx, j)
+	if err != nil {
+		wait := r.backoff(j.ID)
+		log.Warn("the chain shows the request resolved; looking for the earlier resolve failed, retrying", "err", err, "retry_in", wait)
+		return false
+	}
+	if found {
+		log.Info("the request was resolved by a previous leader; recording that transaction", "tx", h.String())
+		r.record(ctx, log, j, h.String())
+		return false
+	}
+	if req == nil {
+		// Gone at the optimistic head; the final head may still hold it,
+		// with the resolve not final yet.
+		if err := r.chain.ViewFunctionAt(ctx, r.contract, contracts.MethodGetRequest, contracts.RequestIDArgs{RequestID: j.ID}, &req, near.Final()); err != nil {
+			r.backoff(j.ID)
+			return false
+		}
+	}
+	if req != nil {
+		// Resolved, but the transaction is not final yet (or not in the
+		// blocks searched): look again shortly.
+		r.backoff(j.ID)
+		return false
+	}
+	r.closeExpired(ctx, log, j, "the chain already settled this request without a resolve this cluster can find: "+
+		"it was cancelled, or its blocks are no longer served by the RPC node", "terminal")
+	return false
 }
 
 // closeExpired records that request j will never be resolved by this
