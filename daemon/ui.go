@@ -23,7 +23,9 @@ import (
 // The web UI (package web) and the few JSON routes it needs beyond the
 // public API: filtered request lists, the WASM cache, and read-only chain
 // views relayed through the node (the chain head, the contract's copy of a
-// request, an account's secrets profiles). Everything here only reads.
+// request and of its resolve transaction, the contract's agreement settings
+// and executor keys, an account's secrets profiles). Everything here only
+// reads.
 
 // uiChainTimeout bounds one relayed chain read.
 const uiChainTimeout = 10 * time.Second
@@ -38,6 +40,9 @@ func (n *Node) mountUI(mux *http.ServeMux) error {
 	head := &headCache{}
 	mux.HandleFunc("GET /ui/api/chain", func(w http.ResponseWriter, r *http.Request) { n.handleUIChain(w, r, head) })
 	mux.HandleFunc("GET /ui/api/chain/requests/{id}", n.handleUIChainRequest)
+	mux.HandleFunc("GET /ui/api/chain/requests/{id}/resolve", n.handleUIChainResolve)
+	executors := &executorsCache{}
+	mux.HandleFunc("GET /ui/api/chain/executors", func(w http.ResponseWriter, r *http.Request) { n.handleUIExecutors(w, r, executors) })
 	mux.HandleFunc("GET /ui/api/secrets", n.handleUISecrets)
 	mux.HandleFunc("GET /ui/api/storage-pricing", func(w http.ResponseWriter, _ *http.Request) {
 		// What a request's deposit adds for its storage (refunded at
@@ -305,4 +310,100 @@ func (n *Node) handleUISecrets(w http.ResponseWriter, r *http.Request) {
 		list = []contracts.UserSecretInfo{}
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"contract": n.cfg.ContractID, "account": account, "secrets": list})
+}
+
+// handleUIChainResolve relays the transaction that resolved a request (the
+// one this node's replica records, sent by the operator account): its
+// signer, receiver, method, arguments exactly as sent (the result and the
+// executor signatures), its failure if it failed, and every log of its
+// receipts (the contract's result_signed event). The browser recomputes
+// the claim and checks the signatures itself; it reads nothing else.
+func (n *Node) handleUIChainResolve(w http.ResponseWriter, r *http.Request) {
+	j, ok := n.pathJob(w, r)
+	if !ok {
+		return
+	}
+	if j.ResolveTx == "" {
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("request %d has no resolve transaction yet (status %s)", j.ID, j.Status))
+		return
+	}
+	h, err := near.ParseCryptoHash(j.ResolveTx)
+	if err != nil {
+		httpjson.Error(w, http.StatusInternalServerError, fmt.Sprintf("request %d's resolve transaction %q: %v", j.ID, j.ResolveTx, err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), uiChainTimeout)
+	defer cancel()
+	out, err := n.chain.TxStatus(ctx, h, n.cfg.OperatorAccount, near.TxFinal)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = http.StatusGatewayTimeout
+		}
+		httpjson.Error(w, code, fmt.Sprintf("reading request %d's resolve transaction %s of %s: %v", j.ID, h, n.cfg.OperatorAccount, err))
+		return
+	}
+	if out.Transaction == nil || len(out.Transaction.Actions) != 1 {
+		httpjson.Error(w, http.StatusBadGateway, fmt.Sprintf("transaction %s is not one function call", h))
+		return
+	}
+	fc, isCall := out.Transaction.Actions[0].Action.(near.FunctionCall)
+	if !isCall || !json.Valid(fc.Args) {
+		httpjson.Error(w, http.StatusBadGateway, fmt.Sprintf("transaction %s is not a function call with JSON arguments", h))
+		return
+	}
+	view := map[string]any{"contract": n.cfg.ContractID, "request_id": j.ID, "tx": h.String(),
+		"signer_id": out.Transaction.SignerID, "receiver_id": out.Transaction.ReceiverID,
+		"method": fc.MethodName, "args": json.RawMessage(fc.Args), "logs": out.Logs()}
+	if ferr := out.Err(); ferr != nil {
+		view["failure"] = ferr.Error()
+	}
+	httpjson.Write(w, http.StatusOK, view)
+}
+
+// executorsCacheFor is how long one read of the contract's agreement
+// settings and executor keys answers every request page.
+const executorsCacheFor = 2 * time.Second
+
+// executorsCache keeps the last get_agreement and list_executor_keys
+// answers (unchanged) for executorsCacheFor; one read at a time.
+type executorsCache struct {
+	mu        sync.Mutex
+	at        time.Time
+	agreement json.RawMessage
+	keys      json.RawMessage
+}
+
+func (c *executorsCache) get(ctx context.Context, chain chainReader, contract string) (agreement, keys json.RawMessage, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) < executorsCacheFor {
+		return c.agreement, c.keys, nil
+	}
+	if err := chain.ViewFunctionAt(ctx, contract, contracts.MethodGetAgreement, nil, &agreement, near.Final()); err != nil {
+		return nil, nil, fmt.Errorf("reading %s's agreement settings: %w", contract, err)
+	}
+	if err := chain.ViewFunctionAt(ctx, contract, contracts.MethodListExecutorKeys, nil, &keys, near.Final()); err != nil {
+		return nil, nil, fmt.Errorf("reading %s's executor keys: %w", contract, err)
+	}
+	c.at, c.agreement, c.keys = time.Now(), agreement, keys
+	return agreement, keys, nil
+}
+
+// handleUIExecutors relays the contract's get_agreement (its chain id,
+// default k) and list_executor_keys views, unchanged: what the request
+// page checks a resolve's signers against.
+func (n *Node) handleUIExecutors(w http.ResponseWriter, r *http.Request, c *executorsCache) {
+	ctx, cancel := context.WithTimeout(r.Context(), uiChainTimeout)
+	defer cancel()
+	agreement, keys, err := c.get(ctx, n.chain, n.cfg.ContractID)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = http.StatusGatewayTimeout
+		}
+		httpjson.Error(w, code, err.Error())
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"contract": n.cfg.ContractID, "agreement": agreement, "executor_keys": keys})
 }

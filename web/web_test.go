@@ -740,3 +740,66 @@ func TestSecretsCryptoMatchesGo(t *testing.T) {
 		t.Fatalf("the browser reported errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// TestClaimVectorsInBrowser checks the page's claim v2 (static/claim.js)
+// against every shared vector the Go and Rust claims are tested with
+// (contracts/testdata/claim_vectors.json), in Chromium: the outcome
+// preimage, the secrets identity, the encoding and the hash.
+func TestClaimVectorsInBrowser(t *testing.T) {
+	chromium(t)
+	raw, err := os.ReadFile("../contracts/testdata/claim_vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vectors []json.RawMessage
+	if err := json.Unmarshal(raw, &vectors); err != nil {
+		t.Fatal(err)
+	}
+	if len(vectors) < 7 {
+		t.Fatalf("only %d claim vectors", len(vectors))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mux := http.NewServeMux()
+	if err := web.Mount(mux); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	b := newBrowser(t, ctx)
+	b.do("load", chromedp.Navigate(srv.URL+"/secrets"), chromedp.WaitVisible(css(`#sc-form`)))
+	type result struct {
+		Preimage, SecretsID, Encoding, Hash, Error string
+	}
+	for _, v := range vectors {
+		var want struct {
+			Name            string
+			OutcomePreimage string `json:"outcome_preimage"`
+			SecretsID       string `json:"secrets_id"`
+			Encoding, Hash  string
+		}
+		if err := json.Unmarshal(v, &want); err != nil {
+			t.Fatal(err)
+		}
+		// The vector's own text, as a resolve's arguments reach the page.
+		got := eval[result](b, want.Name, fmt.Sprintf(`Promise.all([import('/ui/assets/claim.js'), import('/ui/assets/crypto.js')]).then(async ([c, x]) => {
+  const text = %q;
+  try {
+    const v = JSON.parse(text);
+    v.request_id = c.rawMember(text, 'request_id'); // u64: above 2^53 in one vector
+    const claim = await c.contractClaim(v, v.wasm_sha256, c.rawMember(text, 'response'));
+    return { preimage: x.hexOf(claim.outcomePreimage), secretsID: x.hexOf(claim.secretsID), encoding: x.hexOf(c.encodeClaim(claim)), hash: x.hexOf(await c.claimHash(claim)) };
+  } catch (e) { return { error: String(e) }; }
+})`, string(v)))
+		if got.Error != "" {
+			t.Fatalf("%s: the page cannot compute the claim: %s", want.Name, got.Error)
+		}
+		if got.Preimage != want.OutcomePreimage || got.SecretsID != want.SecretsID || got.Encoding != want.Encoding || got.Hash != want.Hash {
+			t.Errorf("%s: the page computes\n preimage %s\n secrets  %s\n encoding %s\n hash     %s\nthe vector has\n preimage %s\n secrets  %s\n encoding %s\n hash     %s",
+				want.Name, got.Preimage, got.SecretsID, got.Encoding, got.Hash, want.OutcomePreimage, want.SecretsID, want.Encoding, want.Hash)
+		}
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Fatalf("the browser reported errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
