@@ -358,7 +358,15 @@ func (n *Node) handleUIChainResolve(w http.ResponseWriter, r *http.Request) {
 	if ferr := out.Err(); ferr != nil {
 		view["failure"] = ferr.Error()
 	}
-	httpjson.Write(w, http.StatusOK, view)
+	// Compact, unlike the other answers: indenting would put each byte of
+	// a Bytes output on a line of its own.
+	body, err := json.Marshal(view)
+	if err != nil {
+		httpjson.Error(w, http.StatusInternalServerError, fmt.Sprintf("encoding transaction %s: %v", h, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
 }
 
 // executorsCacheFor is how long one read of the contract's agreement

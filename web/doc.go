@@ -7,12 +7,14 @@
 //
 //	/                    overview: health, leader, members, attestation, queue, charts, chain cursor
 //	/executions          live request list with filters (?sender, ?status, ?program)
-//	/executions/{id}     one request, with its attestation re-checked in the browser
+//	/executions/{id}     one request, with its agreement and attestation re-checked in the browser
 //	/programs            the WASM cache
 //	/secrets             public key lookup, in-browser encryption, an account's profiles
 //	/fees                the contract's prices and a cost estimator
 //
-// The attestation check (static/verify.js) repeats `outlayerd attest
+// The attestation check (static/verify.js) and the agreement check
+// (static/agreement.js: the resolve's executor signatures over the claim
+// v2 that static/claim.js recomputes) repeat `outlayerd attest
 // verify-result`'s checks with WebCrypto; the secrets encryption
 // (static/crypto.js) is byte-compatible with `outlayerd secrets encrypt`.
 // The browser tests (web_test.go) drive real Chromium against a testnet.

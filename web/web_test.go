@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -263,6 +264,11 @@ func startTestnet(t *testing.T, ctx context.Context) *testnet {
 		c.Agreement = 2 // two executors per request: the request page shows their agreement
 		c.Build = build.Config{GoCacheDir: goCache(t), AllowLocalRepos: true, Limits: build.Limits{Timeout: 2 * time.Minute}}
 	}})
+	// The contract requires both executors' signatures on every request
+	// (registered keys, k = 2): the request page checks them.
+	if err := w.RequireSignatures(ctx, 2, cl.Nodes); err != nil {
+		t.Fatal(err)
+	}
 	return &testnet{t: t, ctx: ctx, w: w, nodes: cl.Nodes, wasmHex: hex.EncodeToString(sum[:]),
 		code: contracts.CodeSource{WasmURL: &contracts.WasmURLSource{URL: files.URL + "/envinfo.wasm", Hash: hex.EncodeToString(sum[:])}}}
 }
@@ -420,10 +426,10 @@ func TestDashboard(t *testing.T) {
 	if ag := b.text("#agreement"); !strings.Contains(ag, "k = 2") || strings.Count(ag, "agrees") != 2 {
 		t.Fatalf("the agreement of two executors:\n%s", ag)
 	}
+	agreementChecks(t, b, base, first)
 	if out := b.text("#rq"); !strings.Contains(out, "NEAR_SENDER_ID") || !strings.Contains(out, "JSON,") {
 		t.Fatalf("the output is not shown as JSON:\n%s", out)
 	}
-	b.screenshot("request")
 
 	// A node that changes the output it serves: the verdict turns red.
 	tamper := tamperingProxy(t, base, fmt.Sprintf("/requests/%d", first.ID), func(j map[string]any) {
@@ -433,6 +439,9 @@ func TestDashboard(t *testing.T) {
 		chromedp.WaitVisible(css(`#verdict[data-verdict="fail"]`)))
 	if v := b.text("#verdict"); !strings.Contains(v, "NOT VERIFIED") || !strings.Contains(v, "different result") {
 		t.Fatalf("tampered verdict:\n%s", v)
+	}
+	if ag := b.text("#agreement-verdict"); !strings.Contains(ag, "the result this node serves is not the one the executors signed") {
+		t.Fatalf("the agreement of a tampered output:\n%s", ag)
 	}
 	border := eval[string](b, "the verdict's colour", `getComputedStyle(document.querySelector("#verdict")).borderTopColor`)
 	if border != "rgb(179, 23, 31)" {
@@ -545,7 +554,7 @@ func TestDashboard(t *testing.T) {
 func uiAPILimits(t *testing.T, base string, id uint64) {
 	t.Helper()
 	for _, path := range []string{"/ui/api/requests?status=done", "/ui/api/requests?limit=0", "/ui/api/requests?limit=x",
-		"/ui/api/requests?after=-1", "/ui/api/chain/requests/x", "/ui/api/secrets"} {
+		"/ui/api/requests?after=-1", "/ui/api/chain/requests/x", "/ui/api/chain/requests/x/resolve", "/ui/api/secrets"} {
 		var e struct{ Error string }
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -556,6 +565,29 @@ func uiAPILimits(t *testing.T, base string, id uint64) {
 		if resp.StatusCode != http.StatusBadRequest || e.Error == "" {
 			t.Fatalf("%s: %d %q, want 400 with an error", path, resp.StatusCode, e.Error)
 		}
+	}
+	// A resolve is relayed only for a request the node knows and resolved.
+	for path, want := range map[string]string{
+		"/ui/api/chain/requests/999999/resolve": "request 999999 is not known to the cluster",
+	} {
+		var e struct{ Error string }
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(e.Error, want) {
+			t.Fatalf("%s: %d %q, want 404 %q", path, resp.StatusCode, e.Error, want)
+		}
+	}
+	var ex struct {
+		Contract     string
+		Agreement    contracts.Agreement
+		ExecutorKeys []contracts.ExecutorKey `json:"executor_keys"`
+	}
+	if err := getJSON(base+"/ui/api/chain/executors", &ex); err != nil || ex.Contract == "" || ex.Agreement.ChainID == "" || len(ex.ExecutorKeys) != 3 {
+		t.Fatalf("the relayed executor keys: %+v, %v", ex, err)
 	}
 	var page struct {
 		Requests []daemon.JobView
@@ -573,9 +605,186 @@ func uiAPILimits(t *testing.T, base string, id uint64) {
 	}
 }
 
+// agreementChecks checks the request page's agreement verdict for a
+// request the contract settled with k = 2: green with both signers, and
+// red, with the reason, for a node that relays a resolve with a changed
+// signature, with a valid signature by a key the contract does not know,
+// or with one signature fewer than k.
+func agreementChecks(t *testing.T, b *browser, base string, job daemon.JobView) {
+	t.Helper()
+	b.do("the agreement verdict", chromedp.WaitVisible(css(`#agreement-verdict[data-verdict="ok"]`)))
+	ag := b.text("#agreement-verdict")
+	for _, want := range []string{"k = 2", "The contract checked this claim", "The result shown is the one resolved", "Every signature is valid",
+		"Signers are distinct", "Signers are registered executors", "At least k = 2 signatures"} {
+		if !strings.Contains(ag, want) {
+			t.Fatalf("the agreement verdict lacks %q:\n%s", want, ag)
+		}
+	}
+	if strings.Contains(ag, "✗") || strings.Count(ag, "valid") < 3 {
+		t.Fatalf("the agreement verdict:\n%s", ag)
+	}
+	rows := eval[[]string](b, "signers", `[...document.querySelectorAll("#signers tbody tr")].map((r) => r.innerText)`)
+	if len(rows) != 2 {
+		t.Fatalf("%d signer rows, want 2: %q", len(rows), rows)
+	}
+	for _, r := range rows {
+		if !strings.Contains(r, "valid") || strings.Contains(r, "invalid") || !strings.Contains(r, "yes") || strings.Contains(r, "—") {
+			t.Fatalf("signer row %q: want a valid, registered, distinct signature by a known node", r)
+		}
+	}
+	green := eval[string](b, "the agreement's colour", `getComputedStyle(document.querySelector("#agreement-verdict")).borderLeftColor`)
+	if green != "rgb(10, 107, 43)" {
+		t.Fatalf("agreement border %q, want the green rgb(10, 107, 43)", green)
+	}
+	b.screenshot("request")
+
+	// The resolve as the chain has it, and its claim hash (result_signed).
+	path := fmt.Sprintf("/ui/api/chain/requests/%d/resolve", job.ID)
+	var resolve struct {
+		Args struct{ Signatures []contracts.ExecutorSignature }
+		Logs []string
+	}
+	if err := getJSON(base+path, &resolve); err != nil {
+		t.Fatal(err)
+	}
+	var claimHash []byte
+	evs, err := contracts.OutLayerEvents(resolve.Logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		var rs contracts.ResultSigned
+		if ev.Event == contracts.EventResultSigned && ev.Decode(ev.Event, &rs) == nil && rs.RequestID == job.ID {
+			claimHash, _ = hex.DecodeString(rs.ClaimHash)
+		}
+	}
+	if len(resolve.Args.Signatures) != 2 || len(claimHash) != 32 {
+		t.Fatalf("the resolve carries %d signatures, claim hash %x", len(resolve.Args.Signatures), claimHash)
+	}
+	_, stranger, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerKey := near.PublicKeyFromEd25519(stranger.Public().(ed25519.PublicKey))
+	cases := []struct {
+		name, want string
+		change     func([]contracts.ExecutorSignature) []contracts.ExecutorSignature
+	}{
+		{"a changed signature", "a signature does not verify over this result", func(s []contracts.ExecutorSignature) []contracts.ExecutorSignature {
+			raw := append([]byte(nil), s[0].Signature.Bytes()...)
+			raw[10] ^= 1
+			s[0].Signature, _ = near.NewSignature(near.ED25519, raw)
+			return s
+		}},
+		{"a valid signature by an unregistered key", "a signer is not a registered executor key (" + strangerKey.String() + ")", func(s []contracts.ExecutorSignature) []contracts.ExecutorSignature {
+			sig, _ := near.NewSignature(near.ED25519, ed25519.Sign(stranger, claimHash))
+			s[1] = contracts.ExecutorSignature{PublicKey: strangerKey, Signature: sig}
+			return s
+		}},
+		{"fewer signatures than k", "only 1 signature(s) where the contract required k = 2", func(s []contracts.ExecutorSignature) []contracts.ExecutorSignature {
+			return s[:1]
+		}},
+		{"one signer twice", "a key signed twice", func(s []contracts.ExecutorSignature) []contracts.ExecutorSignature {
+			return []contracts.ExecutorSignature{s[0], s[0]}
+		}},
+	}
+	for _, c := range cases {
+		proxy := rawTamperingProxy(t, base, path, func(body []byte) ([]byte, error) {
+			var top map[string]json.RawMessage
+			if err := json.Unmarshal(body, &top); err != nil {
+				return nil, err
+			}
+			var args map[string]json.RawMessage // the response's text stays as sent
+			if err := json.Unmarshal(top["args"], &args); err != nil {
+				return nil, err
+			}
+			var sigs []contracts.ExecutorSignature
+			if err := json.Unmarshal(args["signatures"], &sigs); err != nil {
+				return nil, err
+			}
+			var err error
+			if args["signatures"], err = json.Marshal(c.change(sigs)); err != nil {
+				return nil, err
+			}
+			if top["args"], err = json.Marshal(args); err != nil {
+				return nil, err
+			}
+			return json.Marshal(top)
+		})
+		b.do("request page, "+c.name, chromedp.Navigate(fmt.Sprintf("%s/executions/%d", proxy, job.ID)),
+			chromedp.WaitVisible(css(`#agreement-verdict[data-verdict="fail"]`)), chromedp.WaitVisible(css(`#verdict[data-verdict="fail"]`)))
+		if head := b.text("#verdict-headline"); !strings.Contains(head, "NOT VERIFIED") || !strings.Contains(head, c.want) {
+			t.Fatalf("%s: the verdict says %q, want %q", c.name, head, c.want)
+		}
+		if c.name == "a changed signature" {
+			b.screenshot("request-bad-signature")
+		}
+	}
+	b.do("back to the honest node", chromedp.Navigate(fmt.Sprintf("%s/executions/%d", base, job.ID)),
+		chromedp.WaitVisible(css(`#agreement-verdict[data-verdict="ok"]`)))
+
+	// What the page cannot check, it says, and never shows green: the
+	// same real request and resolve, with one thing taken away each time.
+	got := eval[map[string]string](b, "what cannot be checked", fmt.Sprintf(`(async () => {
+  const { verifyAgreement } = await import('/ui/assets/agreement.js');
+  const get = async (p) => { const r = await fetch(p); if (!r.ok) throw new Error(p + ': ' + r.status); return r.text(); };
+  const [jobText, resolve, exText] = await Promise.all([get('/requests/%[1]d'), get('/ui/api/chain/requests/%[1]d/resolve'), get('/ui/api/chain/executors')]);
+  const job = () => JSON.parse(jobText), ex = () => JSON.parse(exText);
+  const say = (v) => v.verdict + ': ' + v.headline;
+  const out = {};
+  out.honest = say(await verifyAgreement(job(), resolve, ex()));
+  // Keys removed since the resolve: the contract's result_signed event
+  // still names them as accepted then.
+  out.removedSince = say(await verifyAgreement(job(), resolve, { ...ex(), executor_keys: [] }));
+  // ...but a key neither listed nor accepted is not registered.
+  out.unknown = say(await verifyAgreement(job(), resolve.replaceAll('result_signed', 'result_unsigned'), { ...ex(), executor_keys: [] }));
+  out.noResolve = say(await verifyAgreement(job(), undefined, ex()));
+  out.noKeys = say(await verifyAgreement(job(), resolve, undefined));
+  out.kThree = say(await verifyAgreement({ ...job(), required_signatures: 3 }, resolve, ex()));
+  out.kZero = say(await verifyAgreement({ ...job(), required_signatures: 0 }, resolve.replace(/"signatures":\s*\[[^\]]*\]/, '"signatures":[]'), ex()));
+  out.otherInput = say(await verifyAgreement({ ...job(), input: '{"n":999}' }, resolve, ex()));
+  const importKey = crypto.subtle.importKey;
+  crypto.subtle.importKey = function (f, k, alg, ...rest) {
+    if (alg && alg.name === 'Ed25519') return Promise.reject(new DOMException('Algorithm: Unrecognized name', 'NotSupportedError'));
+    return importKey.call(this, f, k, alg, ...rest);
+  };
+  try { out.noEd25519 = say(await verifyAgreement(job(), resolve, ex())); } finally { crypto.subtle.importKey = importKey; }
+  return out;
+})()`, job.ID))
+	for name, want := range map[string]string{
+		"honest":       "ok: Verified: 2 registered executors",
+		"removedSince": "ok: Verified: 2 registered executors",
+		"unknown":      "fail: NOT VERIFIED: the contract logged no signature check for this request",
+		"noResolve":    "partial: the resolve transaction could not be read",
+		"noKeys":       "partial: the contract's executor keys could not be read",
+		"kThree":       "fail: NOT VERIFIED: only 2 signature(s) where the contract required k = 3",
+		"kZero":        "none: the contract required no executor signatures",
+		"otherInput":   "fail: NOT VERIFIED: the contract checked another claim than this request's",
+		"noEd25519":    "partial: this browser cannot check Ed25519 signatures",
+	} {
+		if !strings.HasPrefix(got[name], want) {
+			t.Errorf("%s: the page says %q, want %q…", name, got[name], want)
+		}
+	}
+}
+
 // tamperingProxy serves base's API, but passes the JSON answer for path
 // through change first: a node that lies.
 func tamperingProxy(t *testing.T, base, path string, change func(map[string]any)) string {
+	t.Helper()
+	return rawTamperingProxy(t, base, path, func(body []byte) ([]byte, error) {
+		var j map[string]any
+		if err := json.Unmarshal(body, &j); err != nil {
+			return nil, err
+		}
+		change(j)
+		return json.Marshal(j)
+	})
+}
+
+// rawTamperingProxy serves base's API, but passes the answer for path
+// through change first.
+func rawTamperingProxy(t *testing.T, base, path string, change func([]byte) ([]byte, error)) string {
 	t.Helper()
 	target, err := url.Parse(base)
 	if err != nil {
@@ -590,13 +799,7 @@ func tamperingProxy(t *testing.T, base, path string, change func(map[string]any)
 		if err != nil {
 			return err
 		}
-		var j map[string]any
-		if err := json.Unmarshal(body, &j); err != nil {
-			return err
-		}
-		change(j)
-		body, err = json.Marshal(j)
-		if err != nil {
+		if body, err = change(body); err != nil {
 			return err
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -648,7 +851,7 @@ func measure(t *testing.T, b *browser, base string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"index.html", "app.js", "lib.js", "chart.js", "verify.js", "crypto.js", "style.css"} {
+	for _, f := range []string{"index.html", "app.js", "lib.js", "chart.js", "verify.js", "claim.js", "agreement.js", "crypto.js", "style.css"} {
 		fi, err := os.Stat(filepath.Join("static", f))
 		if err != nil {
 			t.Fatal(err)

@@ -170,7 +170,15 @@ function requestPage(id) {
       let deployment;
       try { const st = await api('/status'); deployment = { chainID: st.claim_chain_id, contract: st.contract }; } catch { deployment = undefined; }
       const { verifyResult } = await import('./verify.js');
-      renderVerdict(await verifyResult(job, chainReq, deployment));
+      const attestation = await verifyResult(job, chainReq, deployment);
+      let resolve, executors;
+      if (job.resolve_tx) {
+        [resolve, executors] = await Promise.all([
+          api(`/ui/api/chain/requests/${encodeURIComponent(id)}/resolve`, { asText: true }).catch(() => undefined),
+          api('/ui/api/chain/executors').catch(() => undefined)]);
+      }
+      const { verifyAgreement } = await import('./agreement.js');
+      renderVerdict(attestation, await verifyAgreement(job, resolve, executors));
     }
     if (job.status === 'resolved' || job.status === 'expired') stop();
   });
@@ -277,14 +285,26 @@ async function cost(j) {
   set('#rq-refund', near(dep - charge));
 }
 
-function renderVerdict(v) {
+// renderVerdict shows the request's verdict: the agreement (the
+// executor signatures the contract accepted, agreement.js) and the
+// attestation (verify.js), each with its checks. The whole is red when
+// either fails; green belongs to the agreement alone, and only when every
+// one of its checks passed (simulated attestation is never green).
+function renderVerdict(v, ag) {
   const el = $('#verdict');
   if (!el) return;
-  el.dataset.verdict = v.verdict;
+  const failed = [ag, v].find((x) => x.verdict === 'fail');
+  el.dataset.verdict = failed ? 'fail' : v.verdict;
   const mark = (ok) => (ok === true ? html`<span class="ok-text" aria-label="passed">✓</span>` : ok === false ? html`<span class="bad-text" aria-label="failed">✗</span>` : html`<span class="warn-text" aria-label="not checked">–</span>`);
-  el.innerHTML = String(html`<h2>Attestation: <span id="verdict-headline">${v.headline}</span></h2>
-<ul class="checks">${v.checks.map((c) => html`<li>${mark(c.ok)} <strong>${c.what}</strong> <span class="small">${c.detail}</span></li>`)}</ul>
-<p class="small muted">Checked here with WebCrypto, as <code>outlayerd attest verify-result --dev</code> does; the chain copy is relayed by this node (give the CLI <code>--near-rpc</code> to ask the chain yourself).</p>`);
+  const checks = (list) => html`<ul class="checks">${list.map((c) => html`<li>${mark(c.ok)} <strong>${c.what}</strong> <span class="small">${c.detail}</span></li>`)}</ul>`;
+  const signers = ag.signers.length ? html`<div class="scroll"><table id="signers"><thead><tr><th scope="col">Signer key</th><th scope="col">Node</th><th scope="col">Signature</th><th scope="col">Registered</th><th scope="col">Distinct</th></tr></thead>
+<tbody>${ag.signers.map((s) => html`<tr data-key="${s.key}"><td><code class="wrap small">${s.key}</code></td><td>${s.node ? html`<code title="${s.node}">${short(s.node, 6)}</code>` : html`<span class="muted">—</span>`}</td>
+<td>${mark(s.valid)} ${s.valid === true ? 'valid' : s.valid === false ? 'invalid' : 'not checked'}</td><td>${mark(s.registered)} ${s.registered ? 'yes' : 'no'}</td><td>${mark(s.distinct)} ${s.distinct ? 'yes' : 'repeated'}</td></tr>`)}</tbody></table></div>` : '';
+  el.innerHTML = String(html`<h2 id="verdict-headline">${failed ? failed.headline : v.headline}</h2>
+<div id="agreement-verdict" class="verdict-part" data-verdict="${ag.verdict}"><h3>Agreement${ag.k ? ` (k = ${ag.k})` : ''}: <span id="agreement-headline">${ag.headline}</span></h3>
+${checks(ag.checks)}${signers}</div>
+<div id="attestation-verdict" class="verdict-part" data-verdict="${v.verdict}"><h3>Attestation: <span id="attestation-headline">${v.headline}</span></h3>${checks(v.checks)}</div>
+<p class="small muted">Checked here with WebCrypto, as <code>outlayerd attest verify-result --dev</code> does; the chain's copies (the request, its resolve transaction, the executor keys) are relayed by this node (give the CLI <code>--near-rpc</code> to ask the chain yourself). The k is the contract's, as this node recorded it.</p>`);
 }
 
 // ---------- Programs ----------

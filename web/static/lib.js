@@ -26,8 +26,10 @@ export function html(strings, ...vals) {
   return new Raw(out);
 }
 
-// api GETs a JSON route of this node and throws the API's error text.
-export async function api(path, { allow = [] } = {}) {
+// api GETs a JSON route of this node and throws the API's error text;
+// with asText it returns the answer's text unparsed (for what is hashed
+// as sent).
+export async function api(path, { allow = [], asText = false } = {}) {
   const r = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
   const text = await r.text();
   let body;
@@ -35,7 +37,7 @@ export async function api(path, { allow = [] } = {}) {
   if (!r.ok && !allow.includes(r.status)) {
     throw new Error((body && body.error) || `${path}: ${r.status} ${r.statusText}`);
   }
-  return body;
+  return asText ? text : body;
 }
 
 export function fromBase64(b64) {
