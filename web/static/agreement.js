@@ -12,58 +12,10 @@
 //
 // The chain data (the resolve transaction, the contract's agreement
 // settings and keys) is relayed by this node: see DESIGN.md.
-import { utf8, hexOf, equalBytes, fromBase58, peerEd25519Key } from './crypto.js';
-import { fromBase64 } from './lib.js';
-import { contractClaim, claimHash, rawMember } from './claim.js';
+import { hexOf, equalBytes, fromBase58, peerEd25519Key } from './crypto.js';
+import { contractClaim, claimHash, claimRequestOf, servedResponseText, rawMember } from './claim.js';
 
 const RESOLVE_METHODS = ['resolve_execution', 'submit_execution_output_and_resolve'];
-// contracts.MaxErrorBytes and textcut.Marker: a longer error is cut to
-// this many bytes, marked, before it is sent and hashed.
-const MAX_ERROR_BYTES = 512;
-const CUT_MARKER = ' …[truncated]';
-
-// claimRequestOf is the request's claim-relevant record, as the node
-// serves it (daemon.ClaimRequestFor), in the contract's JSON shape.
-export function claimRequestOf(job, chainID, contract) {
-  const code = job.code || {};
-  let codeSource = {};
-  if (code.git) codeSource = { GitHub: { repo: code.git.repo, commit: code.git.commit } };
-  else if (code.wasm) codeSource = { WasmUrl: { url: code.wasm.url, hash: code.wasm.hash } };
-  return {
-    chain_id: chainID, contract, request_id: job.id, data_id: job.data_id, sender: job.sender,
-    code_source: codeSource, input_data: job.input || '', secrets_ref: job.secrets || null, project_id: job.project_id || '',
-  };
-}
-
-// headCut is textcut.Head on a string's UTF-8: at most n bytes, cut at a
-// character boundary, with the marker.
-function headCut(s, n) {
-  const b = utf8(s);
-  if (b.length <= n) return s;
-  let keep = n - utf8(CUT_MARKER).length;
-  while (keep > 0 && (b[keep] & 0xc0) === 0x80) keep--;
-  return new TextDecoder().decode(b.subarray(0, keep)) + CUT_MARKER;
-}
-
-// servedResponseText is the response the resolver sends for the result
-// this node serves (daemon's responseFor, fitted as the contract takes
-// it), as JSON text.
-export function servedResponseText(job) {
-  const res = job.result;
-  const used = `{"instructions":${BigInt(res ? res.instructions || 0 : 0)}}`;
-  const failure = (msg) => `{"success":false,"output":null,"error":${JSON.stringify(headCut(msg, MAX_ERROR_BYTES))},"resources_used":${used}}`;
-  if (job.status === 'failed' || !res) return failure(job.error || (res && res.error) || 'the cluster could not execute this request');
-  if (!res.success) return failure(res.error || 'execution failed');
-  const out = res.output ? fromBase64(res.output) : new Uint8Array(0);
-  let output;
-  switch (job.response_format || 'Text') {
-    case 'Bytes': output = `{"Bytes":${JSON.stringify(Array.from(out))}}`; break;
-    case 'Text': output = `{"Text":${JSON.stringify(new TextDecoder().decode(out))}}`; break;
-    case 'Json': output = `{"Json":${new TextDecoder().decode(out).trim()}}`; break;
-    default: throw new Error(`response format ${JSON.stringify(job.response_format)} is not Bytes, Text or Json`);
-  }
-  return `{"success":true,"output":${output},"error":null,"resources_used":${used}}`;
-}
 
 // nearKey decodes "ed25519:<base58>" (a key of 32 bytes or a signature of
 // 64).

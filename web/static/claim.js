@@ -10,6 +10,7 @@
 // the contract writes it (key order and numbers as sent), and instruction
 // counts above 2^53 stay exact.
 import { utf8, fromHex, concat } from './crypto.js';
+import { fromBase64 } from './lib.js';
 
 export const CLAIM_DOMAIN = 'outlayer-claim-v2';
 const SECRETS_DOMAIN = 'outlayer-secrets-id-v1';
@@ -21,6 +22,11 @@ export const OUTCOME_NONE = 1;
 export const OUTCOME_BYTES = 2;
 export const OUTCOME_TEXT = 3;
 export const OUTCOME_JSON = 4;
+
+// contracts.MaxErrorBytes and textcut.Marker: a longer error is cut to
+// this many bytes, marked, before it is sent and hashed.
+const MAX_ERROR_BYTES = 512;
+const CUT_MARKER = ' …[truncated]';
 
 export const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
 
@@ -233,3 +239,57 @@ export function encodeClaim(c) {
 
 // claimHash is attest.ResultClaim.Hash: what executors sign.
 export const claimHash = (c) => sha256(encodeClaim(c));
+
+// claimRequestOf is a request's claim-relevant record as the node serves
+// it (daemon.ClaimRequestFor), in the contract's JSON shape for
+// contractClaim.
+export function claimRequestOf(job, chainID, contract) {
+  const code = job.code || {};
+  let codeSource = {};
+  if (code.git) codeSource = { GitHub: { repo: code.git.repo, commit: code.git.commit } };
+  else if (code.wasm) codeSource = { WasmUrl: { url: code.wasm.url, hash: code.wasm.hash } };
+  return {
+    chain_id: chainID, contract, request_id: job.id, data_id: job.data_id, sender: job.sender,
+    code_source: codeSource, input_data: job.input || '', secrets_ref: job.secrets || null, project_id: job.project_id || '',
+  };
+}
+
+// headCut is textcut.Head on a string's UTF-8: at most n bytes, cut at a
+// character boundary, with the marker.
+function headCut(s, n) {
+  const b = utf8(s);
+  if (b.length <= n) return s;
+  let keep = n - utf8(CUT_MARKER).length;
+  while (keep > 0 && (b[keep] & 0xc0) === 0x80) keep--;
+  return new TextDecoder().decode(b.subarray(0, keep)) + CUT_MARKER;
+}
+
+const failureText = (msg, instructions) =>
+  `{"success":false,"output":null,"error":${JSON.stringify(headCut(msg, MAX_ERROR_BYTES))},"resources_used":{"instructions":${BigInt(instructions || 0)}}}`;
+
+// resultResponseText is the response the resolver sends for res as the
+// request's accepted result (daemon's responseFor of the request
+// completed with res, as the contract takes it), as JSON text for
+// contractClaim: what each executor signs and attests for its result.
+export function resultResponseText(job, res) {
+  if (!res.success) return failureText(res.error || 'execution failed', res.instructions);
+  const out = res.output ? fromBase64(res.output) : new Uint8Array(0);
+  let output;
+  switch (job.response_format || 'Text') {
+    case 'Bytes': output = `{"Bytes":${JSON.stringify(Array.from(out))}}`; break;
+    case 'Text': output = `{"Text":${JSON.stringify(new TextDecoder().decode(out))}}`; break;
+    case 'Json': output = `{"Json":${new TextDecoder().decode(out).trim()}}`; break;
+    default: throw new Error(`response format ${JSON.stringify(job.response_format)} is not Bytes, Text or Json`);
+  }
+  return `{"success":true,"output":${output},"error":null,"resources_used":{"instructions":${BigInt(res.instructions || 0)}}}`;
+}
+
+// servedResponseText is the response the resolver sends for the request
+// as the node serves it (daemon's responseFor): a failed request's error
+// (without instructions), else its result's response.
+export function servedResponseText(job) {
+  if (job.status === 'failed' || !job.result) {
+    return failureText(job.error || (job.result && job.result.error) || 'the cluster could not execute this request', 0);
+  }
+  return resultResponseText(job, job.result);
+}

@@ -4,8 +4,9 @@
 // about the claim is trusted: the claim is recomputed from the input and
 // output, the report data from the claim (attest.BindReportData), and the
 // signature checked with the key the reporting node's peer id embeds.
-import { utf8, fromHex, hexOf, concat, equalBytes, peerEd25519Key } from './crypto.js';
+import { utf8, hexOf, concat, equalBytes, peerEd25519Key } from './crypto.js';
 import { fromBase64 } from './lib.js';
+import { contractClaim, claimRequestOf, resultResponseText, encodeClaim, rawMember } from './claim.js';
 
 export const SIMULATED_NOTICE = 'simulated attestation: NOT produced by a TEE, proves nothing about the node';
 const REPORT_DATA_DOMAIN = 'outlayer/attest/report-data/v1';
@@ -16,12 +17,6 @@ const PURPOSE_RESULT = 'result';
 const TDX_REPORT_DATA_OFFSET = 48 + 520;
 
 const sha = async (alg, bytes) => new Uint8Array(await crypto.subtle.digest(alg, bytes));
-
-function u64be(n) {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n));
-  return b;
-}
 
 function u32be(n) {
   const b = new Uint8Array(4);
@@ -36,213 +31,22 @@ export async function bindReportData(purpose, fields) {
   return sha('SHA-512', concat(...parts));
 }
 
-const CLAIM_DOMAIN = 'outlayer-claim-v2';
-const SECRETS_DOMAIN = 'outlayer-secrets-id-v1';
-const OUTCOME_ERROR = 0;
-const OUTCOME_BYTES = 2;
-const OUTCOME_TEXT = 3;
-const OUTCOME_JSON = 4;
-// contracts.MaxErrorBytes and textcut.Marker: a longer error is cut to
-// this many bytes, marked, before it is sent and hashed.
-const MAX_ERROR_BYTES = 512;
-const CUT_MARKER = ' …[truncated]';
-
 // resultClaim recomputes the attest.ResultClaim a node attests for a
 // result (daemon.ResultClaimFor: the claim its executor signature covers
-// and the contract checks): the deployment (chain id and contract, as
-// given), the request's data id, sender and secrets identity, the
-// program, the input and the typed outcome hashes, instructions.
+// and the contract checks, claim.js): the deployment (chain id and
+// contract, as given), the request's data id, sender and secrets
+// identity, the program, the input and the typed outcome hashes,
+// instructions.
 export async function resultClaim(job, deployment) {
-  const res = job.result;
   if (!deployment || !deployment.chainID || !deployment.contract) {
     throw new Error('the chain id and contract the claim binds are unknown');
   }
-  let wasm = new Uint8Array(32);
-  if (res.wasm_hash) {
-    wasm = fromHex(res.wasm_hash);
-    if (wasm.length !== 32) throw new Error(`wasm hash ${res.wasm_hash} is not 32 bytes of hex`);
-  }
-  const dataID = fromHex(job.data_id || '');
-  if (dataID.length !== 32) throw new Error(`data id ${job.data_id} is not 32 bytes of hex`);
-  const success = !!res.success;
-  return {
-    chainID: deployment.chainID,
-    contract: deployment.contract,
-    requestID: BigInt(job.id),
-    dataID,
-    sender: job.sender || '',
-    wasm,
-    input: await sha('SHA-256', utf8(job.input || '')),
-    success,
-    output: await sha('SHA-256', outcomePreimage(job)),
-    instructions: BigInt(res.instructions || 0),
-    secretsID: await secretsID(job),
-  };
-}
-
-// outcomePreimage is kind || payload of what the caller's side receives
-// (contracts.ClaimRequest.Claim): the error text on failure (cut as the
-// resolver cuts it), else the output in the request's format.
-function outcomePreimage(job) {
-  const res = job.result;
-  if (!res.success) {
-    const e = headCut(utf8(res.error || 'execution failed'), MAX_ERROR_BYTES);
-    return concat(new Uint8Array([OUTCOME_ERROR]), e);
-  }
-  const out = res.output ? fromBase64(res.output) : new Uint8Array(0);
-  switch (job.response_format || 'Text') {
-    case 'Bytes': return concat(new Uint8Array([OUTCOME_BYTES]), out);
-    case 'Text': return concat(new Uint8Array([OUTCOME_TEXT]), utf8(new TextDecoder().decode(out)));
-    case 'Json': return concat(new Uint8Array([OUTCOME_JSON]), utf8(contractJSON(new TextDecoder().decode(out).trim())));
-    default: throw new Error(`response format ${JSON.stringify(job.response_format)} is not Bytes, Text or Json`);
-  }
-}
-
-// headCut is textcut.Head on bytes: at most n bytes, cut at a character
-// boundary, with the marker.
-function headCut(b, n) {
-  if (b.length <= n) return b;
-  let keep = n - utf8(CUT_MARKER).length;
-  while (keep > 0 && (b[keep] & 0xc0) === 0x80) keep--;
-  return concat(b.subarray(0, keep), utf8(CUT_MARKER));
-}
-
-// secretsID is contracts.ClaimSecretsID: zeros without secrets, else
-// sha256 of the domain and the length-prefixed owner, profile and the
-// identity the secrets are bound to (the project for a project's run,
-// else the code source).
-async function secretsID(job) {
-  const ref = job.secrets;
-  if (!ref) return new Uint8Array(32);
-  let fields;
-  if (job.project_id) fields = ['Project', job.project_id];
-  else if (job.code && job.code.git) fields = ['GitHub', job.code.git.repo, job.code.git.commit];
-  else if (job.code && job.code.wasm) fields = ['WasmUrl', job.code.wasm.hash.toLowerCase()];
-  else fields = [];
-  return sha('SHA-256', concat(utf8(SECRETS_DOMAIN), ...[ref.account_id, ref.profile, ...fields].map(str)));
-}
-
-// contractJSON is contracts.ContractJSON: the JSON document compact, keys
-// in their order, numbers as written, strings escaped as serde_json does
-// (only '"', '\\' and control characters).
-export function contractJSON(text) {
-  let i = 0;
-  const ws = () => { while (i < text.length && ' \t\r\n'.includes(text[i])) i++; };
-  const string = () => {
-    const start = i++;
-    while (text[i] !== '"') { if (text[i] === '\\') i++; i++; if (i >= text.length) throw new Error('not valid JSON: unterminated string'); }
-    i++;
-    return serdeString(JSON.parse(text.slice(start, i)));
-  };
-  const value = () => {
-    ws();
-    const c = text[i];
-    if (c === '"') return string();
-    if (c === '{' || c === '[') {
-      const close = c === '{' ? '}' : ']';
-      i++;
-      const parts = [];
-      ws();
-      if (text[i] === close) { i++; return c + close; }
-      for (;;) {
-        ws();
-        if (c === '{') {
-          const k = string();
-          ws();
-          if (text[i++] !== ':') throw new Error('not valid JSON: expected :');
-          parts.push(`${k}:${value()}`);
-        } else parts.push(value());
-        ws();
-        const d = text[i++];
-        if (d === close) return c + parts.join(',') + close;
-        if (d !== ',') throw new Error('not valid JSON: expected , or ' + close);
-      }
-    }
-    const m = /^(-?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i));
-    if (!m) throw new Error('not valid JSON');
-    i += m[0].length;
-    return m[0];
-  };
-  const out = value();
-  ws();
-  if (i !== text.length) throw new Error('not valid JSON: more than one value');
-  return out;
-}
-
-function serdeString(s) {
-  let out = '"';
-  for (const ch of s) {
-    const c = ch.codePointAt(0);
-    if (ch === '"') out += '\\"';
-    else if (ch === '\\') out += '\\\\';
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\b') out += '\\b';
-    else if (ch === '\f') out += '\\f';
-    else if (c < 0x20) out += '\\u00' + c.toString(16).padStart(2, '0');
-    else out += ch;
-  }
-  return out + '"';
-}
-
-const str = (s) => { const b = utf8(s); return concat(u32be(b.length), b); };
-
-// encodeClaim is attest.ResultClaim.Encode (v2).
-export function encodeClaim(c) {
-  return concat(utf8(CLAIM_DOMAIN), str(c.chainID), str(c.contract), u64be(c.requestID), c.dataID, str(c.sender),
-    c.wasm, c.input, new Uint8Array([c.success ? 1 : 0]), c.output, u64be(c.instructions), c.secretsID);
+  return contractClaim(claimRequestOf(job, deployment.chainID, deployment.contract), job.result.wasm_hash || '', resultResponseText(job, job.result));
 }
 
 // claimReportData is BindReportData("result", sha256(Encode())).
 export async function claimReportData(c) {
   return bindReportData(PURPOSE_RESULT, [await sha('SHA-256', encodeClaim(c))]);
-}
-
-// rawMember returns the exact source text of obj[key] in the JSON text
-// (the first occurrence at the top level of that object): the simulated
-// report is signed over its body's bytes, not over a re-serialisation.
-export function rawMember(text, key) {
-  let i = 0;
-  const ws = () => { while (i < text.length && ' \t\r\n'.includes(text[i])) i++; };
-  const str = () => {
-    const start = i++;
-    while (text[i] !== '"') { if (text[i] === '\\') i++; i++; if (i >= text.length) throw new Error('unterminated string'); }
-    i++;
-    return JSON.parse(text.slice(start, i));
-  };
-  const skip = () => {
-    ws();
-    const c = text[i];
-    if (c === '"') { str(); return; }
-    if (c === '{' || c === '[') {
-      let depth = 0;
-      while (i < text.length) {
-        const d = text[i];
-        if (d === '"') { str(); continue; }
-        if (d === '{' || d === '[') depth++;
-        if (d === '}' || d === ']') { depth--; if (depth === 0) { i++; return; } }
-        i++;
-      }
-      throw new Error('unbalanced JSON');
-    }
-    while (i < text.length && !',}] \t\r\n'.includes(text[i])) i++;
-  };
-  ws();
-  if (text[i] !== '{') throw new Error('not a JSON object');
-  i++;
-  for (;;) {
-    ws();
-    if (text[i] === '}') return null;
-    const k = str();
-    ws(); i++; // ':'
-    ws();
-    const start = i;
-    skip();
-    if (k === key) return text.slice(start, i);
-    ws();
-    if (text[i] === ',') i++;
-  }
 }
 
 // compactJSON removes the whitespace outside strings (Go's json.Compact).
