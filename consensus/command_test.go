@@ -35,6 +35,8 @@ func TestCommandEnvelopeRoundTrip(t *testing.T) {
 		&CallStart{Spec: store.CallSpec{ID: "c1", Owner: "alice.near", Nonce: 1, KeyHash: "ab", ProjectID: "bob.near/app", ComputeLimit: 10_000,
 			Price: store.CallPrice{BaseFee: 1000, PerMillionInstructions: 1, PerSecond: 1}}, Request: testRequest(0)},
 		&CallSettle{ID: "c1"},
+		&PruneRequests{IDs: []uint64{7, 9}, ClosedBefore: now.Add(-time.Hour)},
+		&DropProgStorage{Code: "project:p0123456789abcdef", Prefixes: [][]byte{[]byte("w\x00project:p0123456789abcdef\x00")}},
 	}
 	seen := map[CommandType]bool{}
 	for _, c := range cmds {

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -147,17 +148,25 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 // loaded into memory whole.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	pr, pw := io.Pipe()
+	pinned, failed := make(chan struct{}), make(chan error, 1)
 	go func() {
-		pw.CloseWithError(f.store.Snapshot(pw))
+		err := f.store.SnapshotPinned(pw, func() { close(pinned) })
+		pw.CloseWithError(err)
+		failed <- err
 	}()
-	br := bufio.NewReaderSize(pr, 64<<10)
-	// Peek blocks until store.Snapshot has opened its read transaction and
-	// written the first bytes: from then on the view is fixed.
-	if _, err := br.Peek(1); err != nil {
+	// Wait until store.Snapshot has opened its read transaction: from then
+	// on the view is fixed. The bytes (a compacted copy can take a while
+	// to build) come in Persist, off the FSM goroutine.
+	select {
+	case <-pinned:
+	case err := <-failed:
+		if err == nil {
+			err = errors.New("the store wrote no snapshot")
+		}
 		pr.CloseWithError(err)
 		return nil, fmt.Errorf("snapshot the store: %w", err)
 	}
-	return &fsmSnapshot{r: br, pr: pr}, nil
+	return &fsmSnapshot{r: bufio.NewReaderSize(pr, 64<<10), pr: pr}, nil
 }
 
 // Restore replaces the store with a snapshot; store.Restore streams it to a

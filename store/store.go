@@ -298,10 +298,94 @@ func (s *Store) View(fn func(tx *Tx) error) error {
 
 // Snapshot streams a consistent copy of the whole store (a bbolt file) to w.
 // Writers are not blocked while it runs.
-func (s *Store) Snapshot(w io.Writer) error {
+func (s *Store) Snapshot(w io.Writer) error { return s.SnapshotPinned(w, nil) }
+
+// SnapshotPinned is Snapshot that calls pinned (when not nil) as soon as
+// its read transaction is open: from then on the copy's content is fixed,
+// whatever is written meanwhile.
+//
+// bbolt never gives pages back to the file system: once retention or
+// eviction has freed much of the file, a page-for-page copy would carry
+// the free pages along. When at least a quarter of the file is free, the
+// snapshot is instead a compacted copy (every bucket rewritten into a
+// fresh file next to the store, then streamed), so snapshots — and the
+// files of nodes that restore them — shrink with the state.
+func (s *Store) SnapshotPinned(w io.Writer, pinned func()) error {
 	return s.View(func(tx *Tx) error {
+		if pinned != nil {
+			pinned()
+		}
+		size := tx.tx.Size()
+		if free := int64(tx.tx.DB().Stats().FreeAlloc); size >= 1<<20 && free >= size/4 {
+			return s.writeCompacted(tx.tx, w)
+		}
 		if _, err := tx.tx.WriteTo(w); err != nil {
 			return fmt.Errorf("store: write snapshot: %w", err)
+		}
+		return nil
+	})
+}
+
+// writeCompacted copies every bucket of src into a new bbolt file with
+// full pages (keys arrive in order) and streams that file to w.
+func (s *Store) writeCompacted(src *bolt.Tx, w io.Writer) error {
+	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".compact-*")
+	if err != nil {
+		return fmt.Errorf("store: compact snapshot: %w", err)
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{NoSync: true, NoFreelistSync: true, Timeout: s.opts.LockTimeout})
+	if err != nil {
+		return fmt.Errorf("store: compact snapshot: %w", err)
+	}
+	if err := copyBuckets(src, dst); err != nil {
+		dst.Close()
+		return fmt.Errorf("store: compact snapshot: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("store: compact snapshot: %w", err)
+	}
+	in, err := os.Open(tmp)
+	if err != nil {
+		return fmt.Errorf("store: compact snapshot: %w", err)
+	}
+	defer in.Close()
+	if _, err := io.Copy(w, in); err != nil {
+		return fmt.Errorf("store: write snapshot: %w", err)
+	}
+	return nil
+}
+
+// copyBuckets writes src's buckets into dst, committing every ~32 MiB so
+// no single transaction holds the whole state in memory.
+func copyBuckets(src *bolt.Tx, dst *bolt.DB) error {
+	const txBytes = 32 << 20
+	return src.ForEach(func(name []byte, b *bolt.Bucket) error {
+		c := b.Cursor()
+		k, v := c.First()
+		for first := true; first || k != nil; first = false {
+			err := dst.Update(func(tx *bolt.Tx) error {
+				out, err := tx.CreateBucketIfNotExists(name)
+				if err != nil {
+					return err
+				}
+				out.FillPercent = 1.0
+				for n := 0; k != nil && n < txBytes; k, v = c.Next() {
+					if v == nil {
+						return fmt.Errorf("bucket %s holds a nested bucket %q, which the store never writes", name, k)
+					}
+					if err := out.Put(k, v); err != nil {
+						return err
+					}
+					n += len(k) + len(v)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
