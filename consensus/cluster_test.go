@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/outlayer/outlayer/consensus/p2p"
@@ -181,6 +182,29 @@ func (c *testCluster) leader() int {
 		return idx >= 0
 	})
 	return idx
+}
+
+// applyIdempotent applies cmd through n, asking again while the outcome is
+// unknown or no leader is known: on a loaded machine a leader can lose its
+// lease (fastRaft's is 200 ms) while an entry commits, as it can in
+// production. For commands that are safe to apply twice, in tests that are
+// not about leadership.
+func applyIdempotent(t testing.TB, ctx context.Context, n *Node, cmd Command) Result {
+	t.Helper()
+	res, err := poll(ctx, n, retryInterval, func() (Result, error) {
+		res, err := n.Apply(ctx, cmd)
+		if err != nil && !errors.Is(err, ErrIndeterminate) && !errors.Is(err, ErrNoLeader) {
+			return res, backoff.Permanent(err)
+		}
+		if err != nil {
+			t.Logf("%T: %v; asking again", cmd, err)
+		}
+		return res, err
+	})
+	if err != nil {
+		t.Fatalf("apply %T: %v", cmd, err)
+	}
+	return res
 }
 
 // waitFor polls cond until it holds or the deadline passes.
