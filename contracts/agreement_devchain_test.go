@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // executor is a node key that signs result claims.
@@ -31,7 +33,7 @@ func newExecutor(t *testing.T) executor {
 // claim the contract computes, and settles with exactly 2, charging by the
 // pricing formula and refunding the rest.
 func TestAgreementRefusesAllButKValidSignatures(t *testing.T) {
-	w := newWorld(t)
+	w := newBareWorld(t, fixture.WorldConfig{})
 	contract := w.outlayer.AccountID()
 	limits := contracts.DefaultResourceLimits()
 	deposit := add(contracts.DefaultPricing().Estimate(limits), near.OneNEAR)
@@ -44,8 +46,8 @@ func TestAgreementRefusesAllButKValidSignatures(t *testing.T) {
 	two, three := uint64(2), uint64(3)
 	_, err := w.call(w.alice, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{ChainID: "localnet", DefaultSignatures: &two}, near.U128{})
 	mustPanic(t, err, "Only owner can call this method")
-	_, err = w.call(w.owner, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{DefaultSignatures: &two}, near.U128{})
-	mustPanic(t, err, "set chain_id before requiring signatures")
+	_, err = w.call(w.owner, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{DefaultSignatures: ptr(uint64(0))}, near.U128{})
+	mustPanic(t, err, "default_signatures must be at least 1")
 	if _, err := w.call(w.owner, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{ChainID: "localnet", DefaultSignatures: &two, MaxSignatures: &three}, near.U128{}); err != nil {
 		t.Fatalf("set_agreement: %v", err)
 	}
@@ -185,7 +187,7 @@ func TestAgreementRefusesAllButKValidSignatures(t *testing.T) {
 // k = 1 through the large-output path: the claim binds the output stored in
 // state, and a Bytes output cannot be passed off as the same bytes in Text.
 func TestAgreementLargeOutputAndSingleSigner(t *testing.T) {
-	w := newWorld(t)
+	w := newBareWorld(t, fixture.WorldConfig{})
 	contract := w.outlayer.AccountID()
 	e1 := newExecutor(t)
 	if _, err := w.call(w.owner, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{ChainID: "localnet"}, near.U128{}); err != nil {
@@ -234,4 +236,125 @@ func TestAgreementLargeOutputAndSingleSigner(t *testing.T) {
 	if err := w.final(h, w.alice.AccountID()).DecodeResult(&got); err != nil || len(got) == 0 {
 		t.Fatalf("caller got %d chars, %v", len(got), err)
 	}
+}
+
+// A contract initialised with new({owner_id, operator_id}) and nothing
+// else is safe: it refuses every request until the owner has set the chain
+// id and registered an executor key (each refusal says what is missing),
+// refuses k = 0, refuses the operator's resolve without a signature, and
+// settles with one registered key's signature, charging by the formula.
+func TestNewIsSafeByDefault(t *testing.T) {
+	w := newBareWorld(t, fixture.WorldConfig{})
+	fresh := w.fx.MustAccount(t, w.ctx, "fresh", 20)
+	contract := fresh.AccountID()
+	w.deploy(fresh, contracts.OutLayerWASM(), contracts.MethodNew, contracts.NewArgs{OwnerID: w.owner.AccountID(), OperatorID: w.operator.AccountID()})
+	var ag contracts.Agreement
+	w.view(contract, contracts.MethodGetAgreement, nil, &ag)
+	if ag.ChainID != "" || ag.DefaultSignatures != 1 {
+		t.Fatalf("a fresh contract's get_agreement = %+v, want no chain id and k = 1", ag)
+	}
+	limits := contracts.DefaultResourceLimits()
+	deposit := add(contracts.DefaultPricing().Estimate(limits), near.OneNEAR)
+	reqArgs := contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, PayerAccountID: w.payer}
+	refused := func(want string) {
+		t.Helper()
+		before, aliceBefore := w.state(contract), w.balance(w.alice.AccountID())
+		out, err := w.call(w.alice, contract, contracts.MethodRequestExecution, reqArgs, deposit)
+		mustPanic(t, err, want)
+		if w.state(contract) != before {
+			t.Fatal("a refused request changed the contract's state")
+		}
+		if got := w.balance(w.alice.AccountID()); got != sub(aliceBefore, burnt(out)) {
+			t.Fatalf("alice %s -> %s: a refused request kept more than its gas (%s)", aliceBefore, got, burnt(out))
+		}
+	}
+
+	refused("This contract has no chain_id configured")
+	_, err := w.call(w.owner, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{DefaultSignatures: ptr(uint64(0))}, near.U128{})
+	mustPanic(t, err, "default_signatures must be at least 1: with 0 the operator account alone would decide every result")
+	if _, err := w.call(w.owner, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{ChainID: w.chainID}, near.U128{}); err != nil {
+		t.Fatalf("set_agreement: %v", err)
+	}
+	refused("The request needs 1 executor signatures, but only 0 executor keys are registered; the owner registers the nodes' keys with add_executor_key")
+	e1, stranger := newExecutor(t), newExecutor(t)
+	if _, err := w.call(w.owner, contract, contracts.MethodAddExecutorKey, contracts.AddExecutorKeyArgs{PublicKey: e1.pub}, near.U128{}); err != nil {
+		t.Fatalf("add_executor_key: %v", err)
+	}
+
+	payerBefore := w.balance(w.payer)
+	h := w.send(w.alice, contract, contracts.MethodRequestExecution, reqArgs, deposit)
+	var req contracts.ExecutionRequest
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var reqs []contracts.ExecutionRequest
+		w.view(contract, contracts.MethodGetPendingRequests, contracts.PageArgs{}, &reqs)
+		if len(reqs) == 1 {
+			req = reqs[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending requests, want 1", len(reqs))
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+	if req.RequiredSignatures != 1 {
+		t.Fatalf("the request records k = %d, want the default 1", req.RequiredSignatures)
+	}
+	used := contracts.ResourceMetrics{Instructions: 3_000_000, TimeMs: 12}
+	resp := contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("42"), ResourcesUsed: used}
+	wasm := claimWasm(t, req)
+	claim, err := req.ClaimRequest(w.chainID, contract).Claim(wasm, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(sigs ...contracts.ExecutorSignature) (string, any, *near.FinalExecutionOutcome, error) {
+		method, args, err := contracts.ResolveCallSigned(req.RequestID, resp, wasm, sigs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := w.call(w.operator, contract, method, args, near.U128{})
+		return method, args, out, err
+	}
+	stateBefore := w.state(contract)
+	_, err = w.call(w.operator, contract, contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{RequestID: req.RequestID, Response: resp}, near.U128{})
+	mustPanic(t, err, "This request needs 1 executor signatures of its result claim; the resolve carries none")
+	_, err = w.call(w.operator, contract, contracts.MethodResolveExecution, map[string]any{
+		"request_id": req.RequestID, "response": resp, "wasm_sha256": contracts.WasmHashHex(wasm), "signatures": []any{}}, near.U128{})
+	mustPanic(t, err, "This request needs 1 executor signatures; the resolve carries 0")
+	_, _, _, err = resolve(contracts.SignClaim(claim, stranger.priv))
+	mustPanic(t, err, "is not registered")
+	if w.state(contract) != stateBefore {
+		t.Fatal("a refused resolve changed the contract's state")
+	}
+
+	method, args, res, err := resolve(contracts.SignClaim(claim, e1.priv))
+	if err != nil {
+		t.Fatalf("resolve with the registered key's signature: %v", err)
+	}
+	cost := contracts.DefaultPricing().Cost(used, limits)
+	if charged, ok, err := contracts.ChargedFromLogs(res.Logs()); err != nil || !ok || charged != cost {
+		t.Fatalf("resolve logged charge %s (%v, %v), want %s", charged, ok, err, cost)
+	}
+	out := w.final(h, w.alice.AccountID())
+	var got string
+	if err := out.DecodeResult(&got); err != nil || got != "42" {
+		t.Fatalf("result = %q, %v", got, err)
+	}
+	evs, err := contracts.OutLayerEvents(out.Logs())
+	var completed contracts.ExecutionCompleted
+	if err != nil || len(evs) != 2 || evs[1].Decode(contracts.EventExecutionCompleted, &completed) != nil ||
+		completed.PaymentCharged != cost || completed.PaymentRefunded != sub(deposit, cost) {
+		t.Fatalf("execution_completed = %+v (%v, %v)", completed, evs, err)
+	}
+	if got := w.balance(w.payer); got != add(payerBefore, sub(deposit, cost)) {
+		t.Errorf("payer %s -> %s, want + deposit - %s", payerBefore, got, cost)
+	}
+	_, err = w.call(w.operator, contract, method, args, near.U128{})
+	mustPanic(t, err, "Execution request not found")
+
+	// Without a registered key the contract is back to refusing requests.
+	if _, err := w.call(w.owner, contract, contracts.MethodRemoveExecutorKey, contracts.ExecutorKeyArgs{PublicKey: e1.pub}, near.U128{}); err != nil {
+		t.Fatalf("remove_executor_key: %v", err)
+	}
+	refused("only 0 executor keys are registered")
 }

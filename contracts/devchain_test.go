@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -35,8 +36,13 @@ type world struct {
 	outlayer *near.Signer // the contract account
 	caller   string       // the sample caller contract
 	payer    string       // an account that never signs, so its balance moves only by refunds
+	chainID  string       // the contract's chain id, which every claim binds
+	exec     executor     // a registered executor key (newWorld, newWorldWith), signing resolves
 }
 
+// newWorld is the fixture's World with one executor key registered by the
+// owner (w.exec): the contract's default k = 1 then accepts requests, and
+// w.resolve signs each result as a node would.
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	return newWorldWith(t, fixture.WorldConfig{})
@@ -45,12 +51,67 @@ func newWorld(t *testing.T) *world {
 // newWorldWith is newWorld with more of the fixture (the user is alice).
 func newWorldWith(t *testing.T, cfg fixture.WorldConfig) *world {
 	t.Helper()
+	w := newBareWorld(t, cfg)
+	w.exec = newExecutor(t)
+	if _, err := w.call(w.owner, w.outlayer.AccountID(), contracts.MethodAddExecutorKey, contracts.AddExecutorKeyArgs{PublicKey: w.exec.pub, NodeID: "test executor"}, near.U128{}); err != nil {
+		t.Fatalf("registering the test's executor key: %v", err)
+	}
+	return w
+}
+
+// newBareWorld is the contract as the fixture deploys it (k = 1, the
+// chain's id) with no executor key registered, so it refuses every request.
+func newBareWorld(t *testing.T, cfg fixture.WorldConfig) *world {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	cfg.UserName = "alice"
 	fx := fixture.NewWorld(t, ctx, cfg)
-	return &world{t: t, ctx: ctx, fx: fx, chain: fx.Chain.Chain, cl: fx.Client, root: fx.Root,
+	st, err := fx.Client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, ctx: ctx, fx: fx, chain: fx.Chain.Chain, cl: fx.Client, root: fx.Root, chainID: st.ChainID,
 		owner: fx.Owner, operator: fx.Operator, alice: fx.User, outlayer: fx.OutLayer, caller: fx.Caller, payer: fx.Payer}
+}
+
+// claimWasm is the module hash a resolve of req states: the request's own
+// for a WasmUrl request, else a stand-in for the module a build produced.
+func claimWasm(t *testing.T, req contracts.ExecutionRequest) [32]byte {
+	t.Helper()
+	wasm := [32]byte{7}
+	if u := req.CodeSource.WasmURL; u != nil {
+		b, err := hex.DecodeString(u.Hash)
+		if err != nil || len(b) != len(wasm) {
+			t.Fatalf("request %d: wasm hash %q is not 32 bytes of hex", req.RequestID, u.Hash)
+		}
+		copy(wasm[:], b)
+	}
+	return wasm
+}
+
+// signedResolve is what the operator sends to settle req with resp:
+// ResolveCallSigned's method and arguments, with w.exec's signature of the
+// claim the contract recomputes.
+func (w *world) signedResolve(req contracts.ExecutionRequest, resp contracts.ExecutionResponse) (string, any) {
+	w.t.Helper()
+	wasm := claimWasm(w.t, req)
+	claim, err := req.ClaimRequest(w.chainID, w.outlayer.AccountID()).Claim(wasm, resp)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	method, args, err := contracts.ResolveCallSigned(req.RequestID, resp, wasm, []contracts.ExecutorSignature{contracts.SignClaim(claim, w.exec.priv)})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return method, args
+}
+
+// resolve settles req with resp from s (the operator or a node key),
+// signed by w.exec.
+func (w *world) resolve(s *near.Signer, req contracts.ExecutionRequest, resp contracts.ExecutionResponse) (*near.FinalExecutionOutcome, error) {
+	method, args := w.signedResolve(req, resp)
+	return s.CallFunction(w.ctx, w.outlayer.AccountID(), method, args, 300*near.TGas, near.U128{})
 }
 
 func (w *world) deploy(s *near.Signer, code []byte, init string, args any) {
@@ -219,10 +280,7 @@ func TestCallerReceivesOutputAndBalancesFollowPricing(t *testing.T) {
 	compile := uint64(2500)
 	used := contracts.ResourceMetrics{Instructions: 12_345_678, TimeMs: 1500, CompileTimeMs: &compile}
 	operatorBefore := w.balance(w.operator.AccountID())
-	res, err := w.call(w.operator, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
-		RequestID: req.RequestID,
-		Response:  contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("hello from wasm"), ResourcesUsed: used},
-	}, near.U128{})
+	res, err := w.resolve(w.operator, req, contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("hello from wasm"), ResourcesUsed: used})
 	if err != nil {
 		t.Fatalf("resolve: %v", err)
 	}
@@ -411,9 +469,21 @@ func TestRejectedCallsChangeNothing(t *testing.T) {
 				RequestID: 99, Response: contracts.ExecutionResponse{Success: true}}, near.U128{})
 			return err
 		}, "Execution request not found"},
-		{"an oversized inline response", func() error {
+		{"the operator resolving without a signature", func() error {
 			_, err := w.call(w.operator, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
-				RequestID: req.RequestID, Response: contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput(strings.Repeat("y", 1100))}}, near.U128{})
+				RequestID: req.RequestID, Response: contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("FORGED")}}, near.U128{})
+			return err
+		}, "This request needs 1 executor signatures of its result claim; the resolve carries none"},
+		{"an oversized inline response", func() error {
+			resp := contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput(strings.Repeat("y", 1100))}
+			wasm := claimWasm(t, req)
+			claim, err := req.ClaimRequest(w.chainID, w.outlayer.AccountID()).Claim(wasm, resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.call(w.operator, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
+				RequestID: req.RequestID, Response: resp, WasmSHA256: contracts.WasmHashHex(wasm),
+				Signatures: []contracts.ExecutorSignature{contracts.SignClaim(claim, w.exec.priv)}}, near.U128{})
 			return err
 		}, "over the 1024-byte yield payload limit"},
 		{"a deposit on resolve", func() error {
@@ -455,10 +525,10 @@ func TestRejectedCallsChangeNothing(t *testing.T) {
 
 	// A double resolve: two resolves race into the chain; exactly one
 	// settles, the other is refused, and the payer is refunded once.
-	resolve := contracts.ResolveExecutionArgs{RequestID: req.RequestID, Response: contracts.ExecutionResponse{
-		Success: true, Output: contracts.TextOutput("once"), ResourcesUsed: contracts.ResourceMetrics{Instructions: 1, TimeMs: 1}}}
-	h1 := w.send(w.operator, w.outlayer.AccountID(), contracts.MethodResolveExecution, resolve, near.U128{})
-	h2 := w.send(w.operator, w.outlayer.AccountID(), contracts.MethodResolveExecution, resolve, near.U128{})
+	method, resolve := w.signedResolve(req, contracts.ExecutionResponse{
+		Success: true, Output: contracts.TextOutput("once"), ResourcesUsed: contracts.ResourceMetrics{Instructions: 1, TimeMs: 1}})
+	h1 := w.send(w.operator, w.outlayer.AccountID(), method, resolve, near.U128{})
+	h2 := w.send(w.operator, w.outlayer.AccountID(), method, resolve, near.U128{})
 	var refused int
 	for _, hh := range []near.CryptoHash{h1, h2} {
 		out := w.final(hh, w.operator.AccountID())
@@ -499,11 +569,11 @@ func TestLargeOutputThroughSubmitAndResolve(t *testing.T) {
 	req := w.waitPending(1)[0]
 
 	payload := bytes.Repeat([]byte{0, 1, 2, 250}, 3000) // 12 000 bytes
-	method, args, err := contracts.ResolveCall(req.RequestID, contracts.ExecutionResponse{
+	method, args := w.signedResolve(req, contracts.ExecutionResponse{
 		Success: true, Output: contracts.BytesOutput(payload), ResourcesUsed: contracts.ResourceMetrics{Instructions: 5_000_000, TimeMs: 20},
 	})
-	if err != nil || method != contracts.MethodSubmitExecutionOutputAndResolve {
-		t.Fatalf("ResolveCall chose %s, %v", method, err)
+	if method != contracts.MethodSubmitExecutionOutputAndResolve {
+		t.Fatalf("ResolveCallSigned chose %s", method)
 	}
 	res, err := w.call(w.operator, w.outlayer.AccountID(), method, args, near.U128{})
 	if err != nil {
@@ -542,8 +612,14 @@ func TestLargeOutputThroughSubmitAndResolve(t *testing.T) {
 	if !has || pending == nil || pending.Text != text || stored.PendingOutput == nil || stored.PendingOutput.Text != text || !stored.OutputSubmitted {
 		t.Fatalf("pending output: has=%v output=%v request=%+v", has, pending, stored)
 	}
+	// The claim binds the stored output, which is what the caller gets.
+	claim, err := req.ClaimRequest(w.chainID, w.outlayer.AccountID()).Claim(claimWasm(t, req), contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput(text)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := w.call(w.operator, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
-		RequestID: req.RequestID, Response: contracts.ExecutionResponse{Success: true}}, near.U128{}); err != nil {
+		RequestID: req.RequestID, Response: contracts.ExecutionResponse{Success: true}, WasmSHA256: contracts.WasmHashHex(claimWasm(t, req)),
+		Signatures: []contracts.ExecutorSignature{contracts.SignClaim(claim, w.exec.priv)}}, near.U128{}); err != nil {
 		t.Fatalf("resolve after submit: %v", err)
 	}
 	if err := w.final(h, w.alice.AccountID()).DecodeResult(&got); err != nil || got != text {
@@ -767,9 +843,7 @@ func TestRegisteredNodeKeyCanOnlyResolve(t *testing.T) {
 	h := w.send(w.alice, w.outlayer.AccountID(), contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
 		CodeSource: wasmSource(), ResourceLimits: &limits}, contracts.DefaultPricing().Estimate(limits))
 	req := w.waitPending(1)[0]
-	if _, err := node.CallFunction(w.ctx, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
-		RequestID: req.RequestID, Response: contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("ok")},
-	}, 100*near.TGas, near.U128{}); err != nil {
+	if _, err := w.resolve(node, req, contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("ok")}); err != nil {
 		t.Fatalf("resolve with the node key: %v", err)
 	}
 	var got string
@@ -843,18 +917,17 @@ func TestFailureCancellationPricingAndLargeInputs(t *testing.T) {
 		reqs := w.waitPending(1)
 		return h, reqs[0]
 	}
-	resolve := func(id uint64, resp contracts.ExecutionResponse) {
+	resolve := func(req contracts.ExecutionRequest, resp contracts.ExecutionResponse) {
 		t.Helper()
-		if _, err := w.call(w.operator, outlayer, contracts.MethodResolveExecution,
-			contracts.ResolveExecutionArgs{RequestID: id, Response: resp}, near.U128{}); err != nil {
-			t.Fatalf("resolve %d: %v", id, err)
+		if _, err := w.resolve(w.operator, req, resp); err != nil {
+			t.Fatalf("resolve %d: %v", req.RequestID, err)
 		}
 	}
 
 	// Failure: the payer gets all but the base fee, the caller gets null.
 	payerBefore := w.balance(w.payer)
 	h, req := request(contracts.RequestExecutionArgs{CodeSource: wasmSource(), ResourceLimits: &limits, PayerAccountID: w.payer}, estimate)
-	resolve(req.RequestID, contracts.ExecutionResponse{Success: false, Error: ptr("trap: unreachable"),
+	resolve(req, contracts.ExecutionResponse{Success: false, Error: ptr("trap: unreachable"),
 		ResourcesUsed: contracts.ResourceMetrics{Instructions: 900_000_000, TimeMs: 50_000}})
 	out := w.final(h, w.alice.AccountID())
 	if raw, err := out.Result(); err != nil || string(raw) != "null" {
@@ -879,7 +952,7 @@ func TestFailureCancellationPricingAndLargeInputs(t *testing.T) {
 	}
 	payerBefore = w.balance(w.payer)
 	used := contracts.ResourceMetrics{Instructions: 3_000_000, TimeMs: 7}
-	resolve(req.RequestID, contracts.ExecutionResponse{Success: true, Output: contracts.JSONOutput(json.RawMessage(`{"answer":42}`)), ResourcesUsed: used})
+	resolve(req, contracts.ExecutionResponse{Success: true, Output: contracts.JSONOutput(json.RawMessage(`{"answer":42}`)), ResourcesUsed: used})
 	out = w.final(h, w.alice.AccountID())
 	if raw, _ := out.Result(); string(raw) != `{"answer":42}` {
 		t.Fatalf("Json output reached the caller as %s", raw)
@@ -940,7 +1013,7 @@ func TestFailureCancellationPricingAndLargeInputs(t *testing.T) {
 	if req.StorageBytes < 2*contracts.MaxInputDataBytes {
 		t.Fatalf("a request holding a %d-byte escaped input records %d bytes of storage", 2*contracts.MaxInputDataBytes, req.StorageBytes)
 	}
-	resolve(req.RequestID, contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("done")})
+	resolve(req, contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput("done")})
 	out = w.final(h, w.alice.AccountID())
 	evs, err = contracts.OutLayerEvents(out.Logs())
 	if err != nil || len(evs) != 2 {

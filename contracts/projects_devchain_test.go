@@ -47,10 +47,9 @@ func (w *world) runThroughCaller(args map[string]json.RawMessage, output string)
 	deposit := contracts.DefaultPricing().Estimate(limits)
 	h := w.send(w.alice, w.caller, "run", args, deposit)
 	req := w.waitPending(1)[0]
-	if _, err := w.call(w.operator, w.outlayer.AccountID(), contracts.MethodResolveExecution, contracts.ResolveExecutionArgs{
-		RequestID: req.RequestID,
-		Response:  contracts.ExecutionResponse{Success: true, Output: contracts.TextOutput(output), ResourcesUsed: contracts.ResourceMetrics{Instructions: 1, TimeMs: 1}},
-	}, near.U128{}); err != nil {
+	if _, err := w.resolve(w.operator, req, contracts.ExecutionResponse{
+		Success: true, Output: contracts.TextOutput(output), ResourcesUsed: contracts.ResourceMetrics{Instructions: 1, TimeMs: 1},
+	}); err != nil {
 		w.t.Fatalf("resolve: %v", err)
 	}
 	out := w.final(h, w.alice.AccountID())

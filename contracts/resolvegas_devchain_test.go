@@ -8,13 +8,14 @@ import (
 
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // ResolveGas suffices for every payload kind and signature count (each
 // resolve attaches exactly ResolveGas) and is not far above what the
 // resolve burns.
 func TestResolveGasCoversMeasuredUse(t *testing.T) {
-	w := newWorld(t)
+	w := newBareWorld(t, fixture.WorldConfig{})
 	contract := w.outlayer.AccountID()
 	sixteen := uint64(16)
 	if _, err := w.call(w.owner, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{ChainID: "localnet", MaxSignatures: &sixteen}, near.U128{}); err != nil {
@@ -31,10 +32,8 @@ func TestResolveGasCoversMeasuredUse(t *testing.T) {
 	limits := contracts.DefaultResourceLimits()
 	deposit := add(contracts.DefaultPricing().Estimate(limits), near.OneNEAR)
 	run := func(k int, out *contracts.ExecutionOutput, errText *string) {
-		a := contracts.RequestExecutionArgs{CodeSource: contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "github.com/a/b", Commit: "main"}}, ResourceLimits: &limits}
-		if k > 0 {
-			a.RequiredSignatures = ptr(uint64(k))
-		}
+		a := contracts.RequestExecutionArgs{CodeSource: contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "github.com/a/b", Commit: "main"}}, ResourceLimits: &limits,
+			RequiredSignatures: ptr(uint64(k))}
 		h := w.send(w.alice, contract, contracts.MethodRequestExecution, a, deposit)
 		req := w.waitPending(1)[0]
 		resp := contracts.ExecutionResponse{Success: errText == nil, Output: out, Error: errText, ResourcesUsed: contracts.ResourceMetrics{Instructions: 1, TimeMs: 1}}
@@ -68,7 +67,6 @@ func TestResolveGasCoversMeasuredUse(t *testing.T) {
 			t.Fatalf("the caller got %.40s, %v", raw, err)
 		}
 	}
-	run(0, contracts.TextOutput("x"), nil)
 	run(1, contracts.TextOutput("x"), nil)
 	run(4, contracts.TextOutput("x"), nil)
 	run(16, contracts.TextOutput("x"), nil)

@@ -264,6 +264,24 @@ func (w *world) startCluster(n int, tune func(*daemon.Config)) {
 		}
 		return true
 	})
+	// The contract takes requests once it knows their k (1 by default)
+	// executor keys: register the nodes', as an operator must.
+	w.registerExecutorKeys()
+}
+
+// registerExecutorKeys registers the running nodes' executor keys that the
+// contract does not know yet (fixture.World.RegisterExecutorKeys).
+func (w *world) registerExecutorKeys() {
+	w.t.Helper()
+	var nodes []*daemon.Node
+	for i := range w.nodes {
+		if nd := w.node(i); nd != nil {
+			nodes = append(nodes, nd)
+		}
+	}
+	if err := w.fw.RegisterExecutorKeys(w.ctx, nodes); err != nil {
+		w.t.Fatalf("registering the nodes' executor keys: %v", err)
+	}
 }
 
 func (w *world) node(i int) *daemon.Node {
@@ -309,7 +327,9 @@ func (w *world) kill(i int) {
 	w.mu.Unlock()
 }
 
-// restart starts node i again from its data directory.
+// restart starts node i again from its data directory and registers its
+// executor key if it is new (outside dev mode a restart brings a new
+// identity).
 func (w *world) restart(i int) {
 	w.t.Helper()
 	cfg := w.cfgs[i]
@@ -320,6 +340,9 @@ func (w *world) restart(i int) {
 	w.mu.Lock()
 	w.nodes[i] = nd
 	w.mu.Unlock()
+	if err := w.fw.RegisterExecutorKeys(w.ctx, []*daemon.Node{nd}); err != nil {
+		w.t.Fatalf("registering node %d's executor key: %v", i, err)
+	}
 }
 
 // applyIdempotent applies cmd through nd, asking again while the outcome is

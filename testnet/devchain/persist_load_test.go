@@ -2,6 +2,7 @@ package devchain
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -45,8 +46,17 @@ func TestRestartUnderLoadLosesNoRequest(t *testing.T) {
 	c, cl, root := startChain(t, Config{Home: home, Persist: true, YieldTimeout: yieldTimeout})
 	outlayer := newContractAccount(t, ctx, root, "outlayer", "", 20)
 	if _, err := outlayer.DeployContract(ctx, contracts.OutLayerWASM(), contracts.MethodNew,
-		contracts.NewArgs{OwnerID: root.AccountID(), OperatorID: root.AccountID()}, 0); err != nil {
+		contracts.NewArgs{OwnerID: root.AccountID(), OperatorID: root.AccountID(), AgreementArgs: contracts.AgreementArgs{ChainID: "localnet"}}, 0); err != nil {
 		t.Fatalf("deploying the OutLayer contract: %v", err)
+	}
+	// The contract takes requests once it knows an executor key (k = 1).
+	execPub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.CallFunction(ctx, outlayer.AccountID(), contracts.MethodAddExecutorKey,
+		contracts.AddExecutorKeyArgs{PublicKey: near.PublicKeyFromEd25519(execPub)}, 30*near.TGas, near.U128{}); err != nil {
+		t.Fatalf("registering an executor key: %v", err)
 	}
 	alice := newContractAccount(t, ctx, root, "alice", "", 100)
 	payer := newContractAccount(t, ctx, root, "payer", "", 1).AccountID()

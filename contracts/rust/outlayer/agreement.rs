@@ -32,8 +32,9 @@ pub const MAX_SIGNATURES: usize = 16;
 pub struct Agreement {
     /// The NEAR chain id bound into every claim.
     pub chain_id: String,
-    /// Signatures a request needs when it does not say (0: the operator
-    /// alone resolves, without signatures).
+    /// Signatures a request needs when it does not say: at least 1, and 1
+    /// when `new` is not given one. 0 (the operator account alone
+    /// resolves) is refused; a stored 0 from an older version reads as 1.
     pub default_signatures: u64,
     /// The most signatures a request may ask for.
     pub max_signatures: u64,
@@ -51,7 +52,7 @@ impl Agreement {
         let get = |k: &str| v.as_ref().and_then(|v| v.get(k));
         Agreement {
             chain_id: String::from(get("chain_id").and_then(|x| x.as_str()).unwrap_or("")),
-            default_signatures: get("default_signatures").and_then(|x| x.as_u64()).unwrap_or(0),
+            default_signatures: get("default_signatures").and_then(|x| x.as_u64()).unwrap_or(1).max(1),
             max_signatures: get("max_signatures").and_then(|x| x.as_u64()).unwrap_or(MAX_SIGNATURES as u64),
             registrar_id: get("registrar_id").and_then(|x| x.as_str()).map(String::from),
             vouch_signatures: get("vouch_signatures").and_then(|x| x.as_u64()).unwrap_or(0),
@@ -84,6 +85,9 @@ impl Agreement {
             a.chain_id = c;
         }
         if let Some(n) = args.opt_u64("default_signatures") {
+            if n == 0 {
+                env::panic_str("default_signatures must be at least 1: with 0 the operator account alone would decide every result, and one stolen node key could forge any of them");
+            }
             a.default_signatures = n;
         }
         if let Some(n) = args.opt_u64("max_signatures") {
@@ -109,16 +113,13 @@ impl Agreement {
         if a.default_signatures > a.max_signatures {
             env::panic_str("default_signatures must not exceed max_signatures");
         }
-        if a.default_signatures > 0 && a.chain_id.is_empty() {
-            env::panic_str("set chain_id before requiring signatures: every result claim binds it");
-        }
         env::storage_write_json(AGREEMENT_KEY, &a.to_json());
     }
 
     /// The k a new request gets: its `required_signatures`, else the
-    /// default. Asking for more than max_signatures or than the keys
-    /// registered is refused, so no request waits for signers that cannot
-    /// exist.
+    /// default (always at least 1). A request is refused while the contract
+    /// has no chain_id or knows fewer executor keys than its k, so no
+    /// request waits for signatures that cannot exist.
     pub fn required_for_request(&self, args: &Args) -> u64 {
         let k = match args.opt_u64("required_signatures") {
             None => self.default_signatures,
@@ -131,11 +132,8 @@ impl Agreement {
             ])),
             Some(k) => k,
         };
-        if k == 0 {
-            return 0;
-        }
         if self.chain_id.is_empty() {
-            env::panic_str("This contract has no chain_id configured, so it cannot check signed results");
+            env::panic_str("This contract has no chain_id configured, so it cannot check the executor signatures every result needs; the owner must first call set_agreement({\"chain_id\": ...}) with the chain's id (e.g. mainnet)");
         }
         let registered = executor_keys().len() as u64;
         if k > registered {
@@ -144,7 +142,7 @@ impl Agreement {
                 &u64s(k),
                 " executor signatures, but only ",
                 &u64s(registered),
-                " executor keys are registered",
+                " executor keys are registered; the owner registers the nodes' keys with add_executor_key (`outlayerd node executor-key` prints a node's)",
             ]));
         }
         k
@@ -450,12 +448,10 @@ pub extern "C" fn list_executor_keys() {
 /// signatures, by distinct registered executor keys, of the claim the
 /// contract computes from `req` and the submitted result. `stored` is the
 /// output kept in state for this request (it is what the caller gets).
-/// k = 0 (the legacy default) checks nothing: the operator is trusted.
+/// Every request needs at least one: a request recorded with k = 0 (by an
+/// older version of this contract) needs one too.
 pub(crate) fn check_signatures(req: &Request, args: &Args, resp: &ExecutionResponse, stored: Option<&ExecutionOutput>) {
-    let k = req.required_signatures;
-    if k == 0 {
-        return;
-    }
+    let k = req.required_signatures.max(1);
     let sigs = match args.opt("signatures").and_then(|v| v.as_array()) {
         Some(list) => list,
         None => env::panic_str(&msg(&[

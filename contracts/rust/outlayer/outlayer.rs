@@ -141,7 +141,7 @@ struct Request {
     block_height: u64,
     resolved: bool,
     pricing: Pricing,
-    /// Executor signatures the resolve must carry (agreement.rs); 0: none.
+    /// Executor signatures the resolve must carry (agreement.rs), at least 1.
     required_signatures: u64,
     /// Bytes of contract storage this request holds while pending
     /// (measured); the payer's deposit covers them and gets them back.
@@ -319,7 +319,7 @@ impl Request {
                 Some(p) => p,
                 None => corrupt(),
             },
-            required_signatures: v.get("required_signatures").and_then(|x| x.as_u64()).unwrap_or(0),
+            required_signatures: v.get("required_signatures").and_then(|x| x.as_u64()).unwrap_or(1).max(1),
             storage_bytes: v.get("storage_bytes").and_then(|x| x.as_u64()).unwrap_or(0),
         }
     }
@@ -447,8 +447,16 @@ pub(crate) fn is_paused_state() -> bool {
 // ---------------------------------------------------------------------------
 // Initialisation.
 
-/// new({"owner_id": AccountId, "operator_id"?: AccountId}): once, from the
-/// contract account itself (deploy + init in one transaction).
+/// new({"owner_id": AccountId, "operator_id"?: AccountId, "chain_id"?,
+/// "default_signatures"?, "max_signatures"?, "registrar_id"?}): once, from
+/// the contract account itself (deploy + init in one transaction).
+///
+/// Safe by default: every request needs at least one signature by a
+/// registered executor key (default_signatures 1 unless given more), so the
+/// operator account alone never settles a result. Until the owner has
+/// given the chain id (here or with set_agreement) and registered the
+/// nodes' keys (add_executor_key), every request is refused with a message
+/// that says which is missing.
 #[no_mangle]
 pub extern "C" fn new() {
     env::assert_no_deposit("new");
