@@ -5,9 +5,10 @@
 //   COUNTER_WASM       testnet/examples/contracts/wasm/counter.wasm
 //   OUTLAYER_WASM      contracts/wasm/outlayer.wasm
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { Account, JsonRpcProvider, KeyPair, actions, nearToYocto, teraToGas } from 'near-api-js';
+import { Account, JsonRpcProvider, KeyPair, actions, baseEncode, nearToYocto, teraToGas } from 'near-api-js';
 
 const env = (name) => {
   const v = process.env[name];
@@ -40,6 +41,32 @@ async function poll(what, fn, ms = 15000) {
 }
 
 let alice, aliceKey, counter;
+
+// The result claim an executor signs (contracts/DESIGN.md, "The result
+// claim"), here for a successful Text output of a request without secrets.
+const sha256 = (...parts) => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+};
+const str = (s) => {
+  const b = Buffer.from(s, 'utf8');
+  const n = Buffer.alloc(4);
+  n.writeUInt32BE(b.length);
+  return Buffer.concat([n, b]);
+};
+const u64 = (x) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(x));
+  return b;
+};
+function textClaimHash({ chainId, contract, req, wasmHex, text, instructions }) {
+  return sha256(
+    Buffer.from('outlayer-claim-v2'), str(chainId), str(contract), u64(req.request_id), Buffer.from(req.data_id),
+    str(req.sender_id), Buffer.from(wasmHex, 'hex'), sha256(Buffer.from(req.input_data ?? '')),
+    Buffer.from([1]), sha256(Buffer.from([3]), Buffer.from(text)), u64(instructions), Buffer.alloc(32),
+  );
+}
 
 test('node status, network id, block, gas price, protocol and genesis config', async () => {
   const status = await provider.viewNodeStatus();
@@ -201,12 +228,22 @@ test('meta-transaction: alice signs a delegate action, root relays and pays', as
 
 test('OutLayer: request_execution yields until the operator resolves', async () => {
   const { account: outlayer } = await newAccount('outlayer', 20);
+  const chainId = (await provider.viewNodeStatus()).chain_id;
   await outlayer.signAndSendTransaction({
     receiverId: outlayer.accountId,
     actions: [
       actions.deployContract(new Uint8Array(readFileSync(env('OUTLAYER_WASM')))),
-      actions.functionCall('new', { owner_id: root.accountId, operator_id: root.accountId }, teraToGas('30'), 0n),
+      actions.functionCall('new', { owner_id: root.accountId, operator_id: root.accountId, chain_id: chainId }, teraToGas('30'), 0n),
     ],
+  });
+  // Every result needs one registered executor's signature (k = 1): the
+  // owner registers the key a node would sign with.
+  const executor = KeyPair.fromRandom('ed25519');
+  await root.callFunction({
+    contractId: outlayer.accountId,
+    methodName: 'add_executor_key',
+    args: { public_key: executor.getPublicKey().toString() },
+    gas: teraToGas('30'),
   });
   const limits = { max_instructions: 1000000000, max_memory_mb: 128, max_execution_seconds: 60 };
   const cost = await provider.callFunction({ contractId: outlayer.accountId, method: 'estimate_execution_cost', args: { resource_limits: limits } });
@@ -229,13 +266,18 @@ test('OutLayer: request_execution yields until the operator resolves', async () 
   assert.equal(pending.sender_id, alice.accountId);
   const waiting = await provider.viewTransactionStatus({ txHash, accountId: alice.accountId, waitUntil: 'NONE' });
   assert.equal(waiting.status, 'Started', 'the request is still yielding');
-  // The operator (a worker node in production) resolves it.
+  // The operator (a worker node in production) resolves it, with the
+  // executor's signature of the claim the contract recomputes.
+  const wasmHex = 'ab'.repeat(32);
+  const claim = textClaimHash({ chainId, contract: outlayer.accountId, req: pending, wasmHex, text: 'hello from js', instructions: 1000 });
   await root.callFunction({
     contractId: outlayer.accountId,
     methodName: 'resolve_execution',
     args: {
       request_id: pending.request_id,
       response: { success: true, output: { Text: 'hello from js' }, error: null, resources_used: { instructions: 1000, time_ms: 3, compile_time_ms: null }, compilation_note: null },
+      wasm_sha256: wasmHex,
+      signatures: [{ public_key: executor.getPublicKey().toString(), signature: 'ed25519:' + baseEncode(executor.sign(claim).signature) }],
     },
     gas: teraToGas('300'),
   });
