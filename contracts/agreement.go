@@ -30,8 +30,8 @@ const MaxSignatures = 16
 
 // AgreementArgs are set_agreement's arguments (every field optional); new
 // takes the same fields beside owner_id (NewArgs). DefaultSignatures is the
-// k of a request that does not choose one; 0 means the operator alone
-// resolves, without signatures (a contract that trusts its operator).
+// k of a request that does not choose one: 1 unless set, and never 0 (the
+// contract refuses it: the operator account alone would decide results).
 // RegistrarID may add and remove executor keys besides the owner; "" clears it.
 // VouchSignatures raises the vouchers a vouched key change needs above
 // max(DefaultSignatures, 1) (0: no more than that).

@@ -13,9 +13,9 @@ import (
 // (upstream's worker truncates to 512 bytes as well).
 const MaxErrorBytes = 512
 
-// ResolveCall is ResolveCallSigned without a wasm hash or signatures: what
-// a contract whose requests need no executor signatures (default
-// signatures 0, see get_agreement) accepts from the operator.
+// ResolveCall is ResolveCallSigned without a wasm hash or signatures: the
+// method choice alone. The contract refuses every resolve that carries no
+// executor signature (k is at least 1), so send ResolveCallSigned.
 func ResolveCall(requestID uint64, resp ExecutionResponse) (method string, args any, err error) {
 	return ResolveCallSigned(requestID, resp, [32]byte{}, nil)
 }

@@ -272,8 +272,10 @@ type RequestExecutionArgs struct {
 
 // NewArgs are the OutLayer contract's init arguments.
 //
-// The embedded AgreementArgs (all optional) configure executor signatures;
-// without them the contract needs none (default_signatures 0).
+// The embedded AgreementArgs (all optional) configure executor signatures:
+// without them every request needs 1 (default_signatures 0 is refused), and
+// requests are refused until ChainID is set (here or with set_agreement)
+// and an executor key is registered.
 type NewArgs struct {
 	OwnerID    string `json:"owner_id"`
 	OperatorID string `json:"operator_id,omitempty"`
@@ -608,7 +610,7 @@ type ExecutionRequest struct {
 	// ProjectID and ProjectUUID are set for a Project source only.
 	ProjectID   *string `json:"project_id"`
 	ProjectUUID *string `json:"project_uuid"`
-	// RequiredSignatures is the k the resolve must carry (0: none).
+	// RequiredSignatures is the k the resolve must carry (at least 1).
 	RequiredSignatures uint64 `json:"required_signatures"`
 	// StorageBytes is the contract storage the request holds until it
 	// settles (measured at request time); its cost, StorageBytes ×

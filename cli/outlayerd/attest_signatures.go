@@ -54,8 +54,9 @@ type signerVerdict struct {
 // signatures by registered keys, each backed by a verified attestation,
 // and the claim is the one the contract logged.
 //
-// A request whose contract required no signatures (k = 0: the contract
-// trusts its operator) passes with none, and says so in Notice.
+// A request recorded with k = 0 (only a contract older than the k ≥ 1
+// rule made them: its operator alone settled them) passes with none, and
+// says so in Notice.
 func (v *signatureVerdict) ok() bool {
 	if v.Required == 0 && len(v.Signers) == 0 && len(v.Problems) == 0 {
 		v.Notice = "the contract required no executor signatures for this request: its operator account alone settled it"

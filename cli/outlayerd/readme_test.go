@@ -28,6 +28,7 @@ import (
 	tdxtesting "github.com/google/go-tdx-guest/testing"
 	"github.com/google/go-tdx-guest/testing/testdata"
 
+	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
 	"github.com/outlayer/outlayer/daemon"
 	"github.com/outlayer/outlayer/exec/build"
@@ -57,6 +58,9 @@ var readmeExamples = map[string]string{
 	"outlayerd join 10.0.0.1:4001":                         "node",
 	"outlayerd join --cluster outlayer-eu":                 "node",
 	"outlayerd status --node 127.0.0.1:8080":               "node",
+	`outlayerd near --rpc https://rpc.mainnet.near.org --keys-dir keys deploy outlayer.near contracts/wasm/outlayer.wasm --init-method new --init-args '{"owner_id":"owner.near","operator_id":"operator.near","chain_id":"mainnet"}'`: "node",
+	"outlayerd node executor-key --data-dir /var/lib/outlayer": "node",
+	`outlayerd near --rpc https://rpc.mainnet.near.org --keys-dir keys call outlayer.near add_executor_key '{"public_key":"<KEY>"}' --account owner.near`: "node",
 	// exec.
 	"GOOS=wasip1 GOARCH=wasm go build -trimpath -o echo.wasm ./testnet/examples/programs/echo":                                                 "exec",
 	"go run ./cli/outlayerd exec --input 'hello' echo.wasm":                                                                                    "exec",
@@ -817,9 +821,24 @@ func wasmRequest(t *testing.T, sh *shell, rpc, home string) string {
 // against a devchain with the OutLayer contract: the README's mainnet
 // names become the devchain's, addresses become loopback ones, and --dev
 // with a join secret is added (no TDX here; dev joins need the secret).
+// The contract's deploy runs on an account of its own (the nodes serve the
+// fixture's, deployed the same way), whose defaults must then refuse a
+// request; the first node's executor key is registered as the README says.
 func readmeNode(t *testing.T, sh *shell, cmds []readmeCommand) {
 	ctx := context.Background()
-	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{})
+	w := fixture.NewWorld(t, ctx, fixture.WorldConfig{ChainConfig: fixture.ChainConfig{KeyDir: filepath.Join(sh.dir, "keys")}})
+	st, err := w.Client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch := w.MustAccount(t, ctx, "scratch", 20)
+	if err := os.MkdirAll(filepath.Join(sh.dir, "contracts", "wasm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sh.dir, "contracts", "wasm", "outlayer.wasm"), contracts.OutLayerWASM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var executorKey string
 	keys := []string{"node-key.json", "node-key-2.json", "node-key-3.json", "node-key-4.json"}
 	for i, name := range keys {
 		kp, err := w.NodeKey(ctx, fmt.Sprintf("node%d", i))
@@ -877,6 +896,32 @@ func readmeNode(t *testing.T, sh *shell, cmds []readmeCommand) {
 			j := sh.start(readmeText(c, "outlayer-eu", cluster) + " " + joinFlags())
 			nodes = append(nodes, j)
 			j.waitFor(`HTTP API:`, time.Minute)
+		case strings.Contains(c.text, " deploy outlayer.near "):
+			sh.expect(readmeText(c, "https://rpc.mainnet.near.org", w.RPCURL(), "outlayer.near", scratch.AccountID(),
+				"owner.near", w.Owner.AccountID(), "operator.near", w.Operator.AccountID(), `"mainnet"`, `"`+st.ChainID+`"`), 0)
+			var ag contracts.Agreement
+			if err := w.Client.ViewFunction(ctx, scratch.AccountID(), contracts.MethodGetAgreement, nil, &ag); err != nil ||
+				ag.ChainID != st.ChainID || ag.DefaultSignatures != 1 {
+				t.Fatalf("the README's deploy: get_agreement = %+v, %v; want chain %q, k = 1", ag, err, st.ChainID)
+			}
+			limits := contracts.DefaultResourceLimits()
+			_, err := w.User.CallFunction(ctx, scratch.AccountID(), contracts.MethodRequestExecution, contracts.RequestExecutionArgs{
+				CodeSource: contracts.CodeSource{GitHub: &contracts.GitHubSource{Repo: "github.com/you/prog", Commit: "main"}}, ResourceLimits: &limits,
+			}, 300*near.TGas, contracts.DefaultPricing().Estimate(limits))
+			if err == nil || !strings.Contains(err.Error(), "only 0 executor keys are registered") {
+				t.Fatalf("a request to the README's fresh contract: %v, want a refusal naming the missing executor keys", err)
+			}
+		case strings.HasPrefix(c.text, "outlayerd node executor-key "):
+			stdout, _ := sh.expect(readmeText(c, "/var/lib/outlayer", filepath.Join(sh.dir, "data1")), 0, "ed25519:")
+			executorKey = strings.TrimSpace(stdout)
+		case strings.Contains(c.text, " add_executor_key "):
+			sh.expect(readmeText(c, "https://rpc.mainnet.near.org", w.RPCURL(), "outlayer.near", w.Contract,
+				"owner.near", w.Owner.AccountID(), "<KEY>", executorKey), 0)
+			var keys []contracts.ExecutorKey
+			if err := w.Client.ViewFunction(ctx, w.Contract, contracts.MethodListExecutorKeys, nil, &keys); err != nil ||
+				len(keys) != 1 || keys[0].PublicKey != executorKey || keys[0].AddedBy != w.Owner.AccountID() {
+				t.Fatalf("list_executor_keys after the README's add_executor_key = %+v, %v; want %s", keys, err, executorKey)
+			}
 		case strings.HasPrefix(c.text, "outlayerd status "):
 			deadline := time.Now().Add(30 * time.Second)
 			for {
