@@ -5,6 +5,7 @@ import (
 
 	"github.com/outlayer/outlayer/contracts"
 	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/testnet/fixture"
 )
 
 // Vouched executor keys on the devchain (contracts/DESIGN.md, "Vouched
@@ -14,7 +15,7 @@ import (
 // stale (replayed) nonce, or from any caller but the operator account; two
 // valid vouchers add a key, and then remove one, each moving the nonce.
 func TestVouchedExecutorKeys(t *testing.T) {
-	w := newWorld(t)
+	w := newBareWorld(t, fixture.WorldConfig{})
 	contract := w.outlayer.AccountID()
 	two := uint64(2)
 	if _, err := w.call(w.owner, contract, contracts.MethodSetAgreement, contracts.AgreementArgs{ChainID: "localnet", DefaultSignatures: &two}, near.U128{}); err != nil {
