@@ -91,18 +91,17 @@ func (n *Node) agreementStatus(s *Status) error {
 func (p executorPool) size() int { return len(p.all) - len(p.excluded) }
 
 // agreeFor is the k a request is assigned with: the k its first assignment
-// fixed; else the k the contract recorded for it (required_signatures), or
-// without one the cluster's own (Config.Agreement); capped by the members
-// that may execute. (A contract k above the cap cannot be met: the resolve
-// is refused and the yield timeout refunds the caller.)
+// fixed; else the larger of the k the contract recorded for it
+// (required_signatures, the signatures the chain checks: at least 1, the
+// contract's default when the request named none) and the cluster's own
+// (Config.Agreement); capped by the members that may execute. (A contract
+// k above the cap cannot be met: the resolve is refused and the yield
+// timeout refunds the caller.)
 func (p executorPool) agreeFor(j *store.Job, cluster int) int {
 	if j.Agreement != nil {
 		return j.Agreement.K
 	}
-	want := cluster
-	if j.RequiredSignatures > 0 {
-		want = int(min(j.RequiredSignatures, store.MaxAgreement))
-	}
+	want := max(cluster, int(min(j.RequiredSignatures, store.MaxAgreement)))
 	return max(1, min(want, p.size(), store.MaxAgreement))
 }
 
