@@ -132,6 +132,9 @@ type Status struct {
 	// ExecutorKeys is the leader's executor-key loop: the registered
 	// keys it keeps equal to the members' (executorkeys.go).
 	ExecutorKeys ExecutorKeysStatus `json:"executor_keys"`
+	// Storage is what the replicated state keeps: program storage against
+	// the node-wide budget, and the retention of settled requests.
+	Storage StorageStatus `json:"storage"`
 	// ClaimChainID is the chain id this node's result claims and result
 	// attestations bind ("" until it was first read).
 	ClaimChainID string `json:"claim_chain_id,omitempty"`
@@ -208,7 +211,34 @@ func (n *Node) ClusterStatus() (*Status, error) {
 		return nil, err
 	}
 	s.ExecutorKeys = n.keyStatus.snapshot()
+	if s.Storage.ProgramBytes, err = st.ProgBytes(); err != nil {
+		return nil, err
+	}
+	if s.Storage.PrunedRequests, err = st.PrunedCount(); err != nil {
+		return nil, err
+	}
+	s.Storage.BudgetBytes = n.storageBudget
+	s.Storage.Retention = n.cfg.Retention.String()
+	if n.cfg.Retention == 0 {
+		s.Storage.Retention = "forever"
+	}
+	s.Storage.RetainSettled = n.cfg.RetainSettled
 	return s, nil
+}
+
+// StorageStatus is /status's storage section.
+type StorageStatus struct {
+	// ProgramBytes is what all programs store together (keys and
+	// values); BudgetBytes this node's --storage-budget (0: none). A run
+	// whose writes would pass the budget fails.
+	ProgramBytes uint64 `json:"program_bytes"`
+	BudgetBytes  uint64 `json:"budget_bytes"`
+	// Retention is how long settled requests are kept ("forever" when
+	// not dropped), RetainSettled the count cap (0: none), PrunedRequests
+	// how many this replica has dropped.
+	Retention      string `json:"retention"`
+	RetainSettled  int    `json:"retain_settled,omitempty"`
+	PrunedRequests uint64 `json:"pruned_requests"`
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -233,6 +263,10 @@ func (n *Node) pathJob(w http.ResponseWriter, r *http.Request) (*store.Job, bool
 	}
 	j, err := n.cons.Store().Get(id)
 	if errors.Is(err, store.ErrNotFound) {
+		if pruned, perr := n.cons.Store().WasPruned(id); perr == nil && pruned {
+			httpjson.Error(w, http.StatusGone, fmt.Sprintf("request %d was settled and has been pruned: the cluster keeps settled requests for %s (--retention); its resolution is on chain", id, n.cfg.Retention))
+			return nil, false
+		}
 		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("request %d is not known to the cluster", id))
 		return nil, false
 	}

@@ -70,6 +70,20 @@ type Config struct {
 	// requests (default 100ms).
 	PollInterval time.Duration
 
+	// Retention is how long a settled request (resolved or expired) stays
+	// in the replicated state, with its results, record and call; 0 keeps
+	// them forever. At least MinRetention. The CLI's default is
+	// DefaultRetention.
+	Retention time.Duration
+	// RetainSettled, when above 0, caps the settled requests kept: past
+	// it the oldest go whatever their age (never one closed less than
+	// MinRetention ago).
+	RetainSettled int
+	// StorageBudget bounds the bytes all programs store together (keys and
+	// values); a run whose writes would pass it fails. 0: a quarter of the
+	// data directory's file system.
+	StorageBudget uint64
+
 	// Slots is how many requests this node runs at once; the scheduler
 	// also uses it as the per-node assignment bound (default NumCPU).
 	Slots int
@@ -139,6 +153,11 @@ type Config struct {
 	// projects, when set (tests, through export_test.go), resolves the
 	// projects HTTPS calls name instead of the contract's views.
 	projects projectResolver
+	// retentionEvery and retentionMinAge, when set (tests), replace how
+	// often the leader prunes and checks deleted projects (a minute) and
+	// the age below which nothing is pruned (MinRetention).
+	retentionEvery  time.Duration
+	retentionMinAge time.Duration
 	// afterResolveLanded, when set (tests, through export_test.go), runs
 	// after a resolve landed and before it is recorded; returning true
 	// skips the recording, as a leader dying at that moment would.
@@ -207,6 +226,12 @@ const defaultCommitTimeout = 10 * time.Millisecond
 // Validate reports every missing or inconsistent setting at once.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Retention < 0 || (c.Retention > 0 && c.Retention < MinRetention) {
+		errs = append(errs, fmt.Errorf("--retention %s: settled requests must be kept at least %s (0 keeps them forever)", c.Retention, MinRetention))
+	}
+	if c.RetainSettled < 0 {
+		errs = append(errs, fmt.Errorf("--retain-settled %d: a count, 0 for no cap", c.RetainSettled))
+	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("a data directory is required (--data-dir)"))
 	}

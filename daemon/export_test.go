@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"time"
 
 	"github.com/outlayer/outlayer/store"
 )
@@ -68,4 +69,11 @@ func AskFailureSignature(from, to *Node, id uint64, hash [32]byte) (string, erro
 		return "", err
 	}
 	return sig.PublicKey.String(), nil
+}
+
+// SetRetentionTiming makes the leader prune and check deleted projects
+// every `every`, pruning requests settled at least minAge ago (below the
+// minute a node allows).
+func SetRetentionTiming(c *Config, every, minAge time.Duration) {
+	c.retentionEvery, c.retentionMinAge = every, minAge
 }

@@ -60,6 +60,9 @@ func (h *hostServices) start(j *store.Job, wasm []byte, hash [32]byte, log *slog
 		return &hostRun{replay: hostabi.NewReplayer(rec), replayed: rec}
 	}
 	cfg := hostcall.Config{RequestID: j.ID, Sender: j.Sender, Code: programIdentity(j.ProjectUUID, hash)}
+	if j.ProjectUUID != "" {
+		cfg.ProjectID = j.ProjectID
+	}
 	if h != nil {
 		declared, hasManifest, err := hostcall.Manifest(wasm)
 		if err != nil {

@@ -30,6 +30,11 @@ type metrics struct {
 	signedFailures prometheus.Counter
 	refused        prometheus.Counter
 	allowance      prometheus.Gauge
+	// pruned counts settled requests dropped as leader (retention).
+	pruned prometheus.Counter
+	// storageBudget is this node's --storage-budget (0: none); the bytes
+	// stored are a gauge read from the replica (node.go).
+	storageBudget prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -55,7 +60,9 @@ func newMetrics() *metrics {
 	m.signedFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_failures_signed_total", Help: "Resolves sent as leader of a failure the cluster decided, signed by the members the contract requires."})
 	m.refused = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_resolves_refused_total", Help: "Resolve transactions sent as leader that the chain refused (already resolved, not found, yield gone): none in normal operation."})
 	m.allowance = prometheus.NewGauge(prometheus.GaugeOpts{Name: "outlayer_operator_key_allowance_near", Help: "The remaining allowance of this node's operator key, in NEAR (-1: unlimited), read every 30 s."})
-	for _, c := range []prometheus.Collector{m.noMajority, m.signedFailures, m.refused, m.allowance, m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
+	m.pruned = prometheus.NewCounter(prometheus.CounterOpts{Name: "outlayer_requests_pruned_total", Help: "Settled requests this node dropped from the replicated state as leader (--retention, --retain-settled)."})
+	m.storageBudget = prometheus.NewGauge(prometheus.GaugeOpts{Name: "outlayer_program_storage_budget_bytes", Help: "Bytes all programs may store together (--storage-budget; 0: no budget)."})
+	for _, c := range []prometheus.Collector{m.pruned, m.storageBudget, m.noMajority, m.signedFailures, m.refused, m.allowance, m.leader, m.chainHeight, m.enqueued, m.assigned, m.requeued, m.released, m.givenUp,
 		m.executions, m.execSeconds, m.builds, m.buildSeconds, m.wasmSource, m.resolves, m.resolveBlocks, m.running,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

@@ -14,14 +14,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/outlayer/outlayer/attest"
 	"github.com/outlayer/outlayer/consensus"
 	"github.com/outlayer/outlayer/consensus/discovery"
 	"github.com/outlayer/outlayer/contracts/near"
+	"github.com/outlayer/outlayer/daemon/hostcall"
 	"github.com/outlayer/outlayer/daemon/keystore"
 	"github.com/outlayer/outlayer/egress"
 	"github.com/outlayer/outlayer/exec"
 	"github.com/outlayer/outlayer/exec/build"
+	"github.com/outlayer/outlayer/store"
 )
 
 // memberMarker records in the data directory that this node is in a cluster,
@@ -85,6 +89,10 @@ type Node struct {
 	// consClosed is set once the consensus node is closed (under stopMu).
 	consClosed bool
 	stopMu     sync.Mutex
+
+	// storageBudget is the bytes all programs may store together
+	// (Config.StorageBudget, or its default from the disk).
+	storageBudget uint64
 }
 
 // Start opens (or reopens) a node and starts all its loops. A fresh data
@@ -219,7 +227,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.builder != nil {
 		n.worker.builder = n.builder
 	}
-	n.worker.host = &hostServices{fetch: n.fetch, storage: n.cons.Store(), records: n.cons.Store(), chain: n.chain, vrf: n.vrfKey}
+	n.storageBudget = cfg.StorageBudget
+	if n.storageBudget == 0 {
+		n.storageBudget = defaultStorageBudget(cfg.DataDir, n.log)
+	}
+	n.metrics.storageBudget.Set(float64(n.storageBudget))
+	n.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "outlayer_program_storage_bytes",
+		Help: "Bytes all programs store together in this replica (keys and values)."}, func() float64 {
+		b, _ := n.cons.Store().ProgBytes()
+		return float64(b)
+	}))
+	n.worker.host = &hostServices{fetch: n.fetch, storage: n.cons.Store(), records: n.cons.Store(), chain: n.chain, vrf: n.vrfKey,
+		limits: hostcall.Limits{StorageBudget: n.storageBudget}}
 
 	projects := cfg.projects
 	if projects == nil {
@@ -466,8 +485,15 @@ func (n *Node) lead(ctx context.Context) {
 		poll: max(n.cfg.PollInterval, 250*time.Millisecond), log: n.log.With("loop", "payment-keys")}
 	execKeys := &executorKeys{chain: n.deps.chain, sender: n.deps.sender, contract: n.cfg.ContractID, members: n.deps.members,
 		pending: n.cons.Store(), vouch: vouchCollector{n}, status: n.keyStatus, metrics: n.keyMetrics, log: n.log.With("loop", "executor-keys")}
+	keep := &retainer{replica: n.cons.Store(), propose: n.deps.propose, chain: n.deps.chain, contract: n.cfg.ContractID,
+		keep:  store.Retention{Window: n.cfg.Retention, KeepSettled: n.cfg.RetainSettled, MinAge: MinRetention},
+		every: retentionEvery, metrics: n.metrics, log: n.log.With("loop", "retention")}
+	if n.cfg.retentionEvery > 0 {
+		keep.every, keep.keep.MinAge = n.cfg.retentionEvery, n.cfg.retentionMinAge
+	}
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(7)
+	go func() { defer wg.Done(); keep.run(ctx) }()
 	go func() { defer wg.Done(); execKeys.run(ctx) }()
 	go func() { defer wg.Done(); w.run(ctx) }()
 	go func() { defer wg.Done(); s.run(ctx) }()

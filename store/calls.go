@@ -374,7 +374,7 @@ func (t *Tx) KeyCalls(owner string, nonce uint32, offset, limit int) ([]*Call, e
 // pruned ids keeps the chain watcher, which asks for requests above it,
 // from ever seeing a pruned request again.
 func (t *Tx) HighestChainID() (id uint64, ok bool) {
-	pruned := t.prunedMark(keyPrunedChainID)
+	below := t.prunedMark(keyPrunedChainBelow) // one above the highest pruned
 	c := t.bucket(bucketRequests).Cursor()
 	k, _ := c.Seek(u64key(CallIDBase))
 	if k == nil {
@@ -383,9 +383,9 @@ func (t *Tx) HighestChainID() (id uint64, ok bool) {
 		k, _ = c.Prev()
 	}
 	if k == nil || binary.BigEndian.Uint64(k) >= CallIDBase {
-		return pruned, pruned > 0
+		return below - min(below, 1), below > 0
 	}
-	return max(binary.BigEndian.Uint64(k), pruned), true
+	return max(binary.BigEndian.Uint64(k), below-min(below, 1)), true
 }
 
 // Call is Tx.Call in its own read transaction.

@@ -24,6 +24,9 @@ var (
 	bucketProgUsage = []byte("prog_usage")   // code identity → bytes stored (u64)
 	bucketRecords   = []byte("run_records")  // request id → run record
 	bucketPending   = []byte("prog_pending") // request id → ProgEffects awaiting agreement
+	// bucketProgProjects names the project of a project's code identity,
+	// so the leader can ask the chain whether it still exists.
+	bucketProgProjects = []byte("prog_projects") // code identity → project id
 )
 
 // Errors of program storage.
@@ -89,10 +92,13 @@ type ProgEffects struct {
 	// Budget, when set, bounds the bytes all programs store together (the
 	// executing node's --storage-budget): writes that grow the total past
 	// it fail with ErrStorageBudget.
-	Budget uint64      `json:"budget,omitempty"`
-	Reads  []ProgRead  `json:"reads,omitempty"`
-	Ranges []ProgRange `json:"ranges,omitempty"`
-	Writes []ProgWrite `json:"writes,omitempty"`
+	Budget uint64 `json:"budget,omitempty"`
+	// Project is the project id ("owner/name") of a project's run, whose
+	// storage is dropped when the project is deleted on chain.
+	Project string      `json:"project,omitempty"`
+	Reads   []ProgRead  `json:"reads,omitempty"`
+	Ranges  []ProgRange `json:"ranges,omitempty"`
+	Writes  []ProgWrite `json:"writes,omitempty"`
 }
 
 func progKey(ns, key []byte) []byte {
@@ -302,6 +308,11 @@ func (t *Tx) DropProgStorage(code string, prefixes [][]byte, limit int) (deleted
 			return deleted, false, err
 		}
 	}
+	if projects := t.tx.Bucket(bucketProgProjects); projects != nil {
+		if err := projects.Delete([]byte(code)); err != nil {
+			return deleted, false, err
+		}
+	}
 	return deleted, false, nil
 }
 
@@ -332,7 +343,34 @@ func (t *Tx) ApplyProgEffects(e *ProgEffects) error {
 			return err
 		}
 	}
+	if e.Project != "" && len(e.Writes) > 0 {
+		projects, err := t.tx.CreateBucketIfNotExists(bucketProgProjects)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(projects.Get([]byte(e.Code)), []byte(e.Project)) {
+			if err := projects.Put([]byte(e.Code), []byte(e.Project)); err != nil {
+				return err
+			}
+		}
+	}
 	return t.setProgUsage(usage, e.Code, used, false)
+}
+
+// ProgProjects maps the code identity of every project that has stored
+// something to its project id.
+func (t *Tx) ProgProjects() map[string]string {
+	out := map[string]string{}
+	if b := t.tx.Bucket(bucketProgProjects); b != nil {
+		_ = b.ForEach(func(k, v []byte) error { out[string(k)] = string(v); return nil })
+	}
+	return out
+}
+
+// ProgProjects is Tx.ProgProjects in its own read transaction.
+func (s *Store) ProgProjects() (m map[string]string, err error) {
+	err = s.View(func(tx *Tx) error { m = tx.ProgProjects(); return nil })
+	return m, err
 }
 
 // PutRecord keeps a run's record with its request.

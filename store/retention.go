@@ -21,16 +21,16 @@ import (
 // Two marks in meta remember what was pruned, so a dropped id never comes
 // back and never looks like one that did not exist:
 //
-//   - pruned_chain_id: the highest on-chain request id pruned.
-//     HighestChainID never answers below it, so the chain watcher, which
-//     asks the contract for pending requests above the highest id it knows,
-//     never sees a pruned request again;
-//   - pruned_call_id: the highest HTTPS-call request id pruned. Call ids
+//   - pruned_chain_below: one above the highest on-chain request id
+//     pruned. HighestChainID never answers below the id under it, so the
+//     chain watcher, which asks the contract for pending requests above
+//     the highest id it knows, never sees a pruned request again;
+//   - pruned_call_below: the same for HTTPS-call request ids. Call ids
 //     come from their own counter (call_seq), which pruning never lowers.
 var (
-	keyPrunedChainID = []byte("pruned_chain_id")
-	keyPrunedCallID  = []byte("pruned_call_id")
-	keyPrunedCount   = []byte("pruned_count")
+	keyPrunedChainBelow = []byte("pruned_chain_below")
+	keyPrunedCallBelow  = []byte("pruned_call_below")
+	keyPrunedCount      = []byte("pruned_count")
 )
 
 // MaxPruneIDs bounds one PruneRequests: a bigger plan is proposed as
@@ -140,7 +140,7 @@ func (t *Tx) PruneRequests(ids []uint64, closedBefore, now time.Time) (PruneOutc
 	if len(ids) > MaxPruneIDs {
 		return out, badInput("prune: %d ids in one command; at most %d", len(ids), MaxPruneIDs)
 	}
-	maxChain, maxCall := t.prunedMark(keyPrunedChainID), t.prunedMark(keyPrunedCallID)
+	chainBelow, callBelow := t.prunedMark(keyPrunedChainBelow), t.prunedMark(keyPrunedCallBelow)
 	for _, id := range ids {
 		job, err := t.Get(id)
 		if err != nil {
@@ -189,9 +189,9 @@ func (t *Tx) PruneRequests(ids []uint64, closedBefore, now time.Time) (PruneOutc
 		}
 		t.countDelta[job.Status]--
 		if id >= CallIDBase {
-			maxCall = max(maxCall, id)
+			callBelow = max(callBelow, id+1)
 		} else {
-			maxChain = max(maxChain, id)
+			chainBelow = max(chainBelow, id+1)
 		}
 		out.Pruned++
 	}
@@ -202,7 +202,7 @@ func (t *Tx) PruneRequests(ids []uint64, closedBefore, now time.Time) (PruneOutc
 	for _, m := range []struct {
 		key []byte
 		v   uint64
-	}{{keyPrunedChainID, maxChain}, {keyPrunedCallID, maxCall}, {keyPrunedCount, t.prunedMark(keyPrunedCount) + uint64(out.Pruned)}} {
+	}{{keyPrunedChainBelow, chainBelow}, {keyPrunedCallBelow, callBelow}, {keyPrunedCount, t.prunedMark(keyPrunedCount) + uint64(out.Pruned)}} {
 		if m.v == 0 {
 			continue
 		}
@@ -226,9 +226,9 @@ func (t *Tx) prunedMark(key []byte) uint64 {
 // known and settled).
 func (t *Tx) WasPruned(id uint64) bool {
 	if id >= CallIDBase {
-		return id <= t.prunedMark(keyPrunedCallID)
+		return id < t.prunedMark(keyPrunedCallBelow)
 	}
-	return id <= t.prunedMark(keyPrunedChainID) && t.prunedMark(keyPrunedChainID) > 0
+	return id < t.prunedMark(keyPrunedChainBelow)
 }
 
 // PrunedCount is how many requests retention dropped from this store.

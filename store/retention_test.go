@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -166,6 +167,29 @@ func TestPruneDropsOnlySettledRequests(t *testing.T) {
 	mustEnqueue(t, s, 8)
 }
 
+// Request 0 is an id like any other: pruned, it is reported pruned and
+// the watcher's highest known id stays at it.
+func TestPruneRequestZero(t *testing.T) {
+	s := openTemp(t)
+	mustEnqueue(t, s, 0)
+	resolveAt(t, s, 0, t0)
+	if out, err := prune(t, s, []uint64{0}, t0, t0.Add(time.Hour)); err != nil || out.Pruned != 1 {
+		t.Fatalf("prune 0: %+v %v", out, err)
+	}
+	if p, _ := s.WasPruned(0); !p {
+		t.Error("pruned request 0 is not reported pruned")
+	}
+	if p, _ := s.WasPruned(1); p {
+		t.Error("request 1, never seen, is reported pruned")
+	}
+	if id, ok, _ := s.HighestChainID(); !ok || id != 0 {
+		t.Errorf("highest chain id %d %v, want 0 and known", id, ok)
+	}
+	if out, _ := s.Enqueue(sampleRequest(0), nil, t0.Add(time.Hour)); out != AlreadyKnown {
+		t.Errorf("re-enqueue pruned 0: %v", out)
+	}
+}
+
 // The count cap drops the oldest settled requests past it whatever
 // their age, but never one younger than MinAge.
 func TestPruneCountCap(t *testing.T) {
@@ -258,6 +282,7 @@ func TestDropProgStorage(t *testing.T) {
 		effects("project:p1", "p\x00project:p1\x00", "d", "4"),
 		effects("project:p12", "p\x00project:p12\x00", "d", "keep"),
 	} {
+		e.Project = strings.TrimPrefix(e.Code, "project:")
 		if err := applyEffects(s, e); err != nil {
 			t.Fatal(err)
 		}
@@ -286,6 +311,9 @@ func TestDropProgStorage(t *testing.T) {
 	}
 	if v, ok, _ := s.ProgGet([]byte("p\x00project:p12\x00"), []byte("d")); !ok || string(v) != "keep" {
 		t.Error("another project's storage was dropped")
+	}
+	if m, _ := s.ProgProjects(); len(m) != 1 || m["project:p12"] != "p12" {
+		t.Errorf("projects with storage after the drop: %v, want only p12", m)
 	}
 	if n, _ := s.ProgBytes(); n != 5 {
 		t.Errorf("total after the drop %d, want 5 (the other project)", n)

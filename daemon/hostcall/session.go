@@ -38,6 +38,7 @@ type Limits struct {
 	StorageCalls      int           // storage calls per run (1000)
 	StorageWriteBytes int           // bytes of keys and values written per run (1 MiB)
 	StorageQuota      uint64        // bytes one program may store (16 MiB)
+	StorageBudget     uint64        // bytes all programs may store together (0: no budget)
 	VRFCalls          int           // vrf_generate per run (10)
 	ViewCalls         int           // near_view per run (100)
 }
@@ -84,6 +85,9 @@ type Config struct {
 	// and the project's uuid for a project's run, else the sha256 of its
 	// WASM in hex.
 	Code string
+	// ProjectID is the project ("owner/name") of a project's run, empty
+	// otherwise: its storage is dropped when the project is deleted.
+	ProjectID string
 
 	HTTP Fetcher
 	// Hosts, when non-nil, are the only hosts the program may fetch from

@@ -38,6 +38,13 @@ func Namespace(scope uint32, code, caller string) ([]byte, bool) {
 	return nil, false
 }
 
+// NamespacePrefixes are the prefixes under which every namespace of a
+// program's storage lies (every caller's user scope, worker, public): what
+// dropping the program's storage deletes.
+func NamespacePrefixes(code string) [][]byte {
+	return [][]byte{[]byte("u\x00" + code + "\x00"), []byte("w\x00" + code + "\x00"), []byte("p\x00" + code + "\x00")}
+}
+
 // storage answers the storage functions.
 func (s *Session) storage(fn hostabi.Fn, args [][]byte) hostabi.Reply {
 	if s.cfg.Storage == nil {
@@ -240,8 +247,8 @@ func (s *Session) Effects() *store.ProgEffects {
 	if len(s.effects.reads) == 0 && len(s.effects.ranges) == 0 && len(s.effects.order) == 0 {
 		return nil
 	}
-	e := &store.ProgEffects{Code: s.cfg.Code, Quota: s.limits.StorageQuota,
-		Reads: s.effects.reads, Ranges: s.effects.ranges}
+	e := &store.ProgEffects{Code: s.cfg.Code, Quota: s.limits.StorageQuota, Budget: s.limits.StorageBudget,
+		Project: s.cfg.ProjectID, Reads: s.effects.reads, Ranges: s.effects.ranges}
 	for _, full := range s.effects.order {
 		nk := s.effects.ns[full]
 		o := s.overlay[full]
