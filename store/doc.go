@@ -25,6 +25,13 @@
 // each executor's Complete until k results agree and form a strict
 // majority; then it is completed with the majority's result.
 //
-// Snapshot and Restore stream a whole bbolt file for Raft snapshots; Restore
-// refuses a corrupt or newer-schema snapshot and leaves the state untouched.
+// Settled requests leave only by PruneRequests (retention.go), which checks
+// each id again; the highest pruned id is remembered so a pruned request is
+// never enqueued again. Program storage is bounded per program and, with
+// ProgEffects.Budget, for all programs together; DropProgStorage deletes a
+// program's storage (a project deleted on chain).
+//
+// Snapshot and Restore stream a whole bbolt file for Raft snapshots (a
+// compacted copy once a quarter of the file is free); Restore refuses a
+// corrupt or newer-schema snapshot and leaves the state untouched.
 package store

@@ -444,7 +444,8 @@ func (t *Tx) Complete(id uint64, node string, res Result, now time.Time) (Comple
 }
 
 // Bounds on what a result may carry: every replica keeps every result
-// forever, so one node's bug must not grow them all without limit.
+// until the request is pruned (retention.go), so one node's bug must not
+// grow them all without limit.
 const (
 	// MaxOutputBytes is NEAR's limit on a function call's arguments, which
 	// the output must fit to be delivered at all.
