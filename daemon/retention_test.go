@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -126,5 +127,74 @@ func TestRetentionFlagsAreChecked(t *testing.T) {
 	}
 	if err := (&Config{Retention: DefaultRetention}).Validate(); err != nil && strings.Contains(err.Error(), "--retention") {
 		t.Errorf("the default retention is refused: %v", err)
+	}
+}
+
+// A pruned request is never enqueued again, even when the chain lists it
+// (a stale view, a contract that ignores from_index): the replica's
+// highest known id counts the pruned ones. Real store, real commands'
+// store calls.
+func TestWatcherNeverBringsBackAPrunedRequest(t *testing.T) {
+	s, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	err = s.Update(func(tx *store.Tx) error {
+		for id := uint64(1); id <= 3; id++ {
+			if _, err := tx.Enqueue(requestFromChain(chainReq(id), &store.Cursor{Height: 10}), &store.Cursor{Height: 10, Hash: "h"}, now); err != nil {
+				return err
+			}
+			if _, err := tx.Fail(id, "test", now); err != nil {
+				return err
+			}
+			if _, err := tx.MarkResolved(id, "tx", now); err != nil {
+				return err
+			}
+		}
+		out, err := tx.PruneRequests([]uint64{1, 2, 3}, now, now.Add(time.Hour))
+		if err == nil && out.Pruned != 3 {
+			err = errors.New("not every request was pruned")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := 0
+	chain := pendingChain(500, []contracts.ExecutionRequest{chainReq(2), chainReq(3), chainReq(4)}, &views)
+	prop := &fakeProposer{answer: func(c consensus.Command) (res consensus.Result, err error) {
+		err = s.Update(func(tx *store.Tx) error {
+			switch c := c.(type) {
+			case *consensus.Enqueue:
+				res.Enqueued, err = tx.EnqueueBatch(c.Requests, c.Cursor, now)
+				return err
+			case *consensus.AdvanceCursor:
+				return tx.AdvanceCursor(c.Cursor)
+			}
+			return nil
+		})
+		return res, err
+	}}
+	w := &watcher{replica: s, propose: prop, chain: chain, contract: "outlayer.near", tip: &chainTip{},
+		metrics: newMetrics(), log: quietLog()}
+	if err := w.pollOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uint64{1, 2, 3} {
+		if _, err := s.Get(id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("pruned request %d is back: %v", id, err)
+		}
+	}
+	if j, err := s.Get(4); err != nil || j.Status != store.StatusQueued {
+		t.Fatalf("the new request 4: %v %v", j, err)
+	}
+	for _, e := range commands[*consensus.Enqueue](prop) {
+		for _, r := range e.Requests {
+			if r.ID != 4 {
+				t.Errorf("the watcher proposed pruned request %d again", r.ID)
+			}
+		}
 	}
 }
