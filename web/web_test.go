@@ -427,6 +427,7 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("the agreement of two executors:\n%s", ag)
 	}
 	agreementChecks(t, b, base, first)
+	firstAgreement := b.text("#agreement-verdict")
 	if out := b.text("#rq"); !strings.Contains(out, "NEAR_SENDER_ID") || !strings.Contains(out, "JSON,") {
 		t.Fatalf("the output is not shown as JSON:\n%s", out)
 	}
@@ -471,6 +472,16 @@ func TestDashboard(t *testing.T) {
 	if row := b.text(gitRow); !strings.Contains(row, repo) || !strings.Contains(row, commit[:7]) || !strings.Contains(row, "build note") {
 		t.Fatalf("the git module's row: %q", row)
 	}
+	// Its small answer went back in resolve_execution's response, the
+	// first request's larger one through submit_execution_output_and_resolve
+	// (contracts' fitResponse): the page checks the agreement of both ways.
+	b.do("the git request's agreement", chromedp.Navigate(fmt.Sprintf("%s/executions/%d", base, built.ID)),
+		chromedp.WaitVisible(css(`#agreement-verdict[data-verdict="ok"]`)))
+	both := firstAgreement + b.text("#agreement-verdict")
+	if !strings.Contains(both, "called resolve_execution") || !strings.Contains(both, "called submit_execution_output_and_resolve") {
+		t.Fatalf("the two requests' agreements do not cover both resolve methods:\n%s", both)
+	}
+	b.do("programs again", chromedp.Navigate(base+"/programs"), chromedp.WaitVisible(css(gitRow)))
 	b.do("open the build note", chromedp.Click(css(gitRow+` details summary`)))
 	if note := b.text(gitRow + ` details pre`); !strings.Contains(note, "go") {
 		t.Fatalf("the build note: %q", note)
