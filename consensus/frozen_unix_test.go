@@ -121,20 +121,5 @@ func TestCloseWithFrozenMember(t *testing.T) {
 		}
 	}
 
-	start := time.Now()
-	closed := make(chan error, 1)
-	go func() { closed <- leader.Close() }()
-	const bound = raftTimeout / 2
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Errorf("close: %v", err)
-		}
-	case <-time.After(bound):
-		t.Fatalf("Close still blocked %v after it was called, with a frozen member", bound)
-	}
-	c.mu.Lock()
-	c.nodes[0] = nil
-	c.mu.Unlock()
-	t.Logf("Close took %v with a member frozen by SIGSTOP", time.Since(start).Round(time.Millisecond))
+	closeLeaderWithin(t, c, "a member frozen by SIGSTOP")
 }
