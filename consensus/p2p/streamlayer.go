@@ -100,8 +100,8 @@ func (sl *StreamLayer) untrack(c *streamConn) {
 	sl.mu.Unlock()
 }
 
-// Open is how many Raft streams are open (tests).
-func (sl *StreamLayer) Open() int {
+// OpenStreams is how many Raft streams are open (tests, status).
+func (sl *StreamLayer) OpenStreams() int {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	return len(sl.open)

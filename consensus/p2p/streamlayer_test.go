@@ -173,7 +173,7 @@ func TestStreamLayerCloseEndsEveryBlockedOperation(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("the blocked operations took %v to return after Close, want well under a second", took)
 	}
-	if n := sl.Open(); n != 0 {
+	if n := sl.OpenStreams(); n != 0 {
 		t.Errorf("%d Raft streams still open after Close", n)
 	}
 	if _, err := sl.Dial(bid, time.Second); !errors.Is(err, net.ErrClosed) {
