@@ -100,7 +100,7 @@ func (sl *StreamLayer) untrack(c *streamConn) {
 	sl.mu.Unlock()
 }
 
-// OpenStreams is how many Raft streams are open (tests, status).
+// OpenStreams is how many Raft streams are open (tests).
 func (sl *StreamLayer) OpenStreams() int {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
