@@ -133,6 +133,9 @@ type world struct {
 	payer    string
 	files    *httptest.Server
 	yield    uint64
+	// noExecutorKeys leaves the nodes' executor keys unregistered (the
+	// contract then refuses every request), for tests that make none.
+	noExecutorKeys bool
 
 	mu    sync.Mutex
 	nodes []*daemon.Node
@@ -266,7 +269,9 @@ func (w *world) startCluster(n int, tune func(*daemon.Config)) {
 	})
 	// The contract takes requests once it knows their k (1 by default)
 	// executor keys: register the nodes', as an operator must.
-	w.registerExecutorKeys()
+	if !w.noExecutorKeys {
+		w.registerExecutorKeys()
+	}
 }
 
 // registerExecutorKeys registers the running nodes' executor keys that the
