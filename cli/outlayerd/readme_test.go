@@ -149,6 +149,7 @@ var readmeExamples = map[string]string{
 	"go test -run XXX -bench . -benchmem ./attest":                                                 "gotest",
 	"go test -bench . -benchmem ./daemon/keystore/":                                                "gotest",
 	"go test -short ./exec/...":                                                                    "gotest",
+	"go test ./web/ -run TestDashboard -v":                                                         "gotest",
 }
 
 // readmeCommand is one command example and the output the README shows
@@ -1046,7 +1047,7 @@ func readmeGoTest(t *testing.T, _ *shell, cmds []readmeCommand) {
 					continue
 				}
 				if !slices.ContainsFunc(funcs, func(f string) bool {
-					return strings.HasPrefix(f, prefix) && rx.MatchString(strings.TrimPrefix(f, prefix))
+					return strings.HasPrefix(f, prefix) && rx.MatchString(f) // as go test matches: the whole name
 				}) {
 					t.Errorf("%s: %s %q matches nothing in %s", c.text, flag, pat, pkg)
 				}
