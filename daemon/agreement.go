@@ -105,6 +105,28 @@ func (p executorPool) agreeFor(j *store.Job, cluster int) int {
 	return max(1, min(want, p.size(), store.MaxAgreement))
 }
 
+// executorsWanted is how many executors a request that needs k agreeing
+// ones should have running now beside the results it has: all k at once
+// at first; after results, as many as could still make some outcome win
+// (k of them and a strict majority) if they all agreed with the largest
+// group so far — one more after a 1 + 1 split with k = 2.
+func executorsWanted(a *store.Agreement, k int) int {
+	if a == nil || len(a.Results) == 0 {
+		return k
+	}
+	best := 0
+	for i := range a.Results {
+		n := 0
+		for j := range a.Results {
+			if store.SameOutcome(&a.Results[i], &a.Results[j]) {
+				n++
+			}
+		}
+		best = max(best, n)
+	}
+	return max(k-best, len(a.Results)-2*best+1, 0)
+}
+
 // canRun reports whether some member that may execute has not yet run j.
 func (p executorPool) canRun(j *store.Job) bool {
 	if j.Agreement == nil {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -33,20 +34,20 @@ func TestSchedulerAgreementK(t *testing.T) {
 		members   []string
 		dissent   map[string]uint64 // streaks
 		job       *store.Job
-		wantNode  string // "" when nothing is assigned
+		wantNodes string // comma-separated, in pick order; "" when nothing is assigned
 		wantAgree int
 	}{
 		{"k = 1 is the plain path", 1, []string{"A", "B", "C"}, nil, wasmJob(1, store.BlobHash{}), "A", 0},
-		{"first executor of k = 2", 2, []string{"A", "B", "C"}, nil, wasmJob(1, store.BlobHash{}), "A", 2},
-		{"k capped by the cluster", 5, []string{"A", "B", "C"}, nil, wasmJob(1, store.BlobHash{}), "A", 3},
-		{"k capped by those who may execute", 3, []string{"A", "B", "C"}, map[string]uint64{"C": 3}, wasmJob(1, store.BlobHash{}), "A", 2},
-		{"second executor is another node", 2, []string{"A", "B", "C"}, nil, agreeingJob(1, 2, map[string]string{"A": "x"}), "B", 2},
+		{"k = 2: both executors at once", 2, []string{"A", "B", "C"}, nil, wasmJob(1, store.BlobHash{}), "A,B", 2},
+		{"k capped by the cluster", 5, []string{"A", "B", "C"}, nil, wasmJob(1, store.BlobHash{}), "A,B,C", 3},
+		{"k capped by those who may execute", 3, []string{"A", "B", "C"}, map[string]uint64{"C": 3}, wasmJob(1, store.BlobHash{}), "A,B", 2},
+		{"one more after one result", 2, []string{"A", "B", "C"}, nil, agreeingJob(1, 2, map[string]string{"A": "x"}), "B", 2},
 		{"the request's k stands", 3, []string{"A", "B", "C"}, nil, agreeingJob(1, 2, map[string]string{"A": "x"}), "B", 2},
 		{"a dissenter is skipped", 2, []string{"A", "B", "C"}, map[string]uint64{"B": 3}, agreeingJob(1, 2, map[string]string{"A": "x"}), "C", 2},
 		{"a streak below the limit is not", 2, []string{"A", "B", "C"}, map[string]uint64{"B": 2}, agreeingJob(1, 2, map[string]string{"A": "x"}), "B", 2},
 		{"a dissenter leader is skipped for plain requests too", 1, []string{"A", "B", "C"}, map[string]uint64{"A": 5}, wasmJob(1, store.BlobHash{}), "B", 0},
-		{"the contract's k before the cluster's", 1, []string{"A", "B", "C"}, nil, withK(wasmJob(1, store.BlobHash{}), 2), "A", 2},
-		{"the contract's k, capped", 3, []string{"A", "B"}, nil, withK(wasmJob(1, store.BlobHash{}), 3), "A", 2},
+		{"the contract's k before the cluster's", 1, []string{"A", "B", "C"}, nil, withK(wasmJob(1, store.BlobHash{}), 2), "A,B", 2},
+		{"the contract's k, capped", 3, []string{"A", "B"}, nil, withK(wasmJob(1, store.BlobHash{}), 3), "A,B", 2},
 		{"nobody excluded when all would be", 1, []string{"A", "B"}, map[string]uint64{"A": 5, "B": 5}, wasmJob(1, store.BlobHash{}), "A", 0},
 	}
 	for _, c := range cases {
@@ -62,14 +63,67 @@ func TestSchedulerAgreementK(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		as := commands[*consensus.Assign](prop)
-		if c.wantNode == "" {
-			if len(as) != 0 {
-				t.Errorf("%s: assigned %+v", c.name, as[0])
+		var got []string
+		for _, a := range as {
+			got = append(got, a.Node)
+			if a.Agree != c.wantAgree {
+				t.Errorf("%s: assigned %s with agree %d, want %d", c.name, a.Node, a.Agree, c.wantAgree)
 			}
-			continue
 		}
-		if len(as) != 1 || as[0].Node != c.wantNode || as[0].Agree != c.wantAgree {
-			t.Errorf("%s: assigned %+v, want node %s with agree %d", c.name, as, c.wantNode, c.wantAgree)
+		sort.Strings(got) // proposed at once, in any order
+		if g := strings.Join(got, ","); g != c.wantNodes {
+			t.Errorf("%s: assigned to %q, want %q", c.name, g, c.wantNodes)
+		}
+	}
+}
+
+// An agreement request whose executors run at once gets another one only
+// when the ones it has cannot make a majority: a lease that ran out, or a
+// disagreement while others still run.
+func TestSchedulerAgreementTopsUpRunningExecutors(t *testing.T) {
+	until := time.Now().Add(time.Hour)
+	running := func(id uint64, ran map[string]string, holders ...string) *store.Job {
+		j := agreeingJob(id, 2, ran)
+		j.Status, j.Node, j.LeaseUntil = store.StatusAssigned, holders[0], until
+		for _, h := range holders[1:] {
+			j.Extra = append(j.Extra, store.Lease{Node: h, Until: until})
+		}
+		return j
+	}
+	cases := []struct {
+		name string
+		job  *store.Job
+		want string
+	}{
+		{"two running: nothing more", running(1, nil, "A", "B"), ""},
+		{"one result, one running: nothing more", running(1, map[string]string{"A": "x"}, "B"), ""},
+		{"one of two leases gone: another", running(1, nil, "A"), "B"},
+		{"a split with one still running: nothing more", running(1, map[string]string{"A": "x", "B": "y"}, "C"), ""},
+	}
+	for _, c := range cases {
+		prop := &fakeProposer{}
+		s := testScheduler(newFakeReplica(c.job), prop, fakeMembers{self: "A", reachable: []string{"A", "B", "C"}}, 0)
+		if err := s.assign(context.Background(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range commands[*consensus.Assign](prop) {
+			got = append(got, a.Node)
+		}
+		if g := strings.Join(got, ","); g != c.want {
+			t.Errorf("%s: assigned to %q, want %q", c.name, g, c.want)
+		}
+	}
+	for _, c := range []struct {
+		results []string
+		k, want int
+	}{{nil, 2, 2}, {nil, 3, 3}, {[]string{"x"}, 2, 1}, {[]string{"x", "y"}, 2, 1}, {[]string{"x", "x"}, 3, 1}, {[]string{"x", "y", "z"}, 2, 2}} {
+		a := &store.Agreement{K: c.k}
+		for _, r := range c.results {
+			a.Results = append(a.Results, store.Result{Success: true, Output: []byte(r)})
+		}
+		if got := executorsWanted(a, c.k); got != c.want {
+			t.Errorf("results %v, k %d: %d executors wanted, want %d", c.results, c.k, got, c.want)
 		}
 	}
 }

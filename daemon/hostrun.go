@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -41,6 +42,11 @@ type hostRun struct {
 	// first executor's record instead (replayed is that record).
 	replay   *hostabi.Replayer
 	replayed *hostabi.Record
+	// await, for an executor of a k-of-n request that runs beside the
+	// first (not after it), waits for the first executor's record at the
+	// run's first host call: from then on the run replays it, so every
+	// executor sees the same world (nil: this run records).
+	await func(ctx context.Context) (*hostabi.Record, error)
 }
 
 // programIdentity names whose storage a run uses: a project's runs share
@@ -54,8 +60,10 @@ func programIdentity(projectUUID string, wasmHash [32]byte) string {
 	return hex.EncodeToString(wasmHash[:])
 }
 
-// start prepares the host calls of one run of j's program.
-func (h *hostServices) start(j *store.Job, wasm []byte, hash [32]byte, log *slog.Logger) *hostRun {
+// start prepares the host calls of one run of j's program; first says
+// whether this node holds j's first lease (the executor whose host calls
+// the others replay when they run at the same time).
+func (h *hostServices) start(j *store.Job, first bool, wasm []byte, hash [32]byte, log *slog.Logger) *hostRun {
 	if rec := h.earlierRecord(j, log); rec != nil {
 		return &hostRun{replay: hostabi.NewReplayer(rec), replayed: rec}
 	}
@@ -78,7 +86,28 @@ func (h *hostServices) start(j *store.Job, wasm []byte, hash [32]byte, log *slog
 		}
 	}
 	s := hostcall.New(cfg)
-	return &hostRun{session: s, rec: hostabi.NewRecorder(s.Handle)}
+	run := &hostRun{session: s, rec: hostabi.NewRecorder(s.Handle)}
+	if !first && j.Agreement != nil && h != nil && h.records != nil {
+		run.await = func(ctx context.Context) (*hostabi.Record, error) { return h.awaitRecord(ctx, j.ID) }
+	}
+	return run
+}
+
+// awaitRecord waits until the first executor's record of request id is
+// in the replica (until ctx, the run's lease, ends).
+func (h *hostServices) awaitRecord(ctx context.Context, id uint64) (*hostabi.Record, error) {
+	for {
+		raw, ok, err := h.records.Record(id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return hostabi.ParseRecord(raw)
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return nil, fmt.Errorf("waiting for the first executor's host-call record: %w", ctx.Err())
+		}
+	}
 }
 
 // earlierRecord is the record of an earlier executor of j (a request that
@@ -103,6 +132,14 @@ func (h *hostServices) earlierRecord(j *store.Job, log *slog.Logger) *hostabi.Re
 
 // handle is the run's exec.Request.Host.
 func (r *hostRun) handle(ctx context.Context, c hostabi.Call) hostabi.Reply {
+	if r.await != nil {
+		rec, err := r.await(ctx)
+		r.await = nil
+		if err != nil {
+			return hostabi.Errorf(hostabi.Unavailable, "%v", err)
+		}
+		r.replay, r.replayed = hostabi.NewReplayer(rec), rec
+	}
 	if r.replay != nil {
 		return r.replay.Handle(ctx, c)
 	}

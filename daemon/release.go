@@ -64,7 +64,8 @@ func (w *worker) releaseIdle(ctx context.Context, tried map[uint64]time.Time) in
 		if ctx.Err() != nil {
 			break
 		}
-		if !time.Now().Before(j.LeaseUntil) || tried[j.ID].Equal(j.LeaseUntil) {
+		j, ok := ownLease(j, w.self)
+		if !ok || !time.Now().Before(j.LeaseUntil) || tried[j.ID].Equal(j.LeaseUntil) {
 			continue
 		}
 		w.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -140,8 +141,15 @@ func (s *scheduler) liveNodes() (map[string]int, error) {
 
 func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 	queued, err := s.replica.Queued(1000)
-	if err != nil || len(queued) == 0 {
+	if err != nil {
 		return err
+	}
+	leased, err := s.allLeases()
+	if err != nil {
+		return err
+	}
+	if len(queued) == 0 && !slices.ContainsFunc(leased, func(j *store.Job) bool { return j.Agreement != nil }) {
+		return nil
 	}
 	live, err := s.liveNodes()
 	if err != nil {
@@ -151,19 +159,24 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	leased, err := s.allLeases()
-	if err != nil {
-		return err
-	}
 	building := map[store.BlobSource]bool{}
+	// Candidates: queued requests, then agreement requests whose executors
+	// run at once and that need more of them (a lease ran out, or they
+	// disagreed while others still run).
+	cands := queued
 	for _, j := range leased {
-		if _, ok := live[j.Node]; ok {
-			live[j.Node]++
+		for _, h := range j.Holders() {
+			if _, ok := live[h.Node]; ok {
+				live[h.Node]++
+			}
 		}
 		if src, ok := gitBlobSource(j); ok {
 			if _, cached, _ := s.replica.BlobBySource(src); !cached {
 				building[src] = true
 			}
+		}
+		if j.Agreement != nil && j.Call == "" {
+			cands = append(cands, j)
 		}
 	}
 	slots := s.cfg.Slots
@@ -175,29 +188,41 @@ func (s *scheduler) assign(ctx context.Context, now time.Time) error {
 	}
 	var props []proposal
 	var stuck []*store.Job
-	for _, j := range queued {
-		if !pool.canRun(j) {
+	for _, j := range cands {
+		holders := len(j.Holders())
+		if holders == 0 && !pool.canRun(j) {
 			stuck = append(stuck, j)
+			continue
+		}
+		agree := pool.agreeFor(j, s.cfg.Agreement)
+		want := executorsWanted(j.Agreement, agree) - holders
+		if want <= 0 {
 			continue
 		}
 		hash, cached := s.cachedHash(j)
 		if src, ok := gitBlobSource(j); ok && !cached {
 			// One build per source at a time: the others wait for its blob
-			// instead of building the same commit on every node.
+			// instead of building the same commit on every node, and the
+			// other executors of an agreement start once it is cached.
 			if building[src] {
 				continue
 			}
 			building[src] = true
+			want = 1
 		}
-		node := s.pick(j, hash, live, slots, pool)
-		if node == "" {
-			if !anyFree(live, slots) {
-				break // every live node is full
+		taken := map[string]bool{}
+		for range want {
+			node := s.pick(j, hash, live, slots, pool, taken)
+			if node == "" {
+				break
 			}
-			continue // the free nodes already ran it (k-of-n) or are not assigned
+			taken[node] = true
+			live[node]++
+			props = append(props, proposal{job: j, node: node, until: now.Add(s.leaseFor(j, cached, s.warm.nodes(hash)[node])), agree: agree})
 		}
-		live[node]++
-		props = append(props, proposal{job: j, node: node, until: now.Add(s.leaseFor(j, cached, s.warm.nodes(hash)[node])), agree: pool.agreeFor(j, s.cfg.Agreement)})
+		if len(taken) == 0 && holders == 0 && !anyFree(live, slots) {
+			break // every live node is full
+		}
 	}
 	if err := s.failStuck(ctx, stuck); err != nil {
 		return err
@@ -260,10 +285,10 @@ func (s *scheduler) cachedHash(j *store.Job) (store.BlobHash, bool) {
 // to a follower, and its result is applied without forwarding: about a
 // fifth of a block less latency at 100 ms blocks); remaining ties by id.
 //
-// Hard rules come first: a node that already returned a result for j (its
-// executors are distinct) or that keeps dissenting (pool.excluded) is never
-// picked.
-func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int, slots int, pool executorPool) string {
+// Hard rules come first: a node that already returned a result for j or
+// holds a lease on it, or was taken for it this round (its executors are
+// distinct), or that keeps dissenting (pool.excluded) is never picked.
+func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int, slots int, pool executorPool, taken map[string]bool) string {
 	tried := map[string]bool{}
 	for _, a := range j.Attempts {
 		tried[a.Node] = true
@@ -272,7 +297,8 @@ func (s *scheduler) pick(j *store.Job, hash store.BlobHash, live map[string]int,
 	self := s.members.Self()
 	ids := make([]string, 0, len(live))
 	for id, load := range live {
-		if load < slots && !pool.excluded[id] && !j.Agreement.Ran(id) {
+		_, holds := j.LeaseOf(id)
+		if load < slots && !pool.excluded[id] && !j.Agreement.Ran(id) && !holds && !taken[id] {
 			ids = append(ids, id)
 		}
 	}

@@ -59,7 +59,7 @@ func TestSchedulerPick(t *testing.T) {
 		for _, id := range c.tried {
 			j.Attempts = append(j.Attempts, store.Attempt{Node: id})
 		}
-		if got := s.pick(j, h, c.live, s.cfg.Slots, executorPool{}); got != c.want {
+		if got := s.pick(j, h, c.live, s.cfg.Slots, executorPool{}, nil); got != c.want {
 			t.Errorf("%s: picked %q, want %q", c.name, got, c.want)
 		}
 	}

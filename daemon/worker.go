@@ -89,7 +89,8 @@ func (w *worker) run(ctx context.Context) {
 		now := time.Now()
 		w.forgetFailed(now)
 		for _, j := range jobs {
-			if !now.Before(j.LeaseUntil) {
+			j, ok := ownLease(j, w.self)
+			if !ok || !now.Before(j.LeaseUntil) {
 				continue // the lease is over; the scheduler takes it back
 			}
 			if !w.start(j) {
@@ -100,6 +101,19 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// ownLease is j as node's lease sees it: LeaseUntil is the end of node's
+// own lease (an agreement request may be leased to several executors at
+// once; Node stays the first of them). ok is false when node holds none.
+func ownLease(j *store.Job, node string) (*store.Job, bool) {
+	until, ok := j.LeaseOf(node)
+	if !ok {
+		return nil, false
+	}
+	c := *j
+	c.LeaseUntil = until
+	return &c, true
 }
 
 // forgetFailed drops the failed runs whose lease is over.
@@ -322,7 +336,7 @@ func (w *worker) runJob(ctx context.Context, log *slog.Logger, j *store.Job) (st
 	if err != nil {
 		return store.Result{}, nil, err // the node's problem: another node runs it
 	}
-	host := w.host.start(j, wasm.bytes, wasm.hash, log)
+	host := w.host.start(j, j.Node == w.self, wasm.bytes, wasm.hash, log)
 	req := ExecRequest(j, w.contract, wasm.bytes, wasm.hash, format)
 	req.Seed = seed
 	req.Secrets = secrets

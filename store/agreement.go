@@ -167,8 +167,15 @@ func (t *Tx) completeAgreeing(job *Job, res Result) error {
 	a.Results = append(a.Results, res)
 	win, ok := a.majority()
 	if !ok {
+		if len(job.Holders()) > 0 {
+			return nil // its other executors run on
+		}
 		t.setStatus(job, StatusQueued)
 		return t.bucket(bucketQueue).Put(u64key(job.ID), nil)
+	}
+	// Decided: executors still running are no longer needed.
+	if err := t.endLease(job, AttemptCancelled, job.UpdatedAt); err != nil {
+		return err
 	}
 	winner := a.Results[win[0]]
 	in := map[int]bool{}

@@ -161,3 +161,119 @@ func TestAgreementExecutorsDoNotUseUpAttempts(t *testing.T) {
 		t.Fatalf("third executor after an expired lease: %+v", j)
 	}
 }
+
+// An agreement request may be leased to several executors at once: each
+// holds its own lease (its own attempt, in AssignedTo and Leases once),
+// the request stays assigned until the last of them is done, a majority
+// ends the others' leases, and a lease that runs out ends alone.
+func TestAgreementConcurrentLeases(t *testing.T) {
+	s := openTemp(t)
+	mustEnqueue(t, s, 1, 2, 3)
+	until := t0.Add(time.Minute)
+	for _, n := range []string{"nodeA", "nodeB", "nodeC"} {
+		if _, err := s.AssignAgreeing(1, n, until, 2, t0); err != nil {
+			t.Fatalf("assign 1 to %s: %v", n, err)
+		}
+	}
+	if _, err := s.AssignAgreeing(1, "nodeB", until, 2, t0); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("a node holding a lease was given a second: %v", err)
+	}
+	j, _ := s.Get(1)
+	if hs := j.Holders(); j.Status != StatusAssigned || len(hs) != 3 || hs[0].Node != "nodeA" || len(j.Attempts) != 3 {
+		t.Fatalf("three executors at once: %+v holders %+v", j, hs)
+	}
+	for _, n := range []string{"nodeA", "nodeB", "nodeC"} {
+		if got, _ := s.AssignedTo(n); len(got) != 1 || got[0].ID != 1 {
+			t.Fatalf("%s's assignments: %d", n, len(got))
+		}
+	}
+	if ls, _ := s.Leases(until, 0); len(ls) != 1 {
+		t.Fatalf("Leases lists the request %d times (its three leases end at once)", len(ls))
+	}
+	// The first result: the request waits for the others.
+	if out, err := s.Complete(1, "nodeB", okResult("42"), t0.Add(time.Second)); err != nil || out != Accepted {
+		t.Fatalf("complete by B: %v %v", out, err)
+	}
+	j, _ = s.Get(1)
+	if j.Status != StatusAssigned || len(j.Holders()) != 2 || j.Node != "nodeA" {
+		t.Fatalf("after one of three: %s holders %+v", j.Status, j.Holders())
+	}
+	// The second agrees: decided; C's lease ends, its later result is late.
+	if out, err := s.Complete(1, "nodeA", okResult("42"), t0.Add(2*time.Second)); err != nil || out != Accepted {
+		t.Fatalf("complete by A: %v %v", out, err)
+	}
+	j, _ = s.Get(1)
+	if j.Status != StatusCompleted || len(j.Agreement.Majority()) != 2 || len(j.Holders()) != 0 {
+		t.Fatalf("two agreeing of three: %s %+v", j.Status, j.Agreement)
+	}
+	if got, _ := s.AssignedTo("nodeC"); len(got) != 0 {
+		t.Fatalf("C still holds the decided request")
+	}
+	if ls, _ := s.Leases(until, 0); len(ls) != 0 {
+		t.Fatalf("the decided request is still in the lease index")
+	}
+	if out, err := s.Complete(1, "nodeC", okResult("43"), t0.Add(3*time.Second)); err != nil || out != Late {
+		t.Fatalf("C's result after the decision: %v %v, want late", out, err)
+	}
+	if a := j.Attempts[2]; a.Node != "nodeC" || a.Outcome != AttemptCancelled {
+		t.Fatalf("C's attempt: %+v", a)
+	}
+
+	// Two executors disagree: the request goes back to the queue only once
+	// both are done, and a third breaks the tie.
+	for _, n := range []string{"nodeA", "nodeB"} {
+		if _, err := s.AssignAgreeing(2, n, until, 2, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Complete(2, "nodeA", okResult("x"), t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ = s.Get(2); j.Status != StatusAssigned {
+		t.Fatalf("after one of two: %s", j.Status)
+	}
+	if _, err := s.Complete(2, "nodeB", okResult("y"), t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ = s.Get(2); j.Status != StatusQueued || len(j.Agreement.Results) != 2 {
+		t.Fatalf("two disagreeing: %s %+v", j.Status, j.Agreement)
+	}
+	j = runAgreeing(t, s, 2, "nodeC", 2, okResult("x"), t0.Add(2*time.Second))
+	if j.Status != StatusCompleted || string(j.Result.Output) != "x" || len(j.Agreement.Dissent) != 1 || j.Agreement.Dissent[0].Node != "nodeB" {
+		t.Fatalf("the tie broken: %s %+v", j.Status, j.Agreement)
+	}
+
+	// One lease runs out while the other runs on; a release hands one back.
+	if _, err := s.AssignAgreeing(3, "nodeA", t0.Add(time.Second), 2, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AssignAgreeing(3, "nodeB", until, 2, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AssignAgreeing(3, "nodeC", until, 2, t0); err != nil {
+		t.Fatal(err)
+	}
+	req, err := s.RequeueExpired(t0.Add(2*time.Second), 5)
+	if err != nil || len(req) != 1 || req[0].Node != "nodeA" || req[0].Status != StatusAssigned {
+		t.Fatalf("requeue: %+v %v", req, err)
+	}
+	j, _ = s.Get(3)
+	if hs := j.Holders(); len(hs) != 2 || hs[0].Node != "nodeB" || j.Attempts[0].Outcome != AttemptExpired {
+		t.Fatalf("after A's lease ran out: holders %+v attempts %+v", hs, j.Attempts)
+	}
+	if _, err := s.Release(3, "nodeC", t0.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ = s.Get(3); j.Status != StatusAssigned || len(j.Holders()) != 1 {
+		t.Fatalf("after C released: %s %+v", j.Status, j.Holders())
+	}
+	if _, err := s.Release(3, "nodeB", t0.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ = s.Get(3); j.Status != StatusQueued || len(j.Holders()) != 0 {
+		t.Fatalf("after the last released: %s %+v", j.Status, j.Holders())
+	}
+	if c, _ := s.Counts(); c[StatusAssigned] != 0 || c[StatusQueued] != 1 || c[StatusCompleted] != 2 {
+		t.Fatalf("counts %v", c)
+	}
+}

@@ -323,6 +323,28 @@ func (t *Tx) AssignAgreeing(id uint64, node string, leaseUntil time.Time, k int,
 	if job.Agreement.Ran(node) {
 		return nil, fmt.Errorf("assign request %d to %s: that node already returned a result for it; its executors must be distinct: %w", id, node, ErrInvalidTransition)
 	}
+	if job.Status == StatusAssigned && job.Agreement != nil {
+		// An agreement request may have several executors at once:
+		// leases that ran out end first, then node is added beside the
+		// others (or takes the request alone when none is left).
+		for _, l := range job.Holders() {
+			if !now.Before(l.Until) {
+				if err := t.dropLease(job, l.Node, AttemptExpired, now); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if _, holds := job.LeaseOf(node); holds {
+			return nil, fmt.Errorf("assign request %d to %s: that node holds a lease on it already: %w", id, node, ErrInvalidTransition)
+		}
+		if n := len(job.Holders()); n >= MaxAgreement {
+			return nil, fmt.Errorf("assign request %d to %s: it has %d executors at once already: %w", id, node, n, ErrInvalidTransition)
+		} else if n > 0 {
+			job.Extra = append(job.Extra, Lease{Node: node, Until: leaseUntil})
+			return job, t.addLease(job, node, leaseUntil, now)
+		}
+		t.setStatus(job, StatusQueued) // no lease left: assigned afresh below
+	}
 	switch {
 	case job.Status == StatusQueued:
 	case job.Status == StatusAssigned && !now.Before(job.LeaseUntil):
@@ -343,32 +365,78 @@ func (t *Tx) AssignAgreeing(id uint64, node string, leaseUntil time.Time, k int,
 	t.setStatus(job, StatusAssigned)
 	job.Node = node
 	job.LeaseUntil = leaseUntil
-	job.UpdatedAt = now
-	job.Attempts = append(job.Attempts, Attempt{Node: node, AssignedAt: now, LeaseUntil: leaseUntil, Outcome: AttemptLeased})
-	if err := t.bucket(bucketLeases).Put(leaseKey(leaseUntil, id), nil); err != nil {
-		return nil, err
-	}
-	if err := t.bucket(bucketByNode).Put(compositeKey(u64key(id), node), nil); err != nil {
-		return nil, err
-	}
-	return job, t.putJob(job)
+	return job, t.addLease(job, node, leaseUntil, now)
 }
 
-// endLease closes the current lease of an assigned job in memory and removes
-// its index entries; the caller sets the new status and writes the job.
+// addLease records node's new lease on job (already set on job): its
+// attempt and index entries; it writes the job.
+func (t *Tx) addLease(job *Job, node string, until, now time.Time) error {
+	job.UpdatedAt = now
+	job.Attempts = append(job.Attempts, Attempt{Node: node, AssignedAt: now, LeaseUntil: until, Outcome: AttemptLeased})
+	if err := t.bucket(bucketLeases).Put(leaseKey(until, job.ID), nil); err != nil {
+		return err
+	}
+	if err := t.bucket(bucketByNode).Put(compositeKey(u64key(job.ID), node), nil); err != nil {
+		return err
+	}
+	return t.putJob(job)
+}
+
+// dropLease ends node's lease on an assigned job in memory (the attempt's
+// outcome, the index entries; the next lease becomes the first when it was
+// the first). The status is the caller's to set, and the caller writes
+// the job.
+func (t *Tx) dropLease(job *Job, node string, outcome AttemptOutcome, now time.Time) error {
+	holders := job.Holders()
+	idx := -1
+	for i, l := range holders {
+		if l.Node == node {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return nil
+	}
+	until := holders[idx].Until
+	rest := append(holders[:idx:idx], holders[idx+1:]...)
+	shared := false // another lease ends at the same instant: the key stays
+	for _, l := range rest {
+		shared = shared || l.Until.Equal(until)
+	}
+	if !shared {
+		if err := t.bucket(bucketLeases).Delete(leaseKey(until, job.ID)); err != nil {
+			return err
+		}
+	}
+	if err := t.bucket(bucketByNode).Delete(compositeKey(u64key(job.ID), node)); err != nil {
+		return err
+	}
+	for i := len(job.Attempts) - 1; i >= 0; i-- {
+		if a := &job.Attempts[i]; a.Node == node && a.Outcome == AttemptLeased {
+			a.Outcome, a.EndedAt = outcome, now
+			break
+		}
+	}
+	job.Node, job.LeaseUntil, job.Extra = "", time.Time{}, nil
+	if len(rest) > 0 {
+		job.Node, job.LeaseUntil = rest[0].Node, rest[0].Until
+		job.Extra = append([]Lease(nil), rest[1:]...)
+		if len(job.Extra) == 0 {
+			job.Extra = nil
+		}
+	}
+	return nil
+}
+
+// endLease closes every current lease of an assigned job in memory and
+// removes their index entries; the caller sets the new status and writes
+// the job.
 func (t *Tx) endLease(job *Job, outcome AttemptOutcome, now time.Time) error {
-	if err := t.bucket(bucketLeases).Delete(leaseKey(job.LeaseUntil, job.ID)); err != nil {
-		return err
+	for _, l := range job.Holders() {
+		if err := t.dropLease(job, l.Node, outcome, now); err != nil {
+			return err
+		}
 	}
-	if err := t.bucket(bucketByNode).Delete(compositeKey(u64key(job.ID), job.Node)); err != nil {
-		return err
-	}
-	if n := len(job.Attempts); n > 0 && job.Attempts[n-1].Outcome == AttemptLeased {
-		job.Attempts[n-1].Outcome = outcome
-		job.Attempts[n-1].EndedAt = now
-	}
-	job.Node = ""
-	job.LeaseUntil = time.Time{}
 	return nil
 }
 
@@ -404,8 +472,8 @@ func (t *Tx) Complete(id uint64, node string, res Result, now time.Time) (Comple
 	res.Node = node
 	res.ReceivedAt = now
 
-	if job.Status == StatusAssigned && job.Node == node && now.Before(job.LeaseUntil) {
-		if err := t.endLease(job, AttemptCompleted, now); err != nil {
+	if until, holds := job.LeaseOf(node); job.Status == StatusAssigned && holds && now.Before(until) {
+		if err := t.dropLease(job, node, AttemptCompleted, now); err != nil {
 			return 0, err
 		}
 		job.UpdatedAt = now
@@ -483,16 +551,22 @@ func (t *Tx) Release(id uint64, node string, now time.Time) (*Job, error) {
 	switch {
 	case job.Status != StatusAssigned:
 		return nil, fmt.Errorf("release request %d by %s: it is %s, not assigned: %w", id, node, job.Status, ErrInvalidTransition)
-	case job.Node != node:
-		return nil, fmt.Errorf("release request %d by %s: it is leased to %s: %w", id, node, job.Node, ErrNotHolder)
-	case !now.Before(job.LeaseUntil):
-		return nil, fmt.Errorf("release request %d by %s: its lease ended at %s; expired leases are requeued, not released: %w", id, node, job.LeaseUntil.Format(time.RFC3339Nano), ErrInvalidTransition)
 	}
-	if err := t.endLease(job, AttemptReleased, now); err != nil {
+	until, holds := job.LeaseOf(node)
+	switch {
+	case !holds:
+		return nil, fmt.Errorf("release request %d by %s: it is leased to %s: %w", id, node, job.Node, ErrNotHolder)
+	case !now.Before(until):
+		return nil, fmt.Errorf("release request %d by %s: its lease ended at %s; expired leases are requeued, not released: %w", id, node, until.Format(time.RFC3339Nano), ErrInvalidTransition)
+	}
+	if err := t.dropLease(job, node, AttemptReleased, now); err != nil {
 		return nil, err
 	}
-	t.setStatus(job, StatusQueued)
 	job.UpdatedAt = now
+	if len(job.Holders()) > 0 {
+		return job, t.putJob(job) // its other executors run on
+	}
+	t.setStatus(job, StatusQueued)
 	if err := t.bucket(bucketQueue).Put(u64key(id), nil); err != nil {
 		return nil, err
 	}
@@ -537,24 +611,41 @@ func (t *Tx) RequeueExpired(now time.Time, maxAttempts int) ([]Requeued, error) 
 		ids = append(ids, binary.BigEndian.Uint64(k[8:]))
 	}
 	out := make([]Requeued, 0, len(ids))
+	seen := map[uint64]bool{}
 	for _, id := range ids {
+		if seen[id] {
+			continue // two of its leases ran out
+		}
+		seen[id] = true
 		job, err := t.Get(id)
 		if err != nil {
 			return nil, fmt.Errorf("requeue: lease index names request %d: %w", id, err)
 		}
-		node := job.Node
-		if err := t.endLease(job, AttemptExpired, now); err != nil {
-			return nil, err
+		var node string
+		for _, l := range job.Holders() {
+			if now.Before(l.Until) {
+				continue
+			}
+			node = l.Node
+			if err := t.dropLease(job, l.Node, AttemptExpired, now); err != nil {
+				return nil, err
+			}
 		}
 		job.UpdatedAt = now
-		if n := countedAttempts(job); n >= maxAttempts {
+		switch n := countedAttempts(job); {
+		case len(job.Holders()) > 0 && n < maxAttempts:
+			// Its other executors run on.
+		case n >= maxAttempts:
+			if err := t.endLease(job, AttemptCancelled, now); err != nil {
+				return nil, err
+			}
 			t.setStatus(job, StatusFailed)
 			job.Error = fmt.Sprintf("gave up after %d attempts: the lease of the last node (%s) expired without a result", n, node)
 			job.DoneAt = now
 			if err := t.bucket(bucketUnresolved).Put(u64key(id), nil); err != nil {
 				return nil, err
 			}
-		} else {
+		default:
 			t.setStatus(job, StatusQueued)
 			if err := t.bucket(bucketQueue).Put(u64key(id), nil); err != nil {
 				return nil, err
@@ -725,8 +816,14 @@ func (t *Tx) Leases(until time.Time, limit int) ([]*Job, error) {
 	end := timeKey(until)
 	var ids []uint64
 	c := t.bucket(bucketLeases).Cursor()
+	seen := map[uint64]bool{}
 	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
-		ids = append(ids, binary.BigEndian.Uint64(k[8:]))
+		id := binary.BigEndian.Uint64(k[8:])
+		if seen[id] {
+			continue // another lease of the same request
+		}
+		seen[id] = true
+		ids = append(ids, id)
 		if limit > 0 && len(ids) == limit {
 			break
 		}

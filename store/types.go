@@ -243,8 +243,12 @@ type Job struct {
 	// Node and LeaseUntil describe the current lease (StatusAssigned only).
 	Node       string    `json:"node,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
-	Attempts   []Attempt `json:"attempts,omitempty"`
-	Result     *Result   `json:"result,omitempty"`
+	// Extra are the other current leases of a request that needs several
+	// agreeing executors and runs them at once (see DESIGN.md,
+	// "Agreement"); Node/LeaseUntil is the first of them.
+	Extra    []Lease   `json:"extra_leases,omitempty"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+	Result   *Result   `json:"result,omitempty"`
 	// Agreement is the k-of-n record (every executor's result, the
 	// dissent) of a request that needs more than one executor; nil for
 	// k = 1. Result is the majority's result once one formed.
@@ -256,6 +260,31 @@ type Job struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	DoneAt    time.Time `json:"done_at,omitzero"`   // completed or failed
 	ClosedAt  time.Time `json:"closed_at,omitzero"` // resolved or expired
+}
+
+// Lease is one executor's hold on a request until Until.
+type Lease struct {
+	Node  string    `json:"node"`
+	Until time.Time `json:"until"`
+}
+
+// Holders are j's current leases, the first (Node/LeaseUntil) first.
+func (j *Job) Holders() []Lease {
+	if j.Status != StatusAssigned || j.Node == "" {
+		return nil
+	}
+	return append([]Lease{{Node: j.Node, Until: j.LeaseUntil}}, j.Extra...)
+}
+
+// LeaseOf is the end of node's current lease on j; ok is false when node
+// holds none.
+func (j *Job) LeaseOf(node string) (until time.Time, ok bool) {
+	for _, l := range j.Holders() {
+		if l.Node == node {
+			return l.Until, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // EnqueueOutcome says what Enqueue did with a request.
