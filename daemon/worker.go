@@ -278,6 +278,11 @@ func (w *worker) report(log *slog.Logger, j *store.Job, res store.Result, record
 		log.Warn("the run's storage writes exceed the program's quota; reporting it as failed", "err", err)
 		res.Success, res.Output, res.ErrorKind = false, nil, failure.ExecutionFailed
 		res.Error = "Execution failed: " + err.Error()
+		// The signature and attestation were of the successful result;
+		// the contract checks them against the failure it is sent.
+		res.Signature, res.SignerKey, res.Attestation = nil, "", nil
+		w.signResult(ctx, log, j, &res)
+		w.attestResult(ctx, log, j, &res)
 		return w.report(log, j, res, record, nil)
 	}
 	switch {
