@@ -73,6 +73,10 @@ type Options struct {
 	// (the runner's sandbox processes are killed at the deadline). Counts
 	// are the same either way.
 	NoStop bool
+
+	// noPeephole leaves out the peephole pass (peephole.go), for tests
+	// that compare the two.
+	noPeephole bool
 }
 
 // Instrumented is an instrumented module and what its host must know
@@ -175,6 +179,9 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	var code []byte
 	if codeSec != nil {
 		code, err = rewriteCode(*codeSec, info, globalIdx, costs, opts.NoStop)
+		if err == nil && !opts.noPeephole {
+			code, err = peephole(code, info)
+		}
 		if err != nil {
 			return nil, err
 		}
