@@ -25,8 +25,8 @@ func benchPrograms() []goCase {
 
 // BenchmarkOverhead runs each program uninstrumented, instrumented with the
 // stop global (what in-process runners use) and instrumented without it
-// (Options.NoStop: what the runner's sandbox processes use) on wazero's
-// compiler, alternately in the same iteration, and reports the CPU time
+// (Options.NoStop: what the runner's sandbox processes use), and the
+// latter without the peephole pass (peephole.go), on wazero's compiler, alternately in the same iteration, and reports the CPU time
 // the running thread spent on each, the fastest of the iterations, and
 // the ratios of those (goal: ≤ 1.15). Alternating, counting thread CPU
 // time and taking the fastest keeps the ratio meaningful on a machine
@@ -52,6 +52,7 @@ func BenchmarkOverhead(b *testing.B) {
 				{name: "plain"},
 				{name: "metered", opts: &Options{}, budget: 1 << 62},
 				{name: "nostop", opts: &Options{NoStop: true}, budget: 1 << 62},
+				{name: "nostop-nopeephole", opts: &Options{NoStop: true, noPeephole: true}, budget: 1 << 62},
 			}
 			for i := range variants {
 				wasm := orig
