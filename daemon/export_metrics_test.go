@@ -2,8 +2,12 @@ package daemon
 
 // MetricValue is the value of the node's unlabelled counter or gauge name,
 // read from its own Prometheus registry (so it works after Stop too).
-func MetricValue(n *Node, name string) (float64, bool) {
-	families, err := n.metrics.reg.Gather()
+func MetricValue(n *Node, name string) (float64, bool) { return n.metrics.value(name) }
+
+// value is the value of the unlabelled counter or gauge name in m's
+// registry.
+func (m *metrics) value(name string) (float64, bool) {
+	families, err := m.reg.Gather()
 	if err != nil {
 		return 0, false
 	}

@@ -21,6 +21,11 @@ const (
 // draining worker refuses, so another node can run them now rather than
 // after this node's lease. It returns a function that stops it and waits.
 // Each lease is tried once here; the final sweep retries what failed.
+//
+// Stopping ends the loop between releases, never during one: a release
+// already handed to Raft is let finish (within releaseCallTimeout). Were it
+// cancelled, it could still commit with nobody counting it, and the final
+// sweep would not see it either, the lease being no longer this node's.
 func (w *worker) releaseWhileDraining() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -82,9 +87,12 @@ func (w *worker) releaseIdle(ctx context.Context, tried map[uint64]time.Time) in
 	return released
 }
 
+// release proposes one Release. ctx ending stops the caller's loop, not this
+// call: the proposal runs to its answer or to releaseCallTimeout, so that
+// one that commits is counted.
 func (w *worker) release(ctx context.Context, j *store.Job) bool {
 	log := w.log.With("request_id", j.ID)
-	ctx, cancel := context.WithTimeout(ctx, releaseCallTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseCallTimeout)
 	defer cancel()
 	_, err := w.propose.Apply(ctx, &consensus.Release{ID: j.ID, Node: w.self})
 	switch {
@@ -94,8 +102,30 @@ func (w *worker) release(ctx context.Context, j *store.Job) bool {
 		return true
 	case errors.Is(err, store.ErrNotHolder), errors.Is(err, store.ErrInvalidTransition), errors.Is(err, store.ErrNotFound):
 		log.Debug("lease not released: it already changed hands", "err", err)
+	case errors.Is(err, consensus.ErrIndeterminate) && w.releasedHere(j):
+		// The answer was lost but this replica already shows the release.
+		w.metrics.released.Inc()
+		log.Info("lease handed back (confirmed from the replica after an unknown outcome); another node will run the request")
+		return true
 	default:
 		log.Warn("could not hand the lease back; it will expire and the request run elsewhere then", "err", err)
+	}
+	return false
+}
+
+// releasedHere reports whether this node's replica records lease j (this
+// node's, with j's lease end) as handed back. It is how an indeterminate
+// Release learns that it did commit; a replica that has not applied it yet
+// answers false, and the lease is then treated as not released.
+func (w *worker) releasedHere(j *store.Job) bool {
+	cur, err := w.replica.Get(j.ID)
+	if err != nil {
+		return false
+	}
+	for _, a := range cur.Attempts {
+		if a.Node == w.self && a.LeaseUntil.Equal(j.LeaseUntil) && a.Outcome == store.AttemptReleased {
+			return true
+		}
 	}
 	return false
 }
