@@ -199,3 +199,43 @@ func BenchmarkBlobRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPrunePlan100k measures the leader's retention plan over 100k
+// settled requests: all inside the window (the plan stops at the first
+// one queued after the cut), and all past it (the plan reads its limit).
+func BenchmarkPrunePlan100k(b *testing.B) {
+	s := openFast(b)
+	const n = 100_000
+	for lo := uint64(0); lo < n; lo += 1000 {
+		if err := s.Update(func(tx *Tx) error {
+			for id := lo; id < lo+1000; id++ {
+				if _, err := tx.Enqueue(sampleRequest(id), nil, t0); err != nil {
+					return err
+				}
+				if _, err := tx.Fail(id, "x", t0); err != nil {
+					return err
+				}
+				if _, err := tx.MarkResolved(id, "tx", t0); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		now  time.Time
+		want int
+	}{{"inside", t0.Add(time.Hour), 0}, {"past", t0.Add(48 * time.Hour), MaxPruneIDs}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				ids, _, err := s.PrunePlan(Retention{Window: 24 * time.Hour}, c.now, 0)
+				if err != nil || len(ids) != c.want {
+					b.Fatalf("plan %d ids, %v", len(ids), err)
+				}
+			}
+		})
+	}
+}

@@ -66,7 +66,7 @@ type Retention struct {
 // only these fields keeps a scan of the whole bucket cheap.
 type retentionHead struct {
 	Status   Status    `json:"status"`
-	Call     string    `json:"call,omitempty"`
+	QueuedAt time.Time `json:"queued_at"`
 	ClosedAt time.Time `json:"closed_at,omitzero"`
 }
 
@@ -104,6 +104,22 @@ func (t *Tx) PrunePlan(r Retention, now time.Time, limit int) (ids []uint64, clo
 		var h retentionHead
 		if err := json.Unmarshal(v, &h); err != nil {
 			return nil, time.Time{}, fmt.Errorf("decode request %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		// Ids grow with the time they were queued (the watcher enqueues
+		// on-chain ids in order; call ids come from a counter), and a
+		// request closes after it was queued: once one was queued after
+		// the window's cut, no later id of its kind can be inside it. So
+		// a plan reads what it may drop and what is still open, not every
+		// request the window keeps.
+		if over == 0 && !windowCut.IsZero() && h.QueuedAt.After(windowCut) {
+			if binary.BigEndian.Uint64(k) >= CallIDBase {
+				break
+			}
+			if k, v = cur.Seek(u64key(CallIDBase)); k == nil {
+				break
+			}
+			k, _ = cur.Prev() // the loop's Next lands on the first call id
+			continue
 		}
 		if !h.Status.Settled() || h.ClosedAt.IsZero() || h.ClosedAt.After(oldest) {
 			continue

@@ -323,3 +323,32 @@ func TestDropProgStorage(t *testing.T) {
 		t.Errorf("an empty prefix: %v, want ErrBadInput", err)
 	}
 }
+
+// A plan stops reading on-chain ids at the first one queued after the
+// window's cut, and still reads the calls after them.
+func TestPrunePlanSkipsWhatTheWindowKeeps(t *testing.T) {
+	s := openTemp(t)
+	mustEnqueue(t, s, 1)
+	resolveAt(t, s, 1, t0.Add(time.Minute))
+	late := t0.Add(150 * time.Minute)
+	if _, err := s.Enqueue(sampleRequest(2), nil, late); err != nil {
+		t.Fatal(err)
+	}
+	resolveAt(t, s, 2, late)
+	mustEnqueue(t, s, 3) // queued at t0, still open
+	mustKey(t, s, "alice.near", 1, 100_000)
+	call := startCall(t, s, callSpec("c", "alice.near", 1_000), t0).Call.JobID
+	if _, err := s.Fail(call, "x", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := settle(t, s, "c", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ids, _, err := s.PrunePlan(Retention{Window: time.Hour}, t0.Add(200*time.Minute), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint64{1, call}; !slices.Equal(ids, want) {
+		t.Fatalf("plan %v, want %v", ids, want)
+	}
+}
