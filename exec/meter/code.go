@@ -69,6 +69,19 @@ type insertion struct {
 	// optimistic: the charge includes a loop head's, taken before a br_if
 	// that may not branch; it must not move before a check.
 	optimistic bool
+
+	// Threaded calls (thread.go): pop takes the counter a call returned
+	// (local.set, first of all); push passes it as the last argument or
+	// result (local.get, last of all, just before the instruction).
+	pop, push bool
+	// under: push the counter under the i32 on top of the stack (the
+	// table index of a call_indirect), through the scratch local.
+	under bool
+	// repl replaces the original instruction at pos, up to replEnd: a
+	// local index shifted past the counter parameter, a call_indirect's
+	// threaded type.
+	repl    []byte
+	replEnd int
 }
 
 // funcRewriter scans one function body and records where to inject code.
@@ -91,8 +104,16 @@ type funcRewriter struct {
 	resultBlock byte
 
 	// scratch: the function charges a size operand, which needs an i32
-	// local (index local+1) to copy it into.
-	scratch bool
+	// local (index scratchIdx) to copy it into.
+	scratch    bool
+	scratchIdx uint32
+
+	// threaded: the counter is the function's last parameter and its last
+	// result, passed along every call to a defined function (thread.go).
+	// Locals from index params on move up by one.
+	threaded bool
+	params   uint32
+	nLocals  uint32 // the function's own locals, parameters included
 
 	ins   []insertion
 	ctrl  []ctrlFrame
@@ -163,6 +184,13 @@ func (f *funcRewriter) exitAt(pos int) {
 }
 
 func (f *funcRewriter) exitAtDepth(pos int, depth uint32) {
+	if f.threaded {
+		// The counter leaves as the last result (emitTrapTail). The store
+		// keeps a trap's count what it was (DESIGN.md); a store is cheap,
+		// what threading saves is the reload after the call.
+		f.storeAt(pos)
+		return
+	}
 	if f.hostFacing {
 		f.checkAtDepth(pos, depth)
 	}
@@ -191,7 +219,7 @@ func (f *funcRewriter) scan(r *reader) error {
 	f.disps = f.disps[:0]
 	f.loops = 0
 	f.prevConst, f.pendSet = false, nil
-	f.at(0).reload = true
+	f.at(0).reload = !f.threaded
 	f.beginBlock(0, false)
 	f.checkAt(0)
 	f.ins[f.cur].stop = true
@@ -397,6 +425,9 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 	case 0x0f: // return
 		f.charge(f.costs.Default)
 		f.exitAt(pos)
+		if f.threaded {
+			f.at(pos).push = true
+		}
 		f.beginBlock(r.pos, true)
 	case 0x10: // call
 		idx, err := r.u32()
@@ -407,6 +438,10 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			return err
 		}
 		f.charge(f.costs.Default)
+		if f.threaded && idx >= f.info.importedFuncs {
+			f.threadCall(pos, r.pos)
+			break
+		}
 		if idx < f.info.importedFuncs {
 			// Host functions have effects the host can observe: never call
 			// one with the budget overdrawn.
@@ -430,6 +465,16 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			return err
 		}
 		f.charge(f.costs.Default)
+		if f.threaded {
+			// Only defined functions reach a table here (thread.go).
+			in := f.at(pos)
+			in.repl = appendU32(appendU32([]byte{0x11}, f.info.threadType(t)), tab)
+			in.replEnd = r.pos
+			in.under = true
+			f.scratch = true
+			f.threadCall(pos, r.pos)
+			break
+		}
 		// The table may hold a host function.
 		f.checkAt(pos)
 		f.storeAt(pos)
@@ -497,6 +542,14 @@ func (f *funcRewriter) step(r *reader, pos int, op byte) error {
 			imm := &reader{buf: r.buf[pos+1 : r.pos]}
 			x, _ := imm.u32()
 			f.localWrite(op, x, wasConst, k)
+		}
+		if op >= 0x20 && op <= 0x22 && f.threaded {
+			imm := &reader{buf: r.buf[pos+1 : r.pos]}
+			if x, _ := imm.u32(); x >= f.params {
+				in := f.at(pos)
+				in.repl = appendU32([]byte{op}, x+1)
+				in.replEnd = r.pos
+			}
 		}
 	}
 	return nil
@@ -586,6 +639,20 @@ func (f *funcRewriter) hoistLoopHead(fr *ctrlFrame) {
 	}
 	if fr.disp != nil && !fr.disp.invalid {
 		f.pushDispatchCases(fr.disp)
+	}
+}
+
+// threadCall passes the counter along a call to a defined function (at
+// pos; next is the position after it) and takes it back from its results.
+//
+// Also in dead code: a block opened there has an ordinary operand stack,
+// on which the call's threaded type must find the counter.
+func (f *funcRewriter) threadCall(pos, next int) {
+	f.storeAt(pos) // for a trap's count, as at exits
+	f.at(pos).push = true
+	f.at(next).pop = true
+	if f.costs.SplitAtCalls {
+		f.beginBlock(next, f.dead)
 	}
 }
 
@@ -692,7 +759,7 @@ func (f *funcRewriter) skipPlainImmediates(r *reader, op byte) error {
 	case op == 0x01, op == 0x1a, op == 0x1b: // nop, drop, select
 	case op >= 0x20 && op <= 0x22: // local.get/set/tee
 		if idx, err = r.u32(); err == nil {
-			err = checkIndex("local", idx, uint64(f.local))
+			err = checkIndex("local", idx, uint64(f.nLocals))
 		}
 	case op == 0x23, op == 0x24: // global.get/set
 		if idx, err = r.u32(); err == nil {
@@ -733,6 +800,9 @@ func (f *funcRewriter) skipPlainImmediates(r *reader, op byte) error {
 		if idx, err = r.u32(); err == nil {
 			err = checkIndex("function", idx, f.info.funcs())
 		}
+		if err == nil && f.threaded && idx < f.info.importedFuncs {
+			return errNotThreadable // a host function could reach a table
+		}
 	default:
 		return fmt.Errorf("unknown or unsupported opcode: %w", ErrUnsupported)
 	}
@@ -749,6 +819,9 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 	for _, in := range f.ins {
 		dst = append(dst, expr[last:in.pos]...)
 		last = in.pos
+		if in.pop { // local.set t
+			dst = appendU32(append(dst, 0x21), f.local)
+		}
 		if in.reload { // global.get g; local.set t
 			dst = appendU32(append(dst, 0x23), f.global)
 			dst = appendU32(append(dst, 0x21), f.local)
@@ -759,9 +832,9 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 			dst = appendU32(append(dst, 0x7d, 0x21), f.local)
 		}
 		if in.dyn { // local.tee s; local.get t; local.get s; i64.extend_i32_u; [shift | mul]; i64.sub; local.set t
-			dst = appendU32(append(dst, 0x22), f.local+1)
+			dst = appendU32(append(dst, 0x22), f.scratchIdx)
 			dst = appendU32(append(dst, 0x20), f.local)
-			dst = appendU32(append(dst, 0x20), f.local+1)
+			dst = appendU32(append(dst, 0x20), f.scratchIdx)
 			dst = append(dst, 0xad)
 			if in.dynShift != 0 {
 				dst = append(dst, 0x42, in.dynShift, 0x88) // i64.const shift (< 64: one byte); i64.shr_u
@@ -795,10 +868,29 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 			dst = appendU32(append(dst, 0x24), f.global)
 		}
 		if in.entry != nil {
-			dst = emitEntry(dst, in.entry, f.local)
+			dst = emitEntry(dst, in.entry, f.local, f.mapLocal(in.entry.local))
+		}
+		if in.push && in.under { // local.set s; local.get t; local.get s
+			dst = appendU32(append(dst, 0x21), f.scratchIdx)
+			dst = appendU32(append(dst, 0x20), f.local)
+			dst = appendU32(append(dst, 0x20), f.scratchIdx)
+		} else if in.push { // local.get t
+			dst = appendU32(append(dst, 0x20), f.local)
+		}
+		if in.repl != nil {
+			dst = append(dst, in.repl...)
+			last = in.replEnd
 		}
 	}
 	return append(dst, expr[last:]...)
+}
+
+// mapLocal is the index in the output of the function's local x.
+func (f *funcRewriter) mapLocal(x uint32) uint32 {
+	if f.threaded && x >= f.params {
+		return x + 1
+	}
+	return x
 }
 
 // emitTrapTail closes the wrapping emit opened: the body's own end closed
@@ -807,6 +899,9 @@ func (f *funcRewriter) emit(dst, expr []byte) []byte {
 func (f *funcRewriter) emitTrapTail(dst []byte) []byte {
 	if f.resultBlock == 0 {
 		return dst
+	}
+	if f.threaded { // the counter is the last result
+		dst = appendU32(append(dst, 0x20), f.local)
 	}
 	dst = append(dst, 0x0f, 0x0b)
 	dst = appendU32(append(dst, 0x20), f.local)

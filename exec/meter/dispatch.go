@@ -146,7 +146,8 @@ func (f *funcRewriter) pushDispatchCases(d *dispatch) {
 //	end; charge v0; br; end; charge v1; br; ... end
 //
 // with one block per distinct charge.
-func emitEntry(dst []byte, d *dispatch, local uint32) []byte {
+// pc is the index of $pc in the output.
+func emitEntry(dst []byte, d *dispatch, local, pc uint32) []byte {
 	var values []int64
 	index := map[int64]int{}
 	group := func(v int64) int {
@@ -169,7 +170,7 @@ func emitEntry(dst []byte, d *dispatch, local uint32) []byte {
 	for i := 0; i < k; i++ {
 		dst = append(dst, 0x02, 0x40)
 	}
-	dst = appendU32(append(dst, 0x20), d.local)
+	dst = appendU32(append(dst, 0x20), pc)
 	dst = appendU32(append(dst, 0x0e), uint32(len(d.labels)-1))
 	for _, g := range groups {
 		dst = appendU32(dst, uint32(g))

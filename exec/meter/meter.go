@@ -134,7 +134,7 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &moduleInfo{hostFacing: map[uint32]bool{}}
+	info := &moduleInfo{hostFacing: map[uint32]bool{}, refGlobals: map[uint32]bool{}}
 	var codeSec *section
 	for i := range sections {
 		s := sections[i]
@@ -177,8 +177,15 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	globalIdx := info.importedGlobals + info.definedGlobals
 
 	var code []byte
+	threaded := false
 	if codeSec != nil {
-		code, err = rewriteCode(*codeSec, info, globalIdx, costs, opts.NoStop)
+		threaded = info.threadable()
+		code, err = rewriteCode(*codeSec, info, globalIdx, costs, opts.NoStop, threaded)
+		if errors.Is(err, errNotThreadable) {
+			info.unthread("an imported function is referenced")
+			threaded = false
+			code, err = rewriteCode(*codeSec, info, globalIdx, costs, opts.NoStop, false)
+		}
 		if err == nil && !opts.noPeephole {
 			code, err = peephole(code, info)
 		}
@@ -229,18 +236,49 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 			out = appendSection(out, secGlobal, appendToVec(s.body, info.definedGlobals, added, newGlobal))
 			wroteGlobal = true
 		case secExport:
-			body, err := appendToVecCounted(s, added)
+			var body []byte
+			if threaded {
+				body, err = threadedExports(s, info, added)
+			} else {
+				body, err = appendToVecCounted(s, added)
+			}
 			if err != nil {
 				return nil, err
 			}
 			out = appendSection(out, secExport, append(body, newExport...))
 			wroteExport = true
 		case secCustom:
-			if !invalidatedByRewrite(s) {
+			switch {
+			case invalidatedByRewrite(s):
+			case threaded:
+				out = appendSection(out, secCustom, withoutLocalNames(s.body))
+			default:
 				out = appendSection(out, secCustom, s.body)
 			}
 		case secCode:
 			out = appendSection(out, secCode, code)
+		case secType:
+			if threaded {
+				out = appendSection(out, secType, threadedTypes(s, info))
+			} else {
+				out = appendSection(out, secType, s.body)
+			}
+		case secFunction:
+			if threaded {
+				out = appendSection(out, secFunction, threadedFunctions(info))
+			} else {
+				out = appendSection(out, secFunction, s.body)
+			}
+		case secStart:
+			if threaded {
+				body, err := threadedStart(s, info)
+				if err != nil {
+					return nil, err
+				}
+				out = appendSection(out, secStart, body)
+			} else {
+				out = appendSection(out, secStart, s.body)
+			}
 		case secTable:
 			body, err := rewriteTables(s)
 			if err != nil {
@@ -295,7 +333,7 @@ func appendToVecCounted(s section, k uint32) ([]byte, error) {
 	return append(out, s.body[r.pos:]...), nil
 }
 
-func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable, noStop bool) ([]byte, error) {
+func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable, noStop, threaded bool) ([]byte, error) {
 	r := &reader{buf: s.body, base: s.bodyOff}
 	n, err := r.u32()
 	if err != nil {
@@ -305,8 +343,12 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable, n
 		return nil, secErr("code", r, fmt.Errorf("code section has %d bodies but the function section declares %d", n, info.definedFuncs))
 	}
 	out := make([]byte, 0, len(s.body)+len(s.body)/3)
-	out = appendU32(out, n)
-	fr := &funcRewriter{info: info, global: global, costs: costs, noStop: noStop}
+	if threaded {
+		out = appendU32(out, n+uint32(len(info.wrapped)))
+	} else {
+		out = appendU32(out, n)
+	}
+	fr := &funcRewriter{info: info, global: global, costs: costs, noStop: noStop, threaded: threaded}
 	var body []byte
 	for i := uint32(0); i < n; i++ {
 		sizeOff := r.offset()
@@ -333,13 +375,26 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable, n
 		// readLocals capped their number at MaxLocals.
 		counter := uint64(params) + declared
 		expr := &reader{buf: raw[localsEnd:], base: bodyOff + localsEnd}
-		fr.hostFacing = info.hostFacing[info.importedFuncs+i]
-		fr.local = uint32(counter)
+		fr.hostFacing = !threaded && info.hostFacing[info.importedFuncs+i]
+		fr.params, fr.nLocals = params, uint32(counter)
+		fr.local, fr.scratchIdx = uint32(counter), uint32(counter)+1
+		if threaded {
+			fr.local = params // the counter is the last parameter
+		}
 		fr.resultBlock = info.resultBlock[info.funcTypes[i]]
 		if err := fr.scan(expr); err != nil {
 			return nil, &SectionError{Section: "code", Offset: expr.offset(), Err: fmt.Errorf("function %d (index %d): %w", i, info.importedFuncs+i, err)}
 		}
-		if fr.scratch {
+		if threaded {
+			// The counter is a parameter; the declared locals follow it.
+			if fr.scratch {
+				body = appendU32(body[:0], groups+1)
+				body = append(body, raw[countEnd:localsEnd]...)
+				body = append(body, 0x01, 0x7f)
+			} else {
+				body = append(body[:0], raw[:localsEnd]...)
+			}
+		} else if fr.scratch {
 			body = appendU32(body[:0], groups+2)
 			body = append(body, raw[countEnd:localsEnd]...)
 			body = append(body, 0x01, 0x7e, 0x01, 0x7f)
@@ -355,6 +410,11 @@ func rewriteCode(s section, info *moduleInfo, global uint32, costs *CostTable, n
 	}
 	if !r.eof() {
 		return nil, secErr("code", r, errors.New("trailing bytes after the last function body"))
+	}
+	if threaded {
+		for _, f := range info.wrapped {
+			out = wrapperBody(out, info, f, global)
+		}
 	}
 	return out, nil
 }

@@ -174,10 +174,30 @@ type moduleInfo struct {
 	// without adding a type).
 	resultBlock []byte
 	funcTypes   []uint32
+	// typeParams and typeResults are the encoded value types of each type
+	// (slices of the type section), to build the threaded types from.
+	typeParams, typeResults [][]byte
+	// typeHasRef[t]: type t mentions a reference type.
+	typeHasRef []bool
+	// unthreadable says why the counter cannot travel with the calls in
+	// this module (see thread.go); empty if it can.
+	unthreadable string
 	// hostFacing holds the function indices that the host can enter: exports
 	// and the start function. Their exits get a budget check so that a call
 	// never returns successfully with the budget overdrawn.
 	hostFacing map[uint32]bool
+	// refGlobals: the defined globals of a reference type.
+	refGlobals map[uint32]bool
+	// entered: the functions the host enters (exports, start), in order.
+	entered []uint32
+
+	// Threaded calls (thread.go): the threaded type of each type used,
+	// the types added (by original index), the wrapper of each function
+	// the host enters, and the wrapped functions in wrapper order.
+	threadTypes map[uint32]uint32
+	newTypes    []uint32
+	wrapperOf   map[uint32]uint32
+	wrapped     []uint32
 
 	// tableElements is the sum of the tables' maximums; fixedTables the
 	// tables that declared none and got their minimum as maximum.
@@ -188,6 +208,14 @@ type moduleInfo struct {
 	// whether there is one (memory.init and data.drop need it).
 	dataCount    uint32
 	hasDataCount bool
+}
+
+// unthread records why the module keeps the counter in the budget global
+// across calls (the first reason found).
+func (m *moduleInfo) unthread(why string) {
+	if m.unthreadable == "" {
+		m.unthreadable = why
+	}
 }
 
 func (m *moduleInfo) funcs() uint64   { return uint64(m.importedFuncs) + uint64(m.definedFuncs) }
@@ -349,11 +377,15 @@ func parseImports(s section, info *moduleInfo) error {
 			if err != nil {
 				return secErr("import", r, fmt.Errorf("import %d type index: %w", i, err))
 			}
+			if info.typeHasRef[t] {
+				info.unthread("an imported function passes references")
+			}
 			info.importedFuncs++
 		case 0x01:
 			if err := parseTableType(r, info, true); err != nil {
 				return secErr("import", r, fmt.Errorf("import %d table: %w", i, err))
 			}
+			info.unthread("a table is imported")
 			info.importedTables++
 		case 0x02:
 			if _, _, _, err := parseLimits(r); err != nil {
@@ -361,6 +393,9 @@ func parseImports(s section, info *moduleInfo) error {
 			}
 			info.importedMems++
 		case 0x03:
+			if !r.eof() && (r.buf[r.pos] == 0x70 || r.buf[r.pos] == 0x6f) {
+				info.unthread("a reference global is imported")
+			}
 			if err := parseValType(r); err != nil {
 				return secErr("import", r, fmt.Errorf("import %d global type: %w", i, err))
 			}
@@ -399,6 +434,8 @@ func parseTypes(s section, info *moduleInfo) error {
 		}
 		var params uint32
 		var result byte
+		var raw [2][]byte
+		hasRef := false
 		for part := 0; part < 2; part++ {
 			count, err := r.u32()
 			if err != nil {
@@ -411,14 +448,19 @@ func parseTypes(s section, info *moduleInfo) error {
 			if err := checkCap(what, uint64(count), max); err != nil {
 				return secErr("type", r, fmt.Errorf("type %d: %w", i, err))
 			}
+			start := r.pos
 			for j := uint32(0); j < count; j++ {
 				if part == 1 && count == 1 && r.pos < len(r.buf) {
 					result = r.buf[r.pos]
+				}
+				if r.pos < len(r.buf) && (r.buf[r.pos] == 0x70 || r.buf[r.pos] == 0x6f) {
+					hasRef = true
 				}
 				if err := parseValType(r); err != nil {
 					return secErr("type", r, fmt.Errorf("type %d: %w", i, err))
 				}
 			}
+			raw[part] = r.buf[start:r.pos]
 			if part == 0 {
 				params = count
 			} else if count == 0 {
@@ -427,6 +469,9 @@ func parseTypes(s section, info *moduleInfo) error {
 		}
 		info.paramCounts = append(info.paramCounts, params)
 		info.resultBlock = append(info.resultBlock, result)
+		info.typeParams = append(info.typeParams, raw[0])
+		info.typeResults = append(info.typeResults, raw[1])
+		info.typeHasRef = append(info.typeHasRef, hasRef)
 	}
 	if !r.eof() {
 		return secErr("type", r, errors.New("trailing bytes after the last type"))
@@ -530,6 +575,9 @@ func skipConstExpr(r *reader, info *moduleInfo) error {
 			if idx, err = r.u32(); err == nil {
 				err = checkIndex("function", idx, info.funcs())
 			}
+			if idx < info.importedFuncs {
+				info.unthread("an imported function is referenced")
+			}
 		case 0xd0: // ref.null
 			_, err = r.byte()
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended-const arithmetic
@@ -552,6 +600,9 @@ func parseGlobals(s section, info *moduleInfo) error {
 		return secErr("global", r, err)
 	}
 	for i := uint32(0); i < n; i++ {
+		if !r.eof() && (r.buf[r.pos] == 0x70 || r.buf[r.pos] == 0x6f) {
+			info.refGlobals[info.importedGlobals+i] = true
+		}
 		if err := parseValType(r); err != nil {
 			return secErr("global", r, fmt.Errorf("global %d type: %w", i, err))
 		}
@@ -600,12 +651,20 @@ func parseExports(s section, info *moduleInfo) error {
 		case 0x00:
 			err = checkIndex("function", idx, info.funcs())
 			info.hostFacing[idx] = true
+			info.entered = append(info.entered, idx)
+			if err == nil && idx >= info.importedFuncs && info.typeHasRef[info.funcTypes[idx-info.importedFuncs]] {
+				info.unthread("an exported function passes references")
+			}
 		case 0x01:
 			err = checkIndex("table", idx, info.tables())
+			info.unthread("a table is exported")
 		case 0x02:
 			err = checkIndex("memory", idx, info.mems())
 		case 0x03:
 			err = checkIndex("global", idx, info.globals())
+			if err == nil && info.refGlobals[idx] {
+				info.unthread("a reference global is exported")
+			}
 		default:
 			err = fmt.Errorf("unknown kind 0x%02x", kind)
 		}
@@ -632,6 +691,7 @@ func parseStart(s section, info *moduleInfo) error {
 		return secErr("start", r, errors.New("trailing bytes after the start function index"))
 	}
 	info.hostFacing[idx] = true
+	info.entered = append(info.entered, idx)
 	return nil
 }
 
@@ -709,6 +769,9 @@ func parseElement(r *reader, info *moduleInfo) error {
 			var f uint32
 			if f, err = r.u32(); err == nil {
 				err = checkIndex("function", f, info.funcs())
+			}
+			if f < info.importedFuncs {
+				info.unthread("an imported function is in an element segment")
 			}
 		}
 		if err != nil {

@@ -34,7 +34,7 @@ func peephole(code []byte, info *moduleInfo) ([]byte, error) {
 	// what the meter added (two globals, the counter and scratch locals).
 	withMeter := *info
 	withMeter.definedGlobals += 2
-	dec := &funcRewriter{info: &withMeter, local: math.MaxUint32}
+	dec := &funcRewriter{info: &withMeter, local: math.MaxUint32, nLocals: math.MaxUint32}
 
 	out := make([]byte, 0, len(code))
 	out = appendU32(out, n)
