@@ -75,6 +75,9 @@ func BenchmarkOverhead(b *testing.B) {
 				var first wasiRun
 				for j := range variants {
 					v := &variants[j]
+					// The previous run's garbage (its linear memory) is
+					// collected here, not by assists billed to this run.
+					runtime.GC()
 					t0 := threadCPU(b)
 					res := runCompiled(b, ctx, rt, v.mod, "", v.budget, c.args...)
 					d := threadCPU(b) - t0
