@@ -128,7 +128,7 @@ var readmeExamples = map[string]string{
 	`curl -s localhost:3030 -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"sandbox_fast_forward","params":{"delta_height":200}}'`: "devchain",
 	// Benchmarks and test runs: checked to name packages, tests and
 	// benchmarks that exist (running them is CI's and the benchmarker's job).
-	"go test -run '^$' -bench Overhead -benchtime 5x ./exec/meter":                                 "gotest",
+	"go test -run '^$' -bench Overhead -benchtime 10x ./exec/meter":                                "gotest",
 	"go test -run '^$' -bench EnginesInterleaved -benchtime 5x ./exec/benchcmp":                    "gotest",
 	"go test -run '^$' -bench CompileAtTheCap -benchtime 1x ./exec":                                "gotest",
 	"go test -run Counts -v ./exec/benchcmp":                                                       "gotest",

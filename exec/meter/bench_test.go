@@ -33,7 +33,7 @@ func benchPrograms() []goCase {
 // shared with other work, where wall time swings by 2×. Compilation is
 // outside the loop; each run instantiates and calls _start.
 //
-//	go test -run '^$' -bench Overhead -benchtime 5x ./exec/meter
+//	go test -run '^$' -bench Overhead -benchtime 10x ./exec/meter
 func BenchmarkOverhead(b *testing.B) {
 	ctx := context.Background()
 	for _, c := range benchPrograms() {
