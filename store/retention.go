@@ -100,7 +100,8 @@ func (t *Tx) PrunePlan(r Retention, now time.Time, limit int) (ids []uint64, clo
 		return nil, time.Time{}, nil
 	}
 	cur := t.bucket(bucketRequests).Cursor()
-	for k, v := cur.First(); k != nil && len(ids) < limit; k, v = cur.Next() {
+	k, v := cur.First()
+	for ; k != nil && len(ids) < limit; k, v = cur.Next() {
 		var h retentionHead
 		if err := json.Unmarshal(v, &h); err != nil {
 			return nil, time.Time{}, fmt.Errorf("decode request %d: %w", binary.BigEndian.Uint64(k), err)
@@ -115,10 +116,10 @@ func (t *Tx) PrunePlan(r Retention, now time.Time, limit int) (ids []uint64, clo
 			if binary.BigEndian.Uint64(k) >= CallIDBase {
 				break
 			}
-			if k, v = cur.Seek(u64key(CallIDBase)); k == nil {
+			if first, _ := cur.Seek(u64key(CallIDBase)); first == nil {
 				break
 			}
-			k, _ = cur.Prev() // the loop's Next lands on the first call id
+			cur.Prev() // the loop's Next lands on the first call id
 			continue
 		}
 		if !h.Status.Settled() || h.ClosedAt.IsZero() || h.ClosedAt.After(oldest) {
