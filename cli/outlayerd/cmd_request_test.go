@@ -61,6 +61,9 @@ func TestStatusAndRequestAgainstTestnet(t *testing.T) {
 	if !strings.Contains(out, "simulated attestation") || !strings.Contains(out, tn.Contract) {
 		t.Errorf("status output lacks the attestation mode or the contract:\n%s", out)
 	}
+	if !strings.Contains(out, "storage: programs store ") || !strings.Contains(out, "pruned") {
+		t.Errorf("status output lacks the storage line:\n%s", out)
+	}
 	code, out, errOut := runCLI(t, "", "status", "--node", node, "--json")
 	var st struct {
 		Status struct {

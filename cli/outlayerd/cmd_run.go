@@ -232,6 +232,12 @@ func statusCommand() *cli.Command {
 				}
 			}
 			fmt.Fprintf(w, "requests: %v %v\n", stats["requests"], stats["by_status"])
+			budget := "no budget"
+			if sg := st.Storage; sg.BudgetBytes > 0 {
+				budget = fmt.Sprintf("budget %d (%.1f%% used)", sg.BudgetBytes, 100*float64(sg.ProgramBytes)/float64(sg.BudgetBytes))
+			}
+			fmt.Fprintf(w, "storage: programs store %d bytes, %s; settled requests kept %s, %d pruned\n",
+				st.Storage.ProgramBytes, budget, st.Storage.Retention, st.Storage.PrunedRequests)
 			return nil
 		},
 	}
