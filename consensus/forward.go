@@ -22,7 +22,10 @@ const retryInterval = 20 * time.Millisecond
 // leader is known, the stream to the leader could not be opened, or the
 // node asked is not (or no longer) the leader. Once req may have reached
 // the leader, a failed exchange is ErrIndeterminate — except for requests
-// that are safe to repeat (read indexes), which are asked again. Giving up
+// that are safe to repeat (read indexes), which are asked again. A
+// leader-bound request (a join's second step) is not asked again when
+// leadership moved: the new leader never issued its challenge, so the
+// answer goes back and the joiner starts over (see joinThrough). Giving up
 // because ctx ended is ErrNoLeader (nothing was done); a closed node is
 // ErrClosed.
 //
@@ -38,6 +41,9 @@ func (n *Node) leaderCall(ctx context.Context, req rpcRequest) (resp rpcResponse
 	a, err := poll(ctx, n, retryInterval, func() (answer, error) {
 		if n.IsLeader() {
 			resp, err := n.serveLocal(ctx, n.host.ID(), req)
+			if errors.Is(err, ErrNotLeader) && req.Kind.leaderBound() {
+				return answer{}, backoff.Permanent(err)
+			}
 			if errors.Is(err, ErrNotLeader) {
 				// Leadership moved before req did anything: ask the
 				// new leader.
@@ -58,6 +64,9 @@ func (n *Node) leaderCall(ctx context.Context, req rpcRequest) (resp rpcResponse
 			return answer{}, backoff.Permanent(fmt.Errorf("%w: %s on leader %s: %w", ErrIndeterminate, req.Kind, leader, err))
 		}
 		rerr := fromWire(resp.Err)
+		if errors.Is(rerr, ErrNotLeader) && req.Kind.leaderBound() {
+			return answer{}, backoff.Permanent(rerr)
+		}
 		if errors.Is(rerr, ErrNotLeader) || errors.Is(rerr, ErrNoLeader) {
 			return answer{}, rerr
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -105,7 +106,7 @@ func (n *Node) Join(ctx context.Context, members ...string) error {
 	}
 	for _, c := range cands {
 		n.learn(c.info.ID, c.info.Addrs, c.source)
-		err := n.joinVia(ctx, c.info)
+		err := n.joinThrough(ctx, c.info)
 		if err == nil {
 			return nil
 		}
@@ -116,6 +117,44 @@ func (n *Node) Join(ctx context.Context, members ...string) error {
 		n.log.Warn("join through member failed; trying the next", "member", c.info.ID, "found_by", c.source, "err", err)
 	}
 	return fmt.Errorf("join: no member could admit this node: %w", errors.Join(errs...))
+}
+
+// A join interrupted by a leader change is started over through the same
+// member up to joinAttempts times in all, joinRetryInterval apart.
+const (
+	joinAttempts      = 5
+	joinRetryInterval = 500 * time.Millisecond
+)
+
+// joinThrough joins through member m, starting over while the join failed
+// only because leadership moved or no leader was known (the challenge
+// lives on the leader that issued it). A refusal, or any other failure, is
+// returned at once.
+func (n *Node) joinThrough(ctx context.Context, m peer.AddrInfo) error {
+	tries := 0
+	_, err := poll(ctx, n, joinRetryInterval, func() (struct{}, error) {
+		tries++
+		err := n.joinVia(ctx, m)
+		switch {
+		case err == nil:
+			return struct{}{}, nil
+		case !leaderChanged(err) || tries >= joinAttempts:
+			return struct{}{}, backoff.Permanent(err)
+		}
+		n.log.Info("join interrupted by a leader change; starting it again", "member", m.ID, "attempt", tries, "err", err)
+		return struct{}{}, err
+	})
+	return err
+}
+
+// leaderChanged reports whether a join failed only for want of a steady
+// leader — not the leader, leadership lost, no leader yet — so that
+// starting it again can succeed. A refusal never is.
+func leaderChanged(err error) bool {
+	if errors.Is(err, ErrJoinRefused) || errors.Is(err, ErrNotInCluster) || errors.Is(err, ErrClosed) {
+		return false
+	}
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)
 }
 
 func (n *Node) joinVia(ctx context.Context, m peer.AddrInfo) error {
@@ -372,6 +411,10 @@ func (n *Node) leaderAdmit(ctx context.Context, p peer.ID, addrs []string, nonce
 		PeerID: p.String(), Addresses: addrs, Role: role,
 		Attestation: report, AttestationSummary: summary(report), JoinedAt: time.Now(),
 	}}); err != nil {
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			// NodeAdd is an upsert: the joiner may safely start over.
+			return nil, fmt.Errorf("%w: record %s in the node table: %w", ErrNotLeader, p, err)
+		}
 		return nil, fmt.Errorf("record %s in the node table: %w", p, err)
 	}
 	id, addr := raft.ServerID(p.String()), raft.ServerAddress(p.String())

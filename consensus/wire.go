@@ -53,6 +53,11 @@ const (
 // a call that failed after it was sent can simply be asked again.
 func (k rpcKind) repeatable() bool { return k == rpcReadIndex }
 
+// leaderBound reports whether the call needs state only the leader that
+// served an earlier step holds (a join's challenge): when leadership moves,
+// asking the new leader cannot succeed, and the caller must start over.
+func (k rpcKind) leaderBound() bool { return k == rpcJoinComplete }
+
 type rpcRequest struct {
 	Kind    rpcKind `json:"kind"`
 	Command []byte  `json:"command,omitempty"` // rpcApply: an encoded command
