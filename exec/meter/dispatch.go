@@ -142,10 +142,14 @@ func (f *funcRewriter) pushDispatchCases(d *dispatch) {
 
 // emitEntry charges the case the loop's first br_table will pick:
 //
-//	block; block ×k; local.get $pc; br_table (group of each label)
-//	end; charge v0; br; end; charge v1; br; ... end
+//	local.get $pc; if
+//	  block; block ×k; local.get $pc; br_table (group of each label)
+//	  end; charge v0; br; end; charge v1; br; ... end
+//	else charge (the case of $pc 0) end
 //
-// with one block per distinct charge.
+// with one block per distinct charge. $pc is 0 on every call but one that
+// resumes a Go function after its stack was unwound, so the indirect jump
+// is taken only then.
 // pc is the index of $pc in the output.
 func emitEntry(dst []byte, d *dispatch, local, pc uint32) []byte {
 	var values []int64
@@ -165,6 +169,9 @@ func emitEntry(dst []byte, d *dispatch, local, pc uint32) []byte {
 	if len(values) == 1 {
 		return appendCharge(dst, local, values[0])
 	}
+	// $pc is 0 on every call but a resumed one.
+	dst = appendU32(append(dst, 0x20), pc)
+	dst = append(dst, 0x04, 0x40)
 	k := len(values)
 	dst = append(dst, 0x02, 0x40)
 	for i := 0; i < k; i++ {
@@ -182,6 +189,8 @@ func emitEntry(dst []byte, d *dispatch, local, pc uint32) []byte {
 			dst = appendU32(append(dst, 0x0c), uint32(k-1-m))
 		}
 	}
+	dst = append(dst, 0x0b, 0x05)
+	dst = appendCharge(dst, local, values[groups[0]])
 	return append(dst, 0x0b)
 }
 
