@@ -75,8 +75,10 @@ type Options struct {
 	NoStop bool
 
 	// noPeephole leaves out the peephole pass (peephole.go), for tests
-	// that compare the two.
-	noPeephole bool
+	// that compare the two; peepholeCompares adds its compare + eqz
+	// rewrite, off by default (DESIGN.md).
+	noPeephole       bool
+	peepholeCompares bool
 }
 
 // Instrumented is an instrumented module and what its host must know
@@ -187,7 +189,7 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 			code, err = rewriteCode(*codeSec, info, globalIdx, costs, opts.NoStop, false)
 		}
 		if err == nil && !opts.noPeephole {
-			code, err = peephole(code, info)
+			code, err = peephole(code, info, opts.peepholeCompares)
 		}
 		if err != nil {
 			return nil, err

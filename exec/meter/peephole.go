@@ -23,8 +23,10 @@ import (
 // final code (never across injected code or a structured instruction).
 //
 // code is the body of a code section the meter wrote; info describes the
-// module, before the meter's globals were added.
-func peephole(code []byte, info *moduleInfo) ([]byte, error) {
+// module, before the meter's globals were added. compares turns on the
+// second rewrite; Instrument leaves it off because it made collatz slower
+// in CPU time (DESIGN.md, "Peephole pass after instrumentation").
+func peephole(code []byte, info *moduleInfo, compares bool) ([]byte, error) {
 	r := &reader{buf: code}
 	n, err := r.u32()
 	if err != nil {
@@ -49,7 +51,7 @@ func peephole(code []byte, info *moduleInfo) ([]byte, error) {
 			return nil, peepErr(r, err)
 		}
 		br := &reader{buf: raw, base: r.offset() - len(raw)}
-		if body, err = peepBody(body[:0], br, dec); err != nil {
+		if body, err = peepBody(body[:0], br, dec, compares); err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
 		out = appendU32(out, uint32(len(body)))
@@ -63,7 +65,7 @@ func peepErr(r *reader, err error) error {
 }
 
 // peepBody copies one function body to dst, rewriting the pairs.
-func peepBody(dst []byte, r *reader, dec *funcRewriter) ([]byte, error) {
+func peepBody(dst []byte, r *reader, dec *funcRewriter, compares bool) ([]byte, error) {
 	groups, err := r.u32()
 	if err != nil {
 		return nil, peepErr(r, err)
@@ -105,7 +107,7 @@ func peepBody(dst []byte, r *reader, dec *funcRewriter) ([]byte, error) {
 			dst = append(appendS64(append(dst[:prevAt], 0x42), -k), 0x7d)
 			prev = none
 			continue
-		case op == 0x45 && prev == compare: // i32.eqz
+		case op == 0x45 && prev == compare && compares: // i32.eqz
 			dst[prevAt] = oppositeCompare(dst[prevAt])
 			continue // still a compare: a second eqz flips it back
 		}

@@ -17,7 +17,7 @@ func peepExpr(t *testing.T, expr []byte) []byte {
 	t.Helper()
 	body := append([]byte{0x00}, expr...)
 	sec := appendU32(appendU32(nil, 1), uint32(len(body)))
-	out, err := peephole(append(sec, body...), &moduleInfo{})
+	out, err := peephole(append(sec, body...), &moduleInfo{}, true)
 	if err != nil {
 		t.Fatalf("peephole(% x): %v", expr, err)
 	}
@@ -166,7 +166,7 @@ func checkPeepholeModule(t *testing.T, wrapK, addK []int64) {
 	t.Helper()
 	tm, names := peepModule(wrapK, addK)
 	wasm := tm.bytes()
-	with, err := Instrument(wasm, Options{})
+	with, err := Instrument(wasm, Options{peepholeCompares: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,11 @@ func TestPeepholeGoProgramsUnchanged(t *testing.T) {
 	for _, c := range goCases()[:4] { // collatz, sieve, sha, JSON
 		t.Run(c.prog, func(t *testing.T) {
 			orig := goProgram(t, c.prog)
-			with, err := Instrument(orig, Options{})
+			shipped, err := Instrument(orig, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			with, err := Instrument(orig, Options{peepholeCompares: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,15 +251,16 @@ func TestPeepholeGoProgramsUnchanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(with) >= len(without) {
-				t.Fatalf("the pass did not shorten the module: %d bytes, %d without", len(with), len(without))
+			if len(with) >= len(shipped) || len(shipped) >= len(without) {
+				t.Fatalf("the pass did not shorten the module: %d bytes with compares, %d without, %d with no pass", len(with), len(shipped), len(without))
 			}
 			const budget = 1 << 40
 			for _, e := range engines() {
-				a := runWASI(t, e.cfg(), with, c.stdin, budget, c.args...)
 				b := runWASI(t, e.cfg(), without, c.stdin, budget, c.args...)
-				if a != b || a.trapped != nil || a.used == 0 {
-					t.Errorf("%s: with the pass %+v, without %+v", e.name, a, b)
+				for name, m := range map[string][]byte{"with the pass": shipped, "with compares too": with} {
+					if a := runWASI(t, e.cfg(), m, c.stdin, budget, c.args...); a != b || a.trapped != nil || a.used == 0 {
+						t.Errorf("%s: %s %+v, without %+v", e.name, name, a, b)
+					}
 				}
 			}
 			t.Logf("%s: %d bytes instrumented, %d without the pass", c.prog, len(with), len(without))
