@@ -162,7 +162,11 @@ type UIProgram struct {
 	// result ran this module; Builds those whose run compiled it.
 	Runs   int `json:"runs"`
 	Builds int `json:"builds"`
-	// BuildNote is the newest compilation note a result carried for it.
+	// BuildNote is the newest compilation note a result carried for it
+	// that tells how the module was made (a build log, a download), not
+	// that a run found it cached; a cache note only when no other is
+	// recent. With k executors at once, the newest result for a module
+	// built for it may well be the executor that found it cached.
 	BuildNote string `json:"build_note,omitempty"`
 	// URLs are the WASM URLs recent requests named for it.
 	URLs []string `json:"urls,omitempty"`
@@ -208,9 +212,7 @@ func (n *Node) handleUIPrograms(w http.ResponseWriter, _ *http.Request) {
 			if j.Result.CompileMs != nil {
 				p.Builds++
 			}
-			if p.BuildNote == "" {
-				p.BuildNote = j.Result.CompilationNote
-			}
+			p.BuildNote = buildNote(p.BuildNote, j)
 			if wsrc := j.Code.Wasm; wsrc != nil && !slices.Contains(p.URLs, wsrc.URL) && len(p.URLs) < 5 {
 				p.URLs = append(p.URLs, wsrc.URL)
 			}
@@ -414,4 +416,23 @@ func (n *Node) handleUIExecutors(w http.ResponseWriter, r *http.Request, c *exec
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"contract": n.cfg.ContractID, "agreement": agreement, "executor_keys": keys})
+}
+
+// buildNote is the note to show for a module: have (from newer requests)
+// unless it is empty or only says a run found the module cached and job's
+// results (the agreed one first, then every executor's) carry one that
+// tells how the module was made.
+func buildNote(have string, j *store.Job) string {
+	notes := []string{j.Result.CompilationNote}
+	if j.Agreement != nil {
+		for _, r := range j.Agreement.Results {
+			notes = append(notes, r.CompilationNote)
+		}
+	}
+	for _, note := range notes {
+		if have == "" || strings.HasPrefix(have, cachedNote) && note != "" && !strings.HasPrefix(note, cachedNote) {
+			have = note
+		}
+	}
+	return have
 }

@@ -44,11 +44,15 @@ func (w *worker) obtainWasm(ctx context.Context, j *store.Job) (*wasmInfo, error
 	return nil, failure.New(failure.InvalidRequest, "the request has no code source")
 }
 
+// cachedNote begins the compilation note of a run whose WASM was already
+// stored (not built or downloaded for it).
+const cachedNote = "Cached WASM"
+
 func (w *worker) cached(ctx context.Context, h store.BlobHash) (*wasmInfo, bool) {
 	if data, err := w.replica.Blob(h); err == nil {
-		note := "Cached WASM"
+		note := cachedNote
 		if info, err := w.replica.BlobInfo(h); err == nil {
-			note = "Cached WASM from " + info.StoredAt.UTC().Format(time.RFC3339)
+			note = cachedNote + " from " + info.StoredAt.UTC().Format(time.RFC3339)
 		}
 		return &wasmInfo{bytes: data, hash: h, note: note, from: "cache"}, true
 	}
@@ -58,7 +62,7 @@ func (w *worker) cached(ctx context.Context, h store.BlobHash) (*wasmInfo, bool)
 		return nil, false
 	}
 	w.log.Info("WASM fetched from a peer", "hash", h.String(), "from", shortPeer(from))
-	return &wasmInfo{bytes: data, hash: h, note: "Cached WASM (from a peer)", from: "peer"}, true
+	return &wasmInfo{bytes: data, hash: h, note: cachedNote + " (from a peer)", from: "peer"}, true
 }
 
 func (w *worker) gitWasm(ctx context.Context, j *store.Job) (*wasmInfo, error) {
