@@ -523,12 +523,23 @@ func (p *sandboxPool) crashed(sb *sandbox, phase string, cause error) error {
 	if p.isClosed() {
 		return errRunnerClosed
 	}
-	if phase == "compiling" && strings.Contains(sb.stderr.String(), "out of memory") {
+	if phase == "compiling" && compileOutOfMemory(sb.stderr.String()) {
 		return failure(ErrCompileLimit, "compilation limit exceeded: instrumenting and compiling the module needed more than %d MiB of memory",
 			p.hello.CompileMemoryMB)
 	}
 	p.logger.Warn("exec: a sandbox process died", "phase", phase, "how", how, "stderr", sb.stderr.String())
 	return nodeFailure(ErrSandboxCrashed, "the sandbox died while %s the program (%s)%s", phase, how, sb.stderrSuffix())
+}
+
+// compileOutOfMemory reports a sandbox's dying words that mean the
+// address-space limit ran out while compiling: a Go allocation refused, or
+// the Go runtime unable to start a thread (glibc's pthread_create answers
+// EAGAIN when it cannot map the new thread's stack, which under
+// RLIMIT_AS is the same exhaustion; seen in TestCompileBudget at an 8 MiB
+// budget). A thread limit of the whole machine would say the same; that
+// is rare enough to bill as the module's compile failing.
+func compileOutOfMemory(stderr string) bool {
+	return strings.Contains(stderr, "out of memory") || strings.Contains(stderr, "pthread_create failed")
 }
 
 // headBuffer keeps the first max bytes written to it (a sandbox is silent
