@@ -136,41 +136,9 @@ func InstrumentModule(wasm []byte, opts Options) (*Instrumented, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &moduleInfo{hostFacing: map[uint32]bool{}, refGlobals: map[uint32]bool{}}
-	var codeSec *section
-	for i := range sections {
-		s := sections[i]
-		switch s.id {
-		case secType:
-			err = parseTypes(s, info)
-		case secImport:
-			err = parseImports(s, info)
-		case secFunction:
-			err = parseFunctions(s, info)
-		case secTable:
-			err = parseTables(s, info)
-		case secMemory:
-			err = parseMemories(s, info)
-		case secGlobal:
-			err = parseGlobals(s, info)
-		case secExport:
-			err = parseExports(s, info)
-		case secStart:
-			err = parseStart(s, info)
-		case secElement:
-			err = parseElements(s, info)
-		case secDataCount:
-			err = parseDataCount(s, info)
-		case secCode:
-			codeSec = &sections[i]
-		case secData:
-			err = parseData(s, info)
-		case secTag:
-			err = &SectionError{Section: "tag", Offset: s.bodyOff, Err: fmt.Errorf("exception handling: %w", ErrUnsupported)}
-		}
-		if err != nil {
-			return nil, err
-		}
+	info, codeSec, err := parseSections(sections)
+	if err != nil {
+		return nil, err
 	}
 	if uint64(info.importedGlobals)+uint64(info.definedGlobals) >= math.MaxUint32-1 {
 		return nil, &SectionError{Section: "global", Err: errors.New("no room for two more globals")}
@@ -543,4 +511,48 @@ func stopGlobal(mod api.Module) (api.MutableGlobal, error) {
 func Exhausted(mod api.Module) bool {
 	rem, err := Remaining(mod)
 	return err == nil && rem < 0
+}
+
+// parseSections reads every section but the code into a moduleInfo,
+// checking each against the caps, and returns the code section (nil when
+// the module has none).
+func parseSections(sections []section) (*moduleInfo, *section, error) {
+	info := &moduleInfo{hostFacing: map[uint32]bool{}, refGlobals: map[uint32]bool{}}
+	var codeSec *section
+	var err error
+	for i := range sections {
+		s := sections[i]
+		switch s.id {
+		case secType:
+			err = parseTypes(s, info)
+		case secImport:
+			err = parseImports(s, info)
+		case secFunction:
+			err = parseFunctions(s, info)
+		case secTable:
+			err = parseTables(s, info)
+		case secMemory:
+			err = parseMemories(s, info)
+		case secGlobal:
+			err = parseGlobals(s, info)
+		case secExport:
+			err = parseExports(s, info)
+		case secStart:
+			err = parseStart(s, info)
+		case secElement:
+			err = parseElements(s, info)
+		case secDataCount:
+			err = parseDataCount(s, info)
+		case secCode:
+			codeSec = &sections[i]
+		case secData:
+			err = parseData(s, info)
+		case secTag:
+			err = &SectionError{Section: "tag", Offset: s.bodyOff, Err: fmt.Errorf("exception handling: %w", ErrUnsupported)}
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return info, codeSec, nil
 }

@@ -209,27 +209,13 @@ func TestUnthreadableModulesKeepTheGlobal(t *testing.T) {
 		elems:   [][]byte{append(append([]byte{0x00}, i32c(0)...), append([]byte{0x0b}, vec(appendU32(nil, 0))...)...)},
 		exports: []testExport{{"f", 0, 1}},
 	}
-	info := &moduleInfo{hostFacing: map[uint32]bool{}, refGlobals: map[uint32]bool{}}
 	sections, err := splitSections(m.bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range sections {
-		switch s.id {
-		case secType:
-			err = parseTypes(s, info)
-		case secImport:
-			err = parseImports(s, info)
-		case secFunction:
-			err = parseFunctions(s, info)
-		case secTable:
-			err = parseTables(s, info)
-		case secElement:
-			err = parseElements(s, info)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	info, _, err := parseSections(sections)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if info.threadable() {
 		t.Fatal("a module with an imported function in its table is threaded")
