@@ -1,14 +1,12 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -76,16 +74,7 @@ func TestMountServesPagesAndAssets(t *testing.T) {
 // focus to the content, and the theme button works from the keyboard.
 func TestContrastAndKeyboard(t *testing.T) {
 	chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	mux := http.NewServeMux()
-	if err := web.Mount(mux); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	b := newBrowser(t, ctx)
-	b.do("load", chromedp.Navigate(srv.URL+"/secrets"), chromedp.WaitVisible(css(`#sc-form`)))
+	b, base := pageAlone(t, "/secrets", `#sc-form`)
 	const contrast = `(() => {
   const v = (n) => getComputedStyle(document.documentElement).getPropertyValue('--' + n).trim();
   const lum = (hex) => {
@@ -106,7 +95,7 @@ func TestContrastAndKeyboard(t *testing.T) {
 			}
 		}
 	}
-	b.do("reload", chromedp.Navigate(srv.URL+"/secrets"), chromedp.WaitVisible(css(`#sc-form`)))
+	b.do("reload", chromedp.Navigate(base+"/secrets"), chromedp.WaitVisible(css(`#sc-form`)))
 	b.do("first Tab", chromedp.KeyEvent(kb.Tab))
 	if got := eval[string](b, "focus", `document.activeElement.textContent`); got != "Skip to content" {
 		t.Fatalf("the first Tab focuses %q, want the skip link", got)

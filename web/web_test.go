@@ -66,6 +66,24 @@ type browser struct {
 	errs []string
 }
 
+// pageAlone serves the UI's static files alone (no node behind them) and
+// opens path in a new browser, waiting for ready; it returns the browser
+// and the server's base URL.
+func pageAlone(t *testing.T, path, ready string) (*browser, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	mux := http.NewServeMux()
+	if err := web.Mount(mux); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	b := newBrowser(t, ctx)
+	b.do("load", chromedp.Navigate(srv.URL+path), chromedp.WaitVisible(css(ready)))
+	return b, srv.URL
+}
+
 func newBrowser(t *testing.T, parent context.Context) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -880,16 +898,7 @@ func measure(t *testing.T, b *browser, base string) {
 // blob against a Go decryption, in Chromium.
 func TestSecretsCryptoMatchesGo(t *testing.T) {
 	chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	mux := http.NewServeMux()
-	if err := web.Mount(mux); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	b := newBrowser(t, ctx)
-	b.do("load", chromedp.Navigate(srv.URL+"/secrets"), chromedp.WaitVisible(css(`#sc-form`)))
+	b, _ := pageAlone(t, "/secrets", `#sc-form`)
 
 	key, nonce := make([]byte, 32), make([]byte, 12)
 	_, _ = rand.Read(key)
@@ -972,16 +981,7 @@ func TestClaimVectorsInBrowser(t *testing.T) {
 	if len(vectors) < 7 {
 		t.Fatalf("only %d claim vectors", len(vectors))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	mux := http.NewServeMux()
-	if err := web.Mount(mux); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	b := newBrowser(t, ctx)
-	b.do("load", chromedp.Navigate(srv.URL+"/secrets"), chromedp.WaitVisible(css(`#sc-form`)))
+	b, _ := pageAlone(t, "/secrets", `#sc-form`)
 	type result struct {
 		Preimage, SecretsID, Encoding, Hash, Error string
 	}
